@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rates/internal/api"
+	"rates/internal/config"
+	"rates/internal/seed"
+	"rates/internal/server"
+	"rates/internal/store"
+)
+
+const usage = `usage: rates <command> [arguments]
+
+commands:
+  serve                          apply migrations, import SEED_FILE if set, then serve HTTP
+  migrate [up | down N | version | force V]
+                                 manage the schema (default: up)
+  seed --file PATH [--replace]   import a plain-format pg_dump file
+  version                        print the version
+
+Settings come from the environment; see README.md.
+`
+
+// run executes one command. Errors are logged before they are returned, so the caller only
+// chooses the exit code.
+func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "version", "--version":
+		fmt.Fprintln(stdout, version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "serve", "migrate", "seed":
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+
+	cfg, cfgErr := config.Load(lookup)
+	log := newLogger(cfg.Log, stderr).With("command", cmd)
+	if cfgErr != nil {
+		log.Error("invalid configuration", "error", cfgErr.Error())
+		return cfgErr
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, cfg, log)
+	case "migrate":
+		err = migrateCmd(ctx, cfg, args, stdout, log)
+	case "seed":
+		err = seedCmd(ctx, cfg, args, stdout, stderr, log)
+	}
+	if err != nil {
+		log.Error(cmd+" failed", "error", err.Error())
+	}
+	return err
+}
+
+func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.Level}
+	if cfg.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openDB resolves the password, then connects with bounded retries.
+func openDB(ctx context.Context, cfg config.DB, log *slog.Logger) (*pgxpool.Pool, error) {
+	if cfg.PasswordSSMParameter != "" {
+		client, err := config.NewSSMClient(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := config.ResolvePassword(ctx, &cfg, client); err != nil {
+			return nil, err
+		}
+		log.Info("database password read from SSM", "parameter", cfg.PasswordSSMParameter)
+	}
+	poolCfg, err := cfg.PoolConfig()
+	if err != nil {
+		return nil, err
+	}
+	log.Info("connecting to database", "db", cfg)
+	return store.Open(ctx, poolCfg, cfg.WaitTimeout, log)
+}
+
+func migrateUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	m, err := store.NewMigrator(pool, log)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.Up(ctx); err != nil {
+		return err
+	}
+	v, _, err := m.Version()
+	if err != nil {
+		return err
+	}
+	log.Info("schema up to date", "version", v)
+	return nil
+}
+
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	pool, err := openDB(ctx, cfg.DB, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := migrateUp(ctx, pool, log); err != nil {
+		return err
+	}
+	if cfg.Seed.File != "" {
+		if _, err := seed.New(pool, log).ApplyFile(ctx, cfg.Seed.File, seed.Options{}); err != nil {
+			return err
+		}
+	}
+	// Bind only once the database is ready, so a listening instance can always answer.
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
+	}
+	readiness := &api.Readiness{}
+	handler := api.New(store.New(pool), api.Config{
+		MaxRangeDays:  cfg.API.MaxRangeDays,
+		QueryTimeout:  cfg.DB.QueryTimeout,
+		MaxQueryBytes: cfg.API.MaxQueryBytes,
+	}, readiness, log)
+	readiness.SetReady(true)
+	return server.Run(ctx, ln, handler, cfg.HTTP, cfg.ShutdownTimeout, readiness, log)
+}
+
+func migrateCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer, log *slog.Logger) error {
+	action := "up"
+	if len(args) > 0 {
+		action, args = args[0], args[1:]
+	}
+	wantArgs := map[string]int{"up": 0, "version": 0, "down": 1, "force": 1}
+	n, ok := wantArgs[action]
+	if !ok || len(args) != n {
+		return fmt.Errorf("usage: rates migrate [up | down N | version | force V]")
+	}
+	var num int
+	if n == 1 {
+		var err error
+		if num, err = strconv.Atoi(args[0]); err != nil {
+			return fmt.Errorf("migrate %s: %q is not a number", action, args[0])
+		}
+	}
+	pool, err := openDB(ctx, cfg.DB, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	m, err := store.NewMigrator(pool, log)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	switch action {
+	case "up":
+		err = m.Up(ctx)
+	case "down":
+		err = m.Down(ctx, num)
+	case "force":
+		err = m.Force(ctx, num)
+	}
+	if err != nil {
+		return err
+	}
+	v, dirty, err := m.Version()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "schema version %d (dirty: %t)\n", v, dirty)
+	return nil
+}
+
+func seedCmd(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("file", cfg.Seed.File, "plain-format pg_dump file to import (default $SEED_FILE)")
+	replace := fs.Bool("replace", false, "replace data already in the database")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *file == "" || fs.NArg() > 0 {
+		return errors.New("usage: rates seed --file PATH [--replace]")
+	}
+	pool, err := openDB(ctx, cfg.DB, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := migrateUp(ctx, pool, log); err != nil {
+		return err
+	}
+	res, err := seed.New(pool, log).ApplyFile(ctx, *file, seed.Options{Replace: *replace})
+	if err != nil {
+		return err
+	}
+	if res.Skipped {
+		fmt.Fprintf(stdout, "%s already applied (sha256 %s): nothing to do\n", *file, res.SHA256)
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s imported in %s: regions %d, ports %d, prices %d\n",
+		*file, res.Duration.Round(1e6), res.Rows["regions"], res.Rows["ports"], res.Rows["prices"])
+	return nil
+}

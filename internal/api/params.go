@@ -1,0 +1,150 @@
+package api
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+	"unicode/utf8"
+)
+
+// RatesQuery is a validated GET /rates request.
+type RatesQuery struct {
+	From, To   time.Time // UTC midnight, From <= To
+	Orig, Dest string    // as given: a port code (any case) or a region slug
+}
+
+// Days is the number of calendar days in the range, both ends included.
+func (q RatesQuery) Days() int { return daysBetween(q.From, q.To) + 1 }
+
+// paramError is a client mistake; its message is returned to the client as is.
+type paramError struct{ msg string }
+
+func (e *paramError) Error() string { return e.msg }
+
+func badParam(format string, args ...any) error { return &paramError{msg: fmt.Sprintf(format, args...)} }
+
+// maxCodeLength bounds codes and slugs: longer strings cannot name anything and are not sent
+// to the database.
+const maxCodeLength = 100
+
+// ParseRatesQuery validates the query string of GET /rates. When a parameter is repeated the
+// first value wins; unknown parameters are ignored.
+func ParseRatesQuery(rawQuery string, maxRangeDays int) (RatesQuery, error) {
+	values, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return RatesQuery{}, badParam("malformed query string: %v", err)
+	}
+	var q RatesQuery
+	if q.From, err = dateParam(values, "date_from"); err != nil {
+		return RatesQuery{}, err
+	}
+	if q.To, err = dateParam(values, "date_to"); err != nil {
+		return RatesQuery{}, err
+	}
+	if q.From.After(q.To) {
+		return RatesQuery{}, badParam("date_from (%s) is after date_to (%s)", formatDay(q.From), formatDay(q.To))
+	}
+	if days := q.Days(); days > maxRangeDays {
+		return RatesQuery{}, badParam("date range of %d days is longer than the maximum of %d days", days, maxRangeDays)
+	}
+	if q.Orig, err = codeParam(values, "orig_code"); err != nil {
+		return RatesQuery{}, err
+	}
+	if q.Dest, err = codeParam(values, "dest_code"); err != nil {
+		return RatesQuery{}, err
+	}
+	return q, nil
+}
+
+func first(values url.Values, name string) (string, bool) {
+	v, ok := values[name]
+	if !ok || len(v) == 0 {
+		return "", false
+	}
+	return v[0], true
+}
+
+func dateParam(values url.Values, name string) (time.Time, error) {
+	raw, ok := first(values, name)
+	if !ok || raw == "" {
+		return time.Time{}, badParam("missing required parameter %s (format YYYY-MM-DD)", name)
+	}
+	d, ok := parseDay(raw)
+	if !ok {
+		return time.Time{}, badParam("invalid %s %q: expected a calendar date as YYYY-MM-DD", name, truncate(raw))
+	}
+	return d, nil
+}
+
+func codeParam(values url.Values, name string) (string, error) {
+	raw, ok := first(values, name)
+	if !ok || raw == "" {
+		return "", badParam("missing required parameter %s (a port code or region slug)", name)
+	}
+	if len(raw) > maxCodeLength || !utf8.ValidString(raw) || containsControl(raw) {
+		return "", badParam("invalid %s %q: not a port code or region slug", name, truncate(raw))
+	}
+	return raw, nil
+}
+
+func containsControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// parseDay accepts exactly a 4-digit year 0001-9999, a 1-2 digit month and a 1-2 digit day
+// (ASCII digits only) that form a real calendar date.
+func parseDay(s string) (time.Time, bool) {
+	year, rest, ok := digits(s, 4, 4)
+	if !ok || len(rest) == 0 || rest[0] != '-' {
+		return time.Time{}, false
+	}
+	month, rest, ok := digits(rest[1:], 1, 2)
+	if !ok || len(rest) == 0 || rest[0] != '-' {
+		return time.Time{}, false
+	}
+	day, rest, ok := digits(rest[1:], 1, 2)
+	if !ok || rest != "" {
+		return time.Time{}, false
+	}
+	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month) {
+		return time.Time{}, false
+	}
+	return time.Date(year, time.Month(month), day, 0, 0, 0, 0, time.UTC), true
+}
+
+func digits(s string, minLen, maxLen int) (n int, rest string, ok bool) {
+	i := 0
+	for i < len(s) && i < maxLen && s[i] >= '0' && s[i] <= '9' {
+		n = n*10 + int(s[i]-'0')
+		i++
+	}
+	return n, s[i:], i >= minLen
+}
+
+func daysIn(year, month int) int {
+	return time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+}
+
+// daysBetween counts whole days between two UTC midnights; it goes through Unix seconds
+// because time.Duration cannot hold spans of more than about 292 years.
+func daysBetween(from, to time.Time) int { return int((to.Unix() - from.Unix()) / 86400) }
+
+func formatDay(t time.Time) string { return t.Format(time.DateOnly) }
+
+// truncate keeps error messages short when a client sends a huge value.
+func truncate(s string) string {
+	const limit = 40
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -1,0 +1,267 @@
+// Package config reads the service's settings from the environment. Every problem names the
+// variable it comes from, and all problems are reported at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Config is the whole service configuration, one struct per concern.
+type Config struct {
+	HTTP            HTTP
+	DB              DB
+	Seed            Seed
+	Log             Log
+	API             API
+	ShutdownTimeout time.Duration
+}
+
+// HTTP configures the listener and the server's timeouts.
+type HTTP struct {
+	Addr              string
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+}
+
+// DB configures the PostgreSQL connection pool.
+type DB struct {
+	URL                  string // DATABASE_URL; when set, Host..SSLMode are unused
+	Host                 string
+	Port                 int
+	Name                 string
+	User                 string
+	Password             string
+	SSLMode              string
+	PasswordSSMParameter string // name of an SSM SecureString holding the password
+	MaxConns             int32
+	WaitTimeout          time.Duration // how long start-up waits for the database
+	QueryTimeout         time.Duration // per-request bound on database work
+}
+
+// Seed configures the dump imported at start-up.
+type Seed struct {
+	File string // empty: no seeding
+}
+
+// Log configures the process logger.
+type Log struct {
+	Level  slog.Level
+	Format string // json or text
+}
+
+// API configures request validation.
+type API struct {
+	MaxRangeDays  int
+	MaxQueryBytes int
+}
+
+// Lookup reads one variable; os.LookupEnv fits.
+type Lookup func(name string) (string, bool)
+
+var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
+// Load reads the configuration, returning every invalid or missing setting in one error.
+func Load(lookup Lookup) (Config, error) {
+	r := reader{lookup: lookup}
+	cfg := Config{
+		HTTP: HTTP{
+			Addr:              r.addr("HTTP_ADDR", ":3000"),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    32 << 10,
+		},
+		DB: DB{
+			URL:                  r.str("DATABASE_URL", ""),
+			Host:                 r.str("DB_HOST", ""),
+			Port:                 r.intRange("DB_PORT", 5432, 1, 65535),
+			Name:                 r.str("DB_NAME", "rates"),
+			User:                 r.str("DB_USER", "rates"),
+			Password:             r.str("DB_PASSWORD", ""),
+			SSLMode:              r.oneOf("DB_SSLMODE", "prefer", sslModes),
+			PasswordSSMParameter: r.str("DB_PASSWORD_SSM_PARAMETER", ""),
+			MaxConns:             int32(r.intRange("DB_MAX_CONNS", 16, 1, 1000)),
+			WaitTimeout:          r.duration("DB_WAIT_TIMEOUT", 60*time.Second),
+			QueryTimeout:         r.duration("DB_QUERY_TIMEOUT", 3*time.Second),
+		},
+		Seed: Seed{File: r.str("SEED_FILE", "")},
+		Log: Log{
+			Level:  r.level("LOG_LEVEL", slog.LevelInfo),
+			Format: r.oneOf("LOG_FORMAT", "json", []string{"json", "text"}),
+		},
+		API: API{
+			MaxRangeDays:  r.intRange("MAX_RANGE_DAYS", 3660, 1, 3_660_000),
+			MaxQueryBytes: 4096,
+		},
+		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+	}
+	switch {
+	case cfg.DB.URL == "" && cfg.DB.Host == "":
+		r.fail("DATABASE_URL", "set DATABASE_URL, or DB_HOST with DB_PORT, DB_NAME, DB_USER and a password")
+	case cfg.DB.URL != "" && cfg.DB.Host != "":
+		r.fail("DATABASE_URL", "set either DATABASE_URL or DB_HOST, not both")
+	case cfg.DB.URL != "":
+		if _, err := pgxpool.ParseConfig(cfg.DB.URL); err != nil {
+			r.fail("DATABASE_URL", "not a valid connection string") // the parse error may quote the password
+		}
+	}
+	if cfg.DB.Password != "" && cfg.DB.PasswordSSMParameter != "" {
+		r.fail("DB_PASSWORD_SSM_PARAMETER", "set either DB_PASSWORD or DB_PASSWORD_SSM_PARAMETER, not both")
+	}
+	if p := cfg.DB.PasswordSSMParameter; p != "" && !validSSMName(p) {
+		r.fail("DB_PASSWORD_SSM_PARAMETER", fmt.Sprintf("%q is not an SSM parameter name or ARN", p))
+	}
+	return cfg, errors.Join(r.errs...)
+}
+
+func validSSMName(name string) bool {
+	if strings.HasPrefix(name, "arn:") {
+		return strings.Contains(name, ":parameter/")
+	}
+	if len(name) > 2048 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_.-/", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// PoolConfig builds the pgx pool settings. Call it after the password has been resolved.
+func (d DB) PoolConfig() (*pgxpool.Config, error) {
+	connString := d.URL
+	if connString == "" {
+		u := url.URL{
+			Scheme:   "postgres",
+			User:     url.UserPassword(d.User, d.Password),
+			Host:     net.JoinHostPort(d.Host, strconv.Itoa(d.Port)),
+			Path:     "/" + d.Name,
+			RawQuery: url.Values{"sslmode": {d.SSLMode}}.Encode(),
+		}
+		if d.Password == "" {
+			u.User = url.User(d.User)
+		}
+		connString = u.String()
+	}
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, errors.New("database settings do not form a valid connection string")
+	}
+	if d.URL != "" && d.Password != "" {
+		cfg.ConnConfig.Password = d.Password
+	}
+	cfg.MaxConns = d.MaxConns
+	cfg.MinConns = min(2, d.MaxConns)
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	cfg.HealthCheckPeriod = 15 * time.Second
+	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	cfg.ConnConfig.RuntimeParams["application_name"] = "rates"
+	return cfg, nil
+}
+
+// LogValue keeps the password (and a password inside DATABASE_URL) out of logs.
+func (d DB) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.Bool("password_set", d.Password != ""),
+		slog.String("password_ssm_parameter", d.PasswordSSMParameter),
+		slog.Int("max_conns", int(d.MaxConns)),
+	}
+	if d.URL != "" {
+		if u, err := url.Parse(d.URL); err == nil && u.Host != "" {
+			attrs = append(attrs, slog.String("url", u.Redacted()))
+		} else {
+			attrs = append(attrs, slog.String("url", "(set, not a URL)"))
+		}
+	} else {
+		attrs = append(attrs, slog.String("host", d.Host), slog.Int("port", d.Port),
+			slog.String("name", d.Name), slog.String("user", d.User), slog.String("sslmode", d.SSLMode))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+type reader struct {
+	lookup Lookup
+	errs   []error
+}
+
+func (r *reader) fail(name, msg string) { r.errs = append(r.errs, fmt.Errorf("%s: %s", name, msg)) }
+
+func (r *reader) str(name, def string) string {
+	if v, ok := r.lookup(name); ok {
+		return strings.TrimSpace(v)
+	}
+	return def
+}
+
+func (r *reader) addr(name, def string) string {
+	v := r.str(name, def)
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		r.fail(name, fmt.Sprintf("%q is not a listen address such as :3000 or 127.0.0.1:3000", v))
+	}
+	return v
+}
+
+func (r *reader) intRange(name string, def, lo, hi int) int {
+	v, ok := r.lookup(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < lo || n > hi {
+		r.fail(name, fmt.Sprintf("%q is not a whole number from %d to %d", v, lo, hi))
+		return def
+	}
+	return n
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v, ok := r.lookup(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d <= 0 {
+		r.fail(name, fmt.Sprintf("%q is not a positive duration such as 20s or 1m", v))
+		return def
+	}
+	return d
+}
+
+func (r *reader) oneOf(name, def string, allowed []string) string {
+	v := strings.ToLower(r.str(name, def))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail(name, fmt.Sprintf("%q is not one of %s", v, strings.Join(allowed, ", ")))
+	return def
+}
+
+func (r *reader) level(name string, def slog.Level) slog.Level {
+	v, ok := r.lookup(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.TrimSpace(v))); err != nil {
+		r.fail(name, fmt.Sprintf("%q is not one of debug, info, warn, error", v))
+		return def
+	}
+	return l
+}

@@ -1,0 +1,332 @@
+// Package seed imports plain-format pg_dump files into the rates tables: streamed, in one
+// transaction, idempotent by the file's SHA-256, and serialised across instances.
+package seed
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// lockKey is the advisory lock that serialises seeding across all instances sharing a database.
+const lockKey int64 = 0x7261746573_01 // "rates" + 1
+
+// ErrDataDiffers is returned when the database already holds data from another dump and
+// Replace was not asked for.
+var ErrDataDiffers = errors.New("database already holds different data")
+
+// Options tune one seeding run.
+type Options struct {
+	// Replace swaps the current data for the dump's, atomically, even when data is present.
+	Replace bool
+}
+
+// Result reports a run.
+type Result struct {
+	File     string
+	SHA256   string
+	Skipped  bool // the same dump was already applied
+	Rows     map[string]int64
+	Duration time.Duration
+}
+
+// Seeder applies dumps to one database.
+type Seeder struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+}
+
+// New returns a Seeder on pool.
+func New(pool *pgxpool.Pool, log *slog.Logger) *Seeder {
+	return &Seeder{pool: pool, log: log}
+}
+
+// ApplyFile imports the dump at path. Several instances may call it at once: one imports while
+// the others wait on an advisory lock, then find the dump applied and do nothing.
+func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Result, error) {
+	start := time.Now()
+	res := Result{File: path, Rows: map[string]int64{}}
+	sum, err := fileSHA256(path)
+	if err != nil {
+		return res, fmt.Errorf("seed %s: %w", path, err)
+	}
+	res.SHA256 = sum
+
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return res, fmt.Errorf("seed %s: acquire connection: %w", path, err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return res, fmt.Errorf("seed %s: begin: %w", path, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey); err != nil {
+		return res, fmt.Errorf("seed %s: wait for the seed lock: %w", path, err)
+	}
+	current, hasData, err := currentState(ctx, tx)
+	if err != nil {
+		return res, fmt.Errorf("seed %s: %w", path, err)
+	}
+	switch {
+	case current == sum && !opts.Replace:
+		res.Skipped = true
+		res.Duration = time.Since(start)
+		s.log.Info("seed already applied, nothing to do", "file", path, "sha256", sum)
+		return res, nil
+	case hasData && !opts.Replace:
+		was := "data not loaded by the seeder"
+		if current != "" {
+			was = "dump sha256 " + current
+		}
+		return res, fmt.Errorf("seed %s (sha256 %s): %w (%s); pass --replace to replace it", path, sum, ErrDataDiffers, was)
+	case hasData:
+		for _, table := range loadOrder {
+			if _, err := tx.Exec(ctx, "DELETE FROM "+pgx.Identifier{table}.Sanitize()); err != nil {
+				return res, fmt.Errorf("seed %s: empty %s: %w", path, table, err)
+			}
+		}
+	}
+	if _, err := tx.Exec(ctx, "SET CONSTRAINTS ALL DEFERRED"); err != nil {
+		return res, fmt.Errorf("seed %s: %w", path, err)
+	}
+
+	f, err := os.Open(path)
+	if err != nil {
+		return res, fmt.Errorf("seed %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if err := load(ctx, conn.Conn().PgConn(), io.TeeReader(f, h), res.Rows); err != nil {
+		return res, fmt.Errorf("seed %s: %w", path, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+		return res, fmt.Errorf("seed %s: file changed while it was being imported", path)
+	}
+	res.Duration = time.Since(start)
+	if _, err := tx.Exec(ctx, `INSERT INTO seed_history (sha256, source, regions, ports, prices, duration_ms, replaced)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		sum, path, res.Rows["regions"], res.Rows["ports"], res.Rows["prices"], res.Duration.Milliseconds(), hasData); err != nil {
+		return res, fmt.Errorf("seed %s: record: %w", path, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return res, fmt.Errorf("seed %s: commit: %w", path, describe(err))
+	}
+	// Fresh statistics and visibility map: the planner picks the index and reads it without
+	// visiting the table.
+	if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) regions, ports, prices"); err != nil {
+		s.log.Warn("vacuum after seed failed", "error", err.Error())
+	}
+	res.Duration = time.Since(start)
+	s.log.Info("seed applied", "file", path, "sha256", sum, "regions", res.Rows["regions"],
+		"ports", res.Rows["ports"], "prices", res.Rows["prices"], "replaced", hasData,
+		"duration_ms", res.Duration.Milliseconds())
+	return res, nil
+}
+
+// currentState reports the SHA-256 of the newest applied dump ("" if none) and whether any of
+// the tables holds rows.
+func currentState(ctx context.Context, tx pgx.Tx) (string, bool, error) {
+	var current string
+	err := tx.QueryRow(ctx, "SELECT sha256 FROM seed_history ORDER BY id DESC LIMIT 1").Scan(&current)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", false, fmt.Errorf("read seed history: %w", err)
+	}
+	var hasData bool
+	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM regions) OR EXISTS (SELECT 1 FROM ports)
+		OR EXISTS (SELECT 1 FROM prices)`).Scan(&hasData)
+	if err != nil {
+		return "", false, fmt.Errorf("check for existing data: %w", err)
+	}
+	return current, hasData, nil
+}
+
+// load streams every statement of the dump into the open transaction on conn.
+func load(ctx context.Context, conn *pgconn.PgConn, r io.Reader, rows map[string]int64) error {
+	sc := NewScanner(r)
+	var pending *Statement
+	for {
+		st := pending
+		pending = nil
+		if st == nil {
+			var err error
+			if st, err = sc.Next(); errors.Is(err, io.EOF) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+		}
+		switch st.Kind {
+		case KindCopy:
+			data := sc.CopyRows(st)
+			tag, err := conn.CopyFrom(ctx, data, copySQL(st.Table, st.Columns))
+			if err != nil {
+				return copyError(errors.Join(data.Err, err), st, func(n int) int { return data.FirstLine + n - 1 })
+			}
+			rows[st.Table] += tag.RowsAffected()
+		case KindInsert:
+			// Consecutive INSERTs into the same columns go to the server as one COPY stream.
+			ins := &insertRows{sc: sc, first: st}
+			tag, err := conn.CopyFrom(ctx, ins, copySQL(st.Table, st.Columns))
+			if err != nil {
+				return copyError(errors.Join(ins.err, err), st, ins.lineOfRow)
+			}
+			rows[st.Table] += tag.RowsAffected()
+			pending = ins.next
+		}
+	}
+}
+
+func copySQL(table string, columns []string) string {
+	quoted := make([]string, len(columns))
+	for i, c := range columns {
+		quoted[i] = pgx.Identifier{c}.Sanitize()
+	}
+	return fmt.Sprintf("COPY %s (%s) FROM STDIN", pgx.Identifier{table}.Sanitize(), strings.Join(quoted, ", "))
+}
+
+// insertRows feeds the rows of a run of INSERT statements into one COPY. It stops at the first
+// statement that is not an INSERT into the same table and columns, and keeps it in next.
+type insertRows struct {
+	sc      *Scanner
+	first   *Statement
+	current *Statement
+	row     int
+	pending []byte
+	next    *Statement
+	done    bool
+	// rowLines maps the n-th row sent (from 1) to the dump line of its statement, for errors.
+	rowLines []int
+	err      error // the first problem in the statements read, see CopyRows.Err
+}
+
+// maxRowsPerInsertCopy bounds one COPY stream, and with it the memory of rowLines.
+const maxRowsPerInsertCopy = 50_000
+
+func (r *insertRows) Read(p []byte) (int, error) {
+	n, err := r.read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.err = err
+	}
+	return n, err
+}
+
+func (r *insertRows) read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(r.pending) > 0 {
+			k := copy(p[n:], r.pending)
+			r.pending = r.pending[k:]
+			n += k
+			continue
+		}
+		if r.done {
+			return n, io.EOF
+		}
+		if r.current == nil {
+			r.current, r.row = r.first, 0
+		}
+		if r.row == len(r.current.Rows) {
+			if len(r.rowLines) >= maxRowsPerInsertCopy {
+				r.done = true
+				continue
+			}
+			st, err := r.sc.Next()
+			if errors.Is(err, io.EOF) {
+				r.done = true
+				continue
+			}
+			if err != nil {
+				return n, err
+			}
+			if st.Kind != KindInsert || st.Table != r.first.Table || !sameColumns(st.Columns, r.first.Columns) {
+				r.next, r.done = st, true
+				continue
+			}
+			r.current, r.row = st, 0
+		}
+		r.pending = r.current.Rows[r.row]
+		r.row++
+		r.rowLines = append(r.rowLines, r.current.Line)
+	}
+	return n, nil
+}
+
+func (r *insertRows) lineOfRow(n int) int {
+	if n >= 1 && n <= len(r.rowLines) {
+		return r.rowLines[n-1]
+	}
+	return r.first.Line
+}
+
+func sameColumns(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+var copyLineRE = regexp.MustCompile(`line (\d+)`)
+
+// copyError points a failed COPY at the dump line the server rejected.
+func copyError(err error, st *Statement, lineOfRow func(int) int) error {
+	var lineErr *LineError
+	if errors.As(err, &lineErr) {
+		return lineErr
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if m := copyLineRE.FindStringSubmatch(pgErr.Where); m != nil {
+			if n, convErr := strconv.Atoi(m[1]); convErr == nil {
+				return &LineError{Line: lineOfRow(n), Err: fmt.Errorf("%s: %w", st.Table, describe(err))}
+			}
+		}
+	}
+	return &LineError{Line: st.Line, Err: fmt.Errorf("load %s: %w", st.Table, describe(err))}
+}
+
+// describe adds the server's detail (the offending key of a constraint, say) to its message.
+func describe(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Detail != "" {
+		return fmt.Errorf("%w (%s)", err, pgErr.Detail)
+	}
+	return err
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return hashReader(f, sha256.New())
+}
+
+func hashReader(r io.Reader, h hash.Hash) (string, error) {
+	if _, err := io.Copy(h, r); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
