@@ -291,6 +291,10 @@ func credentials() (*syscall.Credential, error) {
 func findBinDir(explicit string) (string, error) {
 	candidates := []string{explicit, os.Getenv("PG_BINDIR")}
 	if p, err := exec.LookPath("initdb"); err == nil {
+		// Distributions link initdb into PATH; the other tools sit beside the real file.
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
 		candidates = append(candidates, filepath.Dir(p))
 	}
 	installed, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
@@ -327,3 +331,6 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// BinDir is the directory of the server binaries in use (pg_dump and psql live there too).
+func (s *Server) BinDir() string { return s.binDir }

@@ -40,9 +40,6 @@ var tables = map[string][]string{
 	"prices":  {"orig_code", "dest_code", "day", "price"},
 }
 
-// loadOrder is the order in which tables are emptied before a replace (children first).
-var loadOrder = []string{"prices", "ports", "regions"}
-
 const (
 	maxLineBytes      = 16 << 20
 	maxStatementBytes = 64 << 20

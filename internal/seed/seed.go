@@ -96,12 +96,13 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 			was = "dump sha256 " + current
 		}
 		return res, fmt.Errorf("seed %s (sha256 %s): %w (%s); pass --replace to replace it", path, sum, ErrDataDiffers, was)
-	case hasData:
-		for _, table := range loadOrder {
-			if _, err := tx.Exec(ctx, "DELETE FROM "+pgx.Identifier{table}.Sanitize()); err != nil {
-				return res, fmt.Errorf("seed %s: empty %s: %w", path, table, err)
-			}
-		}
+	}
+	// Emptying the tables in this transaction lets COPY ... FREEZE write rows already frozen
+	// and pages already all-visible, so reads are index-only from the first query on without
+	// waiting for a VACUUM. TRUNCATE blocks readers until commit; a replace is an operator's
+	// act, and a first seed runs before the instance serves.
+	if _, err := tx.Exec(ctx, "TRUNCATE prices, ports, regions"); err != nil {
+		return res, fmt.Errorf("seed %s: empty tables: %w", path, err)
 	}
 	if _, err := tx.Exec(ctx, "SET CONSTRAINTS ALL DEFERRED"); err != nil {
 		return res, fmt.Errorf("seed %s: %w", path, err)
@@ -119,6 +120,9 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
 		return res, fmt.Errorf("seed %s: file changed while it was being imported", path)
 	}
+	if _, err := tx.Exec(ctx, "ANALYZE regions, ports, prices"); err != nil {
+		return res, fmt.Errorf("seed %s: analyze: %w", path, err)
+	}
 	res.Duration = time.Since(start)
 	if _, err := tx.Exec(ctx, `INSERT INTO seed_history (sha256, source, regions, ports, prices, duration_ms, replaced)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
@@ -127,11 +131,6 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return res, fmt.Errorf("seed %s: commit: %w", path, describe(err))
-	}
-	// Fresh statistics and visibility map: the planner picks the index and reads it without
-	// visiting the table.
-	if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) regions, ports, prices"); err != nil {
-		s.log.Warn("vacuum after seed failed", "error", err.Error())
 	}
 	res.Duration = time.Since(start)
 	s.log.Info("seed applied", "file", path, "sha256", sum, "regions", res.Rows["regions"],
@@ -198,7 +197,7 @@ func copySQL(table string, columns []string) string {
 	for i, c := range columns {
 		quoted[i] = pgx.Identifier{c}.Sanitize()
 	}
-	return fmt.Sprintf("COPY %s (%s) FROM STDIN", pgx.Identifier{table}.Sanitize(), strings.Join(quoted, ", "))
+	return fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FREEZE)", pgx.Identifier{table}.Sanitize(), strings.Join(quoted, ", "))
 }
 
 // insertRows feeds the rows of a run of INSERT statements into one COPY. It stops at the first

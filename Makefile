@@ -1,0 +1,75 @@
+# The two commands a fresh clone needs:
+#   make run    serve the API on http://localhost:3000 from a local PostgreSQL with the default dump
+#   make test   run every test against a throwaway PostgreSQL the tests start themselves
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+# Where go-installed tools are cached; .ci/run points this outside the clone so CI reuses them.
+TOOLS_DIR ?= $(CURDIR)/.tools
+export TOOLS_DIR
+
+TFLINT_VERSION     := v0.64.0
+TRIVY_VERSION      := v0.74.0
+ACTIONLINT_VERSION := v1.7.12
+
+# make run settings: the data of the local database stays in .data/ between runs.
+HTTP_ADDR ?= :3000
+PG_PORT   ?= 0
+SEED_FILE ?= db/seed/rates.sql
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/rates (static, as in the container image)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/rates ./cmd/rates
+
+.PHONY: run
+run: build ## serve the API on localhost:3000 with a local PostgreSQL and the default dump
+	$(GO) build -o bin/devdb ./cmd/devdb
+	HTTP_ADDR='$(HTTP_ADDR)' SEED_FILE='$(SEED_FILE)' LOG_FORMAT=$${LOG_FORMAT:-text} \
+		bin/devdb -data .data/postgres -port $(PG_PORT) -- bin/rates serve
+
+.PHONY: test
+test: ## run every test (starts its own throwaway PostgreSQL)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+.PHONY: race
+race: ## run the tests with the race detector
+	$(GO) test -count=1 -race -timeout 30m ./...
+
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRatesQuery$$' -fuzztime $(FUZZTIME) ./internal/api
+	$(GO) test -run '^$$' -fuzz '^FuzzScanner$$' -fuzztime $(FUZZTIME) ./internal/seed
+
+.PHONY: dump
+dump: ## regenerate the default dump db/seed/rates.sql
+	$(GO) run ./cmd/gendump -out db/seed/rates.sql
+
+.PHONY: tools
+tools: $(TOOLS_DIR)/bin/tflint-$(TFLINT_VERSION) $(TOOLS_DIR)/bin/trivy-$(TRIVY_VERSION) $(TOOLS_DIR)/bin/actionlint-$(ACTIONLINT_VERSION) ## build the lint tools once into TOOLS_DIR
+
+# Each tool is built once per version; the versioned marker file tells make it is there.
+$(TOOLS_DIR)/bin/tflint-$(TFLINT_VERSION):
+	GOBIN=$(TOOLS_DIR)/bin $(GO) install github.com/terraform-linters/tflint@$(TFLINT_VERSION)
+	touch $@
+$(TOOLS_DIR)/bin/trivy-$(TRIVY_VERSION):
+	GOBIN=$(TOOLS_DIR)/bin GOEXPERIMENT=jsonv2 $(GO) install github.com/aquasecurity/trivy/cmd/trivy@$(TRIVY_VERSION)
+	touch $@
+$(TOOLS_DIR)/bin/actionlint-$(ACTIONLINT_VERSION):
+	GOBIN=$(TOOLS_DIR)/bin $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	touch $@
+
+.PHONY: lint
+lint: tools ## gofmt, shellcheck and the Terraform checks (fmt, validate, test, tflint, trivy)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	shellcheck $$(git ls-files '*.sh' .ci/run)
+	bash .ci/terraform-checks.sh

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"rates/db"
+	"rates/internal/pgserver"
+	"rates/internal/ssmfake"
+)
+
+var srv *pgserver.Server
+
+func TestMain(m *testing.M) { os.Exit(pgserver.Main(m, &srv)) }
+
+// syncBuffer collects logs written from the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func lookupOf(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
+const defaultDump = "../../db/seed/rates.sql"
+
+type running struct {
+	addr   string
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error // closed when run returns; err holds its result
+	err    error
+}
+
+// stop cancels run and waits for it, returning its error.
+func (r *running) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case <-r.done:
+		return r.err
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop within 10s")
+		return nil
+	}
+}
+
+func startServe(t *testing.T, env map[string]string) *running {
+	t.Helper()
+	r := &running{addr: env["HTTP_ADDR"], logs: &syncBuffer{}, done: make(chan error)}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() {
+		r.err = run(ctx, []string{"serve"}, lookupOf(env), io.Discard, r.logs)
+		close(r.done)
+	}()
+	t.Cleanup(func() { _ = r.stop(t) })
+	return r
+}
+
+func (r *running) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-r.done:
+			t.Fatalf("serve exited early: %v\n%s", r.err, r.logs)
+		default:
+		}
+		resp, err := http.Get("http://" + r.addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("not ready after 30s\n%s", r.logs)
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServeMigratesSeedsServesAndStops(t *testing.T) {
+	url := pgserver.NewDatabase(t, srv)
+	r := startServe(t, map[string]string{
+		"DATABASE_URL": url, "HTTP_ADDR": freeAddr(t), "SEED_FILE": defaultDump, "SHUTDOWN_TIMEOUT": "5s",
+	})
+	r.waitReady(t)
+	status, body := get(t, "http://"+r.addr+"/rates?date_from=2026-01-01&date_to=2026-01-31&orig_code=CNSHA&dest_code=NLRTM")
+	if status != 200 || strings.Count(body, `"day"`) != 31 || !strings.Contains(body, `"price":`) {
+		t.Fatalf("rates on the default dump = %d %.300s", status, body)
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("serve returned %v after cancel, want nil", err)
+	}
+	logs := r.logs.String()
+	for _, want := range []string{`"msg":"schema up to date"`, `"msg":"seed applied"`, `"msg":"listening"`, `"msg":"request"`, `"msg":"stopped"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s", want)
+		}
+	}
+	if _, err := net.DialTimeout("tcp", r.addr, time.Second); err == nil {
+		t.Fatal("listener still open after shutdown")
+	}
+
+	// A second start finds the schema and the dump in place.
+	r2 := startServe(t, map[string]string{"DATABASE_URL": url, "HTTP_ADDR": freeAddr(t), "SEED_FILE": defaultDump})
+	r2.waitReady(t)
+	if !strings.Contains(r2.logs.String(), "seed already applied") {
+		t.Fatalf("second start did not recognise the applied dump:\n%s", r2.logs)
+	}
+}
+
+func TestServeReadsPasswordFromSSMAndNeverLogsIt(t *testing.T) {
+	const secret = "pa55-from-ssm-Zq9"
+	fake := ssmfake.New(map[string]string{"/rates/test/db/password": secret})
+	defer fake.Close()
+	for k, v := range fake.Env() {
+		t.Setenv(k, v)
+	}
+	url := pgserver.NewDatabase(t, srv)
+	name := url[strings.LastIndex(url, "/")+1 : strings.Index(url, "?")]
+	r := startServe(t, map[string]string{
+		"DB_HOST": "127.0.0.1", "DB_PORT": fmt.Sprint(srv.Port()), "DB_NAME": name, "DB_USER": "postgres",
+		"DB_SSLMODE": "disable", "DB_PASSWORD_SSM_PARAMETER": "/rates/test/db/password",
+		"HTTP_ADDR": freeAddr(t), "LOG_LEVEL": "debug",
+	})
+	r.waitReady(t)
+	if reqs := fake.Requests(); len(reqs) != 1 || !reqs[0].WithDecryption {
+		t.Fatalf("SSM requests = %+v, want one GetParameter with decryption", reqs)
+	}
+	logs := r.logs.String()
+	if strings.Contains(logs, secret) {
+		t.Fatalf("the password appears in the logs:\n%s", logs)
+	}
+	if !strings.Contains(logs, "database password read from SSM") {
+		t.Fatalf("logs lack the SSM line:\n%s", logs)
+	}
+}
+
+func TestServeFailsClearly(t *testing.T) {
+	corrupt := filepath.Join(t.TempDir(), "corrupt.sql")
+	if err := os.WriteFile(corrupt, []byte("COPY public.regions (slug, name, parent_slug) FROM stdin;\nr\tR\n\\.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"invalid setting", map[string]string{"DATABASE_URL": "postgres://x/y", "MAX_RANGE_DAYS": "many"}, "MAX_RANGE_DAYS"},
+		{"database down", map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/none?sslmode=disable", "DB_WAIT_TIMEOUT": "1s"}, "not reachable after"},
+		{"corrupt seed", map[string]string{"SEED_FILE": corrupt}, "line 2: COPY row for regions has 2 fields, expected 3"},
+		{"missing seed", map[string]string{"SEED_FILE": "/nonexistent/dump.sql"}, "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := tt.env
+			if _, ok := env["DATABASE_URL"]; !ok {
+				env["DATABASE_URL"] = pgserver.NewDatabase(t, srv)
+			}
+			addr := freeAddr(t)
+			env["HTTP_ADDR"] = addr
+			var logs syncBuffer
+			start := time.Now()
+			err := run(context.Background(), []string{"serve"}, lookupOf(env), io.Discard, &logs)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+			if time.Since(start) > 20*time.Second {
+				t.Fatalf("took %s to fail", time.Since(start))
+			}
+			if !strings.Contains(logs.String(), `"level":"ERROR"`) {
+				t.Fatalf("no error log line:\n%s", logs.String())
+			}
+			if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+				t.Fatal("something listens although start-up failed")
+			}
+		})
+	}
+}
+
+func TestSeedAndMigrateCommands(t *testing.T) {
+	url := pgserver.NewDatabase(t, srv)
+	env := map[string]string{"DATABASE_URL": url}
+	var out bytes.Buffer
+	runOK := func(args ...string) string {
+		t.Helper()
+		out.Reset()
+		var logs syncBuffer
+		if err := run(context.Background(), args, lookupOf(env), &out, &logs); err != nil {
+			t.Fatalf("rates %v: %v\n%s", args, err, logs.String())
+		}
+		return out.String()
+	}
+	if got := runOK("migrate", "version"); got != "schema version 0 (dirty: false)\n" {
+		t.Fatalf("version before up = %q", got)
+	}
+	latest := latestMigration(t)
+	if got := runOK("migrate"); !strings.HasPrefix(got, fmt.Sprintf("schema version %d ", latest)) {
+		t.Fatalf("migrate up = %q", got)
+	}
+	if got := runOK("seed", "--file", defaultDump); !strings.Contains(got, "imported in") || !strings.Contains(got, "prices 50000") {
+		t.Fatalf("seed = %q", got)
+	}
+	if got := runOK("seed", "--file", defaultDump); !strings.Contains(got, "already applied") {
+		t.Fatalf("second seed = %q", got)
+	}
+	if got := runOK("seed", "--file", defaultDump, "--replace"); !strings.Contains(got, "imported in") {
+		t.Fatalf("seed --replace = %q", got)
+	}
+	if got := runOK("migrate", "down", "1"); !strings.HasPrefix(got, fmt.Sprintf("schema version %d ", latest-1)) {
+		t.Fatalf("migrate down 1 = %q", got)
+	}
+	for _, args := range [][]string{{"migrate", "down"}, {"migrate", "sideways"}, {"seed"}, {"bogus"}, {}} {
+		if err := run(context.Background(), args, lookupOf(env), io.Discard, io.Discard); err == nil {
+			t.Errorf("rates %v succeeded, want a usage error", args)
+		}
+	}
+}
+
+// latestMigration is the highest version among the embedded migration files.
+func latestMigration(t *testing.T) int {
+	t.Helper()
+	files, err := fs.Glob(db.Migrations, "migrations/*.up.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("embedded migrations: %v", err)
+	}
+	latest := 0
+	for _, f := range files {
+		var v int
+		if _, err := fmt.Sscanf(filepath.Base(f), "%d_", &v); err == nil && v > latest {
+			latest = v
+		}
+	}
+	return latest
+}

@@ -1,0 +1,164 @@
+package api_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rates/internal/api"
+	"rates/internal/dbtest"
+	"rates/internal/pgserver"
+	"rates/internal/store"
+)
+
+var srv *pgserver.Server
+
+func TestMain(m *testing.M) { os.Exit(pgserver.Main(m, &srv)) }
+
+var testConfig = api.Config{MaxRangeDays: 3660, QueryTimeout: 2 * time.Second, MaxQueryBytes: 4096}
+
+func newHandler(t *testing.T, pool *pgxpool.Pool, ready bool) http.Handler {
+	t.Helper()
+	readiness := &api.Readiness{}
+	readiness.SetReady(ready)
+	return api.New(store.New(pool), testConfig, readiness, dbtest.Discard)
+}
+
+func do(t *testing.T, h http.Handler, method, target string) (int, http.Header, string) {
+	t.Helper()
+	req := httptest.NewRequest(method, target, nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	body, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, rec.Result().Header, string(body)
+}
+
+func TestEndpoints(t *testing.T) {
+	pool, _ := dbtest.Seeded(t, srv, "testdata/fixture.sql")
+	h := newHandler(t, pool, true)
+	const jan = "date_from=2021-01-01&date_to=2021-01-05"
+	tests := []struct {
+		name, method, target string
+		status               int
+		body                 string // exact, without the trailing newline
+	}{
+		{"hello", "GET", "/", 200, `{"message":"Hello world!"}`},
+		{"port to port", "GET", "/rates?" + jan + "&orig_code=CNAAA&dest_code=DEAAA", 200, `{"rates":[` +
+			`{"count":1,"day":"2021-01-05","price":null},` +
+			`{"count":4,"day":"2021-01-04","price":1155.0},` +
+			`{"count":null,"day":"2021-01-03","price":null},` +
+			`{"count":2,"day":"2021-01-02","price":null},` +
+			`{"count":3,"day":"2021-01-01","price":1154.3333333333333}]}`},
+		{"port codes are case-insensitive", "GET", "/rates?date_from=2021-01-04&date_to=2021-01-04&orig_code=cnaaa&dest_code=DeAaA", 200,
+			`{"rates":[{"count":4,"day":"2021-01-04","price":1155.0}]}`},
+		{"region to region includes sub-regions", "GET", "/rates?date_from=2021-01-01&date_to=2021-01-01&orig_code=china&dest_code=north_europe", 200,
+			`{"rates":[{"count":5,"day":"2021-01-01","price":1492.6}]}`},
+		{"root to root", "GET", "/rates?date_from=2021-01-01&date_to=2021-01-01&orig_code=world&dest_code=world", 200,
+			`{"rates":[{"count":6,"day":"2021-01-01","price":1743.8333333333333}]}`},
+		{"port to region", "GET", "/rates?date_from=2021-01-01&date_to=2021-01-01&orig_code=CNBBB&dest_code=europe", 200,
+			`{"rates":[{"count":3,"day":"2021-01-01","price":2333.3333333333335}]}`},
+		{"region without ports", "GET", "/rates?date_from=2021-01-01&date_to=2021-01-02&orig_code=empty_region&dest_code=DEAAA", 200,
+			`{"rates":[{"count":null,"day":"2021-01-02","price":null},{"count":null,"day":"2021-01-01","price":null}]}`},
+		{"days outside the data", "GET", "/rates?date_from=1999-12-31&date_to=2000-1-1&orig_code=CNAAA&dest_code=DEAAA", 200,
+			`{"rates":[{"count":null,"day":"2000-01-01","price":null},{"count":null,"day":"1999-12-31","price":null}]}`},
+		{"unknown origin", "GET", "/rates?" + jan + "&orig_code=XXXXX&dest_code=DEAAA", 400,
+			`{"error":"unknown orig_code \"XXXXX\": not a port code or region slug"}`},
+		{"unknown destination", "GET", "/rates?" + jan + "&orig_code=CNAAA&dest_code=nowhere", 400,
+			`{"error":"unknown dest_code \"nowhere\": not a port code or region slug"}`},
+		{"slugs are exact", "GET", "/rates?" + jan + "&orig_code=CHINA&dest_code=DEAAA", 400,
+			`{"error":"unknown orig_code \"CHINA\": not a port code or region slug"}`},
+		{"bad date", "GET", "/rates?date_from=2021-02-30&date_to=2021-03-01&orig_code=CNAAA&dest_code=DEAAA", 400,
+			`{"error":"invalid date_from \"2021-02-30\": expected a calendar date as YYYY-MM-DD"}`},
+		{"from after to", "GET", "/rates?date_from=2021-01-02&date_to=2021-01-01&orig_code=CNAAA&dest_code=DEAAA", 400,
+			`{"error":"date_from (2021-01-02) is after date_to (2021-01-01)"}`},
+		{"range too long", "GET", "/rates?date_from=2000-01-01&date_to=2021-01-01&orig_code=CNAAA&dest_code=DEAAA", 400,
+			`{"error":"date range of 7672 days is longer than the maximum of 3660 days"}`},
+		{"missing code", "GET", "/rates?" + jan + "&orig_code=CNAAA", 400,
+			`{"error":"missing required parameter dest_code (a port code or region slug)"}`},
+		{"query string too long", "GET", "/rates?x=" + strings.Repeat("a", 5000), 414,
+			`{"error":"query string longer than 4096 bytes"}`},
+		{"unknown path", "GET", "/prices", 404, `{"error":"not found"}`},
+		{"wrong method", "POST", "/rates", 405, `{"error":"method not allowed"}`},
+		{"liveness", "GET", "/healthz", 200, `{"status":"ok"}`},
+		{"readiness", "GET", "/readyz", 200, `{"status":"ready"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, header, body := do(t, h, tt.method, tt.target)
+			if status != tt.status || body != tt.body+"\n" {
+				t.Fatalf("%s %s = %d %s\nwant %d %s", tt.method, tt.target, status, body, tt.status, tt.body)
+			}
+			if ct := header.Get("Content-Type"); ct != "application/json" {
+				t.Fatalf("Content-Type = %q, want application/json", ct)
+			}
+		})
+	}
+}
+
+func TestHeadAndRequestID(t *testing.T) {
+	pool, _ := dbtest.Seeded(t, srv, "testdata/fixture.sql")
+	h := newHandler(t, pool, true)
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	resp, err := http.Head(ts.URL + "/rates?date_from=2021-01-01&date_to=2021-01-01&orig_code=CNAAA&dest_code=DEAAA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("HEAD /rates = %d %q, want 200 application/json like GET", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	req := httptest.NewRequest("GET", "/healthz", nil)
+	req.Header.Set("X-Request-Id", "abc-123")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if got := rec.Header().Get("X-Request-Id"); got != "abc-123" {
+		t.Fatalf("X-Request-Id = %q, want the caller's abc-123", got)
+	}
+	req = httptest.NewRequest("GET", "/healthz", nil)
+	req.Header.Set("X-Amzn-Trace-Id", "Root=1-67891233-abcdef012345678912345678")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if got := rec.Header().Get("X-Request-Id"); got != "Root=1-67891233-abcdef012345678912345678" {
+		t.Fatalf("X-Request-Id = %q, want the ALB trace id", got)
+	}
+}
+
+func TestNotReady(t *testing.T) {
+	pool, _ := dbtest.Migrated(t, srv)
+	h := newHandler(t, pool, false)
+	status, _, body := do(t, h, "GET", "/readyz")
+	if status != 503 || !strings.Contains(body, `"reason"`) {
+		t.Fatalf("readyz while not ready = %d %s, want 503 with a reason", status, body)
+	}
+	if status, _, _ := do(t, h, "GET", "/healthz"); status != 200 {
+		t.Fatalf("healthz while not ready = %d, want 200 (liveness needs no database)", status)
+	}
+}
+
+func TestDatabaseDown(t *testing.T) {
+	cfg, err := pgxpool.ParseConfig("postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	h := newHandler(t, pool, true)
+	status, _, body := do(t, h, "GET", "/rates?date_from=2021-01-01&date_to=2021-01-01&orig_code=CNAAA&dest_code=DEAAA")
+	if status != 503 || body != `{"error":"database unavailable, try again shortly"}`+"\n" {
+		t.Fatalf("rates with the database down = %d %s, want 503 JSON", status, body)
+	}
+	if status, _, body := do(t, h, "GET", "/readyz"); status != 503 || !strings.Contains(body, "database unreachable") {
+		t.Fatalf("readyz with the database down = %d %s, want 503", status, body)
+	}
+}

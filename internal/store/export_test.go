@@ -1,0 +1,7 @@
+package store
+
+// The query texts, for tests that check their plans.
+const (
+	DailyStatsSQL = dailyStatsSQL
+	ResolveSQL    = resolveSQL
+)
