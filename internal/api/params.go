@@ -21,7 +21,9 @@ type paramError struct{ msg string }
 
 func (e *paramError) Error() string { return e.msg }
 
-func badParam(format string, args ...any) error { return &paramError{msg: fmt.Sprintf(format, args...)} }
+func badParam(format string, args ...any) error {
+	return &paramError{msg: fmt.Sprintf(format, args...)}
+}
 
 // maxCodeLength bounds codes and slugs: longer strings cannot name anything and are not sent
 // to the database.

@@ -76,9 +76,9 @@ func TestIsUnavailable(t *testing.T) {
 		{nil, false},
 		{errors.New("dial tcp: connection refused"), true},
 		{context.DeadlineExceeded, true},
-		{&pgconn.PgError{Code: "57P01"}, true}, // admin shutdown
-		{&pgconn.PgError{Code: "08006"}, true}, // connection failure
-		{&pgconn.PgError{Code: "53300"}, true}, // too many connections
+		{&pgconn.PgError{Code: "57P01"}, true},  // admin shutdown
+		{&pgconn.PgError{Code: "08006"}, true},  // connection failure
+		{&pgconn.PgError{Code: "53300"}, true},  // too many connections
 		{&pgconn.PgError{Code: "42601"}, false}, // syntax error: a bug, not an outage
 		{&pgconn.PgError{Code: "22P02"}, false},
 	}
