@@ -61,6 +61,10 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 	var err error
 	switch cmd {
 	case "serve":
+		if len(args) > 0 {
+			err = fmt.Errorf("serve takes no arguments (got %q): configure it with environment variables", args)
+			break
+		}
 		err = serve(ctx, cfg, log)
 	case "migrate":
 		err = migrateCmd(ctx, cfg, args, stdout, log)
