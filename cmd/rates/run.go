@@ -14,6 +14,7 @@ import (
 
 	"rates/internal/api"
 	"rates/internal/config"
+	"rates/internal/metrics"
 	"rates/internal/seed"
 	"rates/internal/server"
 	"rates/internal/store"
@@ -123,16 +124,20 @@ func migrateUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error 
 }
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	m := metrics.New(version)
 	pool, err := openDB(ctx, cfg.DB, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	m.WatchPool(pool)
 	if err := migrateUp(ctx, pool, log); err != nil {
 		return err
 	}
 	if cfg.Seed.File != "" {
-		if _, err := seed.New(pool, log).ApplyFile(ctx, cfg.Seed.File, seed.Options{}); err != nil {
+		res, err := seed.New(pool, log).ApplyFile(ctx, cfg.Seed.File, seed.Options{})
+		m.SeedDone(res.Skipped, res.Rows, res.Duration, err)
+		if err != nil {
 			return err
 		}
 	}
@@ -146,10 +151,35 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxRangeDays:  cfg.API.MaxRangeDays,
 		QueryTimeout:  cfg.DB.QueryTimeout,
 		MaxQueryBytes: cfg.API.MaxQueryBytes,
+		CacheBytes:    cfg.API.CacheBytes,
+		Metrics:       m,
+		ServeMetrics:  cfg.HTTP.MetricsAddr == "",
 	}, readiness, log)
 	readiness.SetReady(true)
-	return server.Run(ctx, ln, handler, cfg.HTTP, cfg.ShutdownTimeout, readiness, log)
+	if cfg.HTTP.MetricsAddr == "" {
+		return server.Run(ctx, ln, handler, cfg.HTTP, cfg.ShutdownTimeout, readiness, log)
+	}
+	// Metrics on a port of their own, which the load balancer never exposes.
+	metricsLn, err := net.Listen("tcp", cfg.HTTP.MetricsAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen on %s (METRICS_ADDR): %w", cfg.HTTP.MetricsAddr, err)
+	}
+	metricsCtx, stopMetrics := context.WithCancel(ctx)
+	defer stopMetrics()
+	metricsDone := make(chan error, 1)
+	go func() {
+		metricsDone <- server.Run(metricsCtx, metricsLn, m.Handler(), cfg.HTTP, cfg.ShutdownTimeout, noDrain{}, log.With("listener", "metrics"))
+	}()
+	err = server.Run(ctx, ln, handler, cfg.HTTP, cfg.ShutdownTimeout, readiness, log)
+	stopMetrics() // metrics stay up until the API has drained, then stop with it
+	return errors.Join(err, <-metricsDone)
 }
+
+// noDrain is the readiness of a listener that no load balancer checks.
+type noDrain struct{}
+
+func (noDrain) SetReady(bool) {}
 
 func migrateCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer, log *slog.Logger) error {
 	action := "up"

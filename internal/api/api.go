@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"rates/internal/metrics"
 	"rates/internal/store"
 )
 
@@ -22,6 +22,7 @@ import (
 type Store interface {
 	ResolvePair(ctx context.Context, orig, dest string) (store.Location, store.Location, error)
 	DailyStats(ctx context.Context, orig, dest []string, from, to time.Time) ([]store.DayStat, error)
+	Generation(ctx context.Context) (int64, error)
 	Ping(ctx context.Context) error
 }
 
@@ -35,6 +36,12 @@ type Config struct {
 	QueryTimeout time.Duration
 	// MaxQueryBytes rejects longer query strings with 414.
 	MaxQueryBytes int
+	// CacheBytes bounds the cache of computed answers; 0 turns it off.
+	CacheBytes int
+	// Metrics records requests and cache lookups; nil records nothing.
+	Metrics *metrics.Metrics
+	// ServeMetrics adds GET /metrics to this router (when metrics have no listener of their own).
+	ServeMetrics bool
 }
 
 // Readiness reports whether the instance should receive traffic: start-up work (migrations,
@@ -56,16 +63,18 @@ type Handler struct {
 	log       *slog.Logger
 	readiness *Readiness
 	router    chi.Router
-	buffers   sync.Pool
+	cache     *answerCache
 }
 
 // New builds the router with its middleware.
 func New(st Store, cfg Config, readiness *Readiness, log *slog.Logger) *Handler {
 	h := &Handler{store: st, cfg: cfg, log: log, readiness: readiness}
-	h.buffers.New = func() any { b := make([]byte, 0, 4096); return &b }
+	if cfg.CacheBytes > 0 {
+		h.cache = newAnswerCache(cfg.CacheBytes)
+	}
 
 	r := chi.NewRouter()
-	r.Use(requestID, accessLog(log), recoverPanics(log), limitQuery(cfg.MaxQueryBytes), middleware.GetHead)
+	r.Use(requestID, accessLog(log), cfg.Metrics.Middleware, recoverPanics(log), limitQuery(cfg.MaxQueryBytes), middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 	})
@@ -76,6 +85,9 @@ func New(st Store, cfg Config, readiness *Readiness, log *slog.Logger) *Handler 
 	r.Get("/rates", h.rates)
 	r.Get("/healthz", h.healthz)
 	r.Get("/readyz", h.readyz)
+	if cfg.ServeMetrics && cfg.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", cfg.Metrics.Handler())
+	}
 	h.router = r
 	return h
 }
@@ -95,34 +107,51 @@ func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.QueryTimeout)
 	defer cancel()
 
-	orig, dest, err := h.store.ResolvePair(ctx, q.Orig, q.Dest)
+	// One cheap round trip tells whether a cached answer still reflects the data.
+	generation, err := h.store.Generation(ctx)
 	if err != nil {
 		h.storeFailed(w, r, err)
 		return
 	}
-	if !orig.Found {
-		writeError(w, http.StatusBadRequest, "unknown orig_code "+quote(q.Orig)+": not a port code or region slug")
-		return
+	key := q.cacheKey()
+	answer, hit := h.cache.get(key, generation)
+	if h.cache != nil {
+		h.cfg.Metrics.CacheLookup(hit)
 	}
-	if !dest.Found {
-		writeError(w, http.StatusBadRequest, "unknown dest_code "+quote(q.Dest)+": not a port code or region slug")
-		return
+	if !hit {
+		if answer, err = h.answer(ctx, q); err != nil {
+			h.storeFailed(w, r, err)
+			return
+		}
+		h.cache.put(key, generation, answer)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(answer.status)
+	_, _ = w.Write(answer.body)
+}
+
+// answer computes the response to a valid query: the days, or 400 for an unknown code.
+func (h *Handler) answer(ctx context.Context, q RatesQuery) (cachedAnswer, error) {
+	orig, dest, err := h.store.ResolvePair(ctx, q.Orig, q.Dest)
+	if err != nil {
+		return cachedAnswer{}, err
+	}
+	for _, loc := range []struct {
+		param, code string
+		found       bool
+	}{{"orig_code", q.Orig, orig.Found}, {"dest_code", q.Dest, dest.Found}} {
+		if !loc.found {
+			return cachedAnswer{status: http.StatusBadRequest,
+				body: errorBody("unknown " + loc.param + " " + quote(loc.code) + ": not a port code or region slug")}, nil
+		}
 	}
 	stats, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, q.From, q.To)
 	if err != nil {
-		h.storeFailed(w, r, err)
-		return
+		return cachedAnswer{}, err
 	}
-
-	bp := h.buffers.Get().(*[]byte)
-	body := appendRates((*bp)[:0], q, stats)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
-	if cap(body) <= 1<<20 { // keep pooled buffers from pinning huge responses
-		*bp = body
-		h.buffers.Put(bp)
-	}
+	// About 50 bytes a day; sized once so the cached slice is not copied again.
+	body := appendRates(make([]byte, 0, 16+q.Days()*56), q, stats)
+	return cachedAnswer{status: http.StatusOK, body: body}, nil
 }
 
 func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
@@ -158,6 +187,11 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func errorBody(msg string) []byte {
+	body, _ := json.Marshal(map[string]string{"error": msg})
+	return append(body, '\n')
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -14,6 +14,7 @@ import (
 
 	"rates/internal/api"
 	"rates/internal/dbtest"
+	"rates/internal/metrics"
 	"rates/internal/pgserver"
 	"rates/internal/store"
 )
@@ -161,4 +162,64 @@ func TestDatabaseDown(t *testing.T) {
 	if status, _, body := do(t, h, "GET", "/readyz"); status != 503 || !strings.Contains(body, "database unreachable") {
 		t.Fatalf("readyz with the database down = %d %s, want 503", status, body)
 	}
+}
+
+// Answers are cached, but never served after the data they came from changed.
+func TestCacheIsNeverStale(t *testing.T) {
+	pool, _ := dbtest.Seeded(t, srv, "testdata/fixture.sql")
+	m := metrics.New("test")
+	cfg := testConfig
+	cfg.CacheBytes, cfg.Metrics, cfg.ServeMetrics = 1<<20, m, true
+	h := api.New(store.New(pool), cfg, readyReadiness(), dbtest.Discard)
+	const target = "/rates?date_from=2021-01-03&date_to=2021-01-03&orig_code=CNAAA&dest_code=DEAAA"
+	ctx := context.Background()
+	for i, tc := range []struct {
+		change string // SQL committed before the request
+		want   string
+	}{
+		{"", `{"rates":[{"count":null,"day":"2021-01-03","price":null}]}`},
+		{"", `{"rates":[{"count":null,"day":"2021-01-03","price":null}]}`}, // served from the cache
+		{"INSERT INTO prices VALUES ('CNAAA', 'DEAAA', '2021-01-03', 100)", `{"rates":[{"count":1,"day":"2021-01-03","price":null}]}`},
+		{"INSERT INTO prices VALUES ('CNAAA', 'DEAAA', '2021-01-03', 200), ('CNAAA', 'DEAAA', '2021-01-03', 301)",
+			`{"rates":[{"count":3,"day":"2021-01-03","price":200.33333333333334}]}`},
+		{"UPDATE prices SET price = 400 WHERE price = 100 AND day = '2021-01-03'", `{"rates":[{"count":3,"day":"2021-01-03","price":300.3333333333333}]}`},
+		{"DELETE FROM prices WHERE day = '2021-01-03'", `{"rates":[{"count":null,"day":"2021-01-03","price":null}]}`},
+		{"UPDATE ports SET parent_slug = 'china' WHERE code = 'DEAAA'", `{"rates":[{"count":null,"day":"2021-01-03","price":null}]}`},
+	} {
+		if tc.change != "" {
+			if _, err := pool.Exec(ctx, tc.change); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if status, _, body := do(t, h, "GET", target); status != 200 || body != tc.want+"\n" {
+			t.Fatalf("step %d after %q: %d %s, want %s", i, tc.change, status, body, tc.want)
+		}
+	}
+	// A region answer must follow the tree when a port moves.
+	const regionTarget = "/rates?date_from=2021-01-01&date_to=2021-01-01&orig_code=CNAAA&dest_code=north_europe"
+	_, _, before := do(t, h, "GET", regionTarget)
+	if _, err := pool.Exec(ctx, "UPDATE ports SET parent_slug = 'north_europe' WHERE code = 'DEAAA'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, after := do(t, h, "GET", regionTarget); after == before {
+		t.Fatalf("region answer unchanged after the region tree changed: %s", after)
+	}
+	_, _, text := do(t, h, "GET", "/metrics")
+	for _, want := range []string{
+		`rates_answer_cache_lookups_total{result="hit"} 1`,
+		`rates_http_requests_total{method="GET",route="/rates",status="200"}`,
+		`rates_http_request_duration_seconds_bucket{method="GET",route="/rates"`,
+		`rates_build_info{version="test"} 1`,
+		`rates_http_requests_in_flight 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func readyReadiness() *api.Readiness {
+	r := &api.Readiness{}
+	r.SetReady(true)
+	return r
 }

@@ -13,6 +13,12 @@ type RatesQuery struct {
 	Orig, Dest string    // as given: a port code (any case) or a region slug
 }
 
+// cacheKey identifies the answer to q. Codes never hold control characters, so NUL separates
+// the parts unambiguously.
+func (q RatesQuery) cacheKey() string {
+	return formatDay(q.From) + "\x00" + formatDay(q.To) + "\x00" + q.Orig + "\x00" + q.Dest
+}
+
 // Days is the number of calendar days in the range, both ends included.
 func (q RatesQuery) Days() int { return daysBetween(q.From, q.To) + 1 }
 

@@ -28,6 +28,7 @@ type Config struct {
 // HTTP configures the listener and the server's timeouts.
 type HTTP struct {
 	Addr              string
+	MetricsAddr       string // separate listener for /metrics; empty: served on Addr
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
@@ -61,10 +62,11 @@ type Log struct {
 	Format string // json or text
 }
 
-// API configures request validation.
+// API configures request handling.
 type API struct {
 	MaxRangeDays  int
 	MaxQueryBytes int
+	CacheBytes    int // memory for cached /rates answers; 0 turns the cache off
 }
 
 // Lookup reads one variable; os.LookupEnv fits.
@@ -78,6 +80,7 @@ func Load(lookup Lookup) (Config, error) {
 	cfg := Config{
 		HTTP: HTTP{
 			Addr:              r.addr("HTTP_ADDR", ":3000"),
+			MetricsAddr:       r.optionalAddr("METRICS_ADDR"),
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       10 * time.Second,
 			WriteTimeout:      30 * time.Second,
@@ -105,6 +108,7 @@ func Load(lookup Lookup) (Config, error) {
 		API: API{
 			MaxRangeDays:  r.intRange("MAX_RANGE_DAYS", 3660, 1, 3_660_000),
 			MaxQueryBytes: 4096,
+			CacheBytes:    r.intRange("CACHE_MAX_BYTES", 64<<20, 0, 1<<40),
 		},
 		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 	}
@@ -214,6 +218,13 @@ func (r *reader) addr(name, def string) string {
 		r.fail(name, fmt.Sprintf("%q is not a listen address such as :3000 or 127.0.0.1:3000", v))
 	}
 	return v
+}
+
+func (r *reader) optionalAddr(name string) string {
+	if v := r.str(name, ""); v != "" {
+		return r.addr(name, v)
+	}
+	return ""
 }
 
 func (r *reader) intRange(name string, def, lo, hi int) int {

@@ -62,6 +62,16 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 // Ping checks that a connection can be had and the server answers.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
+// Generation returns the data generation, which every change to prices, ports or regions
+// advances in its own transaction (see migration 000005).
+func (s *Store) Generation(ctx context.Context) (int64, error) {
+	var g int64
+	if err := s.pool.QueryRow(ctx, "SELECT generation FROM data_generation").Scan(&g); err != nil {
+		return 0, fmt.Errorf("read data generation: %w", err)
+	}
+	return g, nil
+}
+
 // resolveSQL turns a port code or region slug into the list of port codes it stands for. A
 // region includes the ports of every region below it; UNION (not UNION ALL) ends the walk
 // even if the tree has a cycle. found is false when the code is neither a port nor a region.

@@ -1,0 +1,203 @@
+// Package metrics defines the service's Prometheus metrics on a registry of its own (never the
+// global one) and the HTTP middleware that records requests.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds every collector of the process.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	inFlight      prometheus.Gauge
+	cacheLookups  *prometheus.CounterVec
+	seedRuns      *prometheus.CounterVec
+	seedRows      *prometheus.CounterVec
+	seedDuration  prometheus.Histogram
+	ingestBatches *prometheus.CounterVec
+	ingestRows    prometheus.Counter
+	ingestBytes   prometheus.Counter
+	ingestSeconds *prometheus.HistogramVec
+}
+
+// New registers the collectors, including Go runtime, process and build information.
+func New(version string) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rates_http_requests_total", Help: "HTTP requests by route pattern, method and status code.",
+		}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "rates_http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by route pattern and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route", "method"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rates_http_requests_in_flight", Help: "HTTP requests being served now.",
+		}),
+		cacheLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rates_answer_cache_lookups_total", Help: "Lookups in the /rates answer cache, by result (hit or miss).",
+		}, []string{"result"}),
+		seedRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rates_seed_runs_total", Help: "Seeding runs by result (applied, skipped, failed).",
+		}, []string{"result"}),
+		seedRows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rates_seed_rows_total", Help: "Rows imported by the seeder, by table.",
+		}, []string{"table"}),
+		seedDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "rates_seed_duration_seconds", Help: "Duration of applied seeding runs.",
+			Buckets: prometheus.ExponentialBuckets(0.1, 2, 12),
+		}),
+		ingestBatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rates_ingest_batches_total", Help: "Price batches by result (loaded, duplicate, rejected, failed).",
+		}, []string{"result"}),
+		ingestRows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rates_ingest_rows_total", Help: "Price rows committed by loaded batches.",
+		}),
+		ingestBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rates_ingest_bytes_total", Help: "Bytes read from loaded batches.",
+		}),
+		ingestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "rates_ingest_batch_duration_seconds", Help: "Time to process one batch, by result.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
+		}, []string{"result"}),
+	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "rates_build_info", Help: "Build information; the value is always 1.",
+	}, []string{"version"})
+	buildInfo.WithLabelValues(version).Set(1)
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.cacheLookups, m.seedRuns, m.seedRows, m.seedDuration,
+		m.ingestBatches, m.ingestRows, m.ingestBytes, m.ingestSeconds, buildInfo,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// WatchPool exports the connection pool's statistics, read at each scrape.
+func (m *Metrics) WatchPool(pool *pgxpool.Pool) {
+	m.Registry.MustRegister(poolCollector{pool: pool})
+}
+
+// Middleware records every request. The route label is chi's pattern (not the raw path), so
+// the label set stays small whatever clients send.
+func (m *Metrics) Middleware(next http.Handler) http.Handler {
+	if m == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		m.inFlight.Inc()
+		defer m.inFlight.Dec()
+		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
+		m.duration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if !s.wroteHeader {
+		s.status, s.wroteHeader = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// CacheLookup counts a lookup in the answer cache.
+func (m *Metrics) CacheLookup(hit bool) {
+	if m == nil {
+		return
+	}
+	if hit {
+		m.cacheLookups.WithLabelValues("hit").Inc()
+	} else {
+		m.cacheLookups.WithLabelValues("miss").Inc()
+	}
+}
+
+// SeedDone records a seeding run.
+func (m *Metrics) SeedDone(skipped bool, rows map[string]int64, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	switch {
+	case err != nil:
+		m.seedRuns.WithLabelValues("failed").Inc()
+	case skipped:
+		m.seedRuns.WithLabelValues("skipped").Inc()
+	default:
+		m.seedRuns.WithLabelValues("applied").Inc()
+		m.seedDuration.Observe(d.Seconds())
+		for table, n := range rows {
+			m.seedRows.WithLabelValues(table).Add(float64(n))
+		}
+	}
+}
+
+// BatchDone records one ingested batch: result is loaded, duplicate, rejected or failed.
+func (m *Metrics) BatchDone(result string, rows, bytes int64, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.ingestBatches.WithLabelValues(result).Inc()
+	m.ingestSeconds.WithLabelValues(result).Observe(d.Seconds())
+	if result == "loaded" {
+		m.ingestRows.Add(float64(rows))
+		m.ingestBytes.Add(float64(bytes))
+	}
+}
+
+// poolCollector reads pgxpool statistics at scrape time.
+type poolCollector struct{ pool *pgxpool.Pool }
+
+var (
+	poolTotal     = prometheus.NewDesc("rates_db_pool_connections", "Connections in the pool, by state.", []string{"state"}, nil)
+	poolMax       = prometheus.NewDesc("rates_db_pool_max_connections", "Maximum size of the pool.", nil, nil)
+	poolAcquires  = prometheus.NewDesc("rates_db_pool_acquires_total", "Connections acquired from the pool.", nil, nil)
+	poolWaits     = prometheus.NewDesc("rates_db_pool_empty_acquires_total", "Acquires that had to wait for a connection.", nil, nil)
+	poolWaitTime  = prometheus.NewDesc("rates_db_pool_acquire_wait_seconds_total", "Time spent waiting for connections.", nil, nil)
+	poolCancelled = prometheus.NewDesc("rates_db_pool_canceled_acquires_total", "Acquires given up because their context ended.", nil, nil)
+)
+
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolTotal, poolMax, poolAcquires, poolWaits, poolWaitTime, poolCancelled} {
+		ch <- d
+	}
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.pool.Stat()
+	ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.AcquiredConns()), "acquired")
+	ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.IdleConns()), "idle")
+	ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.ConstructingConns()), "constructing")
+	ch <- prometheus.MustNewConstMetric(poolMax, prometheus.GaugeValue, float64(s.MaxConns()))
+	ch <- prometheus.MustNewConstMetric(poolAcquires, prometheus.CounterValue, float64(s.AcquireCount()))
+	ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.EmptyAcquireCount()))
+	ch <- prometheus.MustNewConstMetric(poolWaitTime, prometheus.CounterValue, s.AcquireDuration().Seconds())
+	ch <- prometheus.MustNewConstMetric(poolCancelled, prometheus.CounterValue, float64(s.CanceledAcquireCount()))
+}
