@@ -1,0 +1,41 @@
+# Root module: one state per workspace (dev, staging, prod). The workspace selects the settings in
+# stack/locals.tf; everything is built by ./stack. This file only holds what a test with a mocked
+# provider cannot open: the provider configuration and the ephemeral password generator.
+
+provider "aws" {
+  region              = var.region
+  allowed_account_ids = var.allowed_account_ids
+
+  default_tags {
+    tags = {
+      project     = "rates"
+      environment = terraform.workspace
+      managed-by  = "terraform"
+    }
+  }
+}
+
+# A fresh random password on every plan and apply, never stored anywhere by Terraform. It only
+# reaches RDS and the SSM parameter when db_master_password_version changes (write-only arguments),
+# so an unchanged version keeps the current password. Needs secretsmanager:GetRandomPassword.
+ephemeral "aws_secretsmanager_random_password" "db_master" {
+  password_length            = 40
+  exclude_punctuation        = true
+  require_each_included_type = true
+}
+
+module "stack" {
+  source = "./stack"
+
+  environment = terraform.workspace
+
+  db_master_password         = ephemeral.aws_secretsmanager_random_password.db_master.random_password
+  db_master_password_version = var.db_master_password_version
+
+  certificate_arn         = var.certificate_arn
+  alb_ingress_cidr_blocks = var.alb_ingress_cidr_blocks
+  image_tag               = var.image_tag
+  log_level               = var.log_level
+  seed_file               = var.seed_file
+  max_range_days          = var.max_range_days
+}

@@ -1,0 +1,140 @@
+variable "name" {
+  description = "Name of the load balancer and prefix of its security group and target group (for example `rates-dev`). At most 28 characters so that `<name>-api` fits the 32-character limit of target groups."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,26}[a-z0-9]$", var.name))
+    error_message = "The name must be 2-28 lowercase letters, digits or hyphens, start with a letter and not end with a hyphen."
+  }
+}
+
+variable "vpc_id" {
+  description = "ID of the VPC the load balancer and its target group live in."
+  type        = string
+}
+
+variable "vpc_cidr_block" {
+  description = "CIDR block of the VPC. The load balancer may only send traffic (requests and health checks) to this range, on `target_port`."
+  type        = string
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr_block, 0))
+    error_message = "The vpc_cidr_block must be a valid IPv4 CIDR block."
+  }
+}
+
+variable "subnet_ids" {
+  description = "IDs of the public subnets the load balancer is placed in (at least two zones)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) >= 2
+    error_message = "An application load balancer needs subnets in at least two availability zones."
+  }
+}
+
+variable "ingress_cidr_blocks" {
+  description = "IPv4 CIDR blocks allowed to reach the listeners. The default is the whole internet: the API is public."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = alltrue([for c in var.ingress_cidr_blocks : can(cidrhost(c, 0))])
+    error_message = "Every entry of ingress_cidr_blocks must be a valid IPv4 CIDR block."
+  }
+}
+
+variable "certificate_arn" {
+  description = "ARN of an ACM certificate for the HTTPS listener. When set, port 443 serves HTTPS and port 80 redirects to it; when null (dev without a domain), port 80 forwards to the service."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$", var.certificate_arn))
+    error_message = "The certificate_arn must be null or the ARN of an ACM certificate."
+  }
+}
+
+variable "ssl_policy" {
+  description = "Security policy of the HTTPS listener. The default is the TLS 1.3 + 1.2 policy AWS recommends."
+  type        = string
+  default     = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+  validation {
+    condition     = startswith(var.ssl_policy, "ELBSecurityPolicy-TLS13-")
+    error_message = "Use one of the ELBSecurityPolicy-TLS13-* policies (TLS 1.2 minimum, TLS 1.3 support)."
+  }
+}
+
+variable "target_port" {
+  description = "Container port the target group sends requests and health checks to."
+  type        = number
+  default     = 3000
+
+  validation {
+    condition     = var.target_port >= 1 && var.target_port <= 65535
+    error_message = "The target_port must be between 1 and 65535."
+  }
+}
+
+variable "health_check_path" {
+  description = "Path of the target group's health check: the service's readiness endpoint."
+  type        = string
+  default     = "/readyz"
+
+  validation {
+    condition     = startswith(var.health_check_path, "/")
+    error_message = "The health_check_path must start with a slash."
+  }
+}
+
+variable "health_check_interval" {
+  description = "Seconds between two health checks of a target."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = var.health_check_interval >= 5 && var.health_check_interval <= 300
+    error_message = "The health_check_interval must be between 5 and 300 seconds."
+  }
+}
+
+variable "deregistration_delay" {
+  description = "Seconds the load balancer keeps draining in-flight requests of a deregistered target before ECS stops it."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.deregistration_delay >= 0 && var.deregistration_delay <= 3600
+    error_message = "The deregistration_delay must be between 0 and 3600 seconds."
+  }
+}
+
+variable "idle_timeout" {
+  description = "Seconds a connection may stay idle before the load balancer closes it."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.idle_timeout >= 1 && var.idle_timeout <= 4000
+    error_message = "The idle_timeout must be between 1 and 4000 seconds."
+  }
+}
+
+variable "enable_deletion_protection" {
+  description = "Whether AWS refuses to delete the load balancer until this is turned off again."
+  type        = bool
+  default     = true
+}
+
+variable "access_logs_bucket" {
+  description = "Name of an S3 bucket that receives the load balancer's access logs (its policy must allow the regional ELB log delivery). Null disables access logs."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags added to every resource (on top of the provider's default tags)."
+  type        = map(string)
+  default     = {}
+}

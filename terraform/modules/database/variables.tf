@@ -1,0 +1,237 @@
+variable "identifier" {
+  description = "Identifier of the DB instance and prefix of its companion resources (for example `rates-dev`)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,50}[a-z0-9]$", var.identifier)) && !strcontains(var.identifier, "--")
+    error_message = "The identifier must be 2-52 lowercase letters, digits or single hyphens, start with a letter and not end with a hyphen."
+  }
+}
+
+variable "vpc_id" {
+  description = "ID of the VPC of the database's security group."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "IDs of the isolated database subnets (at least two zones) of the DB subnet group."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) >= 2
+    error_message = "A DB subnet group needs subnets in at least two availability zones."
+  }
+}
+
+variable "allowed_security_group_ids" {
+  description = "Security groups allowed to connect on the database port, keyed by a static label (for example `{ service = sg-... }`). Nothing else can reach the database."
+  type        = map(string)
+  default     = {}
+}
+
+variable "engine_version" {
+  description = "PostgreSQL version: a major (`17`, RDS then picks its default minor and upgrades minors automatically) or a full `major.minor`. Majors before 14 are past RDS standard support."
+  type        = string
+  default     = "17"
+
+  validation {
+    condition     = can(regex("^(1[4-9]|[2-9][0-9])(\\.[0-9]+)?$", var.engine_version))
+    error_message = "The engine_version must be a PostgreSQL major version of 14 or later, optionally with a minor (for example 17 or 17.4)."
+  }
+}
+
+variable "instance_class" {
+  description = "DB instance class (for example db.t4g.micro for dev, db.m7g.large for prod)."
+  type        = string
+  default     = "db.t4g.micro"
+
+  validation {
+    condition     = startswith(var.instance_class, "db.")
+    error_message = "The instance_class must be an RDS instance class such as db.t4g.micro."
+  }
+}
+
+variable "allocated_storage" {
+  description = "Initial storage in GiB (gp3)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.allocated_storage >= 20 && var.allocated_storage <= 65536
+    error_message = "The allocated_storage must be between 20 and 65536 GiB for gp3."
+  }
+}
+
+variable "max_allocated_storage" {
+  description = "Upper limit in GiB for storage autoscaling; equal to allocated_storage disables autoscaling."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.max_allocated_storage >= var.allocated_storage
+    error_message = "The max_allocated_storage must not be below allocated_storage."
+  }
+}
+
+variable "db_name" {
+  description = "Name of the database created in the instance."
+  type        = string
+  default     = "rates"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.db_name))
+    error_message = "The db_name must start with a letter and contain only lowercase letters, digits and underscores (at most 63)."
+  }
+}
+
+variable "username" {
+  description = "Master user name (the service connects as this user)."
+  type        = string
+  default     = "rates"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.username)) && !contains(["postgres", "rdsadmin", "admin", "root"], var.username)
+    error_message = "The username must start with a letter, contain only lowercase letters, digits and underscores, and not be a reserved name."
+  }
+}
+
+variable "port" {
+  description = "Port PostgreSQL listens on."
+  type        = number
+  default     = 5432
+
+  validation {
+    condition     = var.port >= 1150 && var.port <= 65535
+    error_message = "RDS accepts database ports between 1150 and 65535."
+  }
+}
+
+variable "master_password" {
+  description = "Master password, ephemeral: it is only sent to the write-only arguments `aws_db_instance.password_wo` and `aws_ssm_parameter.value_wo` and never stored in state or plan files. The caller generates it (the root module uses the ephemeral `aws_secretsmanager_random_password`)."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+  nullable    = false
+
+  validation {
+    condition     = length(var.master_password) >= 16 && length(var.master_password) <= 128 && !can(regex("[/@\" ]", var.master_password))
+    error_message = "The master password must be 16-128 characters without '/', '@', '\"' or spaces (RDS rejects those)."
+  }
+}
+
+variable "master_password_version" {
+  description = "Rotation knob of the master password. Write-only arguments are only sent when their version changes: increase this number to write a newly generated password to the DB instance and to the SSM parameter in the same apply. Leaving it unchanged keeps the current password."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.master_password_version >= 1 && floor(var.master_password_version) == var.master_password_version
+    error_message = "The master_password_version must be a whole number of at least 1."
+  }
+}
+
+variable "password_parameter_name" {
+  description = "Name of the SSM SecureString parameter holding the master password (the service reads it at start, through DB_PASSWORD_SSM_PARAMETER)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^/[a-zA-Z0-9_.\\-/]+$", var.password_parameter_name))
+    error_message = "The password_parameter_name must be a hierarchical SSM parameter name starting with a slash."
+  }
+}
+
+variable "multi_az" {
+  description = "Whether RDS keeps a synchronous standby in a second zone (prod)."
+  type        = bool
+  default     = false
+}
+
+variable "deletion_protection" {
+  description = "Whether AWS refuses to delete the DB instance until this is turned off again."
+  type        = bool
+  default     = true
+}
+
+variable "skip_final_snapshot" {
+  description = "Whether destroying the instance skips the final snapshot. Off by default: a destroy leaves a snapshot named `<identifier>-final`."
+  type        = bool
+  default     = false
+}
+
+variable "backup_retention_period" {
+  description = "Days automated backups (point-in-time recovery) are kept."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.backup_retention_period >= 1 && var.backup_retention_period <= 35
+    error_message = "The backup_retention_period must be between 1 and 35 days (0 would disable backups)."
+  }
+}
+
+variable "backup_window" {
+  description = "Daily UTC window of automated backups, hh24:mi-hh24:mi (must not overlap maintenance_window)."
+  type        = string
+  default     = "02:00-03:00"
+
+  validation {
+    condition     = can(regex("^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$", var.backup_window))
+    error_message = "The backup_window must look like 02:00-03:00."
+  }
+}
+
+variable "maintenance_window" {
+  description = "Weekly UTC maintenance window, ddd:hh24:mi-ddd:hh24:mi."
+  type        = string
+  default     = "sun:03:30-sun:04:30"
+
+  validation {
+    condition     = can(regex("^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]-(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]$", var.maintenance_window))
+    error_message = "The maintenance_window must look like sun:03:30-sun:04:30."
+  }
+}
+
+variable "performance_insights_retention_period" {
+  description = "Days Performance Insights data is kept: 7 (free tier), or a multiple of 31 up to 731."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.performance_insights_retention_period == 7 || var.performance_insights_retention_period == 731 || (var.performance_insights_retention_period % 31 == 0 && var.performance_insights_retention_period <= 713)
+    error_message = "The performance_insights_retention_period must be 7, 731 or a multiple of 31 up to 713."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days the exported PostgreSQL logs are kept in CloudWatch Logs."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "The log_retention_days must be one of the retention periods CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."
+  }
+}
+
+variable "apply_immediately" {
+  description = "Whether changes that need a restart are applied at once instead of in the next maintenance window."
+  type        = bool
+  default     = false
+}
+
+variable "kms_key_deletion_window_in_days" {
+  description = "Waiting period before the database's KMS key is deleted after a destroy."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.kms_key_deletion_window_in_days >= 7 && var.kms_key_deletion_window_in_days <= 30
+    error_message = "The kms_key_deletion_window_in_days must be between 7 and 30."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource (on top of the provider's default tags)."
+  type        = map(string)
+  default     = {}
+}

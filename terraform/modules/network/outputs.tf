@@ -1,0 +1,64 @@
+output "vpc_id" {
+  description = "ID of the VPC."
+  value       = aws_vpc.this.id
+}
+
+output "vpc_cidr_block" {
+  description = "IPv4 CIDR block of the VPC."
+  value       = aws_vpc.this.cidr_block
+}
+
+output "azs" {
+  description = "Availability zones the subnets are spread over, in subnet order."
+  value       = local.azs
+}
+
+output "public_subnet_ids" {
+  description = "IDs of the public subnets (ALB, NAT gateways), one per zone."
+  value       = aws_subnet.public[*].id
+}
+
+output "private_subnet_ids" {
+  description = "IDs of the private subnets (ECS tasks), one per zone."
+  value       = aws_subnet.private[*].id
+}
+
+output "database_subnet_ids" {
+  description = "IDs of the isolated database subnets, one per zone."
+  value       = aws_subnet.database[*].id
+}
+
+output "public_subnet_cidr_blocks" {
+  description = "CIDR blocks of the public subnets."
+  value       = local.public_subnet_cidrs
+}
+
+output "private_subnet_cidr_blocks" {
+  description = "CIDR blocks of the private subnets."
+  value       = local.private_subnet_cidrs
+}
+
+output "database_subnet_cidr_blocks" {
+  description = "CIDR blocks of the database subnets."
+  value       = local.database_subnet_cidrs
+}
+
+output "nat_gateway_ids" {
+  description = "IDs of the NAT gateways (one, or one per zone)."
+  value       = aws_nat_gateway.this[*].id
+}
+
+output "nat_public_ips" {
+  description = "Public IPv4 addresses of the NAT gateways: the source addresses of the tasks' outbound traffic."
+  value       = aws_eip.nat[*].public_ip
+}
+
+output "private_route_table_ids" {
+  description = "IDs of the private route tables, one per zone (for gateway VPC endpoints)."
+  value       = aws_route_table.private[*].id
+}
+
+output "database_route_table_id" {
+  description = "ID of the route table of the database subnets."
+  value       = aws_route_table.database.id
+}

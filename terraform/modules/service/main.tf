@@ -1,0 +1,308 @@
+# ECS on Fargate: cluster, task definition, service in the private subnets behind the load balancer,
+# and target-tracking autoscaling. IAM roles are in iam.tf.
+
+data "aws_region" "current" {}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  region = data.aws_region.current.name
+
+  # The environment contract of the binary. Values Terraform cannot know stay unset so that the
+  # binary's defaults apply.
+  app_environment = merge(
+    {
+      HTTP_ADDR                 = ":${var.container_port}"
+      METRICS_ADDR              = ":${var.metrics_port}"
+      DB_HOST                   = var.db_host
+      DB_PORT                   = tostring(var.db_port)
+      DB_NAME                   = var.db_name
+      DB_USER                   = var.db_user
+      DB_PASSWORD_SSM_PARAMETER = var.db_password_parameter_name
+      DB_SSLMODE                = "require"
+      LOG_LEVEL                 = var.log_level
+      LOG_FORMAT                = "json"
+      SHUTDOWN_TIMEOUT          = var.shutdown_timeout
+      AWS_REGION                = local.region
+    },
+    var.seed_file == null ? {} : { SEED_FILE = var.seed_file },
+    var.max_range_days == null ? {} : { MAX_RANGE_DAYS = tostring(var.max_range_days) },
+  )
+
+  # Module-set variables win over extra_environment.
+  environment = merge(var.extra_environment, local.app_environment)
+
+  container_definition = {
+    name      = var.container_name
+    image     = var.image
+    essential = true
+    user      = var.container_user
+
+    readonlyRootFilesystem = true
+    stopTimeout            = var.stop_timeout
+
+    portMappings = [
+      {
+        name          = "http"
+        containerPort = var.container_port
+        hostPort      = var.container_port
+        protocol      = "tcp"
+        appProtocol   = "http"
+      },
+      {
+        name          = "metrics"
+        containerPort = var.metrics_port
+        hostPort      = var.metrics_port
+        protocol      = "tcp"
+      },
+    ]
+
+    # Sorted by name, as ECS returns them, so that plans stay quiet.
+    environment = [for k in sort(keys(local.environment)) : { name = k, value = local.environment[k] }]
+
+    # The root filesystem is read-only; /tmp is a scratch volume on the task's ephemeral storage.
+    mountPoints = [
+      {
+        sourceVolume  = "tmp"
+        containerPath = "/tmp"
+        readOnly      = false
+      },
+    ]
+
+    linuxParameters = {
+      initProcessEnabled = true
+    }
+
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.this.name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = "ecs"
+      }
+    }
+  }
+}
+
+################################################################################
+# Cluster and logs
+################################################################################
+
+resource "aws_ecs_cluster" "this" {
+  name = var.cluster_name
+
+  setting {
+    name  = "containerInsights"
+    value = var.container_insights
+  }
+
+  configuration {
+    execute_command_configuration {
+      logging = "DEFAULT"
+    }
+  }
+
+  tags = merge(var.tags, { Name = var.cluster_name })
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  name              = var.log_group_name
+  retention_in_days = var.log_retention_days
+
+  tags = var.tags
+}
+
+################################################################################
+# Task definition
+################################################################################
+
+# Terraform registers the first revision of the family and a new one whenever the settings above
+# change. The deploy workflow registers further revisions with new images (starting from the
+# latest revision of the family), so the service ignores its task_definition argument below.
+#trivy:ignore:AVD-AWS-0036 DB_PASSWORD_SSM_PARAMETER carries the name of the SSM parameter, not the password; the binary reads and decrypts the SecureString itself at start.
+resource "aws_ecs_task_definition" "this" {
+  family                   = var.task_family
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = tostring(var.cpu)
+  memory                   = tostring(var.memory)
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task.arn
+
+  container_definitions = jsonencode([local.container_definition])
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+
+  volume {
+    name = "tmp"
+  }
+
+  # Keep older revisions registered when Terraform replaces this one: a running deployment may
+  # still use them.
+  skip_destroy = true
+
+  tags = merge(var.tags, { Name = var.task_family })
+}
+
+################################################################################
+# Security group of the tasks
+################################################################################
+
+resource "aws_security_group" "this" {
+  name_prefix = "${var.name}-service-"
+  description = "Tasks of ${var.service_name}: application port from the load balancer only"
+  vpc_id      = var.vpc_id
+
+  tags = merge(var.tags, { Name = "${var.name}-service" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "http_from_alb" {
+  security_group_id            = aws_security_group.this.id
+  description                  = "Application port from the load balancer"
+  ip_protocol                  = "tcp"
+  from_port                    = var.container_port
+  to_port                      = var.container_port
+  referenced_security_group_id = var.alb_security_group_id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "metrics" {
+  for_each = toset(var.metrics_ingress_cidr_blocks)
+
+  security_group_id = aws_security_group.this.id
+  description       = "Prometheus metrics from inside the VPC"
+  ip_protocol       = "tcp"
+  from_port         = var.metrics_port
+  to_port           = var.metrics_port
+  cidr_ipv4         = each.value
+}
+
+resource "aws_vpc_security_group_egress_rule" "database" {
+  security_group_id            = aws_security_group.this.id
+  description                  = "PostgreSQL"
+  ip_protocol                  = "tcp"
+  from_port                    = var.db_port
+  to_port                      = var.db_port
+  referenced_security_group_id = var.database_security_group_id
+}
+
+#trivy:ignore:AVD-AWS-0104 The tasks reach ECR, SSM, CloudWatch Logs and S3 (image layers) over HTTPS through the NAT gateway; these AWS endpoints have no fixed addresses.
+resource "aws_vpc_security_group_egress_rule" "https" {
+  security_group_id = aws_security_group.this.id
+  description       = "HTTPS to AWS APIs (ECR, SSM, CloudWatch Logs, S3) through NAT"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+################################################################################
+# Service
+################################################################################
+
+resource "aws_ecs_service" "this" {
+  name             = var.service_name
+  cluster          = aws_ecs_cluster.this.arn
+  task_definition  = aws_ecs_task_definition.this.arn
+  desired_count    = var.desired_count
+  launch_type      = "FARGATE"
+  platform_version = "LATEST"
+
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+  health_check_grace_period_seconds  = var.health_check_grace_period_seconds
+  availability_zone_rebalancing      = "ENABLED"
+
+  enable_execute_command  = var.enable_execute_command
+  enable_ecs_managed_tags = true
+  propagate_tags          = "SERVICE"
+  wait_for_steady_state   = false
+
+  deployment_controller {
+    type = "ECS"
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  network_configuration {
+    subnets          = var.subnet_ids
+    security_groups  = [aws_security_group.this.id]
+    assign_public_ip = false
+  }
+
+  load_balancer {
+    target_group_arn = var.target_group_arn
+    container_name   = var.container_name
+    container_port   = var.container_port
+  }
+
+  tags = merge(var.tags, { Name = var.service_name })
+
+  lifecycle {
+    # task_definition: the deploy workflow owns the running revision (see README).
+    # desired_count: autoscaling owns the number of tasks once the service exists.
+    ignore_changes = [task_definition, desired_count]
+  }
+}
+
+################################################################################
+# Autoscaling
+################################################################################
+
+resource "aws_appautoscaling_target" "this" {
+  service_namespace  = "ecs"
+  scalable_dimension = "ecs:service:DesiredCount"
+  resource_id        = "service/${aws_ecs_cluster.this.name}/${aws_ecs_service.this.name}"
+  min_capacity       = var.min_capacity
+  max_capacity       = var.max_capacity
+
+  tags = var.tags
+}
+
+resource "aws_appautoscaling_policy" "cpu" {
+  name               = "${var.name}-cpu"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.this.service_namespace
+  scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
+  resource_id        = aws_appautoscaling_target.this.resource_id
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = var.cpu_target_value
+    scale_in_cooldown  = var.scale_in_cooldown
+    scale_out_cooldown = var.scale_out_cooldown
+
+    predefined_metric_specification {
+      predefined_metric_type = "ECSServiceAverageCPUUtilization"
+    }
+  }
+}
+
+resource "aws_appautoscaling_policy" "requests" {
+  name               = "${var.name}-requests"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.this.service_namespace
+  scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
+  resource_id        = aws_appautoscaling_target.this.resource_id
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = var.requests_per_target
+    scale_in_cooldown  = var.scale_in_cooldown
+    scale_out_cooldown = var.scale_out_cooldown
+
+    predefined_metric_specification {
+      predefined_metric_type = "ALBRequestCountPerTarget"
+      resource_label         = "${var.alb_arn_suffix}/${var.target_group_arn_suffix}"
+    }
+  }
+}

@@ -1,0 +1,104 @@
+output "cluster_name" {
+  description = "Name of the ECS cluster."
+  value       = aws_ecs_cluster.this.name
+}
+
+output "cluster_arn" {
+  description = "ARN of the ECS cluster."
+  value       = aws_ecs_cluster.this.arn
+}
+
+output "service_name" {
+  description = "Name of the ECS service."
+  value       = aws_ecs_service.this.name
+}
+
+output "service_id" {
+  description = "ID (ARN) of the ECS service."
+  value       = aws_ecs_service.this.id
+}
+
+output "task_definition_family" {
+  description = "Family of the task definition; the deploy workflow registers new revisions in it."
+  value       = aws_ecs_task_definition.this.family
+}
+
+output "task_definition_arn" {
+  description = "ARN of the revision Terraform registered (not necessarily the one running: deployments register newer ones)."
+  value       = aws_ecs_task_definition.this.arn
+}
+
+output "container_name" {
+  description = "Name of the application container."
+  value       = var.container_name
+}
+
+output "container_port" {
+  description = "Port of the HTTP API in the container."
+  value       = var.container_port
+}
+
+output "log_group_name" {
+  description = "Name of the container log group."
+  value       = aws_cloudwatch_log_group.this.name
+}
+
+output "log_group_arn" {
+  description = "ARN of the container log group."
+  value       = aws_cloudwatch_log_group.this.arn
+}
+
+output "security_group_id" {
+  description = "ID of the tasks' security group (for example the source the database admits)."
+  value       = aws_security_group.this.id
+}
+
+output "execution_role_arn" {
+  description = "ARN of the task execution role (the deploy workflow passes it when it registers revisions)."
+  value       = aws_iam_role.execution.arn
+}
+
+output "execution_role_name" {
+  description = "Name of the task execution role."
+  value       = aws_iam_role.execution.name
+}
+
+output "task_role_arn" {
+  description = "ARN of the task role (the deploy workflow passes it when it registers revisions)."
+  value       = aws_iam_role.task.arn
+}
+
+output "task_role_name" {
+  description = "Name of the task role."
+  value       = aws_iam_role.task.name
+}
+
+output "autoscaling_min_capacity" {
+  description = "Lowest number of tasks autoscaling keeps."
+  value       = aws_appautoscaling_target.this.min_capacity
+}
+
+output "autoscaling_max_capacity" {
+  description = "Highest number of tasks autoscaling allows."
+  value       = aws_appautoscaling_target.this.max_capacity
+}
+
+output "desired_count" {
+  description = "Number of tasks the service was created with (autoscaling changes it afterwards; Terraform ignores that drift)."
+  value       = aws_ecs_service.this.desired_count
+}
+
+output "assign_public_ip" {
+  description = "Whether tasks get a public IP (always false: they run in private subnets)."
+  value       = one(aws_ecs_service.this.network_configuration).assign_public_ip
+}
+
+output "task_role_policy" {
+  description = "Inline policy of the task role (JSON)."
+  value       = aws_iam_role_policy.task.policy
+}
+
+output "execution_role_policy" {
+  description = "Inline policy of the task execution role (JSON)."
+  value       = aws_iam_role_policy.execution.policy
+}

@@ -1,0 +1,118 @@
+locals {
+  environment = var.environment
+
+  # Naming contract. The deploy workflow and the service's tooling rely on these exact names.
+  name_prefix = "rates-${local.environment}"
+
+  names = {
+    prefix                 = local.name_prefix
+    ecs_cluster            = "rates-${local.environment}"
+    ecs_service            = "rates-${local.environment}-api"
+    task_definition_family = "rates-${local.environment}-api"
+    container              = "rates"
+    ecr_repository         = "rates-${local.environment}"
+    log_group              = "/ecs/rates-${local.environment}"
+    db_password_parameter  = "/rates/${local.environment}/db/password"
+    db_instance            = "rates-${local.environment}"
+    load_balancer          = "rates-${local.environment}"
+  }
+
+  # Container contract of the binary.
+  container_port    = 3000
+  metrics_port      = 9090
+  health_check_path = "/readyz"
+
+  # One settings object per workspace. dev and staging are scaled-down copies of prod: same
+  # resources and features, smaller sizes and counts, fewer protections.
+  workspace_settings = {
+    dev = {
+      vpc_cidr           = "10.10.0.0/16"
+      az_count           = 2
+      single_nat_gateway = true
+
+      task_cpu               = 256
+      task_memory            = 512
+      desired_count          = 1
+      min_capacity           = 1
+      max_capacity           = 2
+      enable_execute_command = true
+      log_retention_days     = 14
+
+      db_instance_class          = "db.t4g.micro"
+      db_allocated_storage       = 20
+      db_max_allocated_storage   = 50
+      db_multi_az                = false
+      db_deletion_protection     = false
+      db_skip_final_snapshot     = true
+      db_backup_retention_period = 1
+      db_apply_immediately       = true
+
+      require_certificate          = false
+      alb_deletion_protection      = false
+      ecr_force_delete             = true
+      kms_key_deletion_window_days = 7
+    }
+
+    staging = {
+      vpc_cidr           = "10.20.0.0/16"
+      az_count           = 2
+      single_nat_gateway = true
+
+      task_cpu               = 512
+      task_memory            = 1024
+      desired_count          = 2
+      min_capacity           = 2
+      max_capacity           = 4
+      enable_execute_command = true
+      log_retention_days     = 30
+
+      db_instance_class          = "db.t4g.small"
+      db_allocated_storage       = 20
+      db_max_allocated_storage   = 100
+      db_multi_az                = false
+      db_deletion_protection     = true
+      db_skip_final_snapshot     = false
+      db_backup_retention_period = 7
+      db_apply_immediately       = true
+
+      require_certificate          = false
+      alb_deletion_protection      = false
+      ecr_force_delete             = false
+      kms_key_deletion_window_days = 30
+    }
+
+    prod = {
+      vpc_cidr           = "10.30.0.0/16"
+      az_count           = 3
+      single_nat_gateway = false
+
+      task_cpu               = 1024
+      task_memory            = 2048
+      desired_count          = 3
+      min_capacity           = 3
+      max_capacity           = 12
+      enable_execute_command = false
+      log_retention_days     = 90
+
+      db_instance_class          = "db.m7g.large"
+      db_allocated_storage       = 50
+      db_max_allocated_storage   = 500
+      db_multi_az                = true
+      db_deletion_protection     = true
+      db_skip_final_snapshot     = false
+      db_backup_retention_period = 14
+      db_apply_immediately       = false
+
+      require_certificate          = true
+      alb_deletion_protection      = true
+      ecr_force_delete             = false
+      kms_key_deletion_window_days = 30
+    }
+  }
+
+  known_environment = contains(keys(local.workspace_settings), local.environment)
+
+  # For an unknown workspace this falls back to the dev object only so that planning can reach the
+  # precondition of terraform_data.workspace_guard, which then refuses the plan with a clear message.
+  settings = local.known_environment ? local.workspace_settings[local.environment] : local.workspace_settings["dev"]
+}

@@ -1,0 +1,127 @@
+# One workspace's stack of the rates service: network, load balancer, image repository, database
+# and ECS service. The root module (..) calls it with environment = terraform.workspace and the
+# ephemeral master password.
+
+resource "terraform_data" "workspace_guard" {
+  input = local.environment
+
+  lifecycle {
+    precondition {
+      condition     = local.known_environment
+      error_message = "Workspace \"${local.environment}\" has no settings. Select one of ${join(", ", keys(local.workspace_settings))} (for example: terraform workspace select dev), or add a settings object for it in terraform/stack/locals.tf."
+    }
+
+    precondition {
+      condition     = !local.settings.require_certificate || var.certificate_arn != null
+      error_message = "Workspace \"${local.environment}\" serves the API over HTTPS only: set certificate_arn to an ACM certificate of its domain."
+    }
+  }
+}
+
+module "network" {
+  source = "../modules/network"
+
+  name               = local.name_prefix
+  cidr_block         = local.settings.vpc_cidr
+  az_count           = local.settings.az_count
+  single_nat_gateway = local.settings.single_nat_gateway
+}
+
+module "ecr" {
+  source = "../modules/ecr"
+
+  name         = local.names.ecr_repository
+  force_delete = local.settings.ecr_force_delete
+}
+
+module "alb" {
+  source = "../modules/alb"
+
+  name                       = local.names.load_balancer
+  vpc_id                     = module.network.vpc_id
+  vpc_cidr_block             = module.network.vpc_cidr_block
+  subnet_ids                 = module.network.public_subnet_ids
+  ingress_cidr_blocks        = var.alb_ingress_cidr_blocks
+  certificate_arn            = var.certificate_arn
+  target_port                = local.container_port
+  health_check_path          = local.health_check_path
+  enable_deletion_protection = local.settings.alb_deletion_protection
+}
+
+module "database" {
+  source = "../modules/database"
+
+  identifier = local.names.db_instance
+  vpc_id     = module.network.vpc_id
+  subnet_ids = module.network.database_subnet_ids
+
+  allowed_security_group_ids = {
+    service = module.service.security_group_id
+  }
+
+  instance_class                  = local.settings.db_instance_class
+  allocated_storage               = local.settings.db_allocated_storage
+  max_allocated_storage           = local.settings.db_max_allocated_storage
+  multi_az                        = local.settings.db_multi_az
+  deletion_protection             = local.settings.db_deletion_protection
+  skip_final_snapshot             = local.settings.db_skip_final_snapshot
+  backup_retention_period         = local.settings.db_backup_retention_period
+  apply_immediately               = local.settings.db_apply_immediately
+  log_retention_days              = local.settings.log_retention_days
+  kms_key_deletion_window_in_days = local.settings.kms_key_deletion_window_days
+
+  master_password         = var.db_master_password
+  master_password_version = var.db_master_password_version
+  password_parameter_name = local.names.db_password_parameter
+}
+
+module "service" {
+  source = "../modules/service"
+
+  name           = local.name_prefix
+  cluster_name   = local.names.ecs_cluster
+  service_name   = local.names.ecs_service
+  task_family    = local.names.task_definition_family
+  container_name = local.names.container
+  log_group_name = local.names.log_group
+
+  image          = "${module.ecr.repository_url}:${var.image_tag}"
+  cpu            = local.settings.task_cpu
+  memory         = local.settings.task_memory
+  container_port = local.container_port
+  metrics_port   = local.metrics_port
+
+  # The metrics port is open to the VPC only; the load balancer never routes to it.
+  metrics_ingress_cidr_blocks = [module.network.vpc_cidr_block]
+
+  log_level          = var.log_level
+  seed_file          = var.seed_file
+  max_range_days     = var.max_range_days
+  log_retention_days = local.settings.log_retention_days
+
+  db_host                    = module.database.address
+  db_port                    = module.database.port
+  db_name                    = module.database.db_name
+  db_user                    = module.database.username
+  db_password_parameter_name = module.database.password_parameter_name
+  db_password_parameter_arn  = module.database.password_parameter_arn
+  db_password_kms_key_arn    = module.database.kms_key_arn
+  database_security_group_id = module.database.security_group_id
+
+  vpc_id                  = module.network.vpc_id
+  subnet_ids              = module.network.private_subnet_ids
+  alb_security_group_id   = module.alb.security_group_id
+  target_group_arn        = module.alb.target_group_arn
+  alb_arn_suffix          = module.alb.arn_suffix
+  target_group_arn_suffix = module.alb.target_group_arn_suffix
+  ecr_repository_arn      = module.ecr.repository_arn
+
+  desired_count          = local.settings.desired_count
+  min_capacity           = local.settings.min_capacity
+  max_capacity           = local.settings.max_capacity
+  enable_execute_command = local.settings.enable_execute_command
+}
+
+# Room for the next modules of the stack (ingest, monitoring, github_oidc): add them under
+# ../modules/<name> and call them here with local.names and the outputs of the modules above.
+# .ci/terraform-checks.sh validates, tests and lints every folder of ../modules on its own.

@@ -1,0 +1,60 @@
+variable "environment" {
+  description = "Environment to build: the root module passes `terraform.workspace`. Selects the settings object of locals.tf (dev, staging or prod) and names every resource `rates-<environment>...`."
+  type        = string
+  nullable    = false
+}
+
+variable "db_master_password" {
+  description = "Master password of the database, ephemeral: it only reaches write-only arguments (RDS and the SSM SecureString) and never the state or a plan file. The root module generates it with Secrets Manager's GetRandomPassword."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+  nullable    = false
+}
+
+variable "db_master_password_version" {
+  description = "Rotation knob of the database master password: increase it to write a newly generated password to RDS and to the SSM parameter in one apply (the service reads the parameter at start, so restart or redeploy it afterwards)."
+  type        = number
+  default     = 1
+}
+
+variable "certificate_arn" {
+  description = "ARN of the ACM certificate of the API's domain. Null: the load balancer serves plain HTTP on port 80 (dev or staging without a domain; prod refuses it). Set: HTTPS on 443 and port 80 redirects."
+  type        = string
+  default     = null
+}
+
+variable "alb_ingress_cidr_blocks" {
+  description = "IPv4 CIDR blocks allowed to reach the load balancer."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "image_tag" {
+  description = "Tag of the image in the task definition revision Terraform registers. The deploy workflow registers later revisions with the tag of each build (the service ignores Terraform's revision after creation); push an image with this tag to have the first tasks start before the first deployment."
+  type        = string
+  default     = "bootstrap"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127}$", var.image_tag))
+    error_message = "The image_tag must be a valid image tag (letters, digits, _ . -, at most 128 characters)."
+  }
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of the service (debug, info, warn or error)."
+  type        = string
+  default     = "info"
+}
+
+variable "seed_file" {
+  description = "SEED_FILE of the service. Null keeps the image default (/usr/share/rates/rates.sql); an empty string disables the import."
+  type        = string
+  default     = null
+}
+
+variable "max_range_days" {
+  description = "MAX_RANGE_DAYS of the service. Null keeps the service default."
+  type        = number
+  default     = null
+}
