@@ -49,6 +49,13 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRatesQuery$$' -fuzztime $(FUZZTIME) ./internal/api
 	$(GO) test -run '^$$' -fuzz '^FuzzScanner$$' -fuzztime $(FUZZTIME) ./internal/seed
 
+BENCH_DURATION ?= 10s
+.PHONY: bench
+bench: build ## measure: Go benchmarks, then the service under wrk (start-up, seeding, load, 10M-price scale run)
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./internal/api ./internal/store ./internal/ingest
+	$(GO) run ./cmd/ratesbench -rates bin/rates -duration $(BENCH_DURATION) -scale -out .data/benchmarks-latest.md
+
 .PHONY: dump
 dump: ## regenerate the default dump db/seed/rates.sql
 	$(GO) run ./cmd/gendump -out db/seed/rates.sql

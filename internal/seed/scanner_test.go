@@ -57,12 +57,13 @@ func TestScannerStatements(t *testing.T) {
 				"SELECT pg_catalog.set_config('search_path', '', false);\nSET default_tablespace = '';\n\n" +
 				"CREATE TABLE public.ports (\n    code text NOT NULL,\n    name text NOT NULL\n);\n\n" +
 				"ALTER TABLE ONLY public.ports\n    ADD CONSTRAINT ports_pkey PRIMARY KEY (code);\n" +
-				"CREATE INDEX prices_idx ON public.prices USING btree (orig_code);\n\\unrestrict abcDEF123\n",
+				"CREATE INDEX prices_idx ON public.prices USING btree (orig_code);\n\\unrestrict abcDEF123\n" +
+				"CREATE TRIGGER t AFTER INSERT ON public.prices FOR EACH STATEMENT EXECUTE FUNCTION public.f();\n",
 			want: []scanned{
 				{kind: KindSkip, line: 7}, {kind: KindSkip, line: 8}, {kind: KindSkip, line: 9},
 				{kind: KindSkip, line: 10}, {kind: KindSkip, line: 11},
 				{kind: KindSkip, line: 13, table: "ports"}, {kind: KindSkip, line: 18, table: "ports"},
-				{kind: KindSkip, line: 20, table: "prices"},
+				{kind: KindSkip, line: 20, table: "prices"}, {kind: KindSkip, line: 22, table: "prices"},
 			},
 		},
 		{

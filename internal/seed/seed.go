@@ -104,7 +104,8 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 	if _, err := tx.Exec(ctx, "TRUNCATE prices, ports, regions"); err != nil {
 		return res, fmt.Errorf("seed %s: empty tables: %w", path, err)
 	}
-	if _, err := tx.Exec(ctx, "SET CONSTRAINTS ALL DEFERRED"); err != nil {
+	restore, err := dropForLoad(ctx, tx)
+	if err != nil {
 		return res, fmt.Errorf("seed %s: %w", path, err)
 	}
 
@@ -119,6 +120,11 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
 		return res, fmt.Errorf("seed %s: file changed while it was being imported", path)
+	}
+	for _, stmt := range restore {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return res, fmt.Errorf("seed %s: check loaded data: %w", path, describe(err))
+		}
 	}
 	if _, err := tx.Exec(ctx, "ANALYZE regions, ports, prices"); err != nil {
 		return res, fmt.Errorf("seed %s: analyze: %w", path, err)
@@ -137,6 +143,45 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 		"ports", res.Rows["ports"], "prices", res.Rows["prices"], "replaced", hasData,
 		"duration_ms", res.Duration.Milliseconds())
 	return res, nil
+}
+
+// dropForLoad removes the foreign keys of the loaded tables and the secondary indexes of prices
+// for the load, and returns the statements that restore them, taken from the catalog so they
+// are exactly what the migrations created. Checking a foreign key once, set-based, when it is
+// added back is far cheaper than a deferred check per row, and a sorted index build is faster
+// than inserting every row into it; pg_dump orders its own output the same way.
+func dropForLoad(ctx context.Context, tx pgx.Tx) ([]string, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname),
+		       format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid)),
+		       1 AS restore_order
+		FROM pg_constraint
+		WHERE contype = 'f' AND conrelid = ANY (ARRAY['prices', 'ports', 'regions']::regclass[])
+		UNION ALL
+		SELECT format('DROP INDEX %s', indexrelid::regclass), pg_get_indexdef(indexrelid), 0
+		FROM pg_index
+		WHERE indrelid = 'prices'::regclass AND NOT indisunique
+		ORDER BY 3, 1`)
+	if err != nil {
+		return nil, fmt.Errorf("read constraints and indexes: %w", err)
+	}
+	type ddl struct{ drop, restore string }
+	ddls, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ddl, error) {
+		var d ddl
+		var order int
+		return d, row.Scan(&d.drop, &d.restore, &order)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read constraints and indexes: %w", err)
+	}
+	restore := make([]string, 0, len(ddls))
+	for _, d := range ddls {
+		if _, err := tx.Exec(ctx, d.drop); err != nil {
+			return nil, fmt.Errorf("prepare load: %w", err)
+		}
+		restore = append(restore, d.restore)
+	}
+	return restore, nil
 }
 
 // currentState reports the SHA-256 of the newest applied dump ("" if none) and whether any of
