@@ -157,7 +157,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}, readiness, log)
 	readiness.SetReady(true)
 	if cfg.HTTP.MetricsAddr == "" {
-		return server.Run(ctx, ln, handler, cfg.HTTP, cfg.ShutdownTimeout, readiness, log)
+		return server.Run(ctx, ln, handler, cfg.HTTP, cfg.Shutdown, readiness, log)
 	}
 	// Metrics on a port of their own, which the load balancer never exposes.
 	metricsLn, err := net.Listen("tcp", cfg.HTTP.MetricsAddr)
@@ -169,9 +169,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer stopMetrics()
 	metricsDone := make(chan error, 1)
 	go func() {
-		metricsDone <- server.Run(metricsCtx, metricsLn, m.Handler(), cfg.HTTP, cfg.ShutdownTimeout, noDrain{}, log.With("listener", "metrics"))
+		metricsDone <- server.Run(metricsCtx, metricsLn, m.Handler(), cfg.HTTP, cfg.Shutdown, noDrain{}, log.With("listener", "metrics"))
 	}()
-	err = server.Run(ctx, ln, handler, cfg.HTTP, cfg.ShutdownTimeout, readiness, log)
+	err = server.Run(ctx, ln, handler, cfg.HTTP, cfg.Shutdown, readiness, log)
 	stopMetrics() // metrics stay up until the API has drained, then stop with it
 	return errors.Join(err, <-metricsDone)
 }

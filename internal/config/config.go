@@ -17,12 +17,21 @@ import (
 
 // Config is the whole service configuration, one struct per concern.
 type Config struct {
-	HTTP            HTTP
-	DB              DB
-	Seed            Seed
-	Log             Log
-	API             API
-	ShutdownTimeout time.Duration
+	HTTP     HTTP
+	DB       DB
+	Seed     Seed
+	Log      Log
+	API      API
+	Shutdown Shutdown
+}
+
+// Shutdown configures the graceful stop on SIGTERM.
+type Shutdown struct {
+	// DrainDelay keeps serving with /readyz at 503 so load balancers stop sending traffic
+	// before the listener closes.
+	DrainDelay time.Duration
+	// Timeout bounds the wait for in-flight requests once the listener is closed.
+	Timeout time.Duration
 }
 
 // HTTP configures the listener and the server's timeouts.
@@ -110,7 +119,10 @@ func Load(lookup Lookup) (Config, error) {
 			MaxQueryBytes: 4096,
 			CacheBytes:    r.intRange("CACHE_MAX_BYTES", 64<<20, 0, 1<<40),
 		},
-		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		Shutdown: Shutdown{
+			DrainDelay: r.durationOrZero("SHUTDOWN_DRAIN_DELAY", 0),
+			Timeout:    r.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		},
 	}
 	switch {
 	case cfg.DB.URL == "" && cfg.DB.Host == "":
@@ -248,6 +260,19 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 	d, err := time.ParseDuration(strings.TrimSpace(v))
 	if err != nil || d <= 0 {
 		r.fail(name, fmt.Sprintf("%q is not a positive duration such as 20s or 1m", v))
+		return def
+	}
+	return d
+}
+
+func (r *reader) durationOrZero(name string, def time.Duration) time.Duration {
+	v, ok := r.lookup(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d < 0 {
+		r.fail(name, fmt.Sprintf("%q is not a duration such as 0s or 5s", v))
 		return def
 	}
 	return d

@@ -21,7 +21,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.HTTP.Addr != ":3000" || cfg.DB.Port != 5432 || cfg.DB.Name != "rates" || cfg.DB.SSLMode != "prefer" ||
-		cfg.API.MaxRangeDays != 3660 || cfg.ShutdownTimeout != 20*time.Second || cfg.Log.Format != "json" ||
+		cfg.API.MaxRangeDays != 3660 || cfg.Shutdown.Timeout != 20*time.Second || cfg.Shutdown.DrainDelay != 0 || cfg.Log.Format != "json" ||
 		cfg.Log.Level != slog.LevelInfo || cfg.Seed.File != "" {
 		t.Fatalf("defaults: %+v", cfg)
 	}
@@ -40,7 +40,7 @@ func TestLoadValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.HTTP.Addr != "127.0.0.1:8080" || cfg.DB.Port != 6543 || cfg.DB.SSLMode != "require" || cfg.Seed.File != "/x.sql" ||
-		cfg.Log.Level != slog.LevelDebug || cfg.Log.Format != "text" || cfg.ShutdownTimeout != 5*time.Second || cfg.API.MaxRangeDays != 31 {
+		cfg.Log.Level != slog.LevelDebug || cfg.Log.Format != "text" || cfg.Shutdown.Timeout != 5*time.Second || cfg.API.MaxRangeDays != 31 {
 		t.Fatalf("values: %+v", cfg)
 	}
 	pc, err := cfg.DB.PoolConfig()
@@ -68,6 +68,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"bad format", map[string]string{"DB_HOST": "h", "LOG_FORMAT": "xml"}, "LOG_FORMAT:"},
 		{"bad timeout", map[string]string{"DB_HOST": "h", "SHUTDOWN_TIMEOUT": "20"}, "SHUTDOWN_TIMEOUT:"},
 		{"negative timeout", map[string]string{"DB_HOST": "h", "SHUTDOWN_TIMEOUT": "-1s"}, "SHUTDOWN_TIMEOUT:"},
+		{"negative drain", map[string]string{"DB_HOST": "h", "SHUTDOWN_DRAIN_DELAY": "-1s"}, "SHUTDOWN_DRAIN_DELAY:"},
 		{"bad max range", map[string]string{"DB_HOST": "h", "MAX_RANGE_DAYS": "0"}, "MAX_RANGE_DAYS:"},
 		{"password twice", map[string]string{"DB_HOST": "h", "DB_PASSWORD": "p", "DB_PASSWORD_SSM_PARAMETER": "/p"}, "DB_PASSWORD_SSM_PARAMETER: set either"},
 		{"bad parameter name", map[string]string{"DB_HOST": "h", "DB_PASSWORD_SSM_PARAMETER": "has space"}, "DB_PASSWORD_SSM_PARAMETER:"},

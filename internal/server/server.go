@@ -17,9 +17,10 @@ import (
 // first and load balancers stop sending new requests.
 type Drainer interface{ SetReady(bool) }
 
-// Run serves h on ln until ctx is done, then stops accepting, lets in-flight requests finish
-// within shutdownTimeout and returns. A clean shutdown returns nil.
-func Run(ctx context.Context, ln net.Listener, h http.Handler, cfg config.HTTP, shutdownTimeout time.Duration,
+// Run serves h on ln until ctx is done. Then it reports not-ready, keeps serving for the drain
+// delay, stops accepting, lets in-flight requests finish within the shutdown timeout and
+// returns. A clean shutdown returns nil.
+func Run(ctx context.Context, ln net.Listener, h http.Handler, cfg config.HTTP, shutdown config.Shutdown,
 	drain Drainer, log *slog.Logger) error {
 	srv := &http.Server{
 		Handler:           h,
@@ -40,13 +41,20 @@ func Run(ctx context.Context, ln net.Listener, h http.Handler, cfg config.HTTP, 
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", shutdownTimeout.String())
+	log.Info("shutting down", "drain_delay", shutdown.DrainDelay.String(), "timeout", shutdown.Timeout.String())
 	drain.SetReady(false)
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	if shutdown.DrainDelay > 0 {
+		select {
+		case <-time.After(shutdown.DrainDelay):
+		case err := <-serveErr:
+			return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+		}
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdown.Timeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		_ = srv.Close()
-		return fmt.Errorf("graceful shutdown did not finish within %s: %w", shutdownTimeout, err)
+		return fmt.Errorf("graceful shutdown did not finish within %s: %w", shutdown.Timeout, err)
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)

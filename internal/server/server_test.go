@@ -39,7 +39,9 @@ func TestGracefulShutdown(t *testing.T) {
 	ready.SetReady(true)
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
-	go func() { runErr <- Run(ctx, ln, h, httpCfg, 5*time.Second, ready, discard()) }()
+	go func() {
+		runErr <- Run(ctx, ln, h, httpCfg, config.Shutdown{Timeout: 5 * time.Second}, ready, discard())
+	}()
 
 	respCh := make(chan string, 1)
 	go func() {
@@ -95,7 +97,9 @@ func TestShutdownTimeout(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
-	go func() { runErr <- Run(ctx, ln, h, httpCfg, 200*time.Millisecond, &readiness{}, discard()) }()
+	go func() {
+		runErr <- Run(ctx, ln, h, httpCfg, config.Shutdown{Timeout: 200 * time.Millisecond}, &readiness{}, discard())
+	}()
 	go func() { _, _ = http.Get("http://" + ln.Addr().String()) }()
 	<-entered
 	cancel()
@@ -117,7 +121,9 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = Run(ctx, ln, http.NotFoundHandler(), httpCfg, time.Second, &readiness{}, discard()) }()
+	go func() {
+		_ = Run(ctx, ln, http.NotFoundHandler(), httpCfg, config.Shutdown{Timeout: time.Second}, &readiness{}, discard())
+	}()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
