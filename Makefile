@@ -75,10 +75,11 @@ $(TOOLS_DIR)/bin/actionlint-$(ACTIONLINT_VERSION):
 	touch $@
 
 .PHONY: lint
-lint: tools ## gofmt, shellcheck, trivy on the Dockerfile, and the Terraform checks (fmt, validate, test, tflint, trivy)
+lint: tools ## gofmt, shellcheck, trivy on the Dockerfile, the Terraform checks (fmt, validate, test, tflint, trivy), actionlint
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	shellcheck $$(git ls-files '*.sh' .ci/run)
 	$(TOOLS_DIR)/bin/trivy config --skip-check-update --skip-version-check --disable-telemetry \
 		--misconfig-scanners dockerfile --severity HIGH,CRITICAL --exit-code 1 Dockerfile
 	bash .ci/terraform-checks.sh
+	$(TOOLS_DIR)/bin/actionlint -color

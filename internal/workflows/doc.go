@@ -1,0 +1,16 @@
+// Package workflows holds the tests of the GitHub Actions workflows in .github/workflows. It has no
+// code of its own: `go test ./internal/workflows/` (part of `make test`) parses the workflow files
+// and checks them against the rest of the repository:
+//
+//   - the deploy workflow runs on pushes to master, the jobs that assume AWS roles have
+//     `id-token: write`, and the image is tagged with the commit SHA;
+//   - the ECR repository, ECS cluster, service, task definition family and container the deploy
+//     workflow uses are the ones the Terraform code creates, for every workspace: the HCL of
+//     terraform/ is parsed and its names evaluated with the workspace substituted, so a rename on
+//     either side fails the test;
+//   - every `make` target a workflow calls exists in the Makefile;
+//   - actions are pinned to the required major versions or to commit SHAs, no workflow runs on
+//     pull_request_target, and secrets never reach a shell script or the log.
+//
+// actionlint (with shellcheck) lints the same files in `make lint`.
+package workflows

@@ -1,0 +1,885 @@
+package workflows
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The reusable workflow that deploys one environment (called by deploy.yml).
+const deployEnvironmentFile = "deploy-environment.yml"
+
+// Actions whose major version is prescribed; any other action must still be pinned to a version
+// tag or a commit SHA.
+var requiredMajors = map[string]int{
+	"actions/checkout":                              5,
+	"aws-actions/configure-aws-credentials":         6,
+	"aws-actions/amazon-ecr-login":                  2,
+	"aws-actions/amazon-ecs-render-task-definition": 1,
+	"aws-actions/amazon-ecs-deploy-task-definition": 2,
+	"hashicorp/setup-terraform":                     4,
+}
+
+// Minimum full versions, when an action is pinned to one (a major tag like @v2 follows the
+// latest release of that major).
+var minimumVersions = map[string][3]int{
+	// 2.6.2 fixes the handling of the deployment circuit breaker while waiting for stability.
+	"aws-actions/amazon-ecs-deploy-task-definition": {2, 6, 2},
+}
+
+var (
+	shaRE     = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	versionRE = regexp.MustCompile(`^v(\d+)(?:\.(\d+))?(?:\.(\d+))?$`)
+)
+
+func TestNoPullRequestTarget(t *testing.T) {
+	for _, w := range loadWorkflows(t) {
+		for event := range w.events(t) {
+			if event == "pull_request_target" {
+				t.Errorf("%s runs on pull_request_target: that runs with the base repository's secrets and write token on code of forks", w.path)
+			}
+		}
+	}
+}
+
+func TestDefaultPermissionsReadOnly(t *testing.T) {
+	for _, w := range loadWorkflows(t) {
+		got := permissions(&w.Permissions)
+		if len(got) != 1 || got["contents"] != "read" {
+			t.Errorf("%s: top-level permissions = %v, want exactly contents: read (jobs widen it where needed)", w.path, got)
+		}
+	}
+}
+
+func TestDeployTrigger(t *testing.T) {
+	all := loadWorkflows(t)
+	w := all["deploy.yml"]
+	events := w.events(t)
+
+	push, ok := events["push"]
+	if !ok {
+		t.Fatalf("%s: no push trigger", w.path)
+	}
+	if branches := stringList(mapping(push, "branches")); !slices.Equal(branches, []string{"master"}) {
+		t.Errorf("%s: push branches = %v, want [master]", w.path, branches)
+	}
+	for _, filter := range []string{"branches-ignore", "tags", "tags-ignore", "paths", "paths-ignore"} {
+		if mapping(push, filter) != nil {
+			t.Errorf("%s: push has a %s filter; every push to master deploys", w.path, filter)
+		}
+	}
+
+	for event := range events {
+		switch event {
+		case "push", "workflow_dispatch":
+		default:
+			t.Errorf("%s: unexpected trigger %s (deployments start from master pushes or by hand)", w.path, event)
+		}
+	}
+
+	dispatch, ok := events["workflow_dispatch"]
+	if !ok {
+		t.Fatalf("%s: no workflow_dispatch trigger", w.path)
+	}
+	inputs := mapping(dispatch, "inputs")
+	env := mapping(inputs, "environment")
+	if env == nil || mapping(env, "type").Value != "choice" {
+		t.Fatalf("%s: workflow_dispatch needs a choice input `environment`", w.path)
+	}
+	options := stringList(mapping(env, "options"))
+	sort.Strings(options)
+	if workspaces := terraformWorkspaces(t); !slices.Equal(options, workspaces) {
+		t.Errorf("%s: environment options %v, Terraform workspaces %v", w.path, options, workspaces)
+	}
+	tag := mapping(inputs, "image_tag")
+	if tag == nil {
+		t.Fatalf("%s: workflow_dispatch needs an optional `image_tag` input (rollback)", w.path)
+	}
+	if r := mapping(tag, "required"); r != nil && r.Value == "true" {
+		t.Errorf("%s: image_tag must be optional", w.path)
+	}
+}
+
+// deployCallers returns the jobs of deploy.yml that call deploy-environment.yml, by environment.
+func deployCallers(t *testing.T, all map[string]*workflow) map[string]*job {
+	t.Helper()
+	w := all["deploy.yml"]
+	callers := map[string]*job{}
+	for _, j := range w.sortedJobs() {
+		if !j.callsWorkflow(deployEnvironmentFile) {
+			continue
+		}
+		env := j.With["environment"]
+		if env == "" || strings.Contains(env, "${{") {
+			t.Fatalf("%s: job %s must pass a literal environment to %s", w.path, j.id, deployEnvironmentFile)
+		}
+		if callers[env] != nil {
+			t.Fatalf("%s: two jobs deploy %s", w.path, env)
+		}
+		callers[env] = j
+	}
+	return callers
+}
+
+// deployJob returns the one job of deploy-environment.yml.
+func deployJob(t *testing.T, all map[string]*workflow) (*workflow, *job) {
+	t.Helper()
+	w := all[deployEnvironmentFile]
+	if w == nil {
+		t.Fatalf(".github/workflows/%s is missing", deployEnvironmentFile)
+	}
+	if len(w.Jobs) != 1 {
+		t.Fatalf("%s: want one job, found %d", w.path, len(w.Jobs))
+	}
+	return w, w.sortedJobs()[0]
+}
+
+func TestDeployJobsPerEnvironment(t *testing.T) {
+	all := loadWorkflows(t)
+	callers := deployCallers(t, all)
+	var envs []string
+	for env := range callers {
+		envs = append(envs, env)
+	}
+	sort.Strings(envs)
+	if workspaces := terraformWorkspaces(t); !slices.Equal(envs, workspaces) {
+		t.Errorf("deploy.yml deploys to %v, Terraform has the workspaces %v", envs, workspaces)
+	}
+
+	// dev follows every push; staging and prod come after the environment before them.
+	if dev := callers["dev"]; dev != nil && !strings.Contains(dev.If, "github.event_name == 'push'") {
+		t.Errorf("deploy.yml: job %s must deploy dev on every push (if: %q)", dev.id, dev.If)
+	}
+	for env, previous := range map[string]string{"staging": "dev", "prod": "staging"} {
+		j := callers[env]
+		if j == nil {
+			continue
+		}
+		prevJob := callers[previous]
+		if prevJob == nil || !slices.Contains(stringList(&j.Needs), prevJob.id) ||
+			!strings.Contains(j.If, "needs."+prevJob.id+".result == 'success'") {
+			t.Errorf("deploy.yml: %s must need the %s deployment and run after its success on push (needs %v, if %q)",
+				env, previous, stringList(&j.Needs), j.If)
+		}
+	}
+
+	w, j := deployJob(t, all)
+	if got := normalizeExpr(j.environmentName()); got != "${{ inputs.environment }}" {
+		t.Errorf("%s: job %s runs in GitHub environment %q, want ${{ inputs.environment }} (required reviewers of staging and prod)", w.path, j.id, got)
+	}
+	group, cancel := concurrency(&j.Concurrency)
+	if normalizeExpr(group) != "deploy-${{ inputs.environment }}" || cancel != "false" {
+		t.Errorf("%s: concurrency group %q cancel-in-progress %s, want deploy-${{ inputs.environment }} and false", w.path, group, cancel)
+	}
+}
+
+func TestDeployHasIDTokenWrite(t *testing.T) {
+	all := loadWorkflows(t)
+	callers := deployCallers(t, all)
+	if len(callers) == 0 {
+		t.Fatalf("deploy.yml: no job calls %s", deployEnvironmentFile)
+	}
+	for env, j := range callers {
+		p := permissions(&j.Permissions)
+		if p["id-token"] != "write" || p["contents"] != "read" {
+			t.Errorf("deploy.yml: job %s (%s) permissions %v, want id-token: write and contents: read", j.id, env, p)
+		}
+	}
+	w, j := deployJob(t, all)
+	if p := permissions(&j.Permissions); p["id-token"] != "write" || p["contents"] != "read" || len(p) != 2 {
+		t.Errorf("%s: job %s permissions %v, want exactly id-token: write and contents: read", w.path, j.id, p)
+	}
+}
+
+// roleJobs reports, per workflow file, the jobs that assume a role with OIDC: jobs with a
+// configure-aws-credentials step that has role-to-assume.
+func assumesRole(j *job) bool {
+	for _, s := range j.stepsUsing("aws-actions/configure-aws-credentials") {
+		if s.With["role-to-assume"] != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func TestIDTokenOnlyWhereRolesAreAssumed(t *testing.T) {
+	all := loadWorkflows(t)
+	for _, w := range all {
+		for _, j := range w.sortedJobs() {
+			needs := assumesRole(j)
+			if j.Uses != "" {
+				file, ok := strings.CutPrefix(j.Uses, "./.github/workflows/")
+				if !ok {
+					t.Errorf("%s: job %s calls %s; only the local reusable workflows are expected", w.path, j.id, j.Uses)
+					continue
+				}
+				called := all[file]
+				if called == nil {
+					t.Errorf("%s: job %s calls a missing workflow %s", w.path, j.id, j.Uses)
+					continue
+				}
+				for _, cj := range called.Jobs {
+					needs = needs || assumesRole(cj)
+				}
+			}
+			has := permissions(&j.Permissions)["id-token"] == "write"
+			switch {
+			case needs && !has:
+				t.Errorf("%s: job %s assumes an AWS role through OIDC but lacks permissions id-token: write", w.path, j.id)
+			case has && !needs:
+				t.Errorf("%s: job %s has id-token: write but assumes no role", w.path, j.id)
+			}
+		}
+	}
+}
+
+// Two configure-aws-credentials steps per job: OIDC when the role variable is set, else the
+// access keys of the documented fallback secrets.
+func TestAWSCredentialsOIDCWithKeyFallback(t *testing.T) {
+	varRE := regexp.MustCompile(`^\(?(vars\.[A-Z_]+(?: \|\| vars\.[A-Z_]+)*)\)? (==|!=) ''$`)
+	count := 0
+	for _, w := range loadWorkflows(t) {
+		for _, j := range w.sortedJobs() {
+			steps := j.stepsUsing("aws-actions/configure-aws-credentials")
+			if len(steps) == 0 {
+				continue
+			}
+			count++
+			if len(steps) != 2 {
+				t.Errorf("%s: job %s: want 2 configure-aws-credentials steps (OIDC, access-key fallback), found %d", w.path, j.id, len(steps))
+				continue
+			}
+			var oidc, keys *step
+			for _, s := range steps {
+				if s.With["role-to-assume"] != "" {
+					oidc = s
+				} else {
+					keys = s
+				}
+			}
+			if oidc == nil || keys == nil {
+				t.Errorf("%s: job %s: need one step with role-to-assume and one with access keys", w.path, j.id)
+				continue
+			}
+			mo := varRE.FindStringSubmatch(strings.TrimSpace(oidc.If))
+			mk := varRE.FindStringSubmatch(strings.TrimSpace(keys.If))
+			if mo == nil || mk == nil || mo[1] != mk[1] || mo[2] != "!=" || mk[2] != "==" {
+				t.Errorf("%s: job %s: the OIDC step must run if the role variable is set (if: %q) and the key step if it is not (if: %q)",
+					w.path, j.id, oidc.If, keys.If)
+				continue
+			}
+			// The role comes from the variables the condition tests.
+			roleVars := strings.Split(mo[1], " || ")
+			role := normalizeExpr(oidc.With["role-to-assume"])
+			if r, ok := strings.CutPrefix(role, "${{ env."); ok {
+				role = normalizeExpr(j.Env[strings.TrimSuffix(r, " }}")])
+			}
+			if role != "${{ "+strings.Join(roleVars, " || ")+" }}" {
+				t.Errorf("%s: job %s: role-to-assume %q does not come from %s", w.path, j.id, oidc.With["role-to-assume"], mo[1])
+			}
+			wantKeys := map[string]string{
+				"aws-access-key-id":     "${{ secrets.AWS_ACCESS_KEY_ID }}",
+				"aws-secret-access-key": "${{ secrets.AWS_SECRET_ACCESS_KEY }}",
+				"allowed-account-ids":   "${{ secrets.AWS_ACCOUNT_ID }}",
+			}
+			for input, want := range wantKeys {
+				if got := normalizeExpr(keys.With[input]); got != want {
+					t.Errorf("%s: job %s: fallback %s = %q, want %q", w.path, j.id, input, got, want)
+				}
+			}
+			for _, s := range steps {
+				if normalizeExpr(s.With["aws-region"]) != "${{ vars.AWS_REGION }}" {
+					t.Errorf("%s: job %s: aws-region = %q, want ${{ vars.AWS_REGION }}", w.path, j.id, s.With["aws-region"])
+				}
+			}
+		}
+	}
+	if count == 0 {
+		t.Fatal("no job configures AWS credentials")
+	}
+}
+
+func TestImageTagIsCommitSHA(t *testing.T) {
+	all := loadWorkflows(t)
+	w := all["deploy.yml"]
+
+	// The tag: the commit SHA, unless a rollback names one.
+	prepare := w.Jobs["prepare"]
+	if prepare == nil {
+		t.Fatalf("%s: no prepare job", w.path)
+	}
+	out := normalizeExpr(prepare.Outputs["image_tag"])
+	m := regexp.MustCompile(`^\$\{\{ steps\.([A-Za-z0-9_-]+)\.outputs\.image_tag \}\}$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("%s: prepare's output image_tag = %q, want a step output", w.path, out)
+	}
+	var tagStep *step
+	for _, s := range prepare.Steps {
+		if s.ID == m[1] {
+			tagStep = s
+		}
+	}
+	if tagStep == nil {
+		t.Fatalf("%s: prepare has no step %s", w.path, m[1])
+	}
+	if got := normalizeExpr(tagStep.Env["IMAGE_TAG"]); got != "${{ inputs.image_tag || github.sha }}" {
+		t.Errorf("%s: the tag is %q, want ${{ inputs.image_tag || github.sha }}", w.path, got)
+	}
+	if !strings.Contains(tagStep.Run, `echo "image_tag=${IMAGE_TAG}"`) {
+		t.Errorf("%s: step %s does not output image_tag=${IMAGE_TAG}", w.path, tagStep.label())
+	}
+
+	// The build: tagged and versioned with the commit SHA.
+	build := w.Jobs["build"]
+	if build == nil {
+		t.Fatalf("%s: no build job", w.path)
+	}
+	if got := normalizeExpr(build.Env["IMAGE_TAG"]); got != "${{ github.sha }}" {
+		t.Errorf("%s: build IMAGE_TAG = %q, want ${{ github.sha }}", w.path, got)
+	}
+	var built bool
+	for _, s := range build.Steps {
+		if strings.Contains(s.Run, "docker buildx build") || strings.Contains(s.Run, "docker build") {
+			built = true
+			if !strings.Contains(s.Run, `VERSION=${IMAGE_TAG}`) {
+				t.Errorf("%s: the image build does not pass VERSION=${IMAGE_TAG}", w.path)
+			}
+		}
+	}
+	if !built {
+		t.Errorf("%s: the build job builds no image", w.path)
+	}
+	if normalizeExpr(build.If) != "needs.prepare.outputs.build == 'true'" {
+		t.Errorf("%s: build if: %q, want needs.prepare.outputs.build == 'true' (a rollback skips the build)", w.path, build.If)
+	}
+
+	// Each environment deploys the prepared tag.
+	for env, j := range deployCallers(t, all) {
+		if got := normalizeExpr(j.With["image_tag"]); got != "${{ needs.prepare.outputs.image_tag }}" {
+			t.Errorf("%s: job %s (%s) passes image_tag %q", w.path, j.id, env, got)
+		}
+		if got := normalizeExpr(j.With["image_digest"]); got != "${{ needs.build.outputs.digest }}" {
+			t.Errorf("%s: job %s (%s) passes image_digest %q, want the digest of the one build", w.path, j.id, env, got)
+		}
+	}
+
+	// And the task definition gets <registry>/<repository>:<that tag>.
+	dw, dj := deployJob(t, all)
+	renders := dj.stepsUsing("aws-actions/amazon-ecs-render-task-definition")
+	if len(renders) != 1 {
+		t.Fatalf("%s: want one amazon-ecs-render-task-definition step, found %d", dw.path, len(renders))
+	}
+	image := normalizeExpr(renders[0].With["image"])
+	if want := "${{ steps.ecr.outputs.registry }}/${{ env.ECR_REPOSITORY }}:${{ inputs.image_tag }}"; image != want {
+		t.Errorf("%s: rendered image %q, want %q", dw.path, image, want)
+	}
+	if got := normalizeExpr(dj.Env["IMAGE_TAG"]); got != "${{ inputs.image_tag }}" {
+		t.Errorf("%s: IMAGE_TAG = %q, want ${{ inputs.image_tag }}", dw.path, got)
+	}
+	var pushed bool
+	for _, s := range dj.Steps {
+		if strings.Contains(s.Run, "skopeo copy") {
+			pushed = true
+			if !strings.Contains(s.Run, `"docker://${REGISTRY}/${ECR_REPOSITORY}:${IMAGE_TAG}"`) || !strings.Contains(s.Run, "--preserve-digests") {
+				t.Errorf("%s: the push must go to ${REGISTRY}/${ECR_REPOSITORY}:${IMAGE_TAG} with --preserve-digests", dw.path)
+			}
+		}
+	}
+	if !pushed {
+		t.Errorf("%s: no step pushes the image", dw.path)
+	}
+}
+
+// resolve substitutes ${{ env.X }} with the job's env and ${{ inputs.environment }} with the
+// environment; anything else left over is an error.
+func resolve(t *testing.T, where, value string, env map[string]string, environment string) string {
+	t.Helper()
+	value = normalizeExpr(value)
+	for range 5 {
+		value = exprRE.ReplaceAllStringFunc(value, func(m string) string {
+			inner := exprRE.FindStringSubmatch(m)[1]
+			if name, ok := strings.CutPrefix(inner, "env."); ok {
+				if v, ok := env[name]; ok {
+					return normalizeExpr(v)
+				}
+			}
+			return m
+		})
+	}
+	value = strings.ReplaceAll(value, "${{ inputs.environment }}", environment)
+	if strings.Contains(value, "${{") {
+		t.Fatalf("%s: %q depends on more than the environment name", where, value)
+	}
+	return value
+}
+
+func TestDeployNamesMatchTerraform(t *testing.T) {
+	all := loadWorkflows(t)
+	w, j := deployJob(t, all)
+
+	renders := j.stepsUsing("aws-actions/amazon-ecs-render-task-definition")
+	deploys := j.stepsUsing("aws-actions/amazon-ecs-deploy-task-definition")
+	if len(renders) != 1 || len(deploys) != 1 {
+		t.Fatalf("%s: want one render and one deploy step, found %d and %d", w.path, len(renders), len(deploys))
+	}
+	render, deploy := renders[0], deploys[0]
+
+	// The task definition the render starts from: the live family, described into a file.
+	var describe *step
+	for _, s := range j.Steps {
+		if strings.Contains(s.Run, "aws ecs describe-task-definition") {
+			describe = s
+		}
+	}
+	if describe == nil {
+		t.Fatalf("%s: no step runs aws ecs describe-task-definition", w.path)
+	}
+	if !strings.Contains(describe.Run, `--task-definition "$TASK_DEFINITION_FAMILY"`) || !strings.Contains(describe.Run, "--query taskDefinition") {
+		t.Errorf("%s: describe-task-definition must read --task-definition \"$TASK_DEFINITION_FAMILY\" with --query taskDefinition", w.path)
+	}
+	file := strings.ReplaceAll(normalizeExpr(render.With["task-definition"]), "${{ runner.temp }}", "${RUNNER_TEMP}")
+	if file == "" || !strings.Contains(describe.Run, `>"`+file+`"`) {
+		t.Errorf("%s: the render step reads %q, which the describe step does not write", w.path, render.With["task-definition"])
+	}
+	if got := normalizeExpr(deploy.With["task-definition"]); got != "${{ steps."+render.ID+".outputs.task-definition }}" || render.ID == "" {
+		t.Errorf("%s: the deploy step registers %q, not the rendered task definition", w.path, got)
+	}
+	if deploy.With["wait-for-service-stability"] != "true" {
+		t.Errorf("%s: wait-for-service-stability = %q, want true", w.path, deploy.With["wait-for-service-stability"])
+	}
+
+	// The image push and the rollback check address the same repository.
+	var pushStep *step
+	for _, s := range j.Steps {
+		if strings.Contains(s.Run, "aws ecr describe-images") {
+			pushStep = s
+		}
+	}
+	if pushStep == nil || !strings.Contains(pushStep.Run, `--repository-name "$ECR_REPOSITORY"`) {
+		t.Errorf("%s: the image step must look up tags with aws ecr describe-images --repository-name \"$ECR_REPOSITORY\"", w.path)
+	}
+
+	// The check after the deployment looks at the same service.
+	var verify *step
+	for _, s := range j.Steps {
+		if strings.Contains(s.Run, "aws ecs describe-services") {
+			verify = s
+		}
+	}
+	if verify == nil || !strings.Contains(verify.Run, `--cluster "$ECS_CLUSTER" --services "$ECS_SERVICE"`) {
+		t.Errorf("%s: a step must check the service after the deployment (aws ecs describe-services --cluster \"$ECS_CLUSTER\" --services \"$ECS_SERVICE\")", w.path)
+	}
+
+	for _, ws := range terraformWorkspaces(t) {
+		t.Run(ws, func(t *testing.T) {
+			tf := terraformNames(t, ws)
+			where := fmt.Sprintf("%s (%s)", w.path, ws)
+			env := func(name string) string { return resolve(t, where+" env "+name, j.Env[name], j.Env, ws) }
+			checks := []struct{ what, workflow, terraform string }{
+				{"ECR repository (env ECR_REPOSITORY)", env("ECR_REPOSITORY"), tf.ECRRepository},
+				{"ECS cluster (env ECS_CLUSTER)", env("ECS_CLUSTER"), tf.ECSCluster},
+				{"ECS service (env ECS_SERVICE)", env("ECS_SERVICE"), tf.ECSService},
+				{"task definition family (env TASK_DEFINITION_FAMILY)", env("TASK_DEFINITION_FAMILY"), tf.TaskDefinitionFamily},
+				{"container (env CONTAINER_NAME)", env("CONTAINER_NAME"), tf.Container},
+				{"container (render container-name)", resolve(t, where, render.With["container-name"], j.Env, ws), tf.Container},
+				{"cluster (deploy cluster)", resolve(t, where, deploy.With["cluster"], j.Env, ws), tf.ECSCluster},
+				{"service (deploy service)", resolve(t, where, deploy.With["service"], j.Env, ws), tf.ECSService},
+				{"repository (render image)", strings.TrimSuffix(strings.TrimPrefix(resolve(t, where,
+					strings.ReplaceAll(strings.ReplaceAll(normalizeExpr(render.With["image"]), "${{ steps.ecr.outputs.registry }}", "REGISTRY"),
+						"${{ inputs.image_tag }}", "TAG"), j.Env, ws), "REGISTRY/"), ":TAG"), tf.ECRRepository},
+			}
+			for _, c := range checks {
+				if c.workflow != c.terraform {
+					t.Errorf("%s: %s is %q in the workflow, %q in Terraform", where, c.what, c.workflow, c.terraform)
+				}
+			}
+		})
+	}
+}
+
+// The image is built for the CPU architecture of the task definition.
+func TestImagePlatformMatchesTaskDefinition(t *testing.T) {
+	all := loadWorkflows(t)
+	w := all["deploy.yml"]
+	platforms := map[string]string{"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
+	for _, ws := range terraformWorkspaces(t) {
+		arch := terraformNames(t, ws).CPUArchitecture
+		want, ok := platforms[arch]
+		if !ok {
+			t.Fatalf("Terraform (%s): unknown cpu_architecture %q", ws, arch)
+		}
+		var found bool
+		for _, s := range w.Jobs["build"].Steps {
+			if strings.Contains(s.Run, "docker buildx build") {
+				found = true
+				if !strings.Contains(s.Run, "--platform "+want) {
+					t.Errorf("%s: the image is not built with --platform %s (cpu_architecture %s in %s)", w.path, want, arch, ws)
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("%s: no docker buildx build in the build job", w.path)
+		}
+	}
+}
+
+func TestMakeTargetsExist(t *testing.T) {
+	targets := makefileTargets(t)
+	called := map[string]bool{}
+	for _, w := range loadWorkflows(t) {
+		for _, j := range w.sortedJobs() {
+			for _, s := range j.Steps {
+				names, problems := makeCalls(s.Run)
+				for _, p := range problems {
+					t.Errorf("%s: job %s, step %q: %s", w.path, j.id, s.label(), p)
+				}
+				for _, name := range names {
+					called[name] = true
+					if !targets[name] {
+						t.Errorf("%s: job %s, step %q: make %s, but the Makefile has no target %q", w.path, j.id, s.label(), name, name)
+					}
+				}
+			}
+		}
+	}
+	// CI runs what the README tells a contributor to run.
+	for _, name := range []string{"test", "lint"} {
+		if !called[name] {
+			t.Errorf("no workflow runs make %s", name)
+		}
+	}
+}
+
+func TestMakeCallsParser(t *testing.T) {
+	got, problems := makeCalls("set -e\nFOO=1 make test lint V=1\nif true; then make tools; fi\necho make nothing # make comment\nmake -j2 \\\n  build")
+	if want := []string{"test", "lint", "tools", "build"}; !slices.Equal(got, want) || len(problems) != 0 {
+		t.Errorf("makeCalls = %v %v, want %v", got, problems, want)
+	}
+	if _, problems := makeCalls("make -C sub test"); len(problems) == 0 {
+		t.Error("make -C must be reported")
+	}
+}
+
+func TestActionsPinned(t *testing.T) {
+	seen := map[string]bool{}
+	for _, w := range loadWorkflows(t) {
+		for _, j := range w.sortedJobs() {
+			for _, s := range j.Steps {
+				if s.Uses == "" {
+					continue
+				}
+				where := fmt.Sprintf("%s: job %s, step %q", w.path, j.id, s.label())
+				if strings.HasPrefix(s.Uses, "./") {
+					if _, err := os.Stat(filepath.Join(repoRoot(t), s.Uses)); err != nil {
+						t.Errorf("%s: local action %s: %v", where, s.Uses, err)
+					}
+					continue
+				}
+				if strings.HasPrefix(s.Uses, "docker://") {
+					if !strings.Contains(s.Uses, "@sha256:") {
+						t.Errorf("%s: %s is not pinned to a digest", where, s.Uses)
+					}
+					continue
+				}
+				name, ref, ok := strings.Cut(s.Uses, "@")
+				if !ok || ref == "" {
+					t.Errorf("%s: %s has no version", where, s.Uses)
+					continue
+				}
+				parts := strings.Split(name, "/")
+				repo := strings.Join(parts[:min(2, len(parts))], "/")
+				seen[repo] = true
+				if shaRE.MatchString(ref) {
+					continue
+				}
+				m := versionRE.FindStringSubmatch(ref)
+				if m == nil {
+					t.Errorf("%s: %s is pinned to %q, neither a version tag (vN, vN.N.N) nor a 40-hex commit SHA", where, s.Uses, ref)
+					continue
+				}
+				major, _ := strconv.Atoi(m[1])
+				if want, ok := requiredMajors[repo]; ok && major != want {
+					t.Errorf("%s: %s, want major v%d", where, s.Uses, want)
+				}
+				if minimum, ok := minimumVersions[repo]; ok && m[2] != "" {
+					minor, _ := strconv.Atoi(m[2])
+					patch, _ := strconv.Atoi(m[3])
+					if [3]int{major, minor, patch} != minimum && !versionLess(minimum, [3]int{major, minor, patch}) {
+						t.Errorf("%s: %s, want at least v%d.%d.%d", where, s.Uses, minimum[0], minimum[1], minimum[2])
+					}
+				}
+			}
+		}
+	}
+	for repo := range requiredMajors {
+		if !seen[repo] {
+			t.Errorf("no workflow uses %s", repo)
+		}
+	}
+}
+
+func versionLess(a, b [3]int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
+
+// Secrets go to action inputs (or to `secrets:` of reusable workflows) only: never into a shell
+// script, where an echo, a trace or an error message could print them.
+func TestSecretsNeverEchoed(t *testing.T) {
+	secretRE := regexp.MustCompile(`secrets\.[A-Za-z_][A-Za-z0-9_]*`)
+	// Tests of presence are fine: they evaluate to true or false.
+	presenceRE := regexp.MustCompile(`^\$\{\{\s*secrets\.[A-Za-z_][A-Za-z0-9_]*\s*!=\s*''\s*\}\}$`)
+	tracingRE := regexp.MustCompile(`\bset\s+-[a-z]*x|\bset\s+-o\s+xtrace|\bbash\s+-[a-z]*x`)
+	// Inputs that may receive a secret.
+	secretInputs := map[string][]string{
+		"aws-actions/configure-aws-credentials": {"aws-access-key-id", "aws-secret-access-key", "allowed-account-ids"},
+	}
+	for _, w := range loadWorkflows(t) {
+		checkEnv := func(where string, env map[string]string) {
+			for name, value := range env {
+				if secretRE.MatchString(value) && !presenceRE.MatchString(strings.TrimSpace(value)) {
+					t.Errorf("%s: env %s gets a secret; pass secrets to action inputs only", where, name)
+				}
+			}
+		}
+		checkEnv(w.path, w.Env)
+		for _, j := range w.sortedJobs() {
+			checkEnv(w.path+": job "+j.id, j.Env)
+			for name, value := range j.With {
+				if secretRE.MatchString(value) {
+					t.Errorf("%s: job %s passes a secret as the input %s; use secrets:", w.path, j.id, name)
+				}
+			}
+			for _, s := range j.Steps {
+				where := fmt.Sprintf("%s: job %s, step %q", w.path, j.id, s.label())
+				checkEnv(where, s.Env)
+				if secretRE.MatchString(s.Run) {
+					t.Errorf("%s: the script reads a secret", where)
+				}
+				if tracingRE.MatchString(s.Run) || tracingRE.MatchString(s.Shell) {
+					t.Errorf("%s: shell tracing (set -x) prints every expanded command", where)
+				}
+				action, _, _ := strings.Cut(s.Uses, "@")
+				for input, value := range s.With {
+					if secretRE.MatchString(value) && !slices.Contains(secretInputs[action], input) {
+						t.Errorf("%s: input %s gets a secret", where, input)
+					}
+				}
+			}
+		}
+		if secretRE.MatchString(w.Name) {
+			t.Errorf("%s: the workflow name reads a secret", w.path)
+		}
+	}
+	// Debug logging of the runner prints the environment of every step.
+	for _, w := range loadWorkflows(t) {
+		data, err := os.ReadFile(filepath.Join(repoRoot(t), w.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, debug := range []string{"ACTIONS_STEP_DEBUG", "ACTIONS_RUNNER_DEBUG"} {
+			if strings.Contains(string(data), debug) {
+				t.Errorf("%s sets %s", w.path, debug)
+			}
+		}
+	}
+}
+
+func TestCI(t *testing.T) {
+	all := loadWorkflows(t)
+	w := all["ci.yml"]
+	events := w.events(t)
+	for _, event := range []string{"pull_request", "push"} {
+		n, ok := events[event]
+		if !ok {
+			t.Errorf("%s: no %s trigger", w.path, event)
+			continue
+		}
+		if len(keys(n)) > 0 {
+			t.Errorf("%s: %s has filters %v; CI runs on every branch and change", w.path, event, keys(n))
+		}
+	}
+	group, cancel := concurrency(&w.Concurrency)
+	if !strings.Contains(group, "github.ref") || cancel == "false" {
+		t.Errorf("%s: concurrency group %q cancel-in-progress %q: superseded runs of the same ref must be cancelled", w.path, group, cancel)
+	}
+
+	var goFromMod, postgres, dockerBuild, toolsCache bool
+	for _, j := range w.sortedJobs() {
+		for _, s := range j.stepsUsing("actions/setup-go") {
+			if s.With["go-version-file"] == "go.mod" && s.With["go-version"] == "" {
+				goFromMod = true
+			} else {
+				t.Errorf("%s: job %s: setup-go must read the version from go.mod", w.path, j.id)
+			}
+		}
+		for _, s := range j.stepsUsing("actions/cache") {
+			if strings.Contains(s.With["path"], "TOOLS_DIR") && strings.Contains(s.With["key"], "hashFiles('Makefile')") {
+				toolsCache = true
+			}
+		}
+		for _, s := range j.Steps {
+			if strings.Contains(s.Run, "apt-get install") && strings.Contains(s.Run, "postgresql") {
+				postgres = true
+			}
+			if regexp.MustCompile(`docker (buildx )?build`).MatchString(s.Run) && !strings.Contains(s.Run, "--push") {
+				dockerBuild = true
+			}
+		}
+	}
+	for what, ok := range map[string]bool{
+		"setup-go with go-version-file: go.mod":      goFromMod,
+		"PostgreSQL installed from apt when missing": postgres,
+		"docker build of the image (no push)":        dockerBuild,
+		"cache of TOOLS_DIR keyed on the Makefile":   toolsCache,
+	} {
+		if !ok {
+			t.Errorf("%s: missing %s", w.path, what)
+		}
+	}
+}
+
+func TestTerraformWorkflow(t *testing.T) {
+	all := loadWorkflows(t)
+	w := all["terraform.yml"]
+	events := w.events(t)
+	workspaces := terraformWorkspaces(t)
+
+	pr, ok := events["pull_request"]
+	if !ok || !slices.Contains(stringList(mapping(pr, "paths")), "terraform/**") {
+		t.Errorf("%s: want a pull_request trigger on paths terraform/**", w.path)
+	}
+	push, ok := events["push"]
+	if !ok || !slices.Equal(stringList(mapping(push, "branches")), []string{"master"}) ||
+		!slices.Contains(stringList(mapping(push, "paths")), "terraform/**") {
+		t.Errorf("%s: want a push trigger on master for paths terraform/**", w.path)
+	}
+
+	// Plans of pull requests: one per workspace.
+	plan := w.Jobs["plan"]
+	if plan == nil || !plan.callsWorkflow("terraform-workspace.yml") {
+		t.Fatalf("%s: want a plan job calling terraform-workspace.yml", w.path)
+	}
+	matrix := stringList(mapping(&plan.Strategy.Matrix, "workspace"))
+	sort.Strings(matrix)
+	if !slices.Equal(matrix, workspaces) {
+		t.Errorf("%s: plan matrix %v, Terraform workspaces %v", w.path, matrix, workspaces)
+	}
+	if plan.With["apply"] != "false" {
+		t.Errorf("%s: the pull request plans must not apply", w.path)
+	}
+
+	// Applies: one job per workspace, in a GitHub environment of the same name.
+	applied := map[string]bool{}
+	for _, j := range w.sortedJobs() {
+		if j.With["apply"] == "true" {
+			applied[j.With["workspace"]] = true
+			if group, cancel := concurrency(&j.Concurrency); group != "terraform-"+j.With["workspace"] || cancel != "false" {
+				t.Errorf("%s: job %s: concurrency %q cancel-in-progress %s, want terraform-%s and false", w.path, j.id, group, cancel, j.With["workspace"])
+			}
+		}
+	}
+	var appliedList []string
+	for ws := range applied {
+		appliedList = append(appliedList, ws)
+	}
+	sort.Strings(appliedList)
+	if !slices.Equal(appliedList, workspaces) {
+		t.Errorf("%s: applies %v, Terraform workspaces %v", w.path, appliedList, workspaces)
+	}
+
+	tw := all["terraform-workspace.yml"]
+	if tw == nil {
+		t.Fatal(".github/workflows/terraform-workspace.yml is missing")
+	}
+	var scripts strings.Builder
+	for _, j := range tw.sortedJobs() {
+		for _, s := range j.Steps {
+			scripts.WriteString(s.Run + "\n")
+		}
+	}
+	for _, want := range []string{
+		"init -input=false -lockfile=readonly -backend-config=",
+		"workspace select -or-create=true \"$WORKSPACE\"",
+		"-out=\"${RUNNER_TEMP}/tfplan/${WORKSPACE}.tfplan\"",
+		"apply -input=false -lock-timeout=10m \"${RUNNER_TEMP}/tfplan/${WORKSPACE}.tfplan\"",
+	} {
+		if !strings.Contains(scripts.String(), want) {
+			t.Errorf("%s: no step runs terraform ... %s", tw.path, want)
+		}
+	}
+	if j := tw.Jobs["plan"]; j == nil || len(j.stepsUsing("actions/upload-artifact")) != 1 {
+		t.Errorf("%s: the plan job must upload the saved plan", tw.path)
+	}
+	apply := tw.Jobs["apply"]
+	if apply == nil || normalizeExpr(apply.environmentName()) != "${{ inputs.workspace }}" {
+		t.Errorf("%s: the apply job must run in the GitHub environment ${{ inputs.workspace }}", tw.path)
+	}
+	if j := tw.Jobs["plan"]; j != nil && j.environmentName() != "" {
+		t.Errorf("%s: the plan job must not wait for an environment's reviewers", tw.path)
+	}
+}
+
+// CI and the Terraform workflow run the same Terraform, new enough for the configuration.
+func TestTerraformVersion(t *testing.T) {
+	all := loadWorkflows(t)
+	minimum := terraformRequiredVersion(t)
+	var versions []string
+	for _, name := range []string{"ci.yml", "terraform-workspace.yml"} {
+		w := all[name]
+		if w == nil {
+			t.Fatalf(".github/workflows/%s is missing", name)
+		}
+		v := w.Env["TERRAFORM_VERSION"]
+		if v == "" {
+			t.Fatalf("%s: no TERRAFORM_VERSION", w.path)
+		}
+		versions = append(versions, v)
+		for _, j := range w.sortedJobs() {
+			for _, s := range j.stepsUsing("hashicorp/setup-terraform") {
+				if normalizeExpr(s.With["terraform_version"]) != "${{ env.TERRAFORM_VERSION }}" {
+					t.Errorf("%s: job %s: setup-terraform must install ${{ env.TERRAFORM_VERSION }}", w.path, j.id)
+				}
+				if s.With["terraform_wrapper"] != "false" {
+					t.Errorf("%s: job %s: setup-terraform's wrapper changes outputs and exit codes; set terraform_wrapper: false", w.path, j.id)
+				}
+			}
+		}
+	}
+	if versions[0] != versions[1] {
+		t.Errorf("TERRAFORM_VERSION differs: %v", versions)
+	}
+	if compareVersions(versions[0], minimum) < 0 {
+		t.Errorf("TERRAFORM_VERSION %s is older than required_version >= %s", versions[0], minimum)
+	}
+}
+
+func compareVersions(a, b string) int {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < max(len(pa), len(pb)); i++ {
+		var x, y int
+		if i < len(pa) {
+			x, _ = strconv.Atoi(pa[i])
+		}
+		if i < len(pb) {
+			y, _ = strconv.Atoi(pb[i])
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
