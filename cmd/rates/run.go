@@ -27,6 +27,8 @@ commands:
   migrate [up | down N | version | force V]
                                  manage the schema (default: up)
   seed --file PATH [--replace]   import a plain-format pg_dump file
+  ingest --file PATH             load one CSV price batch (plain or gzip), all or nothing
+  worker                         load the batches announced on INGEST_QUEUE_URL (S3 events via SQS)
   version                        print the version
 
 Settings come from the environment; see README.md.
@@ -47,13 +49,15 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "migrate", "seed":
+	case "serve", "migrate", "seed", "ingest", "worker":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 
 	cfg, cfgErr := config.Load(lookup)
+	ing, ingErr := config.LoadIngest(lookup)
+	cfgErr = errors.Join(cfgErr, ingErr)
 	log := newLogger(cfg.Log, stderr).With("command", cmd)
 	if cfgErr != nil {
 		log.Error("invalid configuration", "error", cfgErr.Error())
@@ -66,11 +70,15 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 			err = fmt.Errorf("serve takes no arguments (got %q): configure it with environment variables", args)
 			break
 		}
-		err = serve(ctx, cfg, log)
+		err = serve(ctx, cfg, ing, log)
 	case "migrate":
 		err = migrateCmd(ctx, cfg, args, stdout, log)
 	case "seed":
 		err = seedCmd(ctx, cfg, args, stdout, stderr, log)
+	case "ingest":
+		err = ingestCmd(ctx, cfg, ing, args, stdout, stderr, log)
+	case "worker":
+		err = workerCmd(ctx, cfg, ing, stdout, log)
 	}
 	if err != nil {
 		log.Error(cmd+" failed", "error", err.Error())
@@ -123,7 +131,7 @@ func migrateUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error 
 	return nil
 }
 
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+func serve(ctx context.Context, cfg config.Config, ing config.Ingest, log *slog.Logger) error {
 	m := metrics.New(version)
 	pool, err := openDB(ctx, cfg.DB, log)
 	if err != nil {
@@ -154,6 +162,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		CacheBytes:    cfg.API.CacheBytes,
 		Metrics:       m,
 		ServeMetrics:  cfg.HTTP.MetricsAddr == "",
+		Batches:       batchHandler(pool, ing, m, log),
 	}, readiness, log)
 	readiness.SetReady(true)
 	if cfg.HTTP.MetricsAddr == "" {

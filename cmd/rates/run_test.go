@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -246,7 +247,8 @@ func TestSeedAndMigrateCommands(t *testing.T) {
 	if got := runOK("migrate", "version"); got != "schema version 0 (dirty: false)\n" {
 		t.Fatalf("version before up = %q", got)
 	}
-	latest := latestMigration(t)
+	versions := migrationVersions(t)
+	latest, previous := versions[len(versions)-1], versions[len(versions)-2]
 	if got := runOK("migrate"); !strings.HasPrefix(got, fmt.Sprintf("schema version %d ", latest)) {
 		t.Fatalf("migrate up = %q", got)
 	}
@@ -259,7 +261,7 @@ func TestSeedAndMigrateCommands(t *testing.T) {
 	if got := runOK("seed", "--file", defaultDump, "--replace"); !strings.Contains(got, "imported in") {
 		t.Fatalf("seed --replace = %q", got)
 	}
-	if got := runOK("migrate", "down", "1"); !strings.HasPrefix(got, fmt.Sprintf("schema version %d ", latest-1)) {
+	if got := runOK("migrate", "down", "1"); !strings.HasPrefix(got, fmt.Sprintf("schema version %d ", previous)) {
 		t.Fatalf("migrate down 1 = %q", got)
 	}
 	for _, args := range [][]string{{"migrate", "down"}, {"migrate", "sideways"}, {"seed"}, {"bogus"}, {}} {
@@ -269,19 +271,21 @@ func TestSeedAndMigrateCommands(t *testing.T) {
 	}
 }
 
-// latestMigration is the highest version among the embedded migration files.
-func latestMigration(t *testing.T) int {
+// migrationVersions are the versions of the embedded migration files, in order.
+func migrationVersions(t *testing.T) []int {
 	t.Helper()
 	files, err := fs.Glob(db.Migrations, "migrations/*.up.sql")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("embedded migrations: %v", err)
+	if err != nil || len(files) < 2 {
+		t.Fatalf("embedded migrations: %v %v", files, err)
 	}
-	latest := 0
+	var versions []int
 	for _, f := range files {
 		var v int
-		if _, err := fmt.Sscanf(filepath.Base(f), "%d_", &v); err == nil && v > latest {
-			latest = v
+		if _, err := fmt.Sscanf(filepath.Base(f), "%d_", &v); err != nil {
+			t.Fatalf("migration file %s: %v", f, err)
 		}
+		versions = append(versions, v)
 	}
-	return latest
+	slices.Sort(versions)
+	return versions
 }

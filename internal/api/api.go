@@ -42,6 +42,8 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// ServeMetrics adds GET /metrics to this router (when metrics have no listener of their own).
 	ServeMetrics bool
+	// Batches, when set, serves POST /batches (price batch uploads).
+	Batches http.Handler
 }
 
 // Readiness reports whether the instance should receive traffic: start-up work (migrations,
@@ -85,6 +87,9 @@ func New(st Store, cfg Config, readiness *Readiness, log *slog.Logger) *Handler 
 	r.Get("/rates", h.rates)
 	r.Get("/healthz", h.healthz)
 	r.Get("/readyz", h.readyz)
+	if cfg.Batches != nil {
+		r.Method(http.MethodPost, "/batches", cfg.Batches)
+	}
 	if cfg.ServeMetrics && cfg.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", cfg.Metrics.Handler())
 	}

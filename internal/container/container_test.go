@@ -122,7 +122,7 @@ func knownVariables(t *testing.T) map[string]bool {
 	seen := map[string]bool{}
 	record := func(name string) (string, bool) { seen[name] = true; return "", false }
 	_, _ = config.Load(record)
-	// INGEST-WIRE: _, _ = config.LoadIngest(record)
+	_, _ = config.LoadIngest(record)
 	for _, aws := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
 		seen[aws] = true // read by the AWS SDK's default chain
 	}

@@ -159,8 +159,8 @@ func (m *Metrics) SeedDone(skipped bool, rows map[string]int64, d time.Duration,
 	}
 }
 
-// BatchDone records one ingested batch: result is loaded, duplicate, rejected or failed.
-func (m *Metrics) BatchDone(result string, rows, bytes int64, d time.Duration) {
+// batchDone records one ingested batch: result is loaded, duplicate, rejected or failed.
+func (m *Metrics) batchDone(result string, rows, bytes int64, d time.Duration) {
 	if m == nil {
 		return
 	}
@@ -201,3 +201,21 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(poolWaitTime, prometheus.CounterValue, s.AcquireDuration().Seconds())
 	ch <- prometheus.MustNewConstMetric(poolCancelled, prometheus.CounterValue, float64(s.CanceledAcquireCount()))
 }
+
+// ObserveBatch is an ingest.LoaderOptions.Observe function's body without the ingest types, so
+// this package stays free of them: the caller maps its result to these values.
+func (m *Metrics) ObserveBatch(failed, replayed, rejected bool, rows, bytes int64, d time.Duration) {
+	switch {
+	case failed:
+		m.batchDone("failed", rows, bytes, d)
+	case replayed:
+		m.batchDone("duplicate", rows, bytes, d)
+	case rejected:
+		m.batchDone("rejected", rows, bytes, d)
+	default:
+		m.batchDone("loaded", rows, bytes, d)
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection (POST /batches lifts deadlines).
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

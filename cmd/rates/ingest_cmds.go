@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rates/internal/config"
+	"rates/internal/ingest"
+	"rates/internal/metrics"
+	"rates/internal/server"
+)
+
+// newLoader is the batch loader every entry point shares, reporting to m.
+func newLoader(pool *pgxpool.Pool, ing config.Ingest, m *metrics.Metrics, log *slog.Logger) *ingest.Loader {
+	return ingest.NewLoader(pool, ingest.LoaderOptions{
+		MaxErrors: ing.MaxErrorsReported,
+		Observe: func(res ingest.Result, err error) {
+			m.ObserveBatch(err != nil, res.Replayed, res.Status == ingest.StatusRejected, res.Rows, res.Bytes, res.Duration)
+		},
+	}, log)
+}
+
+// batchHandler is POST /batches on pool; it answers 404 while INGEST_API_TOKEN is unset.
+func batchHandler(pool *pgxpool.Pool, ing config.Ingest, m *metrics.Metrics, log *slog.Logger) http.Handler {
+	return ingest.NewBatchHandler(newLoader(pool, ing, m, log), ingest.HandlerConfig{Token: ing.APIToken, MaxBytes: ing.MaxBatchBytes}, log)
+}
+
+// workerCmd runs `rates worker`: it loads the batches announced on INGEST_QUEUE_URL until ctx
+// ends, then lets the batch in hand finish within SHUTDOWN_TIMEOUT or rolls it back.
+func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, stdout io.Writer, log *slog.Logger) error {
+	if ing.QueueURL == "" {
+		return errors.New("INGEST_QUEUE_URL: required by rates worker")
+	}
+	sqsClient, s3Client, err := ingest.NewAWSClients(ctx, ing.S3UsePathStyle)
+	if err != nil {
+		return err
+	}
+	pool, err := openDB(ctx, cfg.DB, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := migrateUp(ctx, pool, log); err != nil {
+		return err
+	}
+	m := metrics.New(version)
+	m.WatchPool(pool)
+	if cfg.HTTP.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.HTTP.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s (METRICS_ADDR): %w", cfg.HTTP.MetricsAddr, err)
+		}
+		metricsCtx, stopMetrics := context.WithCancel(ctx)
+		metricsDone := make(chan error, 1)
+		go func() {
+			metricsDone <- server.Run(metricsCtx, ln, m.Handler(), cfg.HTTP, config.Shutdown{Timeout: time.Second}, noDrain{}, log.With("listener", "metrics"))
+		}()
+		defer func() { stopMetrics(); <-metricsDone }()
+	}
+	worker := ingest.NewWorker(newLoader(pool, ing, m, log), sqsClient, s3Client, ingest.WorkerConfig{
+		QueueURL:          ing.QueueURL,
+		WaitTime:          ing.WaitTime,
+		VisibilityTimeout: ing.VisibilityTimeout,
+		ReportsPrefix:     ing.ReportsPrefix,
+		ShutdownGrace:     cfg.Shutdown.Timeout,
+	}, log)
+	return worker.Run(ctx)
+}
+
+// ingestCmd runs `rates ingest --file PATH`: one batch from a local CSV file (gzip or not).
+// The file's SHA-256 is its identity, so ingesting the same content again does nothing.
+// A rejected batch prints its report as JSON on stdout and fails.
+func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("file", "", "CSV batch (orig_code,dest_code,day,price), plain or gzip")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *file == "" || fs.NArg() > 0 {
+		return errors.New("usage: rates ingest --file PATH")
+	}
+	sum, err := fileSHA256(*file)
+	if err != nil {
+		return fmt.Errorf("ingest %s: %w", *file, err)
+	}
+	pool, err := openDB(ctx, cfg.DB, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := migrateUp(ctx, pool, log); err != nil {
+		return err
+	}
+	f, err := os.Open(*file)
+	if err != nil {
+		return fmt.Errorf("ingest %s: %w", *file, err)
+	}
+	defer f.Close()
+	res, err := newLoader(pool, ing, nil, log).Load(ctx, ingest.FileSource(*file, sum), f)
+	if err != nil {
+		return err
+	}
+	switch {
+	case res.Status == ingest.StatusRejected:
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(ingest.BatchRejected{
+			Error:   ingest.RejectionMessage(res.Report.BadRows),
+			BatchID: res.BatchID, BadRows: res.Report.BadRows, Errors: res.Report.Errors,
+		}); err != nil {
+			return err
+		}
+		return fmt.Errorf("ingest %s: batch %d: %s", *file, res.BatchID, ingest.RejectionMessage(res.Report.BadRows))
+	case res.Replayed:
+		fmt.Fprintf(stdout, "%s already loaded as batch %d (%d rows, sha256 %s): nothing to do\n", *file, res.BatchID, res.Rows, sum)
+	default:
+		fmt.Fprintf(stdout, "%s loaded as batch %d: %d rows in %s\n", *file, res.BatchID, res.Rows, res.Duration.Round(1e6))
+	}
+	return nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

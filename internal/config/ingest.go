@@ -1,0 +1,103 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Ingest configures the batch ingestion entry points: POST /batches, `rates worker` and
+// `rates ingest`. It is loaded apart from Config so that the API and the worker only ask for
+// what they use.
+type Ingest struct {
+	// QueueURL (INGEST_QUEUE_URL) is the SQS queue the worker long-polls for S3 event
+	// notifications. Required by `rates worker`, unused elsewhere.
+	QueueURL string
+	// ReportsPrefix (INGEST_REPORTS_PREFIX, default "reports/") is where the worker writes the
+	// JSON report of a rejected batch, as <prefix><object key>.json in the batch's bucket.
+	ReportsPrefix string
+	// MaxBatchBytes (INGEST_MAX_BATCH_BYTES, default 536870912 = 512 MiB) bounds a POST
+	// /batches body as sent (compressed, if gzip); larger requests get 413.
+	MaxBatchBytes int64
+	// APIToken (INGEST_API_TOKEN) is the bearer token POST /batches requires. Empty disables
+	// the endpoint: it answers 404 as if it did not exist.
+	APIToken string
+	// VisibilityTimeout (INGEST_VISIBILITY_TIMEOUT, default 5m, whole seconds up to 12h) is how
+	// long a received message stays hidden; the worker extends it while a batch loads, so it
+	// bounds how soon a crashed worker's message is retried, not the batch's size.
+	VisibilityTimeout time.Duration
+	// WaitTime (INGEST_WAIT_TIME, default 20s, 0 to 20 seconds; a bare number means seconds) is
+	// the long-poll wait of each receive: an idle worker makes one request per WaitTime.
+	WaitTime time.Duration
+	// MaxErrorsReported (INGEST_MAX_ERRORS_REPORTED, default 20, 1 to 10000) bounds the
+	// problems listed in a rejected batch's report; the count of bad rows is always complete.
+	MaxErrorsReported int
+	// S3UsePathStyle (INGEST_S3_PATH_STYLE, default false) addresses buckets as
+	// endpoint/bucket/key, which S3 stand-ins selected with AWS_ENDPOINT_URL_S3 need.
+	S3UsePathStyle bool
+}
+
+// LoadIngest reads the ingestion settings, returning every invalid setting in one error.
+func LoadIngest(lookup Lookup) (Ingest, error) {
+	r := reader{lookup: lookup}
+	ing := Ingest{
+		QueueURL:          r.str("INGEST_QUEUE_URL", ""),
+		ReportsPrefix:     r.str("INGEST_REPORTS_PREFIX", "reports/"),
+		MaxBatchBytes:     int64(r.intRange("INGEST_MAX_BATCH_BYTES", 512<<20, 1, 1<<40)),
+		APIToken:          r.str("INGEST_API_TOKEN", ""),
+		VisibilityTimeout: r.seconds("INGEST_VISIBILITY_TIMEOUT", 5*time.Minute, time.Second, 12*time.Hour),
+		WaitTime:          r.seconds("INGEST_WAIT_TIME", 20*time.Second, 0, 20*time.Second),
+		MaxErrorsReported: r.intRange("INGEST_MAX_ERRORS_REPORTED", 20, 1, 10_000),
+		S3UsePathStyle:    r.boolean("INGEST_S3_PATH_STYLE", false),
+	}
+	if u := ing.QueueURL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			r.fail("INGEST_QUEUE_URL", fmt.Sprintf("%q is not a queue URL such as https://sqs.eu-west-1.amazonaws.com/123456789012/rates-ingest", u))
+		}
+	}
+	if p := ing.ReportsPrefix; p == "" || strings.HasPrefix(p, "/") || !strings.HasSuffix(p, "/") {
+		r.fail("INGEST_REPORTS_PREFIX", fmt.Sprintf("%q is not a key prefix such as reports/ (no leading slash, ending in a slash)", p))
+	}
+	if t := ing.APIToken; t != "" && len(t) < 16 {
+		// The one thing standing between the internet and a write endpoint.
+		r.fail("INGEST_API_TOKEN", "must be at least 16 characters when set")
+	}
+	if strings.ContainsAny(ing.APIToken, " \t\r\n") {
+		r.fail("INGEST_API_TOKEN", "must not contain white space")
+	}
+	return ing, errors.Join(r.errs...)
+}
+
+// seconds reads a duration in whole seconds from lo to hi; a bare number means seconds.
+func (r *reader) seconds(name string, def, lo, hi time.Duration) time.Duration {
+	v, ok := r.lookup(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	s := strings.TrimSpace(v)
+	d, err := time.ParseDuration(s)
+	if n, nerr := strconv.Atoi(s); nerr == nil {
+		d, err = time.Duration(n)*time.Second, nil
+	}
+	if err != nil || d < lo || d > hi || d%time.Second != 0 {
+		r.fail(name, fmt.Sprintf("%q is not a whole number of seconds from %s to %s, such as 20 or 5m", v, lo, hi))
+		return def
+	}
+	return d
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v, ok := r.lookup(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		r.fail(name, fmt.Sprintf("%q is not true or false", v))
+		return def
+	}
+	return b
+}

@@ -1,0 +1,82 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// ObjectRef is one object that an S3 event notification reports as created.
+type ObjectRef struct {
+	Bucket    string
+	Key       string // decoded
+	VersionID string // empty for an unversioned bucket
+	ETag      string
+	Size      int64
+	EventName string
+}
+
+// s3Event is the notification S3 sends to SQS. S3 sends a test event, with no Records, when
+// notifications are first configured.
+type s3Event struct {
+	Records []struct {
+		EventSource string `json:"eventSource"`
+		EventName   string `json:"eventName"`
+		S3          struct {
+			Bucket struct {
+				Name string `json:"name"`
+			} `json:"bucket"`
+			Object struct {
+				Key       string `json:"key"`
+				Size      int64  `json:"size"`
+				ETag      string `json:"eTag"`
+				VersionID string `json:"versionId"`
+			} `json:"object"`
+		} `json:"s3"`
+	} `json:"Records"`
+	Event string `json:"Event"`
+}
+
+// ParseS3Event returns the objects created according to one SQS message body. A test event
+// yields none, and so do records of other events (removals, restores), which need no load.
+// An error means the body is not an S3 event notification at all.
+func ParseS3Event(body string) ([]ObjectRef, error) {
+	var ev s3Event
+	if err := json.Unmarshal([]byte(body), &ev); err != nil {
+		return nil, fmt.Errorf("not an S3 event notification: %w", err)
+	}
+	if ev.Event == "s3:TestEvent" {
+		return nil, nil
+	}
+	if ev.Records == nil {
+		return nil, errors.New("not an S3 event notification: no Records")
+	}
+	var refs []ObjectRef
+	for i, rec := range ev.Records {
+		if rec.EventSource != "aws:s3" || !strings.HasPrefix(rec.EventName, "ObjectCreated:") {
+			continue
+		}
+		// Keys arrive form-encoded: a space as '+', other special characters as %XX.
+		key, err := url.QueryUnescape(rec.S3.Object.Key)
+		if err != nil {
+			return nil, fmt.Errorf("record %d: object key %q: %w", i, rec.S3.Object.Key, err)
+		}
+		if rec.S3.Bucket.Name == "" || key == "" {
+			return nil, fmt.Errorf("record %d: no bucket or object key", i)
+		}
+		refs = append(refs, ObjectRef{
+			Bucket:    rec.S3.Bucket.Name,
+			Key:       key,
+			VersionID: rec.S3.Object.VersionID,
+			ETag:      rec.S3.Object.ETag,
+			Size:      rec.S3.Object.Size,
+			EventName: rec.EventName,
+		})
+	}
+	return refs, nil
+}
+
+// Source is the batch identity of the object.
+func (o ObjectRef) Source() Source { return S3Source(o.Bucket, o.Key, o.VersionID, o.ETag) }

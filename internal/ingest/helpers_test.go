@@ -1,0 +1,128 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rates/internal/pgserver"
+	"rates/internal/store"
+)
+
+var srv *pgserver.Server
+
+func TestMain(m *testing.M) { os.Exit(pgserver.Main(m, &srv)) }
+
+// testPorts is the number of ports newDB creates: PT000 .. PT099.
+const testPorts = 100
+
+func portCode(i int) string { return fmt.Sprintf("PT%03d", i%testPorts) }
+
+func testLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// newDB creates a migrated database with a region and testPorts ports.
+func newDB(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	return openDB(t, pgserver.NewDatabase(t, srv))
+}
+
+func openDB(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 8
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	m, err := store.NewMigrator(pool, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO regions (slug, name) VALUES ('test_region', 'Test region')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO ports (code, name, parent_slug)
+		SELECT 'PT' || lpad(i::text, 3, '0'), 'Port ' || i, 'test_region' FROM generate_series(0, $1 - 1) i`, testPorts); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+// genBatch streams a valid batch of n rows; row i (from 1) is on line i+1. bad maps a line to
+// the text to write there instead of a generated row.
+type genBatch struct {
+	n    int
+	bad  map[int]string
+	i    int
+	buf  []byte
+	head bool
+}
+
+func newGenBatch(n int, bad map[int]string) *genBatch { return &genBatch{n: n, bad: bad} }
+
+func (g *genBatch) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(g.buf) == 0 {
+			if !g.head {
+				g.head = true
+				g.buf = append(g.buf[:0], Header+"\n"...)
+			} else if g.i < g.n {
+				g.i++
+				g.buf = g.row(g.buf[:0], g.i)
+			} else {
+				return n, io.EOF
+			}
+		}
+		k := copy(p[n:], g.buf)
+		g.buf = g.buf[k:]
+		n += k
+	}
+	return n, nil
+}
+
+var day0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func (g *genBatch) row(b []byte, i int) []byte {
+	if s, ok := g.bad[i+1]; ok {
+		return append(append(b, s...), '\n')
+	}
+	return fmt.Appendf(b, "%s,%s,%s,%d\n", portCode(i), portCode(i*7+3), day0.AddDate(0, 0, i%365).Format(time.DateOnly), 100+i%5000)
+}
+
+func batchBytes(n int, bad map[int]string) []byte {
+	b, err := io.ReadAll(newGenBatch(n, bad))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func countPrices(t testing.TB, pool *pgxpool.Pool) int64 {
+	t.Helper()
+	var n int64
+	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM prices").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

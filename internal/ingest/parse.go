@@ -1,0 +1,336 @@
+package ingest
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Header is the exact first line of every batch.
+const Header = "orig_code,dest_code,day,price"
+
+var headerFields = []string{"orig_code", "dest_code", "day", "price"}
+
+// RowError is one problem found in a batch. Line is the CSV line (the header is line 1);
+// Column names the field, or is empty when the problem concerns the whole row or file.
+type RowError struct {
+	Line   int64  `json:"line"`
+	Column string `json:"column,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// columnOrder sorts errors of one line in field order.
+func columnOrder(c string) int {
+	for i, f := range headerFields {
+		if f == c {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// checkRow validates one data record and appends its COPY text line (tab-separated, \N for a
+// field that failed) to dst. Fields that fail are sent as NULL rather than dropped, so the
+// set-based checks after COPY still see the row, and "any NULL" marks it bad without a
+// separate flag column. It reports each problem through bad and returns whether the row is good.
+func checkRow(dst []byte, line int64, rec []string, bad func(RowError)) ([]byte, bool) {
+	dst = strconv.AppendInt(dst, line, 10)
+	if len(rec) != len(headerFields) {
+		bad(RowError{Line: line, Reason: fmt.Sprintf("expected %d fields, got %d", len(headerFields), len(rec))})
+		return append(dst, "\t\\N\t\\N\t\\N\t\\N\n"...), false
+	}
+	ok := true
+	for i, col := range headerFields {
+		v := rec[i]
+		var reason string
+		switch i {
+		case 0, 1:
+			if !isPortCode(v) {
+				reason = quote(v) + " is not a port code (5 upper-case letters or digits)"
+			}
+		case 2:
+			reason = checkDay(v)
+		case 3:
+			reason = checkPrice(v)
+		}
+		dst = append(dst, '\t')
+		if reason != "" {
+			ok = false
+			bad(RowError{Line: line, Column: col, Reason: reason})
+			dst = append(dst, `\N`...)
+			continue
+		}
+		// Every accepted value is plain ASCII without tabs or backslashes: no COPY escaping.
+		dst = append(dst, v...)
+	}
+	return append(dst, '\n'), ok
+}
+
+// isPortCode accepts the UN/LOCODE shape the ports table uses; whether the port exists is
+// checked against the table after COPY.
+func isPortCode(s string) bool {
+	if len(s) != 5 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkDay accepts a real calendar date written YYYY-MM-DD, and returns why not otherwise.
+func checkDay(s string) string {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return quote(s) + " is not a date in YYYY-MM-DD form"
+	}
+	year, ok1 := digits(s[0:4])
+	month, ok2 := digits(s[5:7])
+	day, ok3 := digits(s[8:10])
+	if !ok1 || !ok2 || !ok3 {
+		return quote(s) + " is not a date in YYYY-MM-DD form"
+	}
+	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) {
+		return quote(s) + " is not a real date"
+	}
+	return ""
+}
+
+func digits(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// maxPrice is the largest value the integer price column holds.
+const maxPrice = 1<<31 - 1
+
+// checkPrice accepts a whole number from 1 to maxPrice in plain decimal digits.
+func checkPrice(s string) string {
+	if s == "" {
+		return "price is empty"
+	}
+	if len(s) > 10 {
+		if _, ok := digits(s); ok {
+			return fmt.Sprintf("%s is too large (at most %d)", quote(s), maxPrice)
+		}
+		return quote(s) + " is not a whole number"
+	}
+	n, ok := digits(s)
+	switch {
+	case !ok:
+		return quote(s) + " is not a whole number"
+	case n == 0:
+		return "price must be greater than 0, got " + quote(s)
+	case n > maxPrice:
+		return fmt.Sprintf("%s is too large (at most %d)", quote(s), maxPrice)
+	}
+	return ""
+}
+
+// quote shows a value in a report: bounded, and ASCII-only so that control characters and
+// invalid UTF-8 survive JSON and jsonb (which refuses \u0000).
+func quote(s string) string {
+	const maxLen = 40
+	if len(s) > maxLen {
+		cut := maxLen
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		return strconv.QuoteToASCII(s[:cut]) + "..."
+	}
+	return strconv.QuoteToASCII(s)
+}
+
+// converter turns the batch's CSV into COPY text for the staging table, one record at a
+// time, so memory stays flat whatever the batch size. It keeps the first maxErrors problems
+// and counts every bad row.
+type converter struct {
+	csv       *csv.Reader
+	maxErrors int
+	// sourceErr reports whether an error came from reading the source (network, client),
+	// which makes the load fail rather than the batch be rejected.
+	sourceErr func() error
+
+	buf     []byte
+	pending []byte
+	header  bool
+	done    bool
+	rows    int64
+	badRows int64
+	errs    []RowError
+	fatal   bool  // the batch cannot be read as rows past errs' last entry
+	line    int64 // of the last record read
+
+	// codes holds the distinct well-formed port codes seen, so that they can be checked and
+	// locked with one query instead of a pass over the staging table. Past maxDistinctCodes it
+	// is dropped (codesOverflow) to keep memory flat, and the checks fall back to SQL.
+	codes         map[string]struct{}
+	codesOverflow bool
+}
+
+// maxDistinctCodes bounds the code set: about 5 MB, far more ports than exist.
+const maxDistinctCodes = 100_000
+
+func newConverter(r io.Reader, maxErrors int, sourceErr func() error) *converter {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1 // a wrong field count is reported per row, not fatal
+	cr.ReuseRecord = true
+	return &converter{csv: cr, maxErrors: maxErrors, sourceErr: sourceErr, buf: make([]byte, 0, 256),
+		codes: map[string]struct{}{}}
+}
+
+func (c *converter) bad(e RowError) {
+	if len(c.errs) < c.maxErrors {
+		c.errs = append(c.errs, e)
+	}
+}
+
+// Read implements io.Reader for COPY FROM STDIN.
+func (c *converter) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(c.pending) > 0 {
+			k := copy(p[n:], c.pending)
+			c.pending = c.pending[k:]
+			n += k
+			continue
+		}
+		if c.done {
+			return n, io.EOF
+		}
+		if err := c.next(); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// next reads one record into pending, or sets done.
+func (c *converter) next() error {
+	rec, err := c.csv.Read()
+	if err != nil {
+		return c.readFailed(err)
+	}
+	line, _ := c.csv.FieldPos(0)
+	c.line = int64(line)
+	if !c.header {
+		c.header = true
+		rec[0] = strings.TrimPrefix(rec[0], "\uFEFF")
+		if !equalFields(rec, headerFields) {
+			c.bad(RowError{Line: int64(line), Reason: fmt.Sprintf("header must be %s, got %s", Header, quote(strings.Join(rec, ",")))})
+			c.fatal = true
+			c.done = true
+		}
+		return nil
+	}
+	c.rows++
+	var ok bool
+	c.buf, ok = checkRow(c.buf[:0], int64(line), rec, c.bad)
+	if !ok {
+		c.badRows++
+	}
+	if len(rec) == len(headerFields) && !c.codesOverflow {
+		c.addCode(rec[0])
+		c.addCode(rec[1])
+	}
+	c.pending = c.buf
+	return nil
+}
+
+func (c *converter) readFailed(err error) error {
+	if errors.Is(err, io.EOF) {
+		if !c.header {
+			c.bad(RowError{Line: 1, Reason: "batch is empty: expected the header " + Header})
+			c.fatal = true
+		}
+		c.done = true
+		return nil
+	}
+	if srcErr := c.sourceErr(); srcErr != nil {
+		return srcErr
+	}
+	var perr *csv.ParseError
+	if errors.As(err, &perr) && c.header {
+		// An unreadable record is sent as a row of NULLs, so that the count of bad rows
+		// taken after COPY includes it.
+		c.rows++
+		c.badRows++
+		c.bad(RowError{Line: int64(perr.StartLine), Reason: "not valid CSV: " + perr.Err.Error()})
+		c.buf = strconv.AppendInt(c.buf[:0], int64(perr.StartLine), 10)
+		c.buf = append(c.buf, "\t\\N\t\\N\t\\N\t\\N\n"...)
+		c.pending = c.buf
+		return nil
+	}
+	// A decompression error, or an unreadable header: nothing after it can be trusted.
+	line := c.line + 1
+	if perr != nil {
+		line = int64(max(perr.StartLine, 1))
+	}
+	c.bad(RowError{Line: line, Reason: "cannot read the batch: " + err.Error()})
+	c.fatal = true
+	c.done = true
+	return nil
+}
+
+func (c *converter) addCode(code string) {
+	if _, ok := c.codes[code]; ok || !isPortCode(code) {
+		return
+	}
+	if len(c.codes) == maxDistinctCodes {
+		c.codes, c.codesOverflow = nil, true
+		return
+	}
+	// A clone, so the map does not pin the whole record the code was sliced from.
+	c.codes[strings.Clone(code)] = struct{}{}
+}
+
+// distinctCodes returns the code set as a slice, or nil after an overflow.
+func (c *converter) distinctCodes() []string {
+	if c.codesOverflow {
+		return nil
+	}
+	out := make([]string, 0, len(c.codes))
+	for code := range c.codes {
+		out = append(out, code)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func equalFields(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

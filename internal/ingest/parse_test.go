@@ -1,0 +1,271 @@
+package ingest
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestCheckRow(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		rec    []string
+		copy   string
+		errors []RowError
+	}{
+		{"valid", []string{"CNSGH", "NOOSL", "2024-02-29", "1200"}, "7\tCNSGH\tNOOSL\t2024-02-29\t1200\n", nil},
+		{"digits in code", []string{"US2AB", "NL9ZZ", "2000-12-31", "2147483647"}, "7\tUS2AB\tNL9ZZ\t2000-12-31\t2147483647\n", nil},
+		{"too few fields", []string{"CNSGH", "NOOSL", "2024-01-01"}, "7\t\\N\t\\N\t\\N\t\\N\n",
+			[]RowError{{7, "", "expected 4 fields, got 3"}}},
+		{"too many fields", []string{"CNSGH", "NOOSL", "2024-01-01", "1", "x"}, "7\t\\N\t\\N\t\\N\t\\N\n",
+			[]RowError{{7, "", "expected 4 fields, got 5"}}},
+		{"lower-case code", []string{"cnsgh", "NOOSL", "2024-01-01", "1"}, "7\t\\N\tNOOSL\t2024-01-01\t1\n",
+			[]RowError{{7, "orig_code", `"cnsgh" is not a port code (5 upper-case letters or digits)`}}},
+		{"short code and tab", []string{"CNSGH", "NO\tSL", "2024-01-01", "1"}, "7\tCNSGH\t\\N\t2024-01-01\t1\n",
+			[]RowError{{7, "dest_code", `"NO\tSL" is not a port code (5 upper-case letters or digits)`}}},
+		{"not a real date", []string{"CNSGH", "NOOSL", "2023-02-29", "1"}, "7\tCNSGH\tNOOSL\t\\N\t1\n",
+			[]RowError{{7, "day", `"2023-02-29" is not a real date`}}},
+		{"month 13", []string{"CNSGH", "NOOSL", "2023-13-01", "1"}, "7\tCNSGH\tNOOSL\t\\N\t1\n",
+			[]RowError{{7, "day", `"2023-13-01" is not a real date`}}},
+		{"year 0", []string{"CNSGH", "NOOSL", "0000-01-01", "1"}, "7\tCNSGH\tNOOSL\t\\N\t1\n",
+			[]RowError{{7, "day", `"0000-01-01" is not a real date`}}},
+		{"date form", []string{"CNSGH", "NOOSL", "01/02/2024", "1"}, "7\tCNSGH\tNOOSL\t\\N\t1\n",
+			[]RowError{{7, "day", `"01/02/2024" is not a date in YYYY-MM-DD form`}}},
+		{"date with sign", []string{"CNSGH", "NOOSL", "2024-+1-01", "1"}, "7\tCNSGH\tNOOSL\t\\N\t1\n",
+			[]RowError{{7, "day", `"2024-+1-01" is not a date in YYYY-MM-DD form`}}},
+		{"zero price", []string{"CNSGH", "NOOSL", "2024-01-01", "0"}, "7\tCNSGH\tNOOSL\t2024-01-01\t\\N\n",
+			[]RowError{{7, "price", `price must be greater than 0, got "0"`}}},
+		{"negative price", []string{"CNSGH", "NOOSL", "2024-01-01", "-5"}, "7\tCNSGH\tNOOSL\t2024-01-01\t\\N\n",
+			[]RowError{{7, "price", `"-5" is not a whole number`}}},
+		{"decimal price", []string{"CNSGH", "NOOSL", "2024-01-01", "12.5"}, "7\tCNSGH\tNOOSL\t2024-01-01\t\\N\n",
+			[]RowError{{7, "price", `"12.5" is not a whole number`}}},
+		{"price overflow", []string{"CNSGH", "NOOSL", "2024-01-01", "2147483648"}, "7\tCNSGH\tNOOSL\t2024-01-01\t\\N\n",
+			[]RowError{{7, "price", `"2147483648" is too large (at most 2147483647)`}}},
+		{"long price", []string{"CNSGH", "NOOSL", "2024-01-01", "123456789012345678901234567890"}, "7\tCNSGH\tNOOSL\t2024-01-01\t\\N\n",
+			[]RowError{{7, "price", `"123456789012345678901234567890" is too large (at most 2147483647)`}}},
+		{"empty price", []string{"CNSGH", "NOOSL", "2024-01-01", ""}, "7\tCNSGH\tNOOSL\t2024-01-01\t\\N\n",
+			[]RowError{{7, "price", "price is empty"}}},
+		{"everything wrong", []string{"", "x", "2024-1-1", "abc"}, "7\t\\N\t\\N\t\\N\t\\N\n", []RowError{
+			{7, "orig_code", `"" is not a port code (5 upper-case letters or digits)`},
+			{7, "dest_code", `"x" is not a port code (5 upper-case letters or digits)`},
+			{7, "day", `"2024-1-1" is not a date in YYYY-MM-DD form`},
+			{7, "price", `"abc" is not a whole number`},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []RowError
+			out, ok := checkRow(nil, 7, tc.rec, func(e RowError) { got = append(got, e) })
+			if string(out) != tc.copy {
+				t.Errorf("COPY line = %q, want %q", out, tc.copy)
+			}
+			if ok != (len(tc.errors) == 0) {
+				t.Errorf("ok = %t with errors %v", ok, got)
+			}
+			if !equalErrors(got, tc.errors) {
+				t.Errorf("errors = %+v, want %+v", got, tc.errors)
+			}
+		})
+	}
+}
+
+func equalErrors(a, b []RowError) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestQuoteBoundsAndEscapes(t *testing.T) {
+	long := strings.Repeat("é", 40)
+	q := quote(long)
+	if !strings.HasSuffix(q, "...") || len(q) > 60*6 || !utf8.ValidString(q) {
+		t.Errorf("quote(long) = %q", q)
+	}
+	if got := quote("a\x00\xffb"); got != `"a\x00\xffb"` {
+		t.Errorf("quote = %s", got)
+	}
+}
+
+// convert runs the converter over a whole input.
+func convert(t *testing.T, in string, maxErrors int) (*converter, string) {
+	t.Helper()
+	c := newConverter(strings.NewReader(in), maxErrors, func() error { return nil })
+	out, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("convert: %v", err)
+	}
+	return c, string(out)
+}
+
+func TestConverter(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		in      string
+		out     string
+		rows    int64
+		badRows int64
+		fatal   bool
+		errors  []RowError
+	}{
+		{
+			name: "valid with CRLF, blank line and BOM",
+			in:   "\uFEFF" + Header + "\r\nCNSGH,NOOSL,2024-01-01,100\r\n\r\n\"DEHAM\",NOOSL,2024-01-02,200\r\n",
+			out:  "2\tCNSGH\tNOOSL\t2024-01-01\t100\n4\tDEHAM\tNOOSL\t2024-01-02\t200\n",
+			rows: 2,
+		},
+		{
+			name: "no final newline",
+			in:   Header + "\nCNSGH,NOOSL,2024-01-01,100",
+			out:  "2\tCNSGH\tNOOSL\t2024-01-01\t100\n",
+			rows: 1,
+		},
+		{
+			name: "header only",
+			in:   Header + "\n",
+		},
+		{
+			name:   "empty",
+			in:     "",
+			fatal:  true,
+			errors: []RowError{{1, "", "batch is empty: expected the header " + Header}},
+		},
+		{
+			name:   "wrong header",
+			in:     "orig,dest,day,price\nCNSGH,NOOSL,2024-01-01,100\n",
+			fatal:  true,
+			errors: []RowError{{1, "", `header must be orig_code,dest_code,day,price, got "orig,dest,day,price"`}},
+		},
+		{
+			name:   "reordered header",
+			in:     "dest_code,orig_code,day,price\n",
+			fatal:  true,
+			errors: []RowError{{1, "", `header must be orig_code,dest_code,day,price, got "dest_code,orig_code,day,price"`}},
+		},
+		{
+			name:    "bad rows keep their lines",
+			in:      Header + "\nCNSGH,NOOSL,2024-01-01,100\nCNSGH,NOOSL,2024-01-01\n\"CN\"SGH,NOOSL,2024-01-01,1\nCNSGH,NOOSL,2024-01-01,0\n",
+			out:     "2\tCNSGH\tNOOSL\t2024-01-01\t100\n3\t\\N\t\\N\t\\N\t\\N\n4\t\\N\t\\N\t\\N\t\\N\n5\tCNSGH\tNOOSL\t2024-01-01\t\\N\n",
+			rows:    4,
+			badRows: 3,
+			errors: []RowError{
+				{3, "", "expected 4 fields, got 3"},
+				{4, "", `not valid CSV: extraneous or missing " in quoted-field`},
+				{5, "price", `price must be greater than 0, got "0"`},
+			},
+		},
+		{
+			name:    "quoted field across lines is reported at its start",
+			in:      Header + "\n\"CN\nSGH\",NOOSL,2024-01-01,1\nCNSGH,NOOSL,2024-01-01,1\n",
+			out:     "2\t\\N\tNOOSL\t2024-01-01\t1\n4\tCNSGH\tNOOSL\t2024-01-01\t1\n",
+			rows:    2,
+			badRows: 1,
+			errors:  []RowError{{2, "orig_code", `"CN\nSGH" is not a port code (5 upper-case letters or digits)`}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, out := convert(t, tc.in, 10)
+			if out != tc.out {
+				t.Errorf("COPY text = %q, want %q", out, tc.out)
+			}
+			if c.rows != tc.rows || c.badRows != tc.badRows || c.fatal != tc.fatal {
+				t.Errorf("rows %d, bad %d, fatal %t; want %d, %d, %t", c.rows, c.badRows, c.fatal, tc.rows, tc.badRows, tc.fatal)
+			}
+			if !equalErrors(c.errs, tc.errors) {
+				t.Errorf("errors = %+v, want %+v", c.errs, tc.errors)
+			}
+		})
+	}
+}
+
+func TestConverterKeepsFirstErrorsAndCountsAll(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(Header + "\n")
+	for i := 0; i < 1000; i++ {
+		b.WriteString("CNSGH,NOOSL,2024-01-01,0\n")
+	}
+	c, _ := convert(t, b.String(), 5)
+	if c.badRows != 1000 || len(c.errs) != 5 || c.errs[0].Line != 2 || c.errs[4].Line != 6 {
+		t.Fatalf("bad rows %d, errors %+v", c.badRows, c.errs)
+	}
+}
+
+func TestConverterSourceErrorIsNotARejection(t *testing.T) {
+	broken := errors.New("connection reset")
+	r := io.MultiReader(strings.NewReader(Header+"\nCNSGH,NOOSL,2024-01-01,1\n"), errReader{broken})
+	c := newConverter(r, 10, func() error { return broken })
+	_, err := io.ReadAll(c)
+	if !errors.Is(err, broken) {
+		t.Fatalf("err = %v, want the source's error", err)
+	}
+}
+
+// FuzzParseCSV feeds arbitrary bytes through the converter: it must never panic, every COPY
+// line it emits must be one the staging table accepts (line number, then four fields that
+// are \N or plain values), and every report entry must be storable as jsonb.
+func FuzzParseCSV(f *testing.F) {
+	f.Add([]byte(Header + "\nCNSGH,NOOSL,2024-01-01,100\n"))
+	f.Add([]byte(Header + "\r\n\"CN\"\"SGH\",NOOSL,2024-02-30,0\r\n"))
+	f.Add([]byte(Header + "\na,b\n\"unterminated\n"))
+	f.Add([]byte("\uFEFF" + Header + "\nCNSGH,NOOSL,2024-01-01,99999999999\n"))
+	f.Add([]byte{0x1f, 0x8b, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := newConverter(bytes.NewReader(data), 5, func() error { return nil })
+		out, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		var lines int64
+		for _, line := range strings.SplitAfter(string(out), "\n") {
+			if line == "" {
+				continue
+			}
+			lines++
+			fields := strings.Split(strings.TrimSuffix(line, "\n"), "\t")
+			if len(fields) != 5 || !strings.HasSuffix(line, "\n") {
+				t.Fatalf("COPY line %q does not have 5 fields", line)
+			}
+			if n, err := strconv.ParseInt(fields[0], 10, 64); err != nil || n < 2 {
+				t.Fatalf("COPY line %q: bad line number", line)
+			}
+			for i, v := range fields[1:] {
+				if v == `\N` {
+					continue
+				}
+				var reason string
+				switch i {
+				case 0, 1:
+					if !isPortCode(v) {
+						reason = "code"
+					}
+				case 2:
+					reason = checkDay(v)
+				case 3:
+					reason = checkPrice(v)
+				}
+				if reason != "" || strings.ContainsAny(v, "\\\t\n\r") {
+					t.Fatalf("COPY line %q sends an invalid value %q", line, v)
+				}
+			}
+		}
+		if lines != c.rows {
+			t.Fatalf("%d COPY lines for %d rows", lines, c.rows)
+		}
+		if c.badRows > c.rows || len(c.errs) > 5 || (c.badRows > 0 || c.fatal) != (len(c.errs) > 0) {
+			t.Fatalf("rows %d, bad rows %d, fatal %t, errors %v", c.rows, c.badRows, c.fatal, c.errs)
+		}
+		for _, e := range c.errs {
+			if !utf8.ValidString(e.Reason) || strings.ContainsRune(e.Reason, 0) || e.Line < 1 {
+				t.Fatalf("report entry %+v cannot be stored as jsonb", e)
+			}
+		}
+	})
+}

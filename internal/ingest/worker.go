@@ -1,0 +1,389 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
+)
+
+// SQSAPI is the part of the SQS client the worker uses.
+type SQSAPI interface {
+	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
+	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+}
+
+// S3API is the part of the S3 client the worker uses.
+type S3API interface {
+	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+// WorkerConfig tunes a Worker. Durations sent to SQS are whole seconds.
+type WorkerConfig struct {
+	QueueURL string
+	// WaitTime is the long-poll wait of each receive (at most 20s).
+	WaitTime time.Duration
+	// VisibilityTimeout hides a received message; it is renewed every third of it while the
+	// batch loads, so only a worker that died leaves a message hidden this long.
+	VisibilityTimeout time.Duration
+	// ReportsPrefix is where rejected batches' reports go, in the batch's own bucket. Objects
+	// under it are never loaded, so a notification rule that covers it cannot loop.
+	ReportsPrefix string
+	// ShutdownGrace is how long the batch in hand may keep loading once the worker is told to
+	// stop; past it the load is rolled back and the message released for another worker.
+	ShutdownGrace time.Duration
+	// RetryDelay is how long a message that failed stays hidden after its first receive; it
+	// doubles with each further receive, up to VisibilityTimeout. 0 means 10s.
+	RetryDelay time.Duration
+	// ReadIdleTimeout fails an attempt whose S3 stream delivers nothing for this long.
+	// 0 means 2 minutes.
+	ReadIdleTimeout time.Duration
+}
+
+// Worker turns S3 event notifications from SQS into loaded batches.
+type Worker struct {
+	loader *Loader
+	sqs    SQSAPI
+	s3     S3API
+	cfg    WorkerConfig
+	log    *slog.Logger
+}
+
+// NewWorker returns a Worker; call Run.
+func NewWorker(loader *Loader, sqsClient SQSAPI, s3Client S3API, cfg WorkerConfig, log *slog.Logger) *Worker {
+	if cfg.RetryDelay <= 0 {
+		cfg.RetryDelay = 10 * time.Second
+	}
+	if cfg.ReadIdleTimeout <= 0 {
+		cfg.ReadIdleTimeout = 2 * time.Minute
+	}
+	if cfg.VisibilityTimeout < time.Second {
+		cfg.VisibilityTimeout = time.Second
+	}
+	cfg.WaitTime = min(max(cfg.WaitTime, 0), 20*time.Second)
+	return &Worker{loader: loader, sqs: sqsClient, s3: s3Client, cfg: cfg, log: log.With("queue", cfg.QueueURL)}
+}
+
+// Run receives and processes messages until ctx ends, then returns nil once the message in
+// hand is settled: loaded and deleted, or rolled back and released.
+func (w *Worker) Run(ctx context.Context) error {
+	w.log.Info("worker started", "wait_time", w.cfg.WaitTime.String(), "visibility_timeout", w.cfg.VisibilityTimeout.String())
+	backoff := time.Second
+	for ctx.Err() == nil {
+		out, err := w.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(w.cfg.QueueURL),
+			// One at a time: a batch keeps the database busy, and messages waiting in a
+			// worker's hand would only age; more throughput comes from more workers.
+			MaxNumberOfMessages:         1,
+			WaitTimeSeconds:             int32(w.cfg.WaitTime / time.Second),
+			VisibilityTimeout:           seconds(w.cfg.VisibilityTimeout),
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			w.log.Warn("receive from queue failed, retrying", "retry_in", backoff.String(), "error", err.Error())
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, time.Minute)
+			continue
+		}
+		backoff = time.Second
+		for i, m := range out.Messages {
+			if ctx.Err() != nil {
+				// Received as shutdown began: hand it straight back.
+				for _, rest := range out.Messages[i:] {
+					w.setVisibility(ctx, rest, 0)
+				}
+				break
+			}
+			if !w.handle(ctx, m) {
+				w.waitForDatabase(ctx)
+			}
+		}
+	}
+	w.log.Info("worker stopped")
+	return nil
+}
+
+// handle processes one message and settles it; false means it failed and was left for retry.
+func (w *Worker) handle(ctx context.Context, m sqstypes.Message) bool {
+	receives, _ := strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
+	log := w.log.With("message_id", aws.ToString(m.MessageId), "receive_count", receives)
+
+	loadCtx, cancelLoad := graceContext(ctx, w.cfg.ShutdownGrace)
+	defer cancelLoad()
+	stopHeartbeat := w.heartbeat(loadCtx, m, log)
+	err := w.process(loadCtx, m, log)
+	stopHeartbeat()
+
+	switch {
+	case err == nil:
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := w.sqs.DeleteMessage(dctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(w.cfg.QueueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+			// The message comes back and finds its batches recorded: a no-op.
+			log.Warn("delete message failed; it will be redelivered and skipped", "error", err.Error())
+		}
+		return true
+	case ctx.Err() != nil:
+		log.Info("stopping: batch in hand rolled back, message released for another worker", "error", err.Error())
+		w.setVisibility(ctx, m, 0)
+		return true
+	default:
+		delay := w.retryDelay(receives)
+		log.Error("message failed; left in the queue for retry", "retry_in", delay.String(), "error", err.Error())
+		w.setVisibility(ctx, m, delay)
+		return false
+	}
+}
+
+// retryDelay backs off with the receive count, so a lasting fault does not spin through
+// maxReceiveCount in seconds.
+func (w *Worker) retryDelay(receives int) time.Duration {
+	d := w.cfg.RetryDelay
+	for i := 1; i < receives && d < w.cfg.VisibilityTimeout; i++ {
+		d *= 2
+	}
+	return min(d, w.cfg.VisibilityTimeout)
+}
+
+func (w *Worker) setVisibility(ctx context.Context, m sqstypes.Message, d time.Duration) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := w.sqs.ChangeMessageVisibility(cctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl: aws.String(w.cfg.QueueURL), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: seconds(d),
+	}); err != nil {
+		w.log.Warn("change message visibility failed; the message returns when its timeout ends",
+			"message_id", aws.ToString(m.MessageId), "error", err.Error())
+	}
+}
+
+// heartbeat keeps the message hidden while it is processed.
+func (w *Worker) heartbeat(ctx context.Context, m sqstypes.Message, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(max(w.cfg.VisibilityTimeout/3, 100*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if _, err := w.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+				QueueUrl: aws.String(w.cfg.QueueURL), ReceiptHandle: m.ReceiptHandle,
+				VisibilityTimeout: seconds(w.cfg.VisibilityTimeout),
+			}); err != nil && ctx.Err() == nil {
+				// Another worker may get the message; the batch lock makes it wait for this
+				// load and then find it recorded.
+				log.Warn("extending message visibility failed", "error", err.Error())
+			}
+		}
+	})
+	return func() { cancel(); wg.Wait() }
+}
+
+// waitForDatabase holds off receiving after a failure until the database answers, so that an
+// outage does not burn through every message's receive count into the dead-letter queue.
+func (w *Worker) waitForDatabase(ctx context.Context) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := w.loader.pool.Ping(pctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		w.log.Warn("database not reachable, not receiving", "retry_in", backoff.String(), "error", err.Error())
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// process loads every object the message reports. An error leaves the whole message for
+// retry; objects already recorded are skipped on the next attempt.
+func (w *Worker) process(ctx context.Context, m sqstypes.Message, log *slog.Logger) error {
+	refs, err := ParseS3Event(aws.ToString(m.Body))
+	if err != nil {
+		// Left alone, it reaches the dead-letter queue after maxReceiveCount receives, where
+		// someone can look at it.
+		return err
+	}
+	if len(refs) == 0 {
+		log.Info("message has no created objects (test event or other event type): deleted")
+	}
+	for _, ref := range refs {
+		if err := w.object(ctx, ref, log); err != nil {
+			return fmt.Errorf("s3://%s/%s: %w", ref.Bucket, ref.Key, err)
+		}
+	}
+	return nil
+}
+
+func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) error {
+	log = log.With("bucket", ref.Bucket, "key", ref.Key, "version_id", ref.VersionID)
+	if strings.HasPrefix(ref.Key, w.cfg.ReportsPrefix) || strings.HasSuffix(ref.Key, "/") {
+		log.Info("not a batch (report or folder marker): skipped")
+		return nil
+	}
+	src := ref.Source()
+	res, found, err := w.loader.Find(ctx, src)
+	if err != nil {
+		return err
+	}
+	if !found {
+		in := &s3.GetObjectInput{Bucket: aws.String(ref.Bucket), Key: aws.String(ref.Key)}
+		if ref.VersionID != "" && ref.VersionID != "null" {
+			in.VersionId = aws.String(ref.VersionID)
+		}
+		obj, err := w.s3.GetObject(ctx, in)
+		if err != nil {
+			var apiErr smithy.APIError
+			if errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NoSuchKey" || apiErr.ErrorCode() == "NoSuchVersion") {
+				log.Warn("object no longer exists: nothing to load")
+				return nil
+			}
+			return fmt.Errorf("get object: %w", err)
+		}
+		body := newIdleTimeoutReader(obj.Body, w.cfg.ReadIdleTimeout)
+		defer body.Close()
+		if ref.VersionID == "" && ref.ETag != "" && strings.Trim(aws.ToString(obj.ETag), `"`) != strings.Trim(ref.ETag, `"`) {
+			// Overwritten since the event: the newer object has an event of its own.
+			log.Warn("object was replaced since the event: skipped", "event_etag", ref.ETag, "etag", aws.ToString(obj.ETag))
+			return nil
+		}
+		src.Gzip = strings.EqualFold(aws.ToString(obj.ContentEncoding), "gzip")
+		if res, err = w.loader.Load(ctx, src, body); err != nil {
+			return err
+		}
+	}
+	if res.Status == StatusRejected {
+		// Written on every delivery, so a report lost to a crash after the commit is redone.
+		if err := w.writeReport(ctx, ref, res); err != nil {
+			return err
+		}
+		log.Warn("batch rejected", "batch_id", res.BatchID, "bad_rows", res.Report.BadRows,
+			"report", "s3://"+ref.Bucket+"/"+w.reportKey(ref))
+	}
+	return nil
+}
+
+func (w *Worker) reportKey(ref ObjectRef) string { return w.cfg.ReportsPrefix + ref.Key + ".json" }
+
+// S3Report is the report object written for a rejected batch.
+type S3Report struct {
+	BatchID   int64      `json:"batch_id"`
+	Bucket    string     `json:"bucket"`
+	Key       string     `json:"key"`
+	VersionID string     `json:"version_id,omitempty"`
+	ETag      string     `json:"etag,omitempty"`
+	SHA256    string     `json:"sha256"`
+	Status    Status     `json:"status"`
+	Rows      int64      `json:"rows"`
+	BadRows   int64      `json:"bad_rows"`
+	Errors    []RowError `json:"errors"`
+	CheckedAt time.Time  `json:"checked_at"`
+}
+
+func (w *Worker) writeReport(ctx context.Context, ref ObjectRef, res Result) error {
+	body, err := json.MarshalIndent(S3Report{
+		BatchID: res.BatchID, Bucket: ref.Bucket, Key: ref.Key, VersionID: ref.VersionID,
+		ETag: strings.Trim(ref.ETag, `"`), SHA256: res.SHA256, Status: res.Status, Rows: res.Rows,
+		BadRows: res.Report.BadRows, Errors: res.Report.Errors, CheckedAt: res.StartedAt.UTC(),
+	}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	if _, err := w.s3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(ref.Bucket),
+		Key:           aws.String(w.reportKey(ref)),
+		Body:          bytes.NewReader(append(body, '\n')),
+		ContentLength: aws.Int64(int64(len(body) + 1)),
+		ContentType:   aws.String("application/json"),
+	}); err != nil {
+		return fmt.Errorf("write report %s: %w", w.reportKey(ref), err)
+	}
+	return nil
+}
+
+// graceContext is cancelled grace after parent ends (at once for grace <= 0): the batch in
+// hand gets that long to finish once shutdown begins.
+func graceContext(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	var timer atomic.Pointer[time.Timer]
+	stop := context.AfterFunc(parent, func() {
+		if grace <= 0 {
+			cancel()
+			return
+		}
+		timer.Store(time.AfterFunc(grace, cancel))
+	})
+	return ctx, func() {
+		stop()
+		if t := timer.Load(); t != nil {
+			t.Stop()
+		}
+		cancel()
+	}
+}
+
+// idleTimeoutReader closes a stream that delivers nothing for d, so a stalled S3 download
+// fails the attempt instead of holding the message (whose visibility the heartbeat renews)
+// forever.
+type idleTimeoutReader struct {
+	r        io.ReadCloser
+	d        time.Duration
+	timer    *time.Timer
+	timedOut atomic.Bool
+}
+
+func newIdleTimeoutReader(r io.ReadCloser, d time.Duration) *idleTimeoutReader {
+	t := &idleTimeoutReader{r: r, d: d}
+	t.timer = time.AfterFunc(d, func() { t.timedOut.Store(true); r.Close() })
+	t.timer.Stop()
+	return t
+}
+
+func (t *idleTimeoutReader) Read(p []byte) (int, error) {
+	t.timer.Reset(t.d)
+	n, err := t.r.Read(p)
+	t.timer.Stop()
+	if err != nil && t.timedOut.Load() {
+		err = fmt.Errorf("no data from S3 for %s: %w", t.d, err)
+	}
+	return n, err
+}
+
+func (t *idleTimeoutReader) Close() error {
+	t.timer.Stop()
+	return t.r.Close()
+}
+
+func seconds(d time.Duration) int32 { return int32((d + time.Second - 1) / time.Second) }
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
