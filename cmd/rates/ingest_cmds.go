@@ -10,17 +10,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rates/internal/config"
 	"rates/internal/ingest"
 	"rates/internal/metrics"
-	"rates/internal/server"
 )
 
 // newLoader is the batch loader every entry point shares, reporting to m.
@@ -48,28 +45,18 @@ func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, stdout
 	if err != nil {
 		return err
 	}
-	pool, err := openDB(ctx, cfg.DB, log)
+	pool, err := openMigrated(ctx, cfg.DB, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := migrateUp(ctx, pool, log); err != nil {
-		return err
-	}
 	m := metrics.New(version)
 	m.WatchPool(pool)
-	if cfg.HTTP.MetricsAddr != "" {
-		ln, err := net.Listen("tcp", cfg.HTTP.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("listen on %s (METRICS_ADDR): %w", cfg.HTTP.MetricsAddr, err)
-		}
-		metricsCtx, stopMetrics := context.WithCancel(ctx)
-		metricsDone := make(chan error, 1)
-		go func() {
-			metricsDone <- server.Run(metricsCtx, ln, m.Handler(), cfg.HTTP, config.Shutdown{Timeout: time.Second}, noDrain{}, log.With("listener", "metrics"))
-		}()
-		defer func() { stopMetrics(); <-metricsDone }()
+	stopMetrics, err := serveMetrics(ctx, cfg, m, log)
+	if err != nil {
+		return err
 	}
+	defer stopMetrics()
 	worker := ingest.NewWorker(newLoader(pool, ing, m, log), sqsClient, s3Client, ingest.WorkerConfig{
 		QueueURL:          ing.QueueURL,
 		WaitTime:          ing.WaitTime,
@@ -97,14 +84,11 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 	if err != nil {
 		return fmt.Errorf("ingest %s: %w", *file, err)
 	}
-	pool, err := openDB(ctx, cfg.DB, log)
+	pool, err := openMigrated(ctx, cfg.DB, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := migrateUp(ctx, pool, log); err != nil {
-		return err
-	}
 	f, err := os.Open(*file)
 	if err != nil {
 		return fmt.Errorf("ingest %s: %w", *file, err)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -114,6 +115,38 @@ func openDB(ctx context.Context, cfg config.DB, log *slog.Logger) (*pgxpool.Pool
 	return store.Open(ctx, poolCfg, cfg.WaitTimeout, log)
 }
 
+// openMigrated connects and brings the schema up to date, as every command that touches data
+// does first.
+func openMigrated(ctx context.Context, cfg config.DB, log *slog.Logger) (*pgxpool.Pool, error) {
+	pool, err := openDB(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrateUp(ctx, pool, log); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// serveMetrics serves m on METRICS_ADDR, a port of its own that the load balancer never
+// exposes, until stop is called; without METRICS_ADDR it does nothing.
+func serveMetrics(ctx context.Context, cfg config.Config, m *metrics.Metrics, log *slog.Logger) (stop func() error, err error) {
+	if cfg.HTTP.MetricsAddr == "" {
+		return func() error { return nil }, nil
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (METRICS_ADDR): %w", cfg.HTTP.MetricsAddr, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- server.Run(ctx, ln, m.Handler(), cfg.HTTP, config.Shutdown{Timeout: time.Second}, noDrain{}, log.With("listener", "metrics"))
+	}()
+	return func() error { cancel(); return <-done }, nil
+}
+
 func migrateUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	m, err := store.NewMigrator(pool, log)
 	if err != nil {
@@ -133,15 +166,12 @@ func migrateUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error 
 
 func serve(ctx context.Context, cfg config.Config, ing config.Ingest, log *slog.Logger) error {
 	m := metrics.New(version)
-	pool, err := openDB(ctx, cfg.DB, log)
+	pool, err := openMigrated(ctx, cfg.DB, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	m.WatchPool(pool)
-	if err := migrateUp(ctx, pool, log); err != nil {
-		return err
-	}
 	if cfg.Seed.File != "" {
 		res, err := seed.New(pool, log).ApplyFile(ctx, cfg.Seed.File, seed.Options{})
 		m.SeedDone(res.Skipped, res.Rows, res.Duration, err)
@@ -154,6 +184,11 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, log *slog.
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 	}
+	stopMetrics, err := serveMetrics(ctx, cfg, m, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	readiness := &api.Readiness{}
 	handler := api.New(store.New(pool), api.Config{
 		MaxRangeDays:  cfg.API.MaxRangeDays,
@@ -165,24 +200,9 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, log *slog.
 		Batches:       batchHandler(pool, ing, m, log),
 	}, readiness, log)
 	readiness.SetReady(true)
-	if cfg.HTTP.MetricsAddr == "" {
-		return server.Run(ctx, ln, handler, cfg.HTTP, cfg.Shutdown, readiness, log)
-	}
-	// Metrics on a port of their own, which the load balancer never exposes.
-	metricsLn, err := net.Listen("tcp", cfg.HTTP.MetricsAddr)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("listen on %s (METRICS_ADDR): %w", cfg.HTTP.MetricsAddr, err)
-	}
-	metricsCtx, stopMetrics := context.WithCancel(ctx)
-	defer stopMetrics()
-	metricsDone := make(chan error, 1)
-	go func() {
-		metricsDone <- server.Run(metricsCtx, metricsLn, m.Handler(), cfg.HTTP, cfg.Shutdown, noDrain{}, log.With("listener", "metrics"))
-	}()
 	err = server.Run(ctx, ln, handler, cfg.HTTP, cfg.Shutdown, readiness, log)
-	stopMetrics() // metrics stay up until the API has drained, then stop with it
-	return errors.Join(err, <-metricsDone)
+	// Metrics stay up until the API has drained, then stop with it.
+	return errors.Join(err, stopMetrics())
 }
 
 // noDrain is the readiness of a listener that no load balancer checks.
@@ -247,14 +267,11 @@ func seedCmd(ctx context.Context, cfg config.Config, args []string, stdout, stde
 	if *file == "" || fs.NArg() > 0 {
 		return errors.New("usage: rates seed --file PATH [--replace]")
 	}
-	pool, err := openDB(ctx, cfg.DB, log)
+	pool, err := openMigrated(ctx, cfg.DB, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := migrateUp(ctx, pool, log); err != nil {
-		return err
-	}
 	res, err := seed.New(pool, log).ApplyFile(ctx, *file, seed.Options{Replace: *replace})
 	if err != nil {
 		return err

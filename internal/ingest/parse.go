@@ -242,7 +242,7 @@ func (c *converter) next() error {
 	if !c.header {
 		c.header = true
 		rec[0] = strings.TrimPrefix(rec[0], "\uFEFF")
-		if !equalFields(rec, headerFields) {
+		if !slices.Equal(rec, headerFields) {
 			c.bad(RowError{Line: int64(line), Reason: fmt.Sprintf("header must be %s, got %s", Header, quote(strings.Join(rec, ",")))})
 			c.fatal = true
 			c.done = true
@@ -321,16 +321,4 @@ func (c *converter) distinctCodes() []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-func equalFields(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

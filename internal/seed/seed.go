@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -299,7 +300,7 @@ func (r *insertRows) read(p []byte) (int, error) {
 			if err != nil {
 				return n, err
 			}
-			if st.Kind != KindInsert || st.Table != r.first.Table || !sameColumns(st.Columns, r.first.Columns) {
+			if st.Kind != KindInsert || st.Table != r.first.Table || !slices.Equal(st.Columns, r.first.Columns) {
 				r.next, r.done = st, true
 				continue
 			}
@@ -317,18 +318,6 @@ func (r *insertRows) lineOfRow(n int) int {
 		return r.rowLines[n-1]
 	}
 	return r.first.Line
-}
-
-func sameColumns(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 var copyLineRE = regexp.MustCompile(`line (\d+)`)
