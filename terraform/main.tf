@@ -38,4 +38,8 @@ module "stack" {
   log_level               = var.log_level
   seed_file               = var.seed_file
   max_range_days          = var.max_range_days
+
+  github_repository        = var.github_repository
+  github_oidc_provider_arn = var.github_oidc_provider_arn
+  alarm_email              = var.alarm_email
 }

@@ -9,7 +9,7 @@ output "region" {
 }
 
 output "names" {
-  description = "Naming contract: ECS cluster and service, task definition family, container, ECR repository, log group, SSM parameter."
+  description = "Naming contract: ECS cluster, API and worker services and task definition families, container, ECR repository, log groups, SSM parameter, queues, alarm topic, dashboard, deploy role."
   value       = module.stack.names
 }
 
@@ -76,4 +76,64 @@ output "service_security_group_id" {
 output "private_subnet_ids" {
   description = "Private subnets of the tasks (for one-off tasks)."
   value       = module.stack.private_subnet_ids
+}
+
+output "ingest_bucket_name" {
+  description = "Bucket of the price batches: upload to `s3://<bucket>/incoming/`; reports of rejected batches appear under `reports/`."
+  value       = module.stack.ingest_bucket_name
+}
+
+output "ingest_bucket_kms_key_arn" {
+  description = "KMS key of the ingestion bucket: uploaders need kms:GenerateDataKey on it besides s3:PutObject on `incoming/*`."
+  value       = module.stack.ingest_bucket_kms_key_arn
+}
+
+output "ingest_queue_url" {
+  description = "URL of the ingestion queue the worker polls (INGEST_QUEUE_URL)."
+  value       = module.stack.ingest_queue_url
+}
+
+output "ingest_dlq_url" {
+  description = "URL of the ingestion queue's dead-letter queue."
+  value       = module.stack.ingest_dlq_url
+}
+
+output "ingest_dlq_arn" {
+  description = "ARN of the dead-letter queue (source ARN of aws sqs start-message-move-task)."
+  value       = module.stack.ingest_dlq_arn
+}
+
+output "worker_service_name" {
+  description = "Name of the ingest worker's ECS service."
+  value       = module.stack.worker_service_name
+}
+
+output "worker_task_definition_family" {
+  description = "Family of the worker's task definition the deploy workflow registers revisions in."
+  value       = module.stack.worker_task_definition_family
+}
+
+output "worker_log_group_name" {
+  description = "CloudWatch log group of the worker."
+  value       = module.stack.worker_log_group_name
+}
+
+output "github_deploy_role_arn" {
+  description = "ARN of the role the deploy workflow assumes through GitHub OIDC (GitHub variable AWS_DEPLOY_ROLE_ARN)."
+  value       = module.stack.github_deploy_role_arn
+}
+
+output "github_oidc_provider_arn" {
+  description = "ARN of the GitHub OIDC provider (github_oidc_provider_arn of other workspaces in the same account)."
+  value       = module.stack.github_oidc_provider_arn
+}
+
+output "alarm_topic_arn" {
+  description = "ARN of the SNS topic every alarm notifies."
+  value       = module.stack.alarm_topic_arn
+}
+
+output "dashboard_name" {
+  description = "Name of the environment's CloudWatch dashboard."
+  value       = module.stack.dashboard_name
 }

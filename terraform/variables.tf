@@ -60,3 +60,25 @@ variable "max_range_days" {
   type        = number
   default     = null
 }
+
+variable "github_repository" {
+  description = "GitHub repository (`owner/name`) whose deploy workflow may assume the environment's deploy role through OIDC."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$", var.github_repository))
+    error_message = "The github_repository must be `owner/name`, for example my-org/rates."
+  }
+}
+
+variable "github_oidc_provider_arn" {
+  description = "ARN of the account's existing GitHub OIDC provider (token.actions.githubusercontent.com). Null: this workspace creates it. An account holds only one, so when several workspaces share an account, all but the first pass the ARN (output github_oidc_provider_arn of the first)."
+  type        = string
+  default     = null
+}
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the environment's alarm topic (AWS asks it to confirm first). Null: no subscription."
+  type        = string
+  default     = null
+}

@@ -375,6 +375,10 @@ type tfNames struct {
 	TaskDefinitionFamily string
 	Container            string
 	CPUArchitecture      string
+	// The ingest worker: the one ECS service without a load balancer.
+	WorkerService              string
+	WorkerTaskDefinitionFamily string
+	WorkerCluster              string
 }
 
 // terraformNames finds the API's ECS service (the one behind the load balancer), its cluster and
@@ -385,11 +389,16 @@ func terraformNames(t *testing.T, workspace string) tfNames {
 	t.Helper()
 	root := tfRoot(t, workspace)
 
-	var services []tfBlock
+	var services, workers []tfBlock
 	for _, svc := range root.resources("aws_ecs_service") {
 		if len(svc.nested("load_balancer")) > 0 {
 			services = append(services, svc)
+		} else {
+			workers = append(workers, svc)
 		}
+	}
+	if len(workers) > 1 {
+		t.Fatalf("want at most one aws_ecs_service without a load balancer (the worker), found %d", len(workers))
 	}
 	if len(services) != 1 {
 		var addrs []string
@@ -449,6 +458,18 @@ func terraformNames(t *testing.T, workspace string) tfNames {
 			svcInstance.address, len(repos))
 	}
 	n.ECRRepository = repos[0].stringAttr(t, repos[0].block.Body, "name")
+
+	for _, w := range workers {
+		n.WorkerService = w.stringAttr(t, w.block.Body, "name")
+		// The worker's cluster arrives as a module input; with one cluster in the tree, it is that one.
+		clusters := root.resources("aws_ecs_cluster")
+		if len(clusters) != 1 {
+			t.Fatalf("want one aws_ecs_cluster under terraform/, found %d", len(clusters))
+		}
+		n.WorkerCluster = clusters[0].stringAttr(t, clusters[0].block.Body, "name")
+		wt := w.reference(t, "task_definition", "aws_ecs_task_definition")
+		n.WorkerTaskDefinitionFamily = wt.stringAttr(t, wt.block.Body, "family")
+	}
 	return n
 }
 

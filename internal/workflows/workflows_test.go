@@ -372,12 +372,14 @@ func TestImageTagIsCommitSHA(t *testing.T) {
 	// And the task definition gets <registry>/<repository>:<that tag>.
 	dw, dj := deployJob(t, all)
 	renders := dj.stepsUsing("aws-actions/amazon-ecs-render-task-definition")
-	if len(renders) != 1 {
-		t.Fatalf("%s: want one amazon-ecs-render-task-definition step, found %d", dw.path, len(renders))
+	if len(renders) == 0 {
+		t.Fatalf("%s: no amazon-ecs-render-task-definition step", dw.path)
 	}
-	image := normalizeExpr(renders[0].With["image"])
-	if want := "${{ steps.ecr.outputs.registry }}/${{ env.ECR_REPOSITORY }}:${{ inputs.image_tag }}"; image != want {
-		t.Errorf("%s: rendered image %q, want %q", dw.path, image, want)
+	for _, r := range renders {
+		image := normalizeExpr(r.With["image"])
+		if want := "${{ steps.ecr.outputs.registry }}/${{ env.ECR_REPOSITORY }}:${{ inputs.image_tag }}"; image != want {
+			t.Errorf("%s: step %q renders image %q, want %q", dw.path, r.label(), image, want)
+		}
 	}
 	if got := normalizeExpr(dj.Env["IMAGE_TAG"]); got != "${{ inputs.image_tag }}" {
 		t.Errorf("%s: IMAGE_TAG = %q, want ${{ inputs.image_tag }}", dw.path, got)
@@ -425,33 +427,55 @@ func TestDeployNamesMatchTerraform(t *testing.T) {
 
 	renders := j.stepsUsing("aws-actions/amazon-ecs-render-task-definition")
 	deploys := j.stepsUsing("aws-actions/amazon-ecs-deploy-task-definition")
-	if len(renders) != 1 || len(deploys) != 1 {
-		t.Fatalf("%s: want one render and one deploy step, found %d and %d", w.path, len(renders), len(deploys))
+	if len(renders) != 2 || len(deploys) != 2 {
+		t.Fatalf("%s: want a render and a deploy step for the API and for the worker, found %d and %d", w.path, len(renders), len(deploys))
 	}
-	render, deploy := renders[0], deploys[0]
-
-	// The task definition the render starts from: the live family, described into a file.
-	var describe *step
-	for _, s := range j.Steps {
-		if strings.Contains(s.Run, "aws ecs describe-task-definition") {
-			describe = s
+	// Pair each deploy step with the render step whose output it registers, and each render step
+	// with the describe-task-definition step that wrote its input.
+	type rollout struct{ describe, render, deploy *step }
+	byService := map[string]rollout{}
+	for _, deploy := range deploys {
+		var r rollout
+		r.deploy = deploy
+		for _, render := range renders {
+			if render.ID != "" && normalizeExpr(deploy.With["task-definition"]) == "${{ steps."+render.ID+".outputs.task-definition }}" {
+				r.render = render
+			}
 		}
+		if r.render == nil {
+			t.Fatalf("%s: deploy step %q registers %q, not a rendered task definition", w.path, deploy.label(), deploy.With["task-definition"])
+		}
+		file := strings.ReplaceAll(normalizeExpr(r.render.With["task-definition"]), "${{ runner.temp }}", "${RUNNER_TEMP}")
+		for _, s := range j.Steps {
+			if strings.Contains(s.Run, "aws ecs describe-task-definition") && file != "" && strings.Contains(s.Run, `>"`+file+`"`) {
+				r.describe = s
+			}
+		}
+		if r.describe == nil {
+			t.Fatalf("%s: render step %q reads %q, which no describe-task-definition step writes", w.path, r.render.label(), file)
+		}
+		if !strings.Contains(r.describe.Run, "--query taskDefinition") {
+			t.Errorf("%s: step %q must describe the live family with --query taskDefinition", w.path, r.describe.label())
+		}
+		if deploy.With["wait-for-service-stability"] != "true" {
+			t.Errorf("%s: step %q: wait-for-service-stability = %q, want true", w.path, deploy.label(), deploy.With["wait-for-service-stability"])
+		}
+		byService[normalizeExpr(deploy.With["service"])] = r
 	}
-	if describe == nil {
-		t.Fatalf("%s: no step runs aws ecs describe-task-definition", w.path)
+	api, ok := byService["${{ env.ECS_SERVICE }}"]
+	if !ok {
+		t.Fatalf("%s: no deploy step updates ${{ env.ECS_SERVICE }}", w.path)
 	}
-	if !strings.Contains(describe.Run, `--task-definition "$TASK_DEFINITION_FAMILY"`) || !strings.Contains(describe.Run, "--query taskDefinition") {
-		t.Errorf("%s: describe-task-definition must read --task-definition \"$TASK_DEFINITION_FAMILY\" with --query taskDefinition", w.path)
+	worker, ok := byService["${{ env.WORKER_SERVICE }}"]
+	if !ok {
+		t.Fatalf("%s: no deploy step updates ${{ env.WORKER_SERVICE }}", w.path)
 	}
-	file := strings.ReplaceAll(normalizeExpr(render.With["task-definition"]), "${{ runner.temp }}", "${RUNNER_TEMP}")
-	if file == "" || !strings.Contains(describe.Run, `>"`+file+`"`) {
-		t.Errorf("%s: the render step reads %q, which the describe step does not write", w.path, render.With["task-definition"])
+	render, deploy := api.render, api.deploy
+	if !strings.Contains(api.describe.Run, `--task-definition "$TASK_DEFINITION_FAMILY"`) {
+		t.Errorf("%s: the API's describe-task-definition must read --task-definition \"$TASK_DEFINITION_FAMILY\"", w.path)
 	}
-	if got := normalizeExpr(deploy.With["task-definition"]); got != "${{ steps."+render.ID+".outputs.task-definition }}" || render.ID == "" {
-		t.Errorf("%s: the deploy step registers %q, not the rendered task definition", w.path, got)
-	}
-	if deploy.With["wait-for-service-stability"] != "true" {
-		t.Errorf("%s: wait-for-service-stability = %q, want true", w.path, deploy.With["wait-for-service-stability"])
+	if !strings.Contains(worker.describe.Run, `--task-definition "$WORKER_TASK_DEFINITION_FAMILY"`) {
+		t.Errorf("%s: the worker's describe-task-definition must read --task-definition \"$WORKER_TASK_DEFINITION_FAMILY\"", w.path)
 	}
 
 	// The image push and the rollback check address the same repository.
@@ -490,6 +514,10 @@ func TestDeployNamesMatchTerraform(t *testing.T) {
 				{"container (render container-name)", resolve(t, where, render.With["container-name"], j.Env, ws), tf.Container},
 				{"cluster (deploy cluster)", resolve(t, where, deploy.With["cluster"], j.Env, ws), tf.ECSCluster},
 				{"service (deploy service)", resolve(t, where, deploy.With["service"], j.Env, ws), tf.ECSService},
+				{"worker service (env WORKER_SERVICE)", env("WORKER_SERVICE"), tf.WorkerService},
+				{"worker task definition family (env WORKER_TASK_DEFINITION_FAMILY)", env("WORKER_TASK_DEFINITION_FAMILY"), tf.WorkerTaskDefinitionFamily},
+				{"worker cluster (deploy cluster)", resolve(t, where, worker.deploy.With["cluster"], j.Env, ws), tf.WorkerCluster},
+				{"worker container (render container-name)", resolve(t, where, worker.render.With["container-name"], j.Env, ws), tf.Container},
 				{"repository (render image)", strings.TrimSuffix(strings.TrimPrefix(resolve(t, where,
 					strings.ReplaceAll(strings.ReplaceAll(normalizeExpr(render.With["image"]), "${{ steps.ecr.outputs.registry }}", "REGISTRY"),
 						"${{ inputs.image_tag }}", "TAG"), j.Env, ws), "REGISTRY/"), ":TAG"), tf.ECRRepository},

@@ -15,6 +15,18 @@ locals {
     db_password_parameter  = "/rates/${local.environment}/db/password"
     db_instance            = "rates-${local.environment}"
     load_balancer          = "rates-${local.environment}"
+
+    # Ingestion (modules/ingest): the worker runs the same image and container name as the API.
+    worker_service                = "rates-${local.environment}-worker"
+    worker_task_definition_family = "rates-${local.environment}-worker"
+    worker_log_group              = "/ecs/rates-${local.environment}-worker"
+    ingest_queue                  = "rates-${local.environment}-ingest"
+    ingest_dlq                    = "rates-${local.environment}-ingest-dlq"
+
+    # Monitoring (modules/monitoring) and deployments (modules/github_oidc).
+    alarm_topic        = "rates-${local.environment}-alarms"
+    dashboard          = "rates-${local.environment}"
+    github_deploy_role = "rates-${local.environment}-github-deploy"
   }
 
   # Container contract of the binary.
@@ -51,6 +63,22 @@ locals {
       alb_deletion_protection      = false
       ecr_force_delete             = true
       kms_key_deletion_window_days = 7
+
+      worker_cpu          = 256
+      worker_memory       = 512
+      worker_min_capacity = 0
+      worker_max_capacity = 1
+
+      ingest_bucket_force_destroy        = true
+      ingest_incoming_expiration_days    = 7
+      ingest_reports_expiration_days     = 14
+      ingest_noncurrent_expiration_days  = 7
+      alarm_db_connections_threshold     = 60
+      alarm_db_free_storage_threshold_gb = 2
+
+      # Pushes to master deploy dev; jobs of the dev environment may deploy too.
+      github_deploy_branch = "master"
+      github_environments  = ["dev"]
     }
 
     staging = {
@@ -79,6 +107,23 @@ locals {
       alb_deletion_protection      = false
       ecr_force_delete             = false
       kms_key_deletion_window_days = 30
+
+      worker_cpu          = 256
+      worker_memory       = 512
+      worker_min_capacity = 0
+      worker_max_capacity = 2
+
+      ingest_bucket_force_destroy        = false
+      ingest_incoming_expiration_days    = 14
+      ingest_reports_expiration_days     = 30
+      ingest_noncurrent_expiration_days  = 14
+      alarm_db_connections_threshold     = 170
+      alarm_db_free_storage_threshold_gb = 2
+
+      # Only jobs of the staging environment (required reviewers): a plain push to master cannot
+      # assume this role.
+      github_deploy_branch = null
+      github_environments  = ["staging"]
     }
 
     prod = {
@@ -107,6 +152,23 @@ locals {
       alb_deletion_protection      = true
       ecr_force_delete             = false
       kms_key_deletion_window_days = 30
+
+      worker_cpu          = 512
+      worker_memory       = 1024
+      worker_min_capacity = 1
+      worker_max_capacity = 4
+
+      ingest_bucket_force_destroy        = false
+      ingest_incoming_expiration_days    = 30
+      ingest_reports_expiration_days     = 90
+      ingest_noncurrent_expiration_days  = 30
+      alarm_db_connections_threshold     = 700
+      alarm_db_free_storage_threshold_gb = 10
+
+      # Only jobs of the prod environment (required reviewers): a plain push to master cannot
+      # assume this role.
+      github_deploy_branch = null
+      github_environments  = ["prod"]
     }
   }
 

@@ -1,6 +1,7 @@
-# One workspace's stack of the rates service: network, load balancer, image repository, database
-# and ECS service. The root module (..) calls it with environment = terraform.workspace and the
-# ephemeral master password.
+# One workspace's stack of the rates service: network, load balancer, image repository, database,
+# ECS service, batch ingestion (bucket, queues, worker), monitoring and the GitHub deploy role. The
+# root module (..) calls it with environment = terraform.workspace and the ephemeral master
+# password.
 
 resource "terraform_data" "workspace_guard" {
   input = local.environment
@@ -57,6 +58,7 @@ module "database" {
 
   allowed_security_group_ids = {
     service = module.service.security_group_id
+    worker  = module.ingest.worker_security_group_id
   }
 
   instance_class                  = local.settings.db_instance_class
@@ -122,6 +124,93 @@ module "service" {
   enable_execute_command = local.settings.enable_execute_command
 }
 
-# Room for the next modules of the stack (ingest, monitoring, github_oidc): add them under
-# ../modules/<name> and call them here with local.names and the outputs of the modules above.
-# .ci/terraform-checks.sh validates, tests and lints every folder of ../modules on its own.
+# Batch ingestion: bucket, queue and dead-letter queue, and the worker as a second service in the
+# API's cluster, from the same image and repository.
+module "ingest" {
+  source = "../modules/ingest"
+
+  name           = local.name_prefix
+  service_name   = local.names.worker_service
+  task_family    = local.names.worker_task_definition_family
+  container_name = local.names.container
+  log_group_name = local.names.worker_log_group
+
+  image        = "${module.ecr.repository_url}:${var.image_tag}"
+  cluster_arn  = module.service.cluster_arn
+  cluster_name = module.service.cluster_name
+  cpu          = local.settings.worker_cpu
+  memory       = local.settings.worker_memory
+  metrics_port = local.metrics_port
+
+  # As for the API: the metrics port is open to the VPC only.
+  metrics_ingress_cidr_blocks = [module.network.vpc_cidr_block]
+
+  log_level          = var.log_level
+  log_retention_days = local.settings.log_retention_days
+
+  force_destroy                      = local.settings.ingest_bucket_force_destroy
+  incoming_expiration_days           = local.settings.ingest_incoming_expiration_days
+  reports_expiration_days            = local.settings.ingest_reports_expiration_days
+  noncurrent_version_expiration_days = local.settings.ingest_noncurrent_expiration_days
+  kms_key_deletion_window_in_days    = local.settings.kms_key_deletion_window_days
+
+  db_host                    = module.database.address
+  db_port                    = module.database.port
+  db_name                    = module.database.db_name
+  db_user                    = module.database.username
+  db_password_parameter_name = module.database.password_parameter_name
+  db_password_parameter_arn  = module.database.password_parameter_arn
+  db_password_kms_key_arn    = module.database.kms_key_arn
+  database_security_group_id = module.database.security_group_id
+
+  vpc_id             = module.network.vpc_id
+  subnet_ids         = module.network.private_subnet_ids
+  ecr_repository_arn = module.ecr.repository_arn
+
+  min_capacity           = local.settings.worker_min_capacity
+  max_capacity           = local.settings.worker_max_capacity
+  enable_execute_command = local.settings.enable_execute_command
+}
+
+module "monitoring" {
+  source = "../modules/monitoring"
+
+  name        = local.name_prefix
+  alarm_email = var.alarm_email
+
+  alb_arn_suffix          = module.alb.arn_suffix
+  target_group_arn_suffix = module.alb.target_group_arn_suffix
+  ecs_cluster_name        = module.service.cluster_name
+  api_service_name        = module.service.service_name
+  worker_service_name     = module.ingest.worker_service_name
+  worker_log_group_name   = module.ingest.worker_log_group_name
+  db_instance_identifier  = module.database.instance_identifier
+  queue_name              = module.ingest.queue_name
+  dlq_name                = module.ingest.dlq_name
+
+  db_connections_threshold        = local.settings.alarm_db_connections_threshold
+  db_free_storage_threshold_bytes = local.settings.alarm_db_free_storage_threshold_gb * 1073741824
+  kms_key_deletion_window_in_days = local.settings.kms_key_deletion_window_days
+}
+
+# One deploy role per workspace, trusted by that workspace's GitHub environment (and, in dev, by
+# pushes to master). The OIDC provider exists once per account: the workspace that runs first in
+# an account creates it, the others get its ARN through var.github_oidc_provider_arn.
+module "github_oidc" {
+  source = "../modules/github_oidc"
+
+  name                = local.name_prefix
+  github_repository   = var.github_repository
+  deploy_branch       = local.settings.github_deploy_branch
+  github_environments = local.settings.github_environments
+  oidc_provider_arn   = var.github_oidc_provider_arn
+
+  ecr_repository_arn = module.ecr.repository_arn
+  ecs_service_arns   = [module.service.service_id, module.ingest.worker_service_arn]
+  pass_role_arns = [
+    module.service.task_role_arn,
+    module.service.execution_role_arn,
+    module.ingest.worker_task_role_arn,
+    module.ingest.worker_execution_role_arn,
+  ]
+}

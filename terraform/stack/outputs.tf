@@ -4,7 +4,7 @@ output "environment" {
 }
 
 output "names" {
-  description = "Naming contract of the environment: cluster, service, task definition family, container, repository, log group, password parameter."
+  description = "Naming contract of the environment: cluster, services, task definition families, container, repository, log groups, password parameter, queues, alarm topic, dashboard, deploy role."
   value       = local.names
 }
 
@@ -91,4 +91,94 @@ output "private_subnet_ids" {
 output "vpc_id" {
   description = "ID of the VPC."
   value       = module.network.vpc_id
+}
+
+output "ingest_bucket_name" {
+  description = "Bucket of the price batches: upload to `s3://<bucket>/incoming/` (reports of rejected batches under `reports/`)."
+  value       = module.ingest.bucket_name
+}
+
+output "ingest_bucket_kms_key_arn" {
+  description = "KMS key of the ingestion bucket: uploaders need kms:GenerateDataKey on it besides s3:PutObject on incoming/*."
+  value       = module.ingest.kms_key_arn
+}
+
+output "ingest_queue_url" {
+  description = "URL of the ingestion queue (INGEST_QUEUE_URL of the worker)."
+  value       = module.ingest.queue_url
+}
+
+output "ingest_queue_arn" {
+  description = "ARN of the ingestion queue."
+  value       = module.ingest.queue_arn
+}
+
+output "ingest_dlq_url" {
+  description = "URL of the ingestion queue's dead-letter queue."
+  value       = module.ingest.dlq_url
+}
+
+output "ingest_dlq_arn" {
+  description = "ARN of the dead-letter queue (source of `aws sqs start-message-move-task` once a failure is fixed)."
+  value       = module.ingest.dlq_arn
+}
+
+output "worker_service_name" {
+  description = "Name of the ingest worker's ECS service."
+  value       = module.ingest.worker_service_name
+}
+
+output "worker_task_definition_family" {
+  description = "Family of the worker's task definition the deploy workflow registers revisions in."
+  value       = module.ingest.worker_task_definition_family
+}
+
+output "worker_log_group_name" {
+  description = "CloudWatch log group of the worker."
+  value       = module.ingest.worker_log_group_name
+}
+
+output "worker_security_group_id" {
+  description = "Security group of the worker tasks (admitted by the database)."
+  value       = module.ingest.worker_security_group_id
+}
+
+output "worker_task_role_arn" {
+  description = "ARN of the worker's task role."
+  value       = module.ingest.worker_task_role_arn
+}
+
+output "worker_execution_role_arn" {
+  description = "ARN of the worker's task execution role."
+  value       = module.ingest.worker_execution_role_arn
+}
+
+output "alarm_topic_arn" {
+  description = "ARN of the SNS topic of the alarms (subscribe further endpoints to it)."
+  value       = module.monitoring.topic_arn
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard of the environment."
+  value       = module.monitoring.dashboard_name
+}
+
+output "alarm_names" {
+  description = "Names of the environment's alarms, by key."
+  value       = module.monitoring.alarm_names
+}
+
+output "github_deploy_role_arn" {
+  description = "ARN of the deploy role GitHub Actions assumes through OIDC (GitHub variable AWS_DEPLOY_ROLE_ARN of the environment)."
+  value       = module.github_oidc.role_arn
+}
+
+output "github_oidc_provider_arn" {
+  description = "ARN of the GitHub OIDC provider the deploy role trusts (pass it as github_oidc_provider_arn to other workspaces of the same account)."
+  value       = module.github_oidc.oidc_provider_arn
+}
+
+output "github_deploy_role_subjects" {
+  description = "GitHub `sub` claims that may assume the deploy role (deploy branch and environments)."
+  value       = module.github_oidc.trusted_subjects
 }

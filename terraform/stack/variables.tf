@@ -58,3 +58,26 @@ variable "max_range_days" {
   type        = number
   default     = null
 }
+
+variable "github_repository" {
+  description = "GitHub repository (`owner/name`) whose deploy workflow may assume this environment's deploy role."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$", var.github_repository))
+    error_message = "The github_repository must be `owner/name`, for example my-org/rates."
+  }
+}
+
+variable "github_oidc_provider_arn" {
+  description = "ARN of the account's GitHub OIDC provider when it already exists (an account holds one per URL: created by another workspace in the same account, or by hand). Null: this workspace creates it."
+  type        = string
+  default     = null
+}
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarm topic (it must confirm the subscription). Null: no subscription."
+  type        = string
+  default     = null
+}

@@ -28,6 +28,14 @@ mock_provider "aws" {
       partition = "aws"
     }
   }
+
+  # A mocked provider does not render policy documents; an empty policy passes the roles' argument
+  # validation. The deploy role's statements are checked through module.github_oidc's outputs.
+  mock_data "aws_iam_policy_document" {
+    defaults = {
+      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+    }
+  }
 }
 
 override_resource {
@@ -62,9 +70,26 @@ override_resource {
   }
 }
 
+override_resource {
+  target          = module.ingest.aws_kms_key.bucket
+  override_during = plan
+  values = {
+    arn = "arn:aws:kms:eu-central-1:123456789012:key/11111111-1111-1111-1111-111111111111"
+  }
+}
+
+override_resource {
+  target          = module.ingest.aws_security_group.worker
+  override_during = plan
+  values = {
+    id = "sg-0worker0000000000"
+  }
+}
+
 variables {
   # Marker value: .ci/terraform-checks.sh fails if it shows up in the verbose test output.
   db_master_password = "NeverInPlanMarker0123456789abcdef"
+  github_repository  = "example-org/rates"
 }
 
 run "dev" {
@@ -72,6 +97,25 @@ run "dev" {
 
   variables {
     environment = "dev"
+  }
+
+  override_resource {
+    target          = module.ingest.aws_s3_bucket.this
+    override_during = plan
+    values = {
+      id  = "rates-dev-ingest-123456789012-eu-central-1"
+      arn = "arn:aws:s3:::rates-dev-ingest-123456789012-eu-central-1"
+    }
+  }
+
+  override_resource {
+    target          = module.ingest.aws_sqs_queue.this
+    override_during = plan
+    values = {
+      id  = "https://sqs.eu-central-1.amazonaws.com/123456789012/rates-dev-ingest"
+      url = "https://sqs.eu-central-1.amazonaws.com/123456789012/rates-dev-ingest"
+      arn = "arn:aws:sqs:eu-central-1:123456789012:rates-dev-ingest"
+    }
   }
 
   override_resource {
@@ -94,8 +138,33 @@ run "dev" {
       db_password_parameter  = "/rates/dev/db/password"
       db_instance            = "rates-dev"
       load_balancer          = "rates-dev"
+
+      worker_service                = "rates-dev-worker"
+      worker_task_definition_family = "rates-dev-worker"
+      worker_log_group              = "/ecs/rates-dev-worker"
+      ingest_queue                  = "rates-dev-ingest"
+      ingest_dlq                    = "rates-dev-ingest-dlq"
+
+      alarm_topic        = "rates-dev-alarms"
+      dashboard          = "rates-dev"
+      github_deploy_role = "rates-dev-github-deploy"
     }
     error_message = "The names must follow the naming contract."
+  }
+
+  assert {
+    condition = (
+      output.worker_service_name == "rates-dev-worker" &&
+      output.worker_task_definition_family == "rates-dev-worker" &&
+      output.worker_log_group_name == "/ecs/rates-dev-worker" &&
+      module.ingest.worker_container_name == "rates" &&
+      module.ingest.queue_name == "rates-dev-ingest" &&
+      module.ingest.dlq_name == "rates-dev-ingest-dlq" &&
+      module.monitoring.topic_name == "rates-dev-alarms" &&
+      output.dashboard_name == "rates-dev" &&
+      module.github_oidc.role_name == "rates-dev-github-deploy"
+    )
+    error_message = "The ingestion, monitoring and deploy resources must carry the contract's names."
   }
 
   assert {
@@ -116,8 +185,8 @@ run "dev" {
   }
 
   assert {
-    condition     = module.database.allowed_security_group_ids == { service = "sg-0service0000000000" }
-    error_message = "Only the service's security group may reach the database."
+    condition     = module.database.allowed_security_group_ids == { service = "sg-0service0000000000", worker = "sg-0worker0000000000" }
+    error_message = "Only the API's and the worker's security groups may reach the database."
   }
 
   assert {
@@ -160,6 +229,69 @@ run "dev" {
     condition     = module.database.instance_settings.password_wo_version == 1
     error_message = "The master password is written through the write-only argument, version 1."
   }
+
+  assert {
+    condition = (
+      module.ingest.worker_assign_public_ip == false &&
+      module.ingest.worker_desired_count == 0 &&
+      module.ingest.worker_autoscaling_min_capacity == 0 &&
+      module.ingest.worker_autoscaling_max_capacity == 1
+    )
+    error_message = "dev runs the worker without public IP, from 0 up to 1 task."
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(module.ingest.worker_task_role_policy).Statement : s.Resource
+      if contains(flatten([s.Action]), "ssm:GetParameter")
+    ] == ["arn:aws:ssm:eu-central-1:123456789012:parameter/rates/dev/db/password"]
+    error_message = "The worker must read exactly the dev password parameter."
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(module.ingest.queue_policy).Statement : [s.Principal, s.Action, s.Condition]
+      if s.Effect == "Allow"
+      ] == [[
+        { Service = "s3.amazonaws.com" },
+        "sqs:SendMessage",
+        {
+          ArnEquals    = { "aws:SourceArn" = "arn:aws:s3:::rates-dev-ingest-123456789012-eu-central-1" }
+          StringEquals = { "aws:SourceAccount" = "123456789012" }
+        },
+    ]]
+    error_message = "Only S3 may send to the queue, for the dev ingestion bucket only."
+  }
+
+  assert {
+    condition     = output.ingest_bucket_name == "rates-dev-ingest-123456789012-eu-central-1"
+    error_message = "The bucket is named after the environment, the account and the region."
+  }
+
+  assert {
+    condition = {
+      for c in one(module.github_oidc.trust_policy_statements).condition : c.variable => c.values
+      } == {
+      "token.actions.githubusercontent.com:aud" = tolist(["sts.amazonaws.com"])
+      "token.actions.githubusercontent.com:sub" = tolist([
+        "repo:example-org/rates:ref:refs/heads/master",
+        "repo:example-org/rates:environment:dev",
+      ])
+    }
+    error_message = "dev's deploy role trusts exactly pushes to master and the dev environment."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for s in module.github_oidc.deploy_policy_statements : [for a in s.actions : !strcontains(a, "*")]
+    ]))
+    error_message = "No statement of the deploy policy may use a wildcard action."
+  }
+
+  assert {
+    condition     = length(output.alarm_names) == 17 && alltrue([for n in values(output.alarm_names) : startswith(n, "rates-dev-")])
+    error_message = "dev has the full set of alarms, named after the environment."
+  }
 }
 
 run "staging" {
@@ -196,6 +328,31 @@ run "staging" {
     condition     = module.database.instance_settings.publicly_accessible == false && module.service.assign_public_ip == false
     error_message = "Neither the database nor the tasks may be public."
   }
+
+  assert {
+    condition = (
+      module.ingest.worker_assign_public_ip == false &&
+      module.ingest.worker_desired_count == 0 &&
+      module.ingest.worker_autoscaling_min_capacity == 0 &&
+      module.ingest.worker_autoscaling_max_capacity == 2
+    )
+    error_message = "staging runs the worker without public IP, from 0 up to 2 tasks."
+  }
+
+  assert {
+    condition     = output.github_deploy_role_subjects == ["repo:example-org/rates:environment:staging"]
+    error_message = "staging's deploy role trusts exactly the staging environment (a plain push to master must not deploy staging)."
+  }
+
+  assert {
+    condition = {
+      for c in one(module.github_oidc.trust_policy_statements).condition : c.variable => c.values
+      } == {
+      "token.actions.githubusercontent.com:aud" = tolist(["sts.amazonaws.com"])
+      "token.actions.githubusercontent.com:sub" = tolist(["repo:example-org/rates:environment:staging"])
+    }
+    error_message = "The trust policy must carry exactly the staging subject."
+  }
 }
 
 run "prod" {
@@ -211,6 +368,82 @@ run "prod" {
     override_during = plan
     values = {
       arn = "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/prod/db/password"
+    }
+  }
+
+  override_resource {
+    target          = module.ingest.aws_s3_bucket.this
+    override_during = plan
+    values = {
+      id  = "rates-prod-ingest-123456789012-eu-central-1"
+      arn = "arn:aws:s3:::rates-prod-ingest-123456789012-eu-central-1"
+    }
+  }
+
+  override_resource {
+    target          = module.ingest.aws_sqs_queue.this
+    override_during = plan
+    values = {
+      id  = "https://sqs.eu-central-1.amazonaws.com/123456789012/rates-prod-ingest"
+      url = "https://sqs.eu-central-1.amazonaws.com/123456789012/rates-prod-ingest"
+      arn = "arn:aws:sqs:eu-central-1:123456789012:rates-prod-ingest"
+    }
+  }
+
+  # The services, roles and repository the deploy role may touch.
+  override_resource {
+    target          = module.ecr.aws_ecr_repository.this
+    override_during = plan
+    values = {
+      arn = "arn:aws:ecr:eu-central-1:123456789012:repository/rates-prod"
+    }
+  }
+
+  override_resource {
+    target          = module.service.aws_ecs_service.this
+    override_during = plan
+    values = {
+      id = "arn:aws:ecs:eu-central-1:123456789012:service/rates-prod/rates-prod-api"
+    }
+  }
+
+  override_resource {
+    target          = module.ingest.aws_ecs_service.worker
+    override_during = plan
+    values = {
+      id = "arn:aws:ecs:eu-central-1:123456789012:service/rates-prod/rates-prod-worker"
+    }
+  }
+
+  override_resource {
+    target          = module.service.aws_iam_role.task
+    override_during = plan
+    values = {
+      arn = "arn:aws:iam::123456789012:role/rates-prod-task"
+    }
+  }
+
+  override_resource {
+    target          = module.service.aws_iam_role.execution
+    override_during = plan
+    values = {
+      arn = "arn:aws:iam::123456789012:role/rates-prod-task-execution"
+    }
+  }
+
+  override_resource {
+    target          = module.ingest.aws_iam_role.task
+    override_during = plan
+    values = {
+      arn = "arn:aws:iam::123456789012:role/rates-prod-worker-task"
+    }
+  }
+
+  override_resource {
+    target          = module.ingest.aws_iam_role.execution
+    override_during = plan
+    values = {
+      arn = "arn:aws:iam::123456789012:role/rates-prod-worker-task-execution"
     }
   }
 
@@ -244,8 +477,8 @@ run "prod" {
   }
 
   assert {
-    condition     = module.database.allowed_security_group_ids == { service = "sg-0service0000000000" }
-    error_message = "Only the service's security group may reach the database."
+    condition     = module.database.allowed_security_group_ids == { service = "sg-0service0000000000", worker = "sg-0worker0000000000" }
+    error_message = "Only the API's and the worker's security groups may reach the database."
   }
 
   assert {
@@ -264,6 +497,54 @@ run "prod" {
   assert {
     condition     = length([for s in jsondecode(module.service.task_role_policy).Statement : s if s.Resource == "*"]) == 0
     error_message = "prod has no ECS Exec, so the task role has no wildcard statement."
+  }
+
+  assert {
+    condition = (
+      module.ingest.worker_assign_public_ip == false &&
+      module.ingest.worker_desired_count == 1 &&
+      module.ingest.worker_autoscaling_min_capacity == 1 &&
+      module.ingest.worker_autoscaling_max_capacity == 4
+    )
+    error_message = "prod keeps one worker polling, without public IP, and scales up to 4."
+  }
+
+  assert {
+    condition     = length([for s in jsondecode(module.ingest.worker_task_role_policy).Statement : s if s.Resource == "*"]) == 0
+    error_message = "prod has no ECS Exec, so the worker's task role has no wildcard statement."
+  }
+
+  assert {
+    condition     = output.github_deploy_role_subjects == ["repo:example-org/rates:environment:prod"]
+    error_message = "prod's deploy role trusts exactly the prod environment (a plain push to master must not deploy prod)."
+  }
+
+  assert {
+    condition = {
+      for s in module.github_oidc.deploy_policy_statements : s.sid => s.resources
+      } == {
+      EcrLogin                = toset(["*"])
+      PushToRepository        = toset(["arn:aws:ecr:eu-central-1:123456789012:repository/rates-prod"])
+      RegisterTaskDefinitions = toset(["*"])
+      DeployServices = toset([
+        "arn:aws:ecs:eu-central-1:123456789012:service/rates-prod/rates-prod-api",
+        "arn:aws:ecs:eu-central-1:123456789012:service/rates-prod/rates-prod-worker",
+      ])
+      PassTaskRoles = toset([
+        "arn:aws:iam::123456789012:role/rates-prod-task",
+        "arn:aws:iam::123456789012:role/rates-prod-task-execution",
+        "arn:aws:iam::123456789012:role/rates-prod-worker-task",
+        "arn:aws:iam::123456789012:role/rates-prod-worker-task-execution",
+      ])
+    }
+    error_message = "The deploy role may push to the prod repository, roll the two prod services and pass exactly their four roles."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for s in module.github_oidc.deploy_policy_statements : [for a in s.actions : !strcontains(a, "*")]
+    ]))
+    error_message = "No statement of the deploy policy may use a wildcard action."
   }
 }
 
@@ -296,10 +577,39 @@ run "dev_and_staging_are_scaled_down_copies_of_prod" {
       s.task_cpu <= run.prod.settings.task_cpu &&
       s.task_memory <= run.prod.settings.task_memory &&
       s.max_capacity <= run.prod.settings.max_capacity &&
-      s.az_count <= run.prod.settings.az_count
+      s.az_count <= run.prod.settings.az_count &&
+      s.worker_cpu <= run.prod.settings.worker_cpu &&
+      s.worker_memory <= run.prod.settings.worker_memory &&
+      s.worker_min_capacity <= run.prod.settings.worker_min_capacity &&
+      s.worker_max_capacity <= run.prod.settings.worker_max_capacity
     ])
     error_message = "dev and staging must not be larger than prod."
   }
+}
+
+run "second_workspace_of_an_account_reuses_the_oidc_provider" {
+  command = plan
+
+  variables {
+    environment              = "staging"
+    github_oidc_provider_arn = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+  }
+
+  assert {
+    condition     = output.github_oidc_provider_arn == "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+    error_message = "The deploy role must trust the account's existing provider."
+  }
+}
+
+run "github_repository_must_be_owner_slash_name" {
+  command = plan
+
+  variables {
+    environment       = "dev"
+    github_repository = "https://github.com/example-org/rates"
+  }
+
+  expect_failures = [var.github_repository]
 }
 
 run "unknown_workspace_is_refused" {

@@ -1,0 +1,352 @@
+# The worker: a second ECS service in the API's cluster, from the same image, running
+# `rates worker` (the entry point passes `worker` straight to the binary). No load balancer, no
+# inbound traffic except the optional metrics port; scaled on the queue's depth.
+
+locals {
+  # INGEST_VISIBILITY_TIMEOUT as a Go duration: whole minutes when possible (900 -> 15m).
+  visibility_timeout_duration = (
+    var.visibility_timeout_seconds % 60 == 0
+    ? "${floor(var.visibility_timeout_seconds / 60)}m"
+    : "${var.visibility_timeout_seconds}s"
+  )
+
+  # The environment contract of `rates worker`.
+  worker_app_environment = {
+    DB_HOST                   = var.db_host
+    DB_PORT                   = tostring(var.db_port)
+    DB_NAME                   = var.db_name
+    DB_USER                   = var.db_user
+    DB_PASSWORD_SSM_PARAMETER = var.db_password_parameter_name
+    DB_SSLMODE                = "require"
+    LOG_FORMAT                = "json"
+    LOG_LEVEL                 = var.log_level
+    SHUTDOWN_TIMEOUT          = "${var.shutdown_timeout_seconds}s"
+    AWS_REGION                = local.region
+    INGEST_QUEUE_URL          = aws_sqs_queue.this.url
+    INGEST_REPORTS_PREFIX     = var.reports_prefix
+    INGEST_VISIBILITY_TIMEOUT = local.visibility_timeout_duration
+    INGEST_WAIT_TIME          = tostring(var.receive_wait_time_seconds)
+    METRICS_ADDR              = ":${var.metrics_port}"
+  }
+
+  # Module-set variables win over extra_environment.
+  worker_environment = merge(var.extra_environment, local.worker_app_environment)
+
+  worker_container_definition = {
+    name      = var.container_name
+    image     = var.image
+    essential = true
+    user      = var.container_user
+    command   = ["worker"]
+
+    readonlyRootFilesystem = true
+    # SIGTERM stops the polling; the batch in hand then has shutdown_timeout_seconds to commit or
+    # roll back before ECS kills the container after stop_timeout.
+    stopTimeout = var.stop_timeout
+
+    portMappings = [
+      {
+        name          = "metrics"
+        containerPort = var.metrics_port
+        hostPort      = var.metrics_port
+        protocol      = "tcp"
+      },
+    ]
+
+    # Sorted by name, as ECS returns them, so that plans stay quiet.
+    environment = [for k in sort(keys(local.worker_environment)) : { name = k, value = local.worker_environment[k] }]
+
+    mountPoints = [
+      {
+        sourceVolume  = "tmp"
+        containerPath = "/tmp"
+        readOnly      = false
+      },
+    ]
+
+    linuxParameters = {
+      initProcessEnabled = true
+    }
+
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.worker.name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = "ecs"
+      }
+    }
+  }
+}
+
+resource "aws_cloudwatch_log_group" "worker" {
+  name              = var.log_group_name
+  retention_in_days = var.log_retention_days
+
+  tags = var.tags
+}
+
+################################################################################
+# Task definition
+################################################################################
+
+# As for the API: Terraform registers the first revision of the family, the deploy workflow the
+# later ones (new images), so the service ignores its task_definition after creation.
+#trivy:ignore:AVD-AWS-0036 DB_PASSWORD_SSM_PARAMETER carries the name of the SSM parameter, not the password; the binary reads and decrypts the SecureString itself at start.
+resource "aws_ecs_task_definition" "worker" {
+  family                   = var.task_family
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = tostring(var.cpu)
+  memory                   = tostring(var.memory)
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task.arn
+
+  container_definitions = jsonencode([local.worker_container_definition])
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+
+  volume {
+    name = "tmp"
+  }
+
+  skip_destroy = true
+
+  tags = merge(var.tags, { Name = var.task_family })
+}
+
+################################################################################
+# Security group of the worker tasks
+################################################################################
+
+resource "aws_security_group" "worker" {
+  name_prefix = "${var.name}-worker-"
+  description = "Tasks of ${var.service_name}: no inbound traffic except metrics from the VPC"
+  vpc_id      = var.vpc_id
+
+  tags = merge(var.tags, { Name = "${var.name}-worker" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "metrics" {
+  for_each = toset(var.metrics_ingress_cidr_blocks)
+
+  security_group_id = aws_security_group.worker.id
+  description       = "Prometheus metrics from inside the VPC"
+  ip_protocol       = "tcp"
+  from_port         = var.metrics_port
+  to_port           = var.metrics_port
+  cidr_ipv4         = each.value
+}
+
+resource "aws_vpc_security_group_egress_rule" "database" {
+  security_group_id            = aws_security_group.worker.id
+  description                  = "PostgreSQL"
+  ip_protocol                  = "tcp"
+  from_port                    = var.db_port
+  to_port                      = var.db_port
+  referenced_security_group_id = var.database_security_group_id
+}
+
+#trivy:ignore:AVD-AWS-0104 The worker reaches SQS, S3, SSM, ECR and CloudWatch Logs over HTTPS through the NAT gateway; these AWS endpoints have no fixed addresses.
+resource "aws_vpc_security_group_egress_rule" "https" {
+  security_group_id = aws_security_group.worker.id
+  description       = "HTTPS to AWS APIs (SQS, S3, SSM, ECR, CloudWatch Logs) through NAT"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+################################################################################
+# Service
+################################################################################
+
+resource "aws_ecs_service" "worker" {
+  name             = var.service_name
+  cluster          = var.cluster_arn
+  task_definition  = aws_ecs_task_definition.worker.arn
+  desired_count    = var.min_capacity
+  launch_type      = "FARGATE"
+  platform_version = "LATEST"
+
+  # New tasks start before old ones are stopped; a stopped worker finishes or rolls back its batch
+  # within stop_timeout, and the message comes back for the next one.
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+  # Rebalancing would stop busy workers only to move them to another zone.
+  availability_zone_rebalancing = "DISABLED"
+
+  enable_execute_command  = var.enable_execute_command
+  enable_ecs_managed_tags = true
+  propagate_tags          = "SERVICE"
+  wait_for_steady_state   = false
+
+  deployment_controller {
+    type = "ECS"
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  network_configuration {
+    subnets          = var.subnet_ids
+    security_groups  = [aws_security_group.worker.id]
+    assign_public_ip = false
+  }
+
+  tags = merge(var.tags, { Name = var.service_name })
+
+  lifecycle {
+    # task_definition: the deploy workflow owns the running revision.
+    # desired_count: autoscaling owns the number of tasks once the service exists.
+    ignore_changes = [task_definition, desired_count]
+  }
+}
+
+################################################################################
+# Autoscaling on the queue's depth
+################################################################################
+
+# Step scaling on SQS metrics rather than target tracking: it scales from zero tasks (a backlog
+# per task metric divides by zero there), it only ever adds tasks while messages wait, and it
+# removes tasks only once the queue is completely idle (no message waiting or in flight), so a
+# scale-in never interrupts a batch.
+resource "aws_appautoscaling_target" "worker" {
+  service_namespace  = "ecs"
+  scalable_dimension = "ecs:service:DesiredCount"
+  resource_id        = "service/${var.cluster_name}/${aws_ecs_service.worker.name}"
+  min_capacity       = var.min_capacity
+  max_capacity       = var.max_capacity
+
+  tags = var.tags
+}
+
+resource "aws_appautoscaling_policy" "scale_out" {
+  name               = "${var.name}-worker-scale-out"
+  policy_type        = "StepScaling"
+  service_namespace  = aws_appautoscaling_target.worker.service_namespace
+  scalable_dimension = aws_appautoscaling_target.worker.scalable_dimension
+  resource_id        = aws_appautoscaling_target.worker.resource_id
+
+  # Steps relative to the alarm threshold of 1 visible message: 1-4 waiting -> +1 task,
+  # 5-19 -> +2, 20 or more -> +4. While messages keep waiting, the alarm repeats the step after
+  # each cooldown, up to max_capacity.
+  step_scaling_policy_configuration {
+    adjustment_type         = "ChangeInCapacity"
+    cooldown                = var.scale_out_cooldown
+    metric_aggregation_type = "Maximum"
+
+    step_adjustment {
+      metric_interval_lower_bound = "0"
+      metric_interval_upper_bound = "4"
+      scaling_adjustment          = 1
+    }
+
+    step_adjustment {
+      metric_interval_lower_bound = "4"
+      metric_interval_upper_bound = "19"
+      scaling_adjustment          = 2
+    }
+
+    step_adjustment {
+      metric_interval_lower_bound = "19"
+      scaling_adjustment          = 4
+    }
+  }
+}
+
+resource "aws_appautoscaling_policy" "scale_in" {
+  name               = "${var.name}-worker-scale-in"
+  policy_type        = "StepScaling"
+  service_namespace  = aws_appautoscaling_target.worker.service_namespace
+  scalable_dimension = aws_appautoscaling_target.worker.scalable_dimension
+  resource_id        = aws_appautoscaling_target.worker.resource_id
+
+  # Back to min_capacity (0, or 1 in prod) once the queue has been idle.
+  step_scaling_policy_configuration {
+    adjustment_type         = "ExactCapacity"
+    cooldown                = var.scale_in_cooldown
+    metric_aggregation_type = "Maximum"
+
+    step_adjustment {
+      metric_interval_upper_bound = "0"
+      scaling_adjustment          = var.min_capacity
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "backlog" {
+  alarm_name        = "${var.name}-worker-backlog"
+  alarm_description = "Scaling signal of ${var.service_name} (no notification): batches are waiting in ${local.queue_name}, so the worker service adds tasks up to its maximum."
+
+  namespace   = "AWS/SQS"
+  metric_name = "ApproximateNumberOfMessagesVisible"
+  dimensions  = { QueueName = aws_sqs_queue.this.name }
+  statistic   = "Maximum"
+  period      = 60
+
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  # SQS stops publishing for a queue idle for hours: no data means nothing is waiting.
+  treat_missing_data = "notBreaching"
+
+  alarm_actions = [aws_appautoscaling_policy.scale_out.arn]
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "idle" {
+  alarm_name        = "${var.name}-worker-idle"
+  alarm_description = "Scaling signal of ${var.service_name} (no notification): ${local.queue_name} has had no message waiting or in flight for ${var.scale_in_idle_minutes} minutes, so the worker service goes back to its minimum."
+
+  evaluation_periods  = var.scale_in_idle_minutes
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  # Without data nothing is known to be idle: keep the workers.
+  treat_missing_data = "notBreaching"
+
+  metric_query {
+    id          = "messages"
+    expression  = "visible + in_flight"
+    label       = "Messages waiting or in flight"
+    return_data = true
+  }
+
+  metric_query {
+    id = "visible"
+
+    metric {
+      namespace   = "AWS/SQS"
+      metric_name = "ApproximateNumberOfMessagesVisible"
+      dimensions  = { QueueName = aws_sqs_queue.this.name }
+      stat        = "Maximum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "in_flight"
+
+    metric {
+      namespace   = "AWS/SQS"
+      metric_name = "ApproximateNumberOfMessagesNotVisible"
+      dimensions  = { QueueName = aws_sqs_queue.this.name }
+      stat        = "Maximum"
+      period      = 60
+    }
+  }
+
+  alarm_actions = [aws_appautoscaling_policy.scale_in.arn]
+
+  tags = var.tags
+}
