@@ -127,7 +127,7 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 			return res, fmt.Errorf("seed %s: check loaded data: %w", path, describe(err))
 		}
 	}
-	if _, err := tx.Exec(ctx, "ANALYZE regions, ports, prices"); err != nil {
+	if _, err := tx.Exec(ctx, "ANALYZE regions, ports, prices, price_daily"); err != nil {
 		return res, fmt.Errorf("seed %s: analyze: %w", path, err)
 	}
 	res.Duration = time.Since(start)

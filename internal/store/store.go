@@ -105,10 +105,12 @@ func (s *Store) ResolvePair(ctx context.Context, orig, dest string) (Location, L
 	return o, d, nil
 }
 
-// dailyStatsSQL is answered from prices_route_day_idx with an index-only scan.
+// dailyStatsSQL reads the per-day counts and sums that triggers keep in price_daily (migration
+// 000007): at most one row per port pair and day, answered by an index-only scan of its key, so
+// the cost does not grow with the number of prices per day.
 const dailyStatsSQL = `
-SELECT day, count(*), sum(price)::bigint
-FROM prices
+SELECT day, sum(prices)::bigint, sum(price_sum)::bigint
+FROM price_daily
 WHERE orig_code = ANY($1::text[]) AND dest_code = ANY($2::text[]) AND day BETWEEN $3 AND $4
 GROUP BY day`
 

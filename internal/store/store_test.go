@@ -19,8 +19,8 @@ var srv *pgserver.Server
 
 func TestMain(m *testing.M) { os.Exit(pgserver.Main(m, &srv)) }
 
-// The rates query must be answered from prices_route_day_idx without visiting the table.
-func TestDailyStatsUsesIndexOnlyScan(t *testing.T) {
+// The rates query must be answered through the key of price_daily, never a sequential scan.
+func TestDailyStatsUsesIndex(t *testing.T) {
 	pool, _ := dbtest.Seeded(t, srv, "../../db/seed/rates.sql")
 	ctx := context.Background()
 	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -42,8 +42,8 @@ func TestDailyStatsUsesIndexOnlyScan(t *testing.T) {
 			lines = append(lines, l)
 		}
 		text := strings.Join(lines, "\n")
-		if !strings.Contains(text, "Index Only Scan using prices_route_day_idx") {
-			t.Fatalf("plan for %v does not use an index-only scan:\n%s", ports, text)
+		if !strings.Contains(text, "price_daily_pkey") || strings.Contains(text, "Seq Scan") {
+			t.Fatalf("plan for %v does not go through price_daily_pkey:\n%s", ports, text)
 		}
 	}
 }
@@ -86,5 +86,44 @@ func TestIsUnavailable(t *testing.T) {
 		if got := store.IsUnavailable(tt.err); got != tt.want {
 			t.Errorf("IsUnavailable(%v) = %v, want %v", tt.err, got, tt.want)
 		}
+	}
+}
+
+// price_daily must equal the aggregate of prices after every kind of write.
+func TestPriceDailyFollowsPrices(t *testing.T) {
+	pool, _ := dbtest.Seeded(t, srv, "../../db/seed/rates.sql")
+	ctx := context.Background()
+	const diff = `SELECT count(*) FROM (
+		(SELECT orig_code, dest_code, day, count(*)::bigint, sum(price)::bigint FROM prices GROUP BY 1, 2, 3
+		 EXCEPT SELECT orig_code, dest_code, day, prices, price_sum FROM price_daily)
+		UNION ALL
+		(SELECT orig_code, dest_code, day, prices, price_sum FROM price_daily
+		 EXCEPT SELECT orig_code, dest_code, day, count(*)::bigint, sum(price)::bigint FROM prices GROUP BY 1, 2, 3)) d`
+	for _, step := range []string{
+		"",
+		"INSERT INTO prices VALUES ('CNSHA', 'NLRTM', '2030-01-01', 10), ('CNSHA', 'NLRTM', '2030-01-01', 20), ('CNSHA', 'DEHAM', '2030-01-02', 5)",
+		"UPDATE prices SET day = '2030-01-03' WHERE day = '2030-01-01' AND price = 10",
+		"UPDATE prices SET price = price + 1 WHERE orig_code = 'CNSHA' AND day BETWEEN '2026-01-01' AND '2026-01-05'",
+		"DELETE FROM prices WHERE day = '2030-01-02'",
+		"DELETE FROM prices WHERE orig_code = 'CNSHA' AND dest_code = 'NLRTM' AND day = '2026-01-07'",
+		"TRUNCATE prices",
+		"INSERT INTO prices VALUES ('CNSHA', 'NLRTM', '2030-01-01', 7)",
+	} {
+		if step != "" {
+			if _, err := pool.Exec(ctx, step); err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+		}
+		var n int
+		if err := pool.QueryRow(ctx, diff).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("after %q: price_daily differs from prices in %d rows", step, n)
+		}
+	}
+	var zero int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM price_daily WHERE prices = 0").Scan(&zero); err != nil || zero != 0 {
+		t.Fatalf("%d empty days kept in price_daily (%v)", zero, err)
 	}
 }

@@ -1,0 +1,11 @@
+BEGIN;
+DROP TRIGGER IF EXISTS price_daily_truncate ON prices;
+DROP TRIGGER IF EXISTS price_daily_update_b_new ON prices;
+DROP TRIGGER IF EXISTS price_daily_update_a_old ON prices;
+DROP TRIGGER IF EXISTS price_daily_delete ON prices;
+DROP TRIGGER IF EXISTS price_daily_insert ON prices;
+DROP FUNCTION IF EXISTS price_daily_clear();
+DROP FUNCTION IF EXISTS price_daily_remove();
+DROP FUNCTION IF EXISTS price_daily_add();
+DROP TABLE IF EXISTS price_daily;
+COMMIT;
