@@ -47,6 +47,7 @@ type options struct {
 	scale       bool
 	scalePrices int
 	out         string
+	sections    map[string]bool
 }
 
 func run() error {
@@ -57,7 +58,12 @@ func run() error {
 	flag.BoolVar(&o.scale, "scale", false, "also run the scale test on a generated dump")
 	flag.IntVar(&o.scalePrices, "scale-prices", 10_000_000, "prices in the scale test's dump")
 	flag.StringVar(&o.out, "out", "", "also write the report to this file")
+	sections := flag.String("sections", "startup,seed,load,ingest", "comma-separated parts to run: startup, seed, load, ingest (load needs seed)")
 	flag.Parse()
+	o.sections = map[string]bool{}
+	for _, s := range strings.Split(*sections, ",") {
+		o.sections[strings.TrimSpace(s)] = true
+	}
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk not found: apt-get install wrk (make bench does it)")
 	}
@@ -73,22 +79,33 @@ func run() error {
 	fmt.Fprintf(w, "Machine: %d CPUs (%s), %s, PostgreSQL from %s; load tool wrk over loopback, %s per run after a 2 s warm-up.\n\n",
 		runtime.NumCPU(), cpuModel(), runtime.Version(), pg.BinDir(), o.duration)
 
-	if err := startupRuns(ctx, w, pg, o); err != nil {
-		return err
+	if o.sections["startup"] {
+		if err := startupRuns(ctx, w, pg, o); err != nil {
+			return err
+		}
 	}
-	dump, label := reference.Find(), "reference dump"
-	if dump == "" {
-		dump, label = o.defaultDump, "default dump (reference dump not found)"
+	var refP99 time.Duration
+	if o.sections["seed"] {
+		dump, label := reference.Find(), "reference dump"
+		if dump == "" {
+			dump, label = o.defaultDump, "default dump (reference dump not found)"
+		}
+		refDB, err := seedRun(ctx, w, pg, o, dump, label, true)
+		if err != nil {
+			return err
+		}
+		if o.sections["load"] {
+			if refP99, err = loadRuns(ctx, w, pg, o, refDB, label); err != nil {
+				return err
+			}
+		}
 	}
-	refDB, err := seedRun(ctx, w, pg, o, dump, label, true)
-	if err != nil {
-		return err
+	if o.sections["ingest"] {
+		if err := ingestRuns(ctx, w, pg, o); err != nil {
+			return err
+		}
 	}
-	refP99, err := loadRuns(ctx, w, pg, o, refDB, label)
-	if err != nil {
-		return err
-	}
-	if o.scale {
+	if o.scale && refP99 > 0 {
 		if err := scaleRun(ctx, w, pg, o, refP99); err != nil {
 			return err
 		}
@@ -482,5 +499,78 @@ func scaleRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, 
 	}
 	ratio := res.P99US / float64(refP99.Microseconds())
 	fmt.Fprintf(w, "| %s | 64 | %.0f | %.2f ms | %.2f ms | %d | %.2f× |\n\n", scs[0].name, res.rps(), res.P50US/1000, res.P99US/1000, res.Errors+res.Non2xx, ratio)
+	return nil
+}
+
+// ingestRuns loads CSV batches of 100,000 and 1,000,000 prices with `rates ingest` into a
+// seeded database, and the same files with psql's \copy straight into prices as the floor.
+func ingestRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options) error {
+	_, ports := gendump.Geography()
+	fmt.Fprintln(w, "## Batch ingestion (`rates ingest --file`: process start to exit, one transaction, all or nothing)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| batch | `rates ingest` wall time | rows/s | peak RSS | `psql \\copy` into a bare table (floor) | `psql \\copy` into prices |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- |")
+	for _, rows := range []int{100_000, 1_000_000} {
+		csv, err := os.CreateTemp("", "ratesbench-*.csv")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(csv.Name())
+		// A month of prices on 300 routes, as a carrier's monthly batch would be.
+		rng := rand.New(rand.NewPCG(uint64(rows), 3))
+		routes := make([][2]string, 300)
+		for i := range routes {
+			routes[i] = [2]string{ports[rng.IntN(len(ports))].Code, ports[rng.IntN(len(ports))].Code}
+		}
+		fmt.Fprintln(csv, "orig_code,dest_code,day,price")
+		for range rows {
+			r := routes[rng.IntN(len(routes))]
+			fmt.Fprintf(csv, "%s,%s,2026-02-%02d,%d\n", r[0], r[1], 1+rng.IntN(28), 300+rng.IntN(3000))
+		}
+		if err := csv.Close(); err != nil {
+			return err
+		}
+		var times [3]time.Duration
+		var rss int64
+		for i, tool := range []string{"rates", "floor", "psql"} {
+			dbURL, err := pg.CreateDatabase(ctx, fmt.Sprintf("ingest_%s_%d", tool, rows))
+			if err != nil {
+				return err
+			}
+			seed := exec.Command(o.ratesBin, "seed", "--file", o.defaultDump)
+			seed.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LOG_LEVEL=warn")
+			if out, err := seed.CombinedOutput(); err != nil {
+				return fmt.Errorf("seed: %v: %s", err, out)
+			}
+			var cmd *exec.Cmd
+			if tool == "rates" {
+				cmd = exec.Command(o.ratesBin, "ingest", "--file", csv.Name())
+				cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LOG_LEVEL=warn")
+			} else {
+				table := "prices"
+				if tool == "floor" {
+					// No index, no constraint, no trigger: what COPY itself costs.
+					table = "copy_floor"
+					create := exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-c",
+						"CREATE TABLE copy_floor (orig_code text, dest_code text, day date, price integer)", dbURL)
+					if out, err := create.CombinedOutput(); err != nil {
+						return fmt.Errorf("create copy_floor: %v: %s", err, out)
+					}
+				}
+				cmd = exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+					"-c", `\copy `+table+` (orig_code, dest_code, day, price) FROM '`+csv.Name()+`' WITH (FORMAT csv, HEADER)`, dbURL)
+			}
+			start := time.Now()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("%s: %v: %s", tool, err, out)
+			}
+			times[i] = time.Since(start)
+			if tool == "rates" {
+				rss = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+			}
+		}
+		fmt.Fprintf(w, "| %d rows | %s | %.0f | %.1f MB | %s | %s |\n", rows, ms(times[0]), float64(rows)/times[0].Seconds(), float64(rss)/1024, ms(times[1]), ms(times[2]))
+	}
+	fmt.Fprintln(w)
 	return nil
 }
