@@ -471,3 +471,73 @@ func waitNoOtherSessions(t *testing.T, conn *pgx.Conn) {
 	}
 	t.Fatal("the killed seed's session is still open after 10s")
 }
+
+// kill -9 in the middle of a batch load leaves prices and batches as they were; loading the
+// same file again completes, once.
+func TestKilledIngestLeavesDatabaseUnchanged(t *testing.T) {
+	url := pgserver.NewDatabase(t, srv)
+	env := map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "warn"}
+	seeded := startProc(t, env, "seed", "--file", defaultDump)
+	if err := seeded.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("seed: %v\n%s", err, seeded.output)
+	}
+	batch := filepath.Join(t.TempDir(), "batch.csv")
+	f, err := os.Create(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, "orig_code,dest_code,day,price")
+	for i := range 1_500_000 {
+		fmt.Fprintf(f, "CNSHA,NLRTM,2026-03-%02d,%d\n", 1+i%28, 1000+i%500)
+	}
+	f.Close()
+	before := fingerprint(t, url)
+
+	killed := startProc(t, env, "ingest", "--file", batch)
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var copying bool
+		if err := conn.QueryRow(context.Background(),
+			"SELECT EXISTS (SELECT 1 FROM pg_stat_progress_copy WHERE tuples_processed > 100000)").Scan(&copying); err != nil {
+			t.Fatal(err)
+		}
+		if copying {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the batch never reached its COPY\n%s", killed.output)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := killed.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	var exitErr *exec.ExitError
+	if err := killed.wait(t, 10*time.Second); !errors.As(err, &exitErr) {
+		t.Fatalf("killed ingest exited with %v", err)
+	}
+	waitNoOtherSessions(t, conn)
+	var batches int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM batches").Scan(&batches); err != nil || batches != 0 {
+		t.Fatalf("after kill -9: %d batches recorded (%v), want none", batches, err)
+	}
+	if after := fingerprint(t, url); after != before {
+		t.Fatalf("after kill -9: %v, want the data as before: %v", after, before)
+	}
+
+	for range 2 {
+		again := startProc(t, env, "ingest", "--file", batch)
+		if err := again.wait(t, 120*time.Second); err != nil {
+			t.Fatalf("ingest after the kill: %v\n%s", err, again.output)
+		}
+	}
+	var loaded int64
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM prices WHERE day >= '2026-03-01'").Scan(&loaded); err != nil || loaded != 1_500_000 {
+		t.Fatalf("after two more runs: %d rows of the batch (%v), want 1500000 (loaded once)", loaded, err)
+	}
+}
