@@ -433,6 +433,12 @@ func TestKilledSeedLeavesDatabaseUnchanged(t *testing.T) {
 	if err := again.wait(t, 120*time.Second); err != nil {
 		t.Fatalf("seed after the kill: %v\n%s", err, again.output)
 	}
+	// Streaming: the import of a 55 MB dump must not hold it in memory.
+	if rss := again.cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss; rss > 100<<10 {
+		t.Errorf("peak RSS of the 2,000,000-price seed: %d KiB, want it flat (under 100 MiB)", rss)
+	} else {
+		t.Logf("peak RSS of the 2,000,000-price seed (55 MB dump): %.1f MiB", float64(rss)/1024)
+	}
 	var prices int64
 	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM prices").Scan(&prices); err != nil || prices != 2_000_000 {
 		t.Fatalf("after the second run: %d prices (%v), want 2000000", prices, err)

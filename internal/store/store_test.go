@@ -127,3 +127,36 @@ func TestPriceDailyFollowsPrices(t *testing.T) {
 		t.Fatalf("%d empty days kept in price_daily (%v)", zero, err)
 	}
 }
+
+// The two queries of an uncached /rates answer, on the default dump's busiest route.
+func BenchmarkQueries(b *testing.B) {
+	pool, _ := dbtest.Seeded(b, srv, "../../db/seed/rates.sql")
+	st := store.New(pool)
+	ctx := context.Background()
+	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	to := from.AddDate(0, 0, 30)
+	b.Run("ResolvePair", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := st.ResolvePair(ctx, "CNSHA", "north_continent"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("DailyStats31Days", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := st.DailyStats(ctx, []string{"CNSHA"}, []string{"NLRTM"}, from, to); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Generation", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := st.Generation(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
