@@ -9,9 +9,11 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
@@ -195,6 +197,9 @@ func newTFInstance(t *testing.T, address, dir, workspace string, args map[string
 		default:
 			in.vars[name] = cty.DynamicVal
 		}
+		if ty := block.Body.Attributes["type"]; ty != nil {
+			in.vars[name] = typed(ty.Expr, in.vars[name])
+		}
 	}
 	for name := range args {
 		if _, ok := in.vars[name]; !ok {
@@ -273,6 +278,23 @@ func newTFInstance(t *testing.T, address, dir, workspace string, args map[string
 	return in
 }
 
+// typed converts a variable's value to its type constraint, as Terraform does: optional object
+// attributes a caller leaves out are added (null, or their default), so the module can read them.
+// A value that does not convert stays as it is.
+func typed(typeExpr hclsyntax.Expression, v cty.Value) cty.Value {
+	ty, defaults, diags := typeexpr.TypeConstraintWithDefaults(typeExpr)
+	if diags.HasErrors() {
+		return v
+	}
+	if defaults != nil {
+		v = defaults.Apply(v)
+	}
+	if c, err := convert.Convert(v, ty); err == nil {
+		return c
+	}
+	return v
+}
+
 // tfRoot evaluates terraform/ for a workspace.
 func tfRoot(t *testing.T, workspace string) *tfInstance {
 	t.Helper()
@@ -334,26 +356,64 @@ func (b tfBlock) stringAttr(t *testing.T, body *hclsyntax.Body, name string) str
 	return v.AsString()
 }
 
-// reference reads an argument that refers to another resource of the same module, such as
-// cluster = aws_ecs_cluster.this.arn, and returns that resource.
+// reference reads an argument that refers to another resource, such as
+// cluster = aws_ecs_cluster.this.arn (a resource of the same module) or
+// task_definition = module.task.task_definition_arn (the resource that output of a called module
+// refers to, followed through further calls), and returns that resource.
 func (b tfBlock) reference(t *testing.T, arg, typ string) tfBlock {
 	t.Helper()
 	attr := b.block.Body.Attributes[arg]
 	if attr == nil {
 		t.Fatalf("%s has no argument %s", b.address(), arg)
 	}
-	for _, tr := range attr.Expr.Variables() {
-		if tr.RootName() != typ || len(tr) < 2 {
+	if target, ok := b.instance.resolve(attr.Expr, typ); ok {
+		return target
+	}
+	t.Fatalf("%s.%s does not refer to a %s of the same module or, through an output, of a module it calls", b.address(), arg, typ)
+	return tfBlock{}
+}
+
+// resolve returns the resource of type typ an expression of the instance refers to, directly or
+// through the output of a module call.
+func (in *tfInstance) resolve(expr hclsyntax.Expression, typ string) (tfBlock, bool) {
+	for _, tr := range expr.Variables() {
+		if len(tr) < 2 {
 			continue
 		}
-		if name, ok := tr[1].(hcl.TraverseAttr); ok {
-			if target, ok := b.instance.resource(typ, name.Name); ok {
-				return target
+		name, ok := tr[1].(hcl.TraverseAttr)
+		if !ok {
+			continue
+		}
+		switch tr.RootName() {
+		case typ:
+			if target, ok := in.resource(typ, name.Name); ok {
+				return target, true
+			}
+		case "module":
+			child := in.children[name.Name]
+			if child == nil || len(tr) < 3 {
+				continue
+			}
+			if out, ok := tr[2].(hcl.TraverseAttr); ok {
+				if value := child.outputValue(out.Name); value != nil {
+					if target, ok := child.resolve(value, typ); ok {
+						return target, true
+					}
+				}
 			}
 		}
 	}
-	t.Fatalf("%s.%s does not refer to a %s of the same module", b.address(), arg, typ)
-	return tfBlock{}
+	return tfBlock{}, false
+}
+
+// outputValue returns the value expression of an output of the instance's module, or nil.
+func (in *tfInstance) outputValue(name string) hclsyntax.Expression {
+	for _, block := range in.module.blocks("output") {
+		if block.Labels[0] == name && block.Body.Attributes["value"] != nil {
+			return block.Body.Attributes["value"].Expr
+		}
+	}
+	return nil
 }
 
 // allProblems collects the evaluation problems of the instance and its ancestors.
@@ -382,9 +442,10 @@ type tfNames struct {
 }
 
 // terraformNames finds the API's ECS service (the one behind the load balancer), its cluster and
-// task definition (the resources its arguments refer to), the container the load balancer sends
-// traffic to, and the ECR repository of the module whose output the service module's image is
-// built from, and evaluates their names for the workspace.
+// task definition (the resources its arguments refer to, in its module or, through an output, in a
+// module that module calls), the container the load balancer sends traffic to, and the ECR
+// repository of the module whose output the service module's image is built from, and evaluates
+// their names for the workspace. The worker's task definition is found the same way.
 func terraformNames(t *testing.T, workspace string) tfNames {
 	t.Helper()
 	root := tfRoot(t, workspace)

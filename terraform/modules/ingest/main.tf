@@ -1,5 +1,6 @@
 # Batch ingestion: an encrypted, versioned S3 bucket whose `incoming/` uploads are announced on an
-# SQS queue (with a dead-letter queue), and the worker that loads them (worker.tf, IAM in iam.tf).
+# SQS queue (with a dead-letter queue), and the worker that loads them (worker.tf; its task
+# definition, log group and IAM roles come from modules/ecs_task).
 #
 #   upload to s3://<bucket>/incoming/... -> S3 event notification -> SQS queue -> `rates worker`
 #   (ECS service) -> COPY into PostgreSQL in one transaction; a rejected batch gets a report under
@@ -9,12 +10,9 @@ data "aws_region" "current" {}
 
 data "aws_caller_identity" "current" {}
 
-data "aws_partition" "current" {}
-
 locals {
   region     = data.aws_region.current.name
   account_id = data.aws_caller_identity.current.account_id
-  partition  = data.aws_partition.current.partition
 
   # Globally unique: the account and the region are part of the default name.
   bucket_name = coalesce(var.bucket_name, "${var.name}-ingest-${local.account_id}-${local.region}")
@@ -32,7 +30,7 @@ locals {
 ################################################################################
 
 # The default key policy (the account's IAM policies decide) is enough: the worker's task role
-# gets kms:Decrypt / kms:GenerateDataKey on this key through S3 only (iam.tf), and whoever uploads
+# gets kms:Decrypt / kms:GenerateDataKey on this key through S3 only (worker.tf), and whoever uploads
 # batches needs kms:GenerateDataKey on it as well.
 resource "aws_kms_key" "bucket" {
   description             = "${local.bucket_name}: objects of the ingestion bucket"

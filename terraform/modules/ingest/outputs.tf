@@ -95,7 +95,7 @@ output "worker_service_arn" {
 
 output "worker_task_definition_family" {
   description = "Family of the worker's task definition; the deploy workflow registers new revisions in it."
-  value       = aws_ecs_task_definition.worker.family
+  value       = module.task.task_definition_family
 }
 
 output "worker_container_name" {
@@ -105,12 +105,12 @@ output "worker_container_name" {
 
 output "worker_log_group_name" {
   description = "Name of the worker's log group."
-  value       = aws_cloudwatch_log_group.worker.name
+  value       = module.task.log_group_name
 }
 
 output "worker_log_group_arn" {
   description = "ARN of the worker's log group."
-  value       = aws_cloudwatch_log_group.worker.arn
+  value       = module.task.log_group_arn
 }
 
 output "worker_security_group_id" {
@@ -120,22 +120,22 @@ output "worker_security_group_id" {
 
 output "worker_execution_role_arn" {
   description = "ARN of the worker's task execution role."
-  value       = aws_iam_role.execution.arn
+  value       = module.task.execution_role_arn
 }
 
 output "worker_task_role_arn" {
   description = "ARN of the worker's task role."
-  value       = aws_iam_role.task.arn
+  value       = module.task.task_role_arn
 }
 
 output "worker_task_role_policy" {
   description = "Inline policy of the worker's task role (JSON)."
-  value       = aws_iam_role_policy.task.policy
+  value       = module.task.task_role_policy
 }
 
 output "worker_execution_role_policy" {
   description = "Inline policy of the worker's task execution role (JSON)."
-  value       = aws_iam_role_policy.execution.policy
+  value       = module.task.execution_role_policy
 }
 
 output "worker_assign_public_ip" {

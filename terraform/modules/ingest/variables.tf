@@ -2,6 +2,9 @@
 # Names
 ################################################################################
 
+# Settings passed on to modules/ecs_task (family, container, log group, sizes, user, stop timeout,
+# log retention) are validated there.
+
 variable "name" {
   description = "Prefix of every resource of the module (for example `rates-dev`): queues `<name>-ingest` and `<name>-ingest-dlq`, key alias, IAM roles, security group, scaling policies and alarms."
   type        = string
@@ -36,32 +39,17 @@ variable "service_name" {
 variable "task_family" {
   description = "Family of the worker's task definition (for example `rates-dev-worker`). The deploy workflow registers its revisions in this family."
   type        = string
-
-  validation {
-    condition     = can(regex("^[a-zA-Z0-9_-]{1,255}$", var.task_family))
-    error_message = "The task_family must be 1-255 letters, digits, hyphens or underscores."
-  }
 }
 
 variable "container_name" {
   description = "Name of the container in the worker's task definition (the same as the API's, so the deploy workflow uses one name)."
   type        = string
   default     = "rates"
-
-  validation {
-    condition     = can(regex("^[a-zA-Z0-9_-]{1,255}$", var.container_name))
-    error_message = "The container_name must be 1-255 letters, digits, hyphens or underscores."
-  }
 }
 
 variable "log_group_name" {
   description = "Name of the worker's CloudWatch log group (for example `/ecs/rates-dev-worker`)."
   type        = string
-
-  validation {
-    condition     = can(regex("^[a-zA-Z0-9_./#-]{1,512}$", var.log_group_name))
-    error_message = "The log_group_name must be 1-512 characters of letters, digits and _ . / # -."
-  }
 }
 
 ################################################################################
@@ -233,63 +221,30 @@ variable "cpu" {
   description = "Task CPU units of the worker (256 = 0.25 vCPU)."
   type        = number
   default     = 256
-
-  validation {
-    condition     = contains([256, 512, 1024, 2048, 4096, 8192, 16384], var.cpu)
-    error_message = "The cpu must be one of the Fargate sizes 256, 512, 1024, 2048, 4096, 8192 or 16384."
-  }
 }
 
 variable "memory" {
   description = "Task memory of the worker in MiB; must be a combination Fargate supports for the chosen cpu. The loader streams, so its memory does not grow with the batch size."
   type        = number
   default     = 512
-
-  validation {
-    condition = (
-      var.cpu == 256 ? contains([512, 1024, 2048], var.memory) :
-      var.cpu == 512 ? var.memory >= 1024 && var.memory <= 4096 && var.memory % 1024 == 0 :
-      var.cpu == 1024 ? var.memory >= 2048 && var.memory <= 8192 && var.memory % 1024 == 0 :
-      var.cpu == 2048 ? var.memory >= 4096 && var.memory <= 16384 && var.memory % 1024 == 0 :
-      var.cpu == 4096 ? var.memory >= 8192 && var.memory <= 30720 && var.memory % 1024 == 0 :
-      var.cpu == 8192 ? var.memory >= 16384 && var.memory <= 61440 && var.memory % 4096 == 0 :
-      var.memory >= 32768 && var.memory <= 122880 && var.memory % 8192 == 0
-    )
-    error_message = "This cpu/memory combination is not supported by Fargate (for example 256 CPU takes 512, 1024 or 2048 MiB)."
-  }
 }
 
 variable "cpu_architecture" {
   description = "CPU architecture of the image: X86_64 or ARM64 (Graviton). The same as the API's."
   type        = string
   default     = "X86_64"
-
-  validation {
-    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
-    error_message = "The cpu_architecture must be X86_64 or ARM64."
-  }
 }
 
 variable "container_user" {
   description = "User (uid:gid) the worker container runs as. Must not be root."
   type        = string
   default     = "65532:65532"
-
-  validation {
-    condition     = can(regex("^[0-9]+(:[0-9]+)?$", var.container_user)) && split(":", var.container_user)[0] != "0"
-    error_message = "The container_user must be a numeric uid or uid:gid other than 0 (root)."
-  }
 }
 
 variable "stop_timeout" {
   description = "Seconds ECS waits after SIGTERM before it kills the worker container (stopTimeout; 120 is the Fargate maximum). Keep it above shutdown_timeout_seconds."
   type        = number
   default     = 120
-
-  validation {
-    condition     = var.stop_timeout >= 2 && var.stop_timeout <= 120
-    error_message = "The stop_timeout must be between 2 and 120 seconds (the Fargate maximum)."
-  }
 }
 
 variable "shutdown_timeout_seconds" {
@@ -340,11 +295,6 @@ variable "log_retention_days" {
   description = "Days the worker's logs are kept."
   type        = number
   default     = 30
-
-  validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "The log_retention_days must be one of the retention periods CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."
-  }
 }
 
 variable "extra_environment" {

@@ -31,91 +31,78 @@ locals {
 
   # Module-set variables win over extra_environment.
   worker_environment = merge(var.extra_environment, local.worker_app_environment)
-
-  worker_container_definition = {
-    name      = var.container_name
-    image     = var.image
-    essential = true
-    user      = var.container_user
-    command   = ["worker"]
-
-    readonlyRootFilesystem = true
-    # SIGTERM stops the polling; the batch in hand then has shutdown_timeout_seconds to commit or
-    # roll back before ECS kills the container after stop_timeout.
-    stopTimeout = var.stop_timeout
-
-    portMappings = [
-      {
-        name          = "metrics"
-        containerPort = var.metrics_port
-        hostPort      = var.metrics_port
-        protocol      = "tcp"
-      },
-    ]
-
-    # Sorted by name, as ECS returns them, so that plans stay quiet.
-    environment = [for k in sort(keys(local.worker_environment)) : { name = k, value = local.worker_environment[k] }]
-
-    mountPoints = [
-      {
-        sourceVolume  = "tmp"
-        containerPath = "/tmp"
-        readOnly      = false
-      },
-    ]
-
-    linuxParameters = {
-      initProcessEnabled = true
-    }
-
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.worker.name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "ecs"
-      }
-    }
-  }
-}
-
-resource "aws_cloudwatch_log_group" "worker" {
-  name              = var.log_group_name
-  retention_in_days = var.log_retention_days
-
-  tags = var.tags
 }
 
 ################################################################################
-# Task definition
+# Task definition, log group and IAM roles (modules/ecs_task)
 ################################################################################
 
 # As for the API: Terraform registers the first revision of the family, the deploy workflow the
-# later ones (new images), so the service ignores its task_definition after creation.
-#trivy:ignore:AVD-AWS-0036 DB_PASSWORD_SSM_PARAMETER carries the name of the SSM parameter, not the password; the binary reads and decrypts the SecureString itself at start.
-resource "aws_ecs_task_definition" "worker" {
-  family                   = var.task_family
-  requires_compatibilities = ["FARGATE"]
-  network_mode             = "awsvpc"
-  cpu                      = tostring(var.cpu)
-  memory                   = tostring(var.memory)
-  execution_role_arn       = aws_iam_role.execution.arn
-  task_role_arn            = aws_iam_role.task.arn
+# later ones (new images), so the service ignores its task_definition after creation. The task
+# role reads batches under incoming/, writes reports under reports/, consumes the one queue and
+# uses the bucket's key through S3 only; modules/ecs_task adds the password parameter.
+module "task" {
+  source = "../ecs_task"
 
-  container_definitions = jsonencode([local.worker_container_definition])
+  name           = "${var.name}-worker"
+  service_name   = var.service_name
+  task_family    = var.task_family
+  container_name = var.container_name
+  log_group_name = var.log_group_name
 
-  runtime_platform {
-    operating_system_family = "LINUX"
-    cpu_architecture        = var.cpu_architecture
-  }
+  image            = var.image
+  command          = ["worker"]
+  environment      = local.worker_environment
+  cpu              = var.cpu
+  memory           = var.memory
+  cpu_architecture = var.cpu_architecture
+  container_user   = var.container_user
+  # SIGTERM stops the polling; the batch in hand then has shutdown_timeout_seconds to commit or
+  # roll back before ECS kills the container after stop_timeout.
+  stop_timeout  = var.stop_timeout
+  port_mappings = [{ name = "metrics", port = var.metrics_port }]
 
-  volume {
-    name = "tmp"
-  }
+  log_retention_days        = var.log_retention_days
+  ecr_repository_arn        = var.ecr_repository_arn
+  db_password_parameter_arn = var.db_password_parameter_arn
+  db_password_kms_key_arn   = var.db_password_kms_key_arn
+  enable_execute_command    = var.enable_execute_command
 
-  skip_destroy = true
+  task_policy_name  = "ingest-batches"
+  task_role_purpose = "reads incoming batches, writes reports, consumes the ingestion queue"
+  task_policy_statements = jsonencode([
+    {
+      Sid      = "ReadIncomingBatches"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:GetObjectVersion"]
+      Resource = "${aws_s3_bucket.this.arn}/${var.incoming_prefix}*"
+    },
+    {
+      Sid      = "WriteBatchReports"
+      Effect   = "Allow"
+      Action   = ["s3:PutObject"]
+      Resource = "${aws_s3_bucket.this.arn}/${var.reports_prefix}*"
+    },
+    {
+      # Objects are encrypted with the bucket's key: reading needs Decrypt, writing a report
+      # GenerateDataKey, and only S3 may use the key on the worker's behalf.
+      Sid      = "UseBucketKeyThroughS3"
+      Effect   = "Allow"
+      Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      Resource = aws_kms_key.bucket.arn
+      Condition = {
+        StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
+      }
+    },
+    {
+      Sid      = "ConsumeIngestQueue"
+      Effect   = "Allow"
+      Action   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+      Resource = aws_sqs_queue.this.arn
+    },
+  ])
 
-  tags = merge(var.tags, { Name = var.task_family })
+  tags = var.tags
 }
 
 ################################################################################
@@ -171,7 +158,7 @@ resource "aws_vpc_security_group_egress_rule" "https" {
 resource "aws_ecs_service" "worker" {
   name             = var.service_name
   cluster          = var.cluster_arn
-  task_definition  = aws_ecs_task_definition.worker.arn
+  task_definition  = module.task.task_definition_arn
   desired_count    = var.min_capacity
   launch_type      = "FARGATE"
   platform_version = "LATEST"

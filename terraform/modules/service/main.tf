@@ -1,11 +1,7 @@
-# ECS on Fargate: cluster, task definition, service in the private subnets behind the load balancer,
-# and target-tracking autoscaling. IAM roles are in iam.tf.
+# ECS on Fargate: cluster, the API's task (modules/ecs_task: task definition, log group, IAM
+# roles), service in the private subnets behind the load balancer, and target-tracking autoscaling.
 
 data "aws_region" "current" {}
-
-data "aws_caller_identity" "current" {}
-
-data "aws_partition" "current" {}
 
 locals {
   region = data.aws_region.current.name
@@ -33,61 +29,10 @@ locals {
 
   # Module-set variables win over extra_environment.
   environment = merge(var.extra_environment, local.app_environment)
-
-  container_definition = {
-    name      = var.container_name
-    image     = var.image
-    essential = true
-    user      = var.container_user
-
-    readonlyRootFilesystem = true
-    stopTimeout            = var.stop_timeout
-
-    portMappings = [
-      {
-        name          = "http"
-        containerPort = var.container_port
-        hostPort      = var.container_port
-        protocol      = "tcp"
-        appProtocol   = "http"
-      },
-      {
-        name          = "metrics"
-        containerPort = var.metrics_port
-        hostPort      = var.metrics_port
-        protocol      = "tcp"
-      },
-    ]
-
-    # Sorted by name, as ECS returns them, so that plans stay quiet.
-    environment = [for k in sort(keys(local.environment)) : { name = k, value = local.environment[k] }]
-
-    # The root filesystem is read-only; /tmp is a scratch volume on the task's ephemeral storage.
-    mountPoints = [
-      {
-        sourceVolume  = "tmp"
-        containerPath = "/tmp"
-        readOnly      = false
-      },
-    ]
-
-    linuxParameters = {
-      initProcessEnabled = true
-    }
-
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.this.name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "ecs"
-      }
-    }
-  }
 }
 
 ################################################################################
-# Cluster and logs
+# Cluster
 ################################################################################
 
 resource "aws_ecs_cluster" "this" {
@@ -107,46 +52,38 @@ resource "aws_ecs_cluster" "this" {
   tags = merge(var.tags, { Name = var.cluster_name })
 }
 
-resource "aws_cloudwatch_log_group" "this" {
-  name              = var.log_group_name
-  retention_in_days = var.log_retention_days
+################################################################################
+# Task definition, log group and IAM roles (modules/ecs_task)
+################################################################################
+
+module "task" {
+  source = "../ecs_task"
+
+  name           = var.name
+  service_name   = var.service_name
+  task_family    = var.task_family
+  container_name = var.container_name
+  log_group_name = var.log_group_name
+
+  image            = var.image
+  environment      = local.environment
+  cpu              = var.cpu
+  memory           = var.memory
+  cpu_architecture = var.cpu_architecture
+  container_user   = var.container_user
+  stop_timeout     = var.stop_timeout
+  port_mappings = [
+    { name = "http", port = var.container_port, app_protocol = "http" },
+    { name = "metrics", port = var.metrics_port },
+  ]
+
+  log_retention_days        = var.log_retention_days
+  ecr_repository_arn        = var.ecr_repository_arn
+  db_password_parameter_arn = var.db_password_parameter_arn
+  db_password_kms_key_arn   = var.db_password_kms_key_arn
+  enable_execute_command    = var.enable_execute_command
 
   tags = var.tags
-}
-
-################################################################################
-# Task definition
-################################################################################
-
-# Terraform registers the first revision of the family and a new one whenever the settings above
-# change. The deploy workflow registers further revisions with new images (starting from the
-# latest revision of the family), so the service ignores its task_definition argument below.
-#trivy:ignore:AVD-AWS-0036 DB_PASSWORD_SSM_PARAMETER carries the name of the SSM parameter, not the password; the binary reads and decrypts the SecureString itself at start.
-resource "aws_ecs_task_definition" "this" {
-  family                   = var.task_family
-  requires_compatibilities = ["FARGATE"]
-  network_mode             = "awsvpc"
-  cpu                      = tostring(var.cpu)
-  memory                   = tostring(var.memory)
-  execution_role_arn       = aws_iam_role.execution.arn
-  task_role_arn            = aws_iam_role.task.arn
-
-  container_definitions = jsonencode([local.container_definition])
-
-  runtime_platform {
-    operating_system_family = "LINUX"
-    cpu_architecture        = var.cpu_architecture
-  }
-
-  volume {
-    name = "tmp"
-  }
-
-  # Keep older revisions registered when Terraform replaces this one: a running deployment may
-  # still use them.
-  skip_destroy = true
-
-  tags = merge(var.tags, { Name = var.task_family })
 }
 
 ################################################################################
@@ -211,7 +148,7 @@ resource "aws_vpc_security_group_egress_rule" "https" {
 resource "aws_ecs_service" "this" {
   name             = var.service_name
   cluster          = aws_ecs_cluster.this.arn
-  task_definition  = aws_ecs_task_definition.this.arn
+  task_definition  = module.task.task_definition_arn
   desired_count    = var.desired_count
   launch_type      = "FARGATE"
   platform_version = "LATEST"

@@ -20,12 +20,12 @@ output "service_id" {
 
 output "task_definition_family" {
   description = "Family of the task definition; the deploy workflow registers new revisions in it."
-  value       = aws_ecs_task_definition.this.family
+  value       = module.task.task_definition_family
 }
 
 output "task_definition_arn" {
   description = "ARN of the revision Terraform registered (not necessarily the one running: deployments register newer ones)."
-  value       = aws_ecs_task_definition.this.arn
+  value       = module.task.task_definition_arn
 }
 
 output "container_name" {
@@ -40,12 +40,12 @@ output "container_port" {
 
 output "log_group_name" {
   description = "Name of the container log group."
-  value       = aws_cloudwatch_log_group.this.name
+  value       = module.task.log_group_name
 }
 
 output "log_group_arn" {
   description = "ARN of the container log group."
-  value       = aws_cloudwatch_log_group.this.arn
+  value       = module.task.log_group_arn
 }
 
 output "security_group_id" {
@@ -55,22 +55,22 @@ output "security_group_id" {
 
 output "execution_role_arn" {
   description = "ARN of the task execution role (the deploy workflow passes it when it registers revisions)."
-  value       = aws_iam_role.execution.arn
+  value       = module.task.execution_role_arn
 }
 
 output "execution_role_name" {
   description = "Name of the task execution role."
-  value       = aws_iam_role.execution.name
+  value       = module.task.execution_role_name
 }
 
 output "task_role_arn" {
   description = "ARN of the task role (the deploy workflow passes it when it registers revisions)."
-  value       = aws_iam_role.task.arn
+  value       = module.task.task_role_arn
 }
 
 output "task_role_name" {
   description = "Name of the task role."
-  value       = aws_iam_role.task.name
+  value       = module.task.task_role_name
 }
 
 output "autoscaling_min_capacity" {
@@ -95,10 +95,10 @@ output "assign_public_ip" {
 
 output "task_role_policy" {
   description = "Inline policy of the task role (JSON)."
-  value       = aws_iam_role_policy.task.policy
+  value       = module.task.task_role_policy
 }
 
 output "execution_role_policy" {
   description = "Inline policy of the task execution role (JSON)."
-  value       = aws_iam_role_policy.execution.policy
+  value       = module.task.execution_role_policy
 }

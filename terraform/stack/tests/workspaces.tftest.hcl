@@ -416,7 +416,7 @@ run "prod" {
   }
 
   override_resource {
-    target          = module.service.aws_iam_role.task
+    target          = module.service.module.task.aws_iam_role.task
     override_during = plan
     values = {
       arn = "arn:aws:iam::123456789012:role/rates-prod-task"
@@ -424,7 +424,7 @@ run "prod" {
   }
 
   override_resource {
-    target          = module.service.aws_iam_role.execution
+    target          = module.service.module.task.aws_iam_role.execution
     override_during = plan
     values = {
       arn = "arn:aws:iam::123456789012:role/rates-prod-task-execution"
@@ -432,7 +432,7 @@ run "prod" {
   }
 
   override_resource {
-    target          = module.ingest.aws_iam_role.task
+    target          = module.ingest.module.task.aws_iam_role.task
     override_during = plan
     values = {
       arn = "arn:aws:iam::123456789012:role/rates-prod-worker-task"
@@ -440,7 +440,7 @@ run "prod" {
   }
 
   override_resource {
-    target          = module.ingest.aws_iam_role.execution
+    target          = module.ingest.module.task.aws_iam_role.execution
     override_during = plan
     values = {
       arn = "arn:aws:iam::123456789012:role/rates-prod-worker-task-execution"

@@ -59,7 +59,7 @@ override_resource {
 }
 
 override_resource {
-  target          = aws_cloudwatch_log_group.worker
+  target          = module.task.aws_cloudwatch_log_group.this
   override_during = plan
   values = {
     arn = "arn:aws:logs:eu-central-1:123456789012:log-group:/ecs/rates-test-worker"
@@ -297,7 +297,7 @@ run "worker_runs_privately_without_load_balancer" {
     condition = (
       aws_ecs_service.worker.cluster == "arn:aws:ecs:eu-central-1:123456789012:cluster/rates-test" &&
       aws_ecs_service.worker.name == "rates-test-worker" &&
-      aws_ecs_task_definition.worker.family == "rates-test-worker" &&
+      module.task.task_definition_family == "rates-test-worker" &&
       aws_ecs_service.worker.launch_type == "FARGATE"
     )
     error_message = "The worker is a Fargate service of its own family in the given cluster."
@@ -331,34 +331,34 @@ run "worker_container_matches_the_binary_contract" {
   command = plan
 
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.worker.container_definitions)[0].command == ["worker"]
+    condition     = jsondecode(module.task.container_definitions)[0].command == ["worker"]
     error_message = "The container must run `rates worker`."
   }
 
   assert {
     condition = (
-      jsondecode(aws_ecs_task_definition.worker.container_definitions)[0].name == "rates" &&
-      jsondecode(aws_ecs_task_definition.worker.container_definitions)[0].image == "123456789012.dkr.ecr.eu-central-1.amazonaws.com/rates-test:bootstrap"
+      jsondecode(module.task.container_definitions)[0].name == "rates" &&
+      jsondecode(module.task.container_definitions)[0].image == "123456789012.dkr.ecr.eu-central-1.amazonaws.com/rates-test:bootstrap"
     )
     error_message = "The worker runs the API's image in a container named rates."
   }
 
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.worker.container_definitions)[0].stopTimeout == 120
+    condition     = jsondecode(module.task.container_definitions)[0].stopTimeout == 120
     error_message = "The worker must get 120 s after SIGTERM to finish or roll back its batch."
   }
 
   assert {
     condition = (
-      jsondecode(aws_ecs_task_definition.worker.container_definitions)[0].readonlyRootFilesystem == true &&
-      !contains(["0", "root", "0:0"], jsondecode(aws_ecs_task_definition.worker.container_definitions)[0].user)
+      jsondecode(module.task.container_definitions)[0].readonlyRootFilesystem == true &&
+      !contains(["0", "root", "0:0"], jsondecode(module.task.container_definitions)[0].user)
     )
     error_message = "The worker runs as non-root with a read-only root filesystem."
   }
 
   assert {
     condition = {
-      for e in jsondecode(aws_ecs_task_definition.worker.container_definitions)[0].environment : e.name => e.value
+      for e in jsondecode(module.task.container_definitions)[0].environment : e.name => e.value
       } == {
       AWS_REGION                = "eu-central-1"
       DB_HOST                   = "rates-test.abcdefghijkl.eu-central-1.rds.amazonaws.com"
@@ -380,12 +380,12 @@ run "worker_container_matches_the_binary_contract" {
   }
 
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.worker.container_definitions)[0].logConfiguration.options["awslogs-group"] == "/ecs/rates-test-worker"
+    condition     = jsondecode(module.task.container_definitions)[0].logConfiguration.options["awslogs-group"] == "/ecs/rates-test-worker"
     error_message = "The worker must log to its own log group."
   }
 
   assert {
-    condition     = aws_cloudwatch_log_group.worker.name == "/ecs/rates-test-worker"
+    condition     = module.task.log_group_name == "/ecs/rates-test-worker"
     error_message = "The worker has its own log group."
   }
 }
@@ -403,14 +403,14 @@ run "extra_environment_cannot_override_the_contract" {
 
   assert {
     condition = (
-      { for e in jsondecode(aws_ecs_task_definition.worker.container_definitions)[0].environment : e.name => e.value }["INGEST_QUEUE_URL"] == "https://sqs.eu-central-1.amazonaws.com/123456789012/rates-test-ingest" &&
-      { for e in jsondecode(aws_ecs_task_definition.worker.container_definitions)[0].environment : e.name => e.value }["EXTRA"] == "1"
+      { for e in jsondecode(module.task.container_definitions)[0].environment : e.name => e.value }["INGEST_QUEUE_URL"] == "https://sqs.eu-central-1.amazonaws.com/123456789012/rates-test-ingest" &&
+      { for e in jsondecode(module.task.container_definitions)[0].environment : e.name => e.value }["EXTRA"] == "1"
     )
     error_message = "extra_environment adds variables but cannot replace the module's."
   }
 
   assert {
-    condition     = { for e in jsondecode(aws_ecs_task_definition.worker.container_definitions)[0].environment : e.name => e.value }["INGEST_VISIBILITY_TIMEOUT"] == "650s"
+    condition     = { for e in jsondecode(module.task.container_definitions)[0].environment : e.name => e.value }["INGEST_VISIBILITY_TIMEOUT"] == "650s"
     error_message = "A visibility timeout that is not whole minutes is passed in seconds."
   }
 }
@@ -420,7 +420,7 @@ run "task_role_is_least_privilege" {
 
   assert {
     condition = {
-      for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Sid => [s.Action, s.Resource]
+      for s in jsondecode(module.task.task_role_policy).Statement : s.Sid => [s.Action, s.Resource]
       } == {
       ReadIncomingBatches               = [["s3:GetObject", "s3:GetObjectVersion"], "arn:aws:s3:::rates-test-ingest-123456789012-eu-central-1/incoming/*"]
       WriteBatchReports                 = [["s3:PutObject"], "arn:aws:s3:::rates-test-ingest-123456789012-eu-central-1/reports/*"]
@@ -434,7 +434,7 @@ run "task_role_is_least_privilege" {
 
   assert {
     condition = {
-      for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Sid => s.Condition if can(s.Condition)
+      for s in jsondecode(module.task.task_role_policy).Statement : s.Sid => s.Condition if can(s.Condition)
       } == {
       UseBucketKeyThroughS3             = { StringEquals = { "kms:ViaService" = "s3.eu-central-1.amazonaws.com" } }
       DecryptDatabasePasswordThroughSsm = { StringEquals = { "kms:ViaService" = "ssm.eu-central-1.amazonaws.com" } }
@@ -443,18 +443,18 @@ run "task_role_is_least_privilege" {
   }
 
   assert {
-    condition     = alltrue([for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Resource != "*" && alltrue([for a in s.Action : !strcontains(a, "*")])])
+    condition     = alltrue([for s in jsondecode(module.task.task_role_policy).Statement : s.Resource != "*" && alltrue([for a in s.Action : !strcontains(a, "*")])])
     error_message = "Without ECS Exec the task role has no wildcard action or resource."
   }
 
   assert {
-    condition     = [for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Sid if s.Resource == "*"] == ["EcrLogin"]
+    condition     = [for s in jsondecode(module.task.execution_role_policy).Statement : s.Sid if s.Resource == "*"] == ["EcrLogin"]
     error_message = "Only ecr:GetAuthorizationToken (no resource-level permissions) may use a wildcard in the execution role."
   }
 
   assert {
     condition = [
-      for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if s.Sid == "WriteWorkerLogGroup"
+      for s in jsondecode(module.task.execution_role_policy).Statement : s.Resource if s.Sid == "WriteLogGroup"
     ] == ["arn:aws:logs:eu-central-1:123456789012:log-group:/ecs/rates-test-worker:log-stream:*"]
     error_message = "The execution role writes the worker's log group only."
   }
@@ -535,7 +535,7 @@ run "ecs_exec_adds_only_the_ssm_messages_channels" {
   }
 
   assert {
-    condition     = [for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Sid if s.Resource == "*"] == ["EcsExecChannels"]
+    condition     = [for s in jsondecode(module.task.task_role_policy).Statement : s.Sid if s.Resource == "*"] == ["EcsExecChannels"]
     error_message = "ECS Exec adds the SSM Messages statement and nothing else."
   }
 }

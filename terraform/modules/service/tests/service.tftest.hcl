@@ -66,8 +66,8 @@ run "tasks_run_privately_behind_the_load_balancer" {
   }
 
   assert {
-    condition     = aws_ecs_service.this.launch_type == "FARGATE" && aws_ecs_task_definition.this.network_mode == "awsvpc"
-    error_message = "The service runs on Fargate in awsvpc mode."
+    condition     = aws_ecs_service.this.launch_type == "FARGATE"
+    error_message = "The service runs on Fargate (the task definition's awsvpc mode is tested in modules/ecs_task)."
   }
 
   assert {
@@ -163,33 +163,33 @@ run "container_matches_the_binary_contract" {
   }
 
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].name == "rates"
+    condition     = jsondecode(module.task.container_definitions)[0].name == "rates"
     error_message = "The container must be named rates."
   }
 
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].readonlyRootFilesystem == true
+    condition     = jsondecode(module.task.container_definitions)[0].readonlyRootFilesystem == true
     error_message = "The root filesystem must be read-only."
   }
 
   assert {
-    condition     = !contains(["0", "root", "0:0"], jsondecode(aws_ecs_task_definition.this.container_definitions)[0].user)
+    condition     = !contains(["0", "root", "0:0"], jsondecode(module.task.container_definitions)[0].user)
     error_message = "The container must not run as root."
   }
 
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].stopTimeout == 30
+    condition     = jsondecode(module.task.container_definitions)[0].stopTimeout == 30
     error_message = "The stop timeout must leave room for SHUTDOWN_TIMEOUT."
   }
 
   assert {
-    condition     = [for p in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].portMappings : p.containerPort] == [3000, 9090]
+    condition     = [for p in jsondecode(module.task.container_definitions)[0].portMappings : p.containerPort] == [3000, 9090]
     error_message = "The container exposes the API on 3000 and metrics on 9090."
   }
 
   assert {
     condition = {
-      for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e.name => e.value
+      for e in jsondecode(module.task.container_definitions)[0].environment : e.name => e.value
       } == {
       AWS_REGION                = "eu-central-1"
       DB_HOST                   = "rates-test.abcdefghijkl.eu-central-1.rds.amazonaws.com"
@@ -209,7 +209,7 @@ run "container_matches_the_binary_contract" {
   }
 
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].logConfiguration.options["awslogs-group"] == "/ecs/rates-test"
+    condition     = jsondecode(module.task.container_definitions)[0].logConfiguration.options["awslogs-group"] == "/ecs/rates-test"
     error_message = "The container must log to its log group."
   }
 }
@@ -219,7 +219,7 @@ run "task_role_reads_exactly_the_password_parameter" {
 
   assert {
     condition = [
-      for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s
+      for s in jsondecode(module.task.task_role_policy).Statement : s
       if contains(flatten([s.Action]), "ssm:GetParameter")
       ] == [{
         Sid      = "ReadDatabasePassword"
@@ -232,7 +232,7 @@ run "task_role_reads_exactly_the_password_parameter" {
 
   assert {
     condition = [
-      for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s
+      for s in jsondecode(module.task.task_role_policy).Statement : s
       if contains(flatten([s.Action]), "kms:Decrypt")
       ] == [{
         Sid       = "DecryptDatabasePasswordThroughSsm"
@@ -245,12 +245,12 @@ run "task_role_reads_exactly_the_password_parameter" {
   }
 
   assert {
-    condition     = length(jsondecode(aws_iam_role_policy.task.policy).Statement) == 2
+    condition     = length(jsondecode(module.task.task_role_policy).Statement) == 2
     error_message = "Without ECS Exec the task role has exactly these two statements."
   }
 
   assert {
-    condition     = alltrue([for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Resource != "*"])
+    condition     = alltrue([for s in jsondecode(module.task.task_role_policy).Statement : s.Resource != "*"])
     error_message = "Without ECS Exec the task role has no wildcard resource."
   }
 }
@@ -260,7 +260,7 @@ run "execution_role_is_limited_to_the_repository_and_log_group" {
 
   assert {
     condition = [
-      for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource
+      for s in jsondecode(module.task.execution_role_policy).Statement : s.Resource
       if s.Sid == "PullFromServiceRepository"
     ] == ["arn:aws:ecr:eu-central-1:123456789012:repository/rates-test"]
     error_message = "Image pulls must be limited to the service's repository."
@@ -268,14 +268,14 @@ run "execution_role_is_limited_to_the_repository_and_log_group" {
 
   assert {
     condition = [
-      for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource
-      if s.Sid == "WriteServiceLogGroup"
+      for s in jsondecode(module.task.execution_role_policy).Statement : s.Resource
+      if s.Sid == "WriteLogGroup"
     ] == ["arn:aws:logs:eu-central-1:123456789012:log-group:/ecs/rates-test:log-stream:*"]
     error_message = "Log writes must be limited to the service's log group."
   }
 
   assert {
-    condition     = [for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Sid if s.Resource == "*"] == ["EcrLogin"]
+    condition     = [for s in jsondecode(module.task.execution_role_policy).Statement : s.Sid if s.Resource == "*"] == ["EcrLogin"]
     error_message = "Only ecr:GetAuthorizationToken (no resource-level permissions) may use a wildcard."
   }
 }
@@ -294,21 +294,10 @@ run "ecs_exec_adds_only_the_ssm_messages_channels" {
 
   assert {
     condition = [
-      for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Sid if s.Resource == "*"
+      for s in jsondecode(module.task.task_role_policy).Statement : s.Sid if s.Resource == "*"
     ] == ["EcsExecChannels"]
     error_message = "ECS Exec adds the SSM Messages statement and nothing else."
   }
-}
-
-run "rejects_a_memory_size_fargate_does_not_offer" {
-  command = plan
-
-  variables {
-    cpu    = 256
-    memory = 4096
-  }
-
-  expect_failures = [var.memory]
 }
 
 run "rejects_a_desired_count_outside_the_scaling_range" {
@@ -321,14 +310,4 @@ run "rejects_a_desired_count_outside_the_scaling_range" {
   }
 
   expect_failures = [var.desired_count]
-}
-
-run "rejects_running_as_root" {
-  command = plan
-
-  variables {
-    container_user = "0"
-  }
-
-  expect_failures = [var.container_user]
 }

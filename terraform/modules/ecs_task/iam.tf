@@ -1,12 +1,13 @@
-# The worker's two roles, each limited to the resources of this module:
-# - execution role (used by ECS itself): pull the image from the one repository, write the
-#   worker's log group;
-# - task role (used by `rates worker`): read batches under incoming/, write reports under
-#   reports/, consume the one queue, read the one password parameter, and use the bucket's key
-#   and the parameter's key through S3 and SSM only.
+# Two roles, each limited to the resources of this task:
+# - execution role (used by ECS itself): pull the image from the one repository, write the one
+#   log group;
+# - task role (used by the application): the caller's statements (task_policy_statements), read
+#   the one password parameter and decrypt it with its key through SSM only; plus the SSM
+#   Messages channels when ECS Exec is enabled.
 
 locals {
-  bucket_arn = aws_s3_bucket.this.arn
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
 
   # Only ECS acting for this account and region may assume the roles (confused deputy guard).
   ecs_tasks_assume_role_policy = jsonencode({
@@ -42,10 +43,10 @@ locals {
         Resource = var.ecr_repository_arn
       },
       {
-        Sid      = "WriteWorkerLogGroup"
+        Sid      = "WriteLogGroup"
         Effect   = "Allow"
         Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-        Resource = "${aws_cloudwatch_log_group.worker.arn}:log-stream:*"
+        Resource = "${aws_cloudwatch_log_group.this.arn}:log-stream:*"
       },
     ]
   })
@@ -53,36 +54,8 @@ locals {
   task_policy = jsonencode({
     Version = "2012-10-17"
     Statement = concat(
+      jsondecode(var.task_policy_statements),
       [
-        {
-          Sid      = "ReadIncomingBatches"
-          Effect   = "Allow"
-          Action   = ["s3:GetObject", "s3:GetObjectVersion"]
-          Resource = "${local.bucket_arn}/${var.incoming_prefix}*"
-        },
-        {
-          Sid      = "WriteBatchReports"
-          Effect   = "Allow"
-          Action   = ["s3:PutObject"]
-          Resource = "${local.bucket_arn}/${var.reports_prefix}*"
-        },
-        {
-          # Objects are encrypted with the bucket's key: reading needs Decrypt, writing a report
-          # GenerateDataKey, and only S3 may use the key on the worker's behalf.
-          Sid      = "UseBucketKeyThroughS3"
-          Effect   = "Allow"
-          Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
-          Resource = aws_kms_key.bucket.arn
-          Condition = {
-            StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
-          }
-        },
-        {
-          Sid      = "ConsumeIngestQueue"
-          Effect   = "Allow"
-          Action   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
-          Resource = aws_sqs_queue.this.arn
-        },
         {
           Sid      = "ReadDatabasePassword"
           Effect   = "Allow"
@@ -118,7 +91,7 @@ locals {
 }
 
 resource "aws_iam_role" "execution" {
-  name               = "${var.name}-worker-task-execution"
+  name               = "${var.name}-task-execution"
   description        = "ECS task execution role of ${var.service_name}: image pull and logs"
   assume_role_policy = local.ecs_tasks_assume_role_policy
 
@@ -132,15 +105,15 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 resource "aws_iam_role" "task" {
-  name               = "${var.name}-worker-task"
-  description        = "Task role of ${var.service_name}: reads incoming batches, writes reports, consumes the ingestion queue"
+  name               = "${var.name}-task"
+  description        = "Task role of ${var.service_name}: ${var.task_role_purpose}"
   assume_role_policy = local.ecs_tasks_assume_role_policy
 
   tags = var.tags
 }
 
 resource "aws_iam_role_policy" "task" {
-  name   = "ingest-batches"
+  name   = var.task_policy_name
   role   = aws_iam_role.task.id
   policy = local.task_policy
 }

@@ -1,0 +1,96 @@
+# One Fargate task of the rates image: its log group, its Fargate task definition with one
+# container, and its two IAM roles (iam.tf). The API (modules/service) and the ingest worker
+# (modules/ingest) each call this module and run the task in their own ECS service.
+
+data "aws_region" "current" {}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  region = data.aws_region.current.name
+
+  container_definition = merge(
+    {
+      name      = var.container_name
+      image     = var.image
+      essential = true
+      user      = var.container_user
+
+      readonlyRootFilesystem = true
+      stopTimeout            = var.stop_timeout
+
+      portMappings = [
+        for p in var.port_mappings : merge(
+          { name = p.name, containerPort = p.port, hostPort = p.port, protocol = "tcp" },
+          p.app_protocol == null ? {} : { appProtocol = p.app_protocol },
+        )
+      ]
+
+      # Sorted by name, as ECS returns them, so that plans stay quiet.
+      environment = [for k in sort(keys(var.environment)) : { name = k, value = var.environment[k] }]
+
+      # The root filesystem is read-only; /tmp is a scratch volume on the task's ephemeral storage.
+      mountPoints = [
+        {
+          sourceVolume  = "tmp"
+          containerPath = "/tmp"
+          readOnly      = false
+        },
+      ]
+
+      linuxParameters = {
+        initProcessEnabled = true
+      }
+
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.this.name
+          awslogs-region        = local.region
+          awslogs-stream-prefix = "ecs"
+        }
+      }
+    },
+    var.command == null ? {} : { command = var.command },
+  )
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  name              = var.log_group_name
+  retention_in_days = var.log_retention_days
+
+  tags = var.tags
+}
+
+# Terraform registers the first revision of the family and a new one whenever the settings above
+# change. The deploy workflow registers further revisions with new images (starting from the
+# latest revision of the family), so the services ignore their task_definition argument.
+#trivy:ignore:AVD-AWS-0036 DB_PASSWORD_SSM_PARAMETER carries the name of the SSM parameter, not the password; the binary reads and decrypts the SecureString itself at start.
+resource "aws_ecs_task_definition" "this" {
+  family                   = var.task_family
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = tostring(var.cpu)
+  memory                   = tostring(var.memory)
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task.arn
+
+  container_definitions = jsonencode([local.container_definition])
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+
+  volume {
+    name = "tmp"
+  }
+
+  # Keep older revisions registered when Terraform replaces this one: a running deployment may
+  # still use them.
+  skip_destroy = true
+
+  tags = merge(var.tags, { Name = var.task_family })
+}

@@ -1,0 +1,259 @@
+# Plan-level tests of the ecs_task module with a mocked AWS provider.
+
+mock_provider "aws" {
+  mock_data "aws_region" {
+    defaults = {
+      name = "eu-central-1"
+    }
+  }
+
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "123456789012"
+    }
+  }
+
+  mock_data "aws_partition" {
+    defaults = {
+      partition = "aws"
+    }
+  }
+
+  mock_resource "aws_cloudwatch_log_group" {
+    override_during = plan
+    defaults = {
+      arn = "arn:aws:logs:eu-central-1:123456789012:log-group:/ecs/rates-test"
+    }
+  }
+}
+
+variables {
+  name           = "rates-test"
+  service_name   = "rates-test-api"
+  task_family    = "rates-test-api"
+  log_group_name = "/ecs/rates-test"
+  image          = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/rates-test:bootstrap"
+  environment    = { B = "2", A = "1" }
+  port_mappings = [
+    { name = "http", port = 3000, app_protocol = "http" },
+    { name = "metrics", port = 9090 },
+  ]
+
+  ecr_repository_arn        = "arn:aws:ecr:eu-central-1:123456789012:repository/rates-test"
+  db_password_parameter_arn = "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/test/db/password"
+  db_password_kms_key_arn   = "arn:aws:kms:eu-central-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+}
+
+run "fargate_task_with_one_hardened_container" {
+  command = plan
+
+  assert {
+    condition = (
+      aws_ecs_task_definition.this.family == "rates-test-api" &&
+      aws_ecs_task_definition.this.requires_compatibilities == toset(["FARGATE"]) &&
+      aws_ecs_task_definition.this.network_mode == "awsvpc" &&
+      aws_ecs_task_definition.this.cpu == "256" && aws_ecs_task_definition.this.memory == "512" &&
+      one(aws_ecs_task_definition.this.runtime_platform).operating_system_family == "LINUX" &&
+      one(aws_ecs_task_definition.this.runtime_platform).cpu_architecture == "X86_64"
+    )
+    error_message = "The task runs on Fargate in awsvpc mode, Linux, with the given family and sizes."
+  }
+
+  assert {
+    condition     = aws_ecs_task_definition.this.skip_destroy == true
+    error_message = "Older revisions must stay registered (deployments may still use them)."
+  }
+
+  assert {
+    condition = (
+      length(jsondecode(aws_ecs_task_definition.this.container_definitions)) == 1 &&
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].name == "rates" &&
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].essential == true &&
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].readonlyRootFilesystem == true &&
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].user == "65532:65532" &&
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].stopTimeout == 30 &&
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].linuxParameters.initProcessEnabled == true
+    )
+    error_message = "One essential, non-root container with a read-only root filesystem and an init process."
+  }
+
+  assert {
+    condition = (
+      [for v in aws_ecs_task_definition.this.volume : v.name] == ["tmp"] &&
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].mountPoints == [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
+    )
+    error_message = "/tmp is the only writable path (a scratch volume)."
+  }
+
+  assert {
+    condition = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].portMappings == [
+      { name = "http", containerPort = 3000, hostPort = 3000, protocol = "tcp", appProtocol = "http" },
+      { name = "metrics", containerPort = 9090, hostPort = 9090, protocol = "tcp" },
+    ]
+    error_message = "Port mappings are TCP with hostPort = containerPort, and appProtocol only where given."
+  }
+
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment == [{ name = "A", value = "1" }, { name = "B", value = "2" }]
+    error_message = "The environment is sorted by name, as ECS returns it."
+  }
+
+  assert {
+    condition     = !can(jsondecode(aws_ecs_task_definition.this.container_definitions)[0].command)
+    error_message = "Without a command the image's CMD applies."
+  }
+
+  assert {
+    condition = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].logConfiguration == {
+      logDriver = "awslogs"
+      options   = { awslogs-group = "/ecs/rates-test", awslogs-region = "eu-central-1", awslogs-stream-prefix = "ecs" }
+    }
+    error_message = "The container logs to the module's log group."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.this.name == "/ecs/rates-test" && aws_cloudwatch_log_group.this.retention_in_days == 30
+    error_message = "The log group has the given name and retention."
+  }
+}
+
+run "command_and_sizes_follow_the_variables" {
+  command = plan
+
+  variables {
+    command          = ["worker"]
+    cpu              = 512
+    memory           = 1024
+    cpu_architecture = "ARM64"
+    stop_timeout     = 120
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].command == ["worker"] &&
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].stopTimeout == 120 &&
+      aws_ecs_task_definition.this.cpu == "512" && aws_ecs_task_definition.this.memory == "1024" &&
+      one(aws_ecs_task_definition.this.runtime_platform).cpu_architecture == "ARM64"
+    )
+    error_message = "command, stop_timeout, cpu, memory and cpu_architecture must reach the task definition."
+  }
+}
+
+run "roles_are_named_after_the_prefix_and_trust_ecs_of_this_account" {
+  command = plan
+
+  assert {
+    condition     = aws_iam_role.execution.name == "rates-test-task-execution" && aws_iam_role.task.name == "rates-test-task"
+    error_message = "The roles are <name>-task-execution and <name>-task."
+  }
+
+  assert {
+    condition = alltrue([
+      for r in [aws_iam_role.execution, aws_iam_role.task] : jsondecode(r.assume_role_policy).Statement == [{
+        Sid       = "EcsTasksOfThisAccount"
+        Effect    = "Allow"
+        Principal = { Service = "ecs-tasks.amazonaws.com" }
+        Action    = "sts:AssumeRole"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = "123456789012" }
+          ArnLike      = { "aws:SourceArn" = "arn:aws:ecs:eu-central-1:123456789012:*" }
+        }
+      }]
+    ])
+    error_message = "Only ECS tasks of this account and region may assume the roles."
+  }
+
+  assert {
+    condition     = aws_iam_role_policy.task.name == "read-database-password" && aws_iam_role.task.description == "Task role of rates-test-api: reads the database password parameter"
+    error_message = "The task role's policy name and description default to the password read."
+  }
+}
+
+run "execution_role_is_limited_to_the_repository_and_log_group" {
+  command = plan
+
+  assert {
+    condition = {
+      for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Sid => [s.Action, s.Resource]
+      } == {
+      EcrLogin                  = [["ecr:GetAuthorizationToken"], "*"]
+      PullFromServiceRepository = [["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], "arn:aws:ecr:eu-central-1:123456789012:repository/rates-test"]
+      WriteLogGroup             = [["logs:CreateLogStream", "logs:PutLogEvents"], "arn:aws:logs:eu-central-1:123456789012:log-group:/ecs/rates-test:log-stream:*"]
+    }
+    error_message = "The execution role pulls from the one repository and writes the one log group; only ecr:GetAuthorizationToken uses a wildcard."
+  }
+}
+
+run "task_role_reads_only_the_password_by_default" {
+  command = plan
+
+  assert {
+    condition = {
+      for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Sid => [s.Action, s.Resource, try(s.Condition, null)]
+      } == {
+      ReadDatabasePassword              = [["ssm:GetParameter"], "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/test/db/password", null]
+      DecryptDatabasePasswordThroughSsm = [["kms:Decrypt"], "arn:aws:kms:eu-central-1:123456789012:key/00000000-0000-0000-0000-000000000000", { StringEquals = { "kms:ViaService" = "ssm.eu-central-1.amazonaws.com" } }]
+    }
+    error_message = "Without further statements or ECS Exec, the task role reads the password parameter and decrypts it through SSM, nothing else."
+  }
+}
+
+run "further_statements_come_first_and_ecs_exec_adds_only_the_channels" {
+  command = plan
+
+  variables {
+    enable_execute_command = true
+    task_policy_name       = "ingest-batches"
+    task_policy_statements = jsonencode([
+      { Sid = "ConsumeQueue", Effect = "Allow", Action = ["sqs:ReceiveMessage"], Resource = "arn:aws:sqs:eu-central-1:123456789012:q" },
+    ])
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Sid
+    ] == ["ConsumeQueue", "ReadDatabasePassword", "DecryptDatabasePasswordThroughSsm", "EcsExecChannels"]
+    error_message = "The caller's statements, then the password statements, then the ECS Exec channels."
+  }
+
+  assert {
+    condition     = [for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Sid if s.Resource == "*"] == ["EcsExecChannels"]
+    error_message = "ECS Exec adds the SSM Messages statement and nothing else."
+  }
+
+  assert {
+    condition     = aws_iam_role_policy.task.name == "ingest-batches"
+    error_message = "task_policy_name names the inline policy."
+  }
+}
+
+run "rejects_a_memory_size_fargate_does_not_offer" {
+  command = plan
+
+  variables {
+    cpu    = 256
+    memory = 4096
+  }
+
+  expect_failures = [var.memory]
+}
+
+run "rejects_running_as_root" {
+  command = plan
+
+  variables {
+    container_user = "0"
+  }
+
+  expect_failures = [var.container_user]
+}
+
+run "rejects_statements_that_are_not_a_json_array" {
+  command = plan
+
+  variables {
+    task_policy_statements = "{\"Sid\":\"x\"}"
+  }
+
+  expect_failures = [var.task_policy_statements]
+}
