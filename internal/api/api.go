@@ -112,15 +112,20 @@ func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.QueryTimeout)
 	defer cancel()
 
-	// One cheap round trip tells whether a cached answer still reflects the data.
-	generation, err := h.store.Generation(ctx)
-	if err != nil {
-		h.storeFailed(w, r, err)
-		return
-	}
-	key := q.cacheKey()
-	answer, hit := h.cache.get(key, generation)
+	var (
+		key        string
+		generation int64
+		answer     cachedAnswer
+		hit        bool
+	)
 	if h.cache != nil {
+		// One cheap round trip tells whether a cached answer still reflects the data.
+		if generation, err = h.store.Generation(ctx); err != nil {
+			h.storeFailed(w, r, err)
+			return
+		}
+		key = q.cacheKey()
+		answer, hit = h.cache.get(key, generation)
 		h.cfg.Metrics.CacheLookup(hit)
 	}
 	if !hit {
