@@ -289,3 +289,25 @@ func migrationVersions(t *testing.T) []int {
 	slices.Sort(versions)
 	return versions
 }
+
+// METRICS_ADDR moves /metrics to a listener of its own; the API port no longer serves it.
+func TestMetricsOnTheirOwnPort(t *testing.T) {
+	metricsAddr := freeAddr(t)
+	r := startServe(t, map[string]string{
+		"DATABASE_URL": pgserver.NewDatabase(t, srv), "HTTP_ADDR": freeAddr(t), "METRICS_ADDR": metricsAddr,
+	})
+	r.waitReady(t)
+	if status, _ := get(t, "http://"+r.addr+"/metrics"); status != 404 {
+		t.Fatalf("/metrics on the API port = %d, want 404 with METRICS_ADDR set", status)
+	}
+	status, body := get(t, "http://"+metricsAddr+"/metrics")
+	if status != 200 || !strings.Contains(body, `rates_build_info{version="dev"} 1`) || !strings.Contains(body, "rates_db_pool_max_connections") {
+		t.Fatalf("/metrics on METRICS_ADDR = %d %.200s", status, body)
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if _, err := net.DialTimeout("tcp", metricsAddr, time.Second); err == nil {
+		t.Fatal("the metrics listener is still open after shutdown")
+	}
+}
