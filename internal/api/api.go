@@ -76,7 +76,7 @@ func New(st Store, cfg Config, readiness *Readiness, log *slog.Logger) *Handler 
 	}
 
 	r := chi.NewRouter()
-	r.Use(requestID, accessLog(log), cfg.Metrics.Middleware, recoverPanics(log), limitQuery(cfg.MaxQueryBytes), middleware.GetHead)
+	r.Use(requestID, observe(log, cfg.Metrics), recoverPanics(log), limitQuery(cfg.MaxQueryBytes), middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 	})

@@ -9,6 +9,10 @@ import (
 	"runtime/debug"
 	"strconv"
 	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"rates/internal/metrics"
 )
 
 type requestIDKey struct{}
@@ -77,23 +81,33 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection (POST /batches lifts deadlines).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// accessLog writes one line per request.
-func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
+// observe writes one log line per request and records it in the metrics, from one response
+// wrapper and one clock reading. It runs before routing, so the route pattern is read after
+// the request is served.
+func observe(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
+			done := m.RequestStarted()
+			defer done()
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r)
 			if rec.status == 0 {
 				rec.status = http.StatusOK
 			}
+			elapsed := time.Since(start)
+			route := "unmatched"
+			if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+				route = rc.RoutePattern()
+			}
+			m.RequestDone(route, r.Method, rec.status, elapsed)
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.String("query", truncateLog(r.URL.RawQuery)),
 				slog.Int("status", rec.status),
 				slog.Int("bytes", rec.bytes),
-				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 				slog.String("request_id", RequestIDFrom(r.Context())),
 			)
 		})

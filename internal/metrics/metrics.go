@@ -1,5 +1,5 @@
 // Package metrics defines the service's Prometheus metrics on a registry of its own (never the
-// global one) and the HTTP middleware that records requests.
+// global one).
 package metrics
 
 import (
@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -94,38 +93,23 @@ func (m *Metrics) WatchPool(pool *pgxpool.Pool) {
 	m.Registry.MustRegister(poolCollector{pool: pool})
 }
 
-// Middleware records every request. The route label is chi's pattern (not the raw path), so
-// the label set stays small whatever clients send.
-func (m *Metrics) Middleware(next http.Handler) http.Handler {
+// RequestStarted counts a request in flight; call the returned func when it is answered.
+func (m *Metrics) RequestStarted() (done func()) {
 	if m == nil {
-		return next
+		return func() {}
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		m.inFlight.Inc()
-		defer m.inFlight.Dec()
-		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
-		}
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
-		m.duration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
-	})
+	m.inFlight.Inc()
+	return m.inFlight.Dec
 }
 
-type statusWriter struct {
-	http.ResponseWriter
-	status      int
-	wroteHeader bool
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if !s.wroteHeader {
-		s.status, s.wroteHeader = code, true
+// RequestDone records an answered request. route is the router's pattern (not the raw path),
+// so the label set stays small whatever clients send.
+func (m *Metrics) RequestDone(route, method string, status int, d time.Duration) {
+	if m == nil {
+		return
 	}
-	s.ResponseWriter.WriteHeader(code)
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
 }
 
 // CacheLookup counts a lookup in the answer cache.
@@ -216,6 +200,3 @@ func (m *Metrics) ObserveBatch(failed, replayed, rejected bool, rows, bytes int6
 		m.batchDone("loaded", rows, bytes, d)
 	}
 }
-
-// Unwrap lets http.ResponseController reach the connection (POST /batches lifts deadlines).
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
