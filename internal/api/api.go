@@ -3,7 +3,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"rates/internal/httpjson"
 	"rates/internal/metrics"
 	"rates/internal/store"
 )
@@ -78,10 +78,10 @@ func New(st Store, cfg Config, readiness *Readiness, log *slog.Logger) *Handler 
 	r := chi.NewRouter()
 	r.Use(requestID, observe(log, cfg.Metrics), recoverPanics(log), limitQuery(cfg.MaxQueryBytes), middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, "not found")
+		httpjson.Error(w, http.StatusNotFound, "not found")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+		httpjson.Error(w, http.StatusMethodNotAllowed, "method not allowed")
 	})
 	r.Get("/", h.root)
 	r.Get("/rates", h.rates)
@@ -100,13 +100,13 @@ func New(st Store, cfg Config, readiness *Readiness, log *slog.Logger) *Handler 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
 
 func (h *Handler) root(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"message": "Hello world!"})
+	httpjson.Write(w, http.StatusOK, map[string]string{"message": "Hello world!"})
 }
 
 func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 	q, err := ParseRatesQuery(r.URL.RawQuery, h.cfg.MaxRangeDays)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.QueryTimeout)
@@ -152,7 +152,7 @@ func (h *Handler) answer(ctx context.Context, q RatesQuery) (cachedAnswer, error
 	}{{"orig_code", q.Orig, orig.Found}, {"dest_code", q.Dest, dest.Found}} {
 		if !loc.found {
 			return cachedAnswer{status: http.StatusBadRequest,
-				body: errorBody("unknown " + loc.param + " " + quote(loc.code) + ": not a port code or region slug")}, nil
+				body: httpjson.ErrorBody("unknown " + loc.param + " " + quote(loc.code) + ": not a port code or region slug")}, nil
 		}
 	}
 	stats, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, q.From, q.To)
@@ -170,48 +170,29 @@ func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, err error)
 	}
 	if store.IsUnavailable(err) {
 		h.log.WarnContext(r.Context(), "database unavailable", "error", err.Error(), "request_id", RequestIDFrom(r.Context()))
-		writeError(w, http.StatusServiceUnavailable, "database unavailable, try again shortly")
+		httpjson.Error(w, http.StatusServiceUnavailable, "database unavailable, try again shortly")
 		return
 	}
 	h.log.ErrorContext(r.Context(), "query failed", "error", err.Error(), "request_id", RequestIDFrom(r.Context()))
-	writeError(w, http.StatusInternalServerError, "internal error")
+	httpjson.Error(w, http.StatusInternalServerError, "internal error")
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if !h.readiness.Ready() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "starting up or shutting down"})
+		httpjson.Write(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "starting up or shutting down"})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	if err := h.store.Ping(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
+		httpjson.Write(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-func errorBody(msg string) []byte {
-	body, _ := json.Marshal(map[string]string{"error": msg})
-	return append(body, '\n')
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		status, body = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func quote(s string) string { return strconv.Quote(truncate(s)) }

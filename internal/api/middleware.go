@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"rates/internal/httpjson"
 	"rates/internal/metrics"
 )
 
@@ -132,7 +133,7 @@ func recoverPanics(log *slog.Logger) func(http.Handler) http.Handler {
 					}
 					log.ErrorContext(r.Context(), "panic in handler", "panic", v, "stack", string(debug.Stack()),
 						"request_id", RequestIDFrom(r.Context()))
-					writeError(w, http.StatusInternalServerError, "internal error")
+					httpjson.Error(w, http.StatusInternalServerError, "internal error")
 				}
 			}()
 			next.ServeHTTP(w, r)
@@ -145,7 +146,7 @@ func limitQuery(maxBytes int) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if maxBytes > 0 && len(r.URL.RawQuery) > maxBytes {
-				writeError(w, http.StatusRequestURITooLong, "query string longer than "+strconv.Itoa(maxBytes)+" bytes")
+				httpjson.Error(w, http.StatusRequestURITooLong, "query string longer than "+strconv.Itoa(maxBytes)+" bytes")
 				return
 			}
 			next.ServeHTTP(w, r)

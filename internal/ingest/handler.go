@@ -3,7 +3,6 @@ package ingest
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"mime"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"rates/internal/httpjson"
 	"rates/internal/store"
 )
 
@@ -88,13 +88,15 @@ type BatchRejected struct {
 }
 
 func (h *BatchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every answer describes one upload; no cache may replay it.
+	w.Header().Set("Cache-Control", "no-store")
 	if h.cfg.Token == "" {
-		writeError(w, http.StatusNotFound, "not found")
+		httpjson.Error(w, http.StatusNotFound, "not found")
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+		httpjson.Error(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
 	if !h.authorized(w, r) {
@@ -102,7 +104,7 @@ func (h *BatchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "text/csv" ||
 		(params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
-		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be text/csv (UTF-8)")
+		httpjson.Error(w, http.StatusUnsupportedMediaType, "Content-Type must be text/csv (UTF-8)")
 		return
 	}
 	gz := false
@@ -111,16 +113,16 @@ func (h *BatchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "gzip":
 		gz = true
 	default:
-		writeError(w, http.StatusUnsupportedMediaType, "Content-Encoding must be gzip or absent")
+		httpjson.Error(w, http.StatusUnsupportedMediaType, "Content-Encoding must be gzip or absent")
 		return
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if reason := checkIdempotencyKey(key); reason != "" {
-		writeError(w, http.StatusBadRequest, reason)
+		httpjson.Error(w, http.StatusBadRequest, reason)
 		return
 	}
 	if r.ContentLength > h.cfg.MaxBytes {
-		writeError(w, http.StatusRequestEntityTooLarge, "batch larger than "+strconv.FormatInt(h.cfg.MaxBytes, 10)+" bytes")
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, "batch larger than "+strconv.FormatInt(h.cfg.MaxBytes, 10)+" bytes")
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -141,7 +143,7 @@ func (h *BatchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Status == StatusRejected {
-		writeJSON(w, http.StatusUnprocessableEntity, BatchRejected{
+		httpjson.Write(w, http.StatusUnprocessableEntity, BatchRejected{
 			Error:   RejectionMessage(res.Report.BadRows),
 			BatchID: res.BatchID, BadRows: res.Report.BadRows, Errors: res.Report.Errors,
 		})
@@ -152,7 +154,7 @@ func (h *BatchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	writeJSON(w, status, BatchCreated{BatchID: res.BatchID, Rows: res.Rows, DurationMS: res.Duration.Milliseconds()})
+	httpjson.Write(w, status, BatchCreated{BatchID: res.BatchID, Rows: res.Rows, DurationMS: res.Duration.Milliseconds()})
 }
 
 // authorized checks the bearer token in constant time (over fixed-length digests, so the
@@ -162,13 +164,13 @@ func (h *BatchHandler) authorized(w http.ResponseWriter, r *http.Request) bool {
 	scheme, token, ok := strings.Cut(auth, " ")
 	if auth == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="rates"`)
-		writeError(w, http.StatusUnauthorized, "missing bearer token")
+		httpjson.Error(w, http.StatusUnauthorized, "missing bearer token")
 		return false
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
 	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], h.token[:]) != 1 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="rates", error="invalid_token"`)
-		writeError(w, http.StatusUnauthorized, "invalid bearer token")
+		httpjson.Error(w, http.StatusUnauthorized, "invalid bearer token")
 		return false
 	}
 	return true
@@ -194,19 +196,19 @@ func (h *BatchHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var srcErr *SourceError
 	switch {
 	case errors.As(err, &tooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, "batch larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, "batch larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
 	case r.Context().Err() != nil:
 		// The client is gone; nothing was recorded and nobody reads the answer.
 		h.log.Info("batch upload abandoned by the client", "error", err.Error())
 	case errors.As(err, &srcErr):
-		writeError(w, http.StatusBadRequest, "could not read the request body")
+		httpjson.Error(w, http.StatusBadRequest, "could not read the request body")
 	case store.IsUnavailable(err):
 		h.log.Error("batch load failed: database unavailable", "error", err.Error())
 		w.Header().Set("Retry-After", "30")
-		writeError(w, http.StatusServiceUnavailable, "database unavailable, retry later with the same Idempotency-Key")
+		httpjson.Error(w, http.StatusServiceUnavailable, "database unavailable, retry later with the same Idempotency-Key")
 	default:
 		h.log.Error("batch load failed", "error", err.Error())
-		writeError(w, http.StatusInternalServerError, "internal error")
+		httpjson.Error(w, http.StatusInternalServerError, "internal error")
 	}
 }
 
@@ -216,19 +218,4 @@ func RejectionMessage(badRows int64) string {
 		return "batch rejected: 1 bad row"
 	}
 	return "batch rejected: " + strconv.FormatInt(badRows, 10) + " bad rows"
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		status, body = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
 }
