@@ -35,9 +35,10 @@ run: build ## serve the API on localhost:3000 with a local PostgreSQL and the de
 		bin/devdb -data .data/postgres -port $(PG_PORT) -- bin/rates serve
 
 .PHONY: test
-test: ## run every test (starts its own throwaway PostgreSQL)
+test: ## run every test (starts its own throwaway PostgreSQL), then the checks of the non-Go files
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	cd checks && $(GO) vet ./... && $(GO) test -count=1 -timeout 20m ./...
 
 .PHONY: race
 race: ## run the tests with the race detector
@@ -47,7 +48,7 @@ FUZZTIME ?= 30s
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRatesQuery$$' -fuzztime $(FUZZTIME) ./internal/api
-	$(GO) test -run '^$$' -fuzz '^FuzzScanner$$' -fuzztime $(FUZZTIME) ./internal/seed
+	$(GO) test -run '^$$' -fuzz '^FuzzScanner$$' -fuzztime $(FUZZTIME) ./internal/pgdump
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCSV$$' -fuzztime $(FUZZTIME) ./internal/ingest
 
 BENCH_DURATION ?= 10s

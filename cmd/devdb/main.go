@@ -18,7 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"rates/internal/pgserver"
+	"rates/internal/testing/pgserver"
 )
 
 func main() {

@@ -15,7 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"rates/internal/gendump"
+	"rates/internal/testing/gendump"
 )
 
 func main() {

@@ -23,8 +23,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"rates/internal/gendump"
-	"rates/internal/pgserver"
+	"rates/internal/testing/gendump"
+	"rates/internal/testing/pgserver"
 )
 
 // runMainEnv makes TestMain run main() instead of the tests, so a test can start the real

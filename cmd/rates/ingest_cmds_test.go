@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"rates/internal/pgserver"
+	"rates/internal/testing/pgserver"
 )
 
 func TestIngestCommand(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
 
-	"rates/internal/pgserver"
+	"rates/internal/testing/pgserver"
 )
 
 // openAPI is api/openapi.yaml as a JSON document, for schema validation.

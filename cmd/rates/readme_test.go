@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"rates/internal/pgserver"
+	"rates/internal/testing/pgserver"
 )
 
 // TestReadmeExamples runs every `$ curl -s 'localhost:3000/...'` line of the README's console

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"rates/db"
-	"rates/internal/pgserver"
-	"rates/internal/ssmfake"
+	"rates/internal/testing/pgserver"
+	"rates/internal/testing/ssmfake"
 )
 
 var srv *pgserver.Server

@@ -28,9 +28,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"rates/internal/gendump"
-	"rates/internal/pgserver"
-	"rates/internal/reference"
+	"rates/internal/testing/gendump"
+	"rates/internal/testing/pgserver"
+	"rates/internal/testing/reference"
 )
 
 func main() {

@@ -13,9 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rates/internal/api"
-	"rates/internal/dbtest"
+	"rates/internal/testing/dbtest"
 	"rates/internal/metrics"
-	"rates/internal/pgserver"
+	"rates/internal/testing/pgserver"
 	"rates/internal/store"
 )
 

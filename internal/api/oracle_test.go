@@ -12,8 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"rates/internal/dbtest"
-	"rates/internal/reference"
+	"rates/internal/testing/dbtest"
+	"rates/internal/testing/reference"
 )
 
 // oracleSQL answers a query the plain way, independently of the store: every day of the

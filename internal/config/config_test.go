@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"rates/internal/ssmfake"
+	"rates/internal/testing/ssmfake"
 )
 
 func lookupFrom(env map[string]string) Lookup {

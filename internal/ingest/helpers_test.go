@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"rates/internal/pgserver"
+	"rates/internal/testing/pgserver"
 	"rates/internal/store"
 )
 

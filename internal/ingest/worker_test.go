@@ -24,8 +24,8 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
-	"rates/internal/pgserver"
-	"rates/internal/sqsfake"
+	"rates/internal/testing/pgserver"
+	"rates/internal/testing/sqsfake"
 )
 
 // s3Gate holds back one download of one object: it passes the first `after` bytes, signals

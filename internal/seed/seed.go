@@ -20,6 +20,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rates/internal/pgdump"
 )
 
 // lockKey is the advisory lock that serialises seeding across all instances sharing a database.
@@ -203,8 +205,8 @@ func currentState(ctx context.Context, tx pgx.Tx) (string, bool, error) {
 
 // load streams every statement of the dump into the open transaction on conn.
 func load(ctx context.Context, conn *pgconn.PgConn, r io.Reader, rows map[string]int64) error {
-	sc := NewScanner(r)
-	var pending *Statement
+	sc := pgdump.NewScanner(r)
+	var pending *pgdump.Statement
 	for {
 		st := pending
 		pending = nil
@@ -217,14 +219,14 @@ func load(ctx context.Context, conn *pgconn.PgConn, r io.Reader, rows map[string
 			}
 		}
 		switch st.Kind {
-		case KindCopy:
+		case pgdump.KindCopy:
 			data := sc.CopyRows(st)
 			tag, err := conn.CopyFrom(ctx, data, copySQL(st.Table, st.Columns))
 			if err != nil {
 				return copyError(errors.Join(data.Err, err), st, func(n int) int { return data.FirstLine + n - 1 })
 			}
 			rows[st.Table] += tag.RowsAffected()
-		case KindInsert:
+		case pgdump.KindInsert:
 			// Consecutive INSERTs into the same columns go to the server as one COPY stream.
 			ins := &insertRows{sc: sc, first: st}
 			tag, err := conn.CopyFrom(ctx, ins, copySQL(st.Table, st.Columns))
@@ -248,16 +250,16 @@ func copySQL(table string, columns []string) string {
 // insertRows feeds the rows of a run of INSERT statements into one COPY. It stops at the first
 // statement that is not an INSERT into the same table and columns, and keeps it in next.
 type insertRows struct {
-	sc      *Scanner
-	first   *Statement
-	current *Statement
+	sc      *pgdump.Scanner
+	first   *pgdump.Statement
+	current *pgdump.Statement
 	row     int
 	pending []byte
-	next    *Statement
+	next    *pgdump.Statement
 	done    bool
 	// rowLines maps the n-th row sent (from 1) to the dump line of its statement, for errors.
 	rowLines []int
-	err      error // the first problem in the statements read, see CopyRows.Err
+	err      error // the first problem in the statements read, see pgdump.CopyRows.Err
 }
 
 // maxRowsPerInsertCopy bounds one COPY stream, and with it the memory of rowLines.
@@ -299,7 +301,7 @@ func (r *insertRows) read(p []byte) (int, error) {
 			if err != nil {
 				return n, err
 			}
-			if st.Kind != KindInsert || st.Table != r.first.Table || !slices.Equal(st.Columns, r.first.Columns) {
+			if st.Kind != pgdump.KindInsert || st.Table != r.first.Table || !slices.Equal(st.Columns, r.first.Columns) {
 				r.next, r.done = st, true
 				continue
 			}
@@ -322,8 +324,8 @@ func (r *insertRows) lineOfRow(n int) int {
 var copyLineRE = regexp.MustCompile(`line (\d+)`)
 
 // copyError points a failed COPY at the dump line the server rejected.
-func copyError(err error, st *Statement, lineOfRow func(int) int) error {
-	var lineErr *LineError
+func copyError(err error, st *pgdump.Statement, lineOfRow func(int) int) error {
+	var lineErr *pgdump.LineError
 	if errors.As(err, &lineErr) {
 		return lineErr
 	}
@@ -331,11 +333,11 @@ func copyError(err error, st *Statement, lineOfRow func(int) int) error {
 	if errors.As(err, &pgErr) {
 		if m := copyLineRE.FindStringSubmatch(pgErr.Where); m != nil {
 			if n, convErr := strconv.Atoi(m[1]); convErr == nil {
-				return &LineError{Line: lineOfRow(n), Err: fmt.Errorf("%s: %w", st.Table, describe(err))}
+				return &pgdump.LineError{Line: lineOfRow(n), Err: fmt.Errorf("%s: %w", st.Table, describe(err))}
 			}
 		}
 	}
-	return &LineError{Line: st.Line, Err: fmt.Errorf("load %s: %w", st.Table, describe(err))}
+	return &pgdump.LineError{Line: st.Line, Err: fmt.Errorf("load %s: %w", st.Table, describe(err))}
 }
 
 // describe adds the server's detail (the offending key of a constraint, say) to its message.

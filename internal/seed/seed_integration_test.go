@@ -12,9 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"rates/internal/dbtest"
-	"rates/internal/pgserver"
-	"rates/internal/reference"
+	"rates/internal/testing/dbtest"
+	"rates/internal/testing/pgserver"
+	"rates/internal/testing/reference"
 	"rates/internal/seed"
 )
 

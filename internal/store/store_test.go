@@ -10,8 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"rates/internal/dbtest"
-	"rates/internal/pgserver"
+	"rates/internal/testing/dbtest"
+	"rates/internal/testing/pgserver"
 	"rates/internal/store"
 )
 

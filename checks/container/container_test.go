@@ -22,7 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"rates/internal/config"
-	"rates/internal/pgserver"
+	"rates/internal/testing/pgserver"
 )
 
 const root = "../.."

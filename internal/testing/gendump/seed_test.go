@@ -6,13 +6,13 @@ import (
 	"io"
 	"testing"
 
-	"rates/internal/seed"
+	"rates/internal/pgdump"
 )
 
 // TestSeedScannerReadsDump runs the default dump through the seeder's parser.
 func TestSeedScannerReadsDump(t *testing.T) {
 	data, st := defaultOutput(t)
-	sc := seed.NewScanner(bytes.NewReader(data))
+	sc := pgdump.NewScanner(bytes.NewReader(data))
 	rows := map[string]int64{}
 	copies := 0
 	for {
@@ -24,7 +24,7 @@ func TestSeedScannerReadsDump(t *testing.T) {
 			t.Fatalf("seed scanner: %v", err)
 		}
 		switch stmt.Kind {
-		case seed.KindCopy:
+		case pgdump.KindCopy:
 			copies++
 			cr := sc.CopyRows(stmt)
 			if _, err := io.Copy(io.Discard, cr); err != nil {
@@ -34,7 +34,7 @@ func TestSeedScannerReadsDump(t *testing.T) {
 				t.Fatalf("COPY %s at line %d: %v", stmt.Table, stmt.Line, cr.Err)
 			}
 			rows[stmt.Table] += cr.Rows
-		case seed.KindInsert:
+		case pgdump.KindInsert:
 			t.Errorf("line %d: unexpected INSERT into %s", stmt.Line, stmt.Table)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"rates/internal/pgserver"
+	"rates/internal/testing/pgserver"
 	"rates/internal/seed"
 	"rates/internal/store"
 )

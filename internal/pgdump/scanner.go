@@ -1,4 +1,7 @@
-package seed
+// Package pgdump reads plain-format pg_dump files statement by statement: it tells the
+// statements a loader needs (COPY blocks, INSERTs) from those it skips, and streams COPY rows
+// without holding a file in memory.
+package pgdump
 
 import (
 	"bufio"
