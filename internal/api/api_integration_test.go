@@ -13,10 +13,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rates/internal/api"
-	"rates/internal/testing/dbtest"
 	"rates/internal/metrics"
-	"rates/internal/testing/pgserver"
 	"rates/internal/store"
+	"rates/internal/testing/dbtest"
+	"rates/internal/testing/pgserver"
 )
 
 var srv *pgserver.Server

@@ -11,8 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"rates/internal/testing/pgserver"
 	"rates/internal/store"
+	"rates/internal/testing/pgserver"
 )
 
 var srv *pgserver.Server

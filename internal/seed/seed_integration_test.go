@@ -12,10 +12,10 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"rates/internal/seed"
 	"rates/internal/testing/dbtest"
 	"rates/internal/testing/pgserver"
 	"rates/internal/testing/reference"
-	"rates/internal/seed"
 )
 
 var srv *pgserver.Server

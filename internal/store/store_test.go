@@ -10,9 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"rates/internal/store"
 	"rates/internal/testing/dbtest"
 	"rates/internal/testing/pgserver"
-	"rates/internal/store"
 )
 
 var srv *pgserver.Server

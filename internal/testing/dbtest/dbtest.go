@@ -10,9 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"rates/internal/testing/pgserver"
 	"rates/internal/seed"
 	"rates/internal/store"
+	"rates/internal/testing/pgserver"
 )
 
 // Discard is a logger for code under test whose logs the test does not read.
