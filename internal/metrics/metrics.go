@@ -16,6 +16,7 @@ import (
 // Metrics holds every collector of the process.
 type Metrics struct {
 	Registry *prometheus.Registry
+	reg      *registry
 
 	requests      *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
@@ -32,9 +33,10 @@ type Metrics struct {
 
 // New registers the collectors, including Go runtime, process and build information.
 func New(version string) *Metrics {
-	reg := prometheus.NewRegistry()
+	reg := &registry{Registry: prometheus.NewRegistry()}
 	m := &Metrics{
-		Registry: reg,
+		Registry: reg.Registry,
+		reg:      reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rates_http_requests_total", Help: "HTTP requests by route pattern, method and status code.",
 		}, []string{"route", "method", "status"}),
@@ -81,6 +83,18 @@ func New(version string) *Metrics {
 		m.ingestBatches, m.ingestRows, m.ingestBytes, m.ingestSeconds, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// registry remembers what New registers, so that Names can list every metric the process may
+// emit, including vectors that have not seen a label value yet (Gather omits those).
+type registry struct {
+	*prometheus.Registry
+	collectors []prometheus.Collector
+}
+
+func (r *registry) MustRegister(cs ...prometheus.Collector) {
+	r.Registry.MustRegister(cs...)
+	r.collectors = append(r.collectors, cs...)
 }
 
 // Handler serves the registry in the Prometheus text format.
