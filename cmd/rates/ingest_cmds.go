@@ -37,7 +37,7 @@ func batchHandler(pool *pgxpool.Pool, ing config.Ingest, m *metrics.Metrics, log
 
 // workerCmd runs `rates worker`: it loads the batches announced on INGEST_QUEUE_URL until ctx
 // ends, then lets the batch in hand finish within SHUTDOWN_TIMEOUT or rolls it back.
-func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, stdout io.Writer, log *slog.Logger) error {
+func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, logOut io.Writer, log *slog.Logger) error {
 	if ing.QueueURL == "" {
 		return errors.New("INGEST_QUEUE_URL: required by rates worker")
 	}
@@ -52,6 +52,8 @@ func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, stdout
 	defer pool.Close()
 	m := metrics.New(version)
 	m.WatchPool(pool)
+	stopPublishing := publishMetrics(ctx, cfg.Metrics, m, logOut, log)
+	defer stopPublishing()
 	stopMetrics, err := serveMetrics(ctx, cfg, m, log)
 	if err != nil {
 		return err

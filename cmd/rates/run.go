@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -59,6 +60,9 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 	cfg, cfgErr := config.Load(lookup)
 	ing, ingErr := config.LoadIngest(lookup)
 	cfgErr = errors.Join(cfgErr, ingErr)
+	// Log lines and metric lines (embedded metric format) share the output: one lock keeps
+	// each line whole.
+	stderr = &lockedWriter{w: stderr}
 	log := newLogger(cfg.Log, stderr).With("command", cmd)
 	if cfgErr != nil {
 		log.Error("invalid configuration", "error", cfgErr.Error())
@@ -71,7 +75,7 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 			err = fmt.Errorf("serve takes no arguments (got %q): configure it with environment variables", args)
 			break
 		}
-		err = serve(ctx, cfg, ing, log)
+		err = serve(ctx, cfg, ing, stderr, log)
 	case "migrate":
 		err = migrateCmd(ctx, cfg, args, stdout, log)
 	case "seed":
@@ -79,12 +83,43 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 	case "ingest":
 		err = ingestCmd(ctx, cfg, ing, args, stdout, stderr, log)
 	case "worker":
-		err = workerCmd(ctx, cfg, ing, stdout, log)
+		err = workerCmd(ctx, cfg, ing, stderr, log)
 	}
 	if err != nil {
 		log.Error(cmd+" failed", "error", err.Error())
 	}
 	return err
+}
+
+// lockedWriter serialises writes, one line each.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// publishMetrics writes m to w in CloudWatch embedded metric format every METRICS_EMF_INTERVAL
+// until stop is called, then once more; without METRICS_EMF_NAMESPACE it does nothing. It
+// outlives ctx so that the last flush comes after the command has drained.
+func publishMetrics(ctx context.Context, cfg config.Metrics, m *metrics.Metrics, w io.Writer, log *slog.Logger) (stop func()) {
+	if cfg.EMFNamespace == "" {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := m.NewEMF(w, cfg.EMFNamespace, cfg.EMFService).Run(ctx, cfg.EMFInterval); err != nil {
+			log.Warn("publishing metrics failed", "error", err.Error())
+		}
+	}()
+	log.Info("publishing metrics in embedded metric format", "namespace", cfg.EMFNamespace, "service", cfg.EMFService, "interval", cfg.EMFInterval.String())
+	return func() { cancel(); <-done }
 }
 
 func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
@@ -164,8 +199,10 @@ func migrateUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error 
 	return nil
 }
 
-func serve(ctx context.Context, cfg config.Config, ing config.Ingest, log *slog.Logger) error {
+func serve(ctx context.Context, cfg config.Config, ing config.Ingest, logOut io.Writer, log *slog.Logger) error {
 	m := metrics.New(version)
+	stopPublishing := publishMetrics(ctx, cfg.Metrics, m, logOut, log)
+	defer stopPublishing()
 	pool, err := openMigrated(ctx, cfg.DB, log)
 	if err != nil {
 		return err
@@ -198,6 +235,7 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, log *slog.
 		Metrics:       m,
 		ServeMetrics:  cfg.HTTP.MetricsAddr == "",
 		Batches:       batchHandler(pool, ing, m, log),
+		RequestLog:    api.RequestLog{SampleEvery: cfg.Log.Requests.SampleEvery, Slow: cfg.Log.Requests.Slow},
 	}, readiness, log)
 	readiness.SetReady(true)
 	err = server.Run(ctx, ln, handler, cfg.HTTP, cfg.Shutdown, readiness, log)

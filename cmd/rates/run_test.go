@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -309,5 +310,60 @@ func TestMetricsOnTheirOwnPort(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", metricsAddr, time.Second); err == nil {
 		t.Fatal("the metrics listener is still open after shutdown")
+	}
+}
+
+// In AWS the metrics leave the task as embedded-metric-format lines on the log output, next to
+// the log lines, each line whole; LOG_REQUESTS=errors leaves successful requests out of the log.
+func TestServePublishesMetricsOnTheLogOutput(t *testing.T) {
+	url := pgserver.NewDatabase(t, srv)
+	r := startServe(t, map[string]string{
+		"DATABASE_URL": url, "HTTP_ADDR": freeAddr(t), "SEED_FILE": "",
+		"METRICS_EMF_NAMESPACE": "rates-test", "METRICS_EMF_SERVICE": "rates-test-api", "METRICS_EMF_INTERVAL": "50ms",
+		"LOG_REQUESTS": "errors",
+	})
+	r.waitReady(t)
+	if status, _ := get(t, "http://"+r.addr+"/"); status != 200 {
+		t.Fatalf("GET / = %d", status)
+	}
+	if status, _ := get(t, "http://"+r.addr+"/nowhere"); status != 404 {
+		t.Fatalf("GET /nowhere = %d", status)
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	var emf, requests []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(r.logs.String()), "\n") {
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Fatalf("a log output line is not whole JSON: %v: %q", err, line)
+		}
+		if _, ok := doc["_aws"]; ok {
+			emf = append(emf, doc)
+		}
+		if doc["msg"] == "request" {
+			requests = append(requests, doc)
+		}
+	}
+	var served float64
+	for _, doc := range emf {
+		if doc["Service"] != "rates-test-api" {
+			t.Errorf("EMF line without the service dimension: %v", doc)
+		}
+		if v, ok := doc["rates_http_requests_total"].(float64); ok {
+			served += v
+		}
+	}
+	// The final flush at shutdown counts every request, whatever the timing of the ticks.
+	if served < 2 {
+		t.Errorf("EMF lines count %v requests, want at least the 2 of the test (lines: %d)", served, len(emf))
+	}
+	for _, doc := range requests {
+		if doc["status"].(float64) < 400 {
+			t.Errorf("LOG_REQUESTS=errors logged a successful request: %v", doc)
+		}
+	}
+	if len(requests) == 0 {
+		t.Error("the 404 was not logged")
 	}
 }

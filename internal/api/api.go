@@ -44,6 +44,8 @@ type Config struct {
 	ServeMetrics bool
 	// Batches, when set, serves POST /batches (price batch uploads).
 	Batches http.Handler
+	// RequestLog chooses which requests get an access log line.
+	RequestLog RequestLog
 }
 
 // Readiness reports whether the instance should receive traffic: start-up work (migrations,
@@ -76,7 +78,7 @@ func New(st Store, cfg Config, readiness *Readiness, log *slog.Logger) *Handler 
 	}
 
 	r := chi.NewRouter()
-	r.Use(requestID, observe(log, cfg.Metrics), recoverPanics(log), limitQuery(cfg.MaxQueryBytes), middleware.GetHead)
+	r.Use(requestID, observe(log, cfg.Metrics, newRequestLogPolicy(cfg.RequestLog)), recoverPanics(log), limitQuery(cfg.MaxQueryBytes), middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "not found")
 	})

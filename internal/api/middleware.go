@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -82,10 +83,44 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection (POST /batches lifts deadlines).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// observe writes one log line per request and records it in the metrics, from one response
-// wrapper and one clock reading. It runs before routing, so the route pattern is read after
-// the request is served.
-func observe(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Handler {
+// RequestLog chooses which requests get an access log line. Errors (status 400 and above) and
+// requests taking at least Slow always do; of the others, one in SampleEvery (1: every request,
+// 0: none). The metrics count every request either way.
+type RequestLog struct {
+	SampleEvery int
+	Slow        time.Duration
+}
+
+type requestLogPolicy struct {
+	RequestLog
+	seen atomic.Uint64 // requests that were neither errors nor slow
+}
+
+func newRequestLogPolicy(cfg RequestLog) *requestLogPolicy {
+	return &requestLogPolicy{RequestLog: cfg}
+}
+
+// keep says whether a request gets a log line, and why: "error", "slow" or "sample" (one in
+// SampleEvery, which the line carries so that counts from the logs can be scaled back).
+func (p *requestLogPolicy) keep(status int, d time.Duration) (string, bool) {
+	switch {
+	case status >= 400:
+		return "error", true
+	case p.Slow > 0 && d >= p.Slow:
+		return "slow", true
+	case p.SampleEvery <= 0:
+		return "", false
+	case p.SampleEvery == 1:
+		return "all", true
+	}
+	// A counter rather than a random draw: exact one-in-N, and the first request is kept.
+	return "sample", (p.seen.Add(1)-1)%uint64(p.SampleEvery) == 0
+}
+
+// observe writes the request's log line (as the policy decides) and records it in the metrics,
+// from one response wrapper and one clock reading. It runs before routing, so the route pattern
+// is read after the request is served.
+func observe(log *slog.Logger, m *metrics.Metrics, policy *requestLogPolicy) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -102,6 +137,10 @@ func observe(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Handl
 				route = rc.RoutePattern()
 			}
 			m.RequestDone(route, r.Method, rec.status, elapsed)
+			why, ok := policy.keep(rec.status, elapsed)
+			if !ok {
+				return
+			}
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
@@ -110,6 +149,8 @@ func observe(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Handl
 				slog.Int("bytes", rec.bytes),
 				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 				slog.String("request_id", RequestIDFrom(r.Context())),
+				slog.String("logged", why),
+				slog.Int("sample_every", policy.SampleEvery),
 			)
 		})
 	}

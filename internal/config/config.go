@@ -21,6 +21,7 @@ type Config struct {
 	DB       DB
 	Seed     Seed
 	Log      Log
+	Metrics  Metrics
 	API      API
 	Shutdown Shutdown
 }
@@ -67,8 +68,28 @@ type Seed struct {
 
 // Log configures the process logger.
 type Log struct {
-	Level  slog.Level
-	Format string // json or text
+	Level    slog.Level
+	Format   string // json or text
+	Requests RequestLog
+}
+
+// RequestLog chooses which requests get an access log line (LOG_REQUESTS): at 10,000 requests/s
+// one line each is about 2 MB/s of log ingestion, while the load balancer's access logs keep the
+// full record. Errors (status 400 and above) and slow requests are always logged.
+type RequestLog struct {
+	// SampleEvery logs one in SampleEvery of the other requests: 1 logs every request
+	// (LOG_REQUESTS=all), 0 none of them (errors), N one in N (sample:N).
+	SampleEvery int
+	// Slow is the duration from which a request counts as slow (LOG_SLOW_REQUESTS).
+	Slow time.Duration
+}
+
+// Metrics configures the publication of metrics to CloudWatch in embedded metric format, on the
+// log output; /metrics is served either way.
+type Metrics struct {
+	EMFNamespace string        // METRICS_EMF_NAMESPACE; empty publishes nothing
+	EMFService   string        // METRICS_EMF_SERVICE: value of the Service dimension
+	EMFInterval  time.Duration // METRICS_EMF_INTERVAL
 }
 
 // API configures request handling.
@@ -113,6 +134,15 @@ func Load(lookup Lookup) (Config, error) {
 		Log: Log{
 			Level:  r.level("LOG_LEVEL", slog.LevelInfo),
 			Format: r.oneOf("LOG_FORMAT", "json", []string{"json", "text"}),
+			Requests: RequestLog{
+				SampleEvery: r.requestLog("LOG_REQUESTS", "sample:100"),
+				Slow:        r.duration("LOG_SLOW_REQUESTS", 500*time.Millisecond),
+			},
+		},
+		Metrics: Metrics{
+			EMFNamespace: r.str("METRICS_EMF_NAMESPACE", ""),
+			EMFService:   r.str("METRICS_EMF_SERVICE", ""),
+			EMFInterval:  r.duration("METRICS_EMF_INTERVAL", time.Minute),
 		},
 		API: API{
 			MaxRangeDays:  r.intRange("MAX_RANGE_DAYS", 3660, 1, 3_660_000),
@@ -140,7 +170,27 @@ func Load(lookup Lookup) (Config, error) {
 	if p := cfg.DB.PasswordSSMParameter; p != "" && !validSSMName(p) {
 		r.fail("DB_PASSWORD_SSM_PARAMETER", fmt.Sprintf("%q is not an SSM parameter name or ARN", p))
 	}
+	if ns := cfg.Metrics.EMFNamespace; ns != "" {
+		if !validNamespace(ns) {
+			r.fail("METRICS_EMF_NAMESPACE", fmt.Sprintf("%q is not a CloudWatch namespace (1-255 letters, digits and . - _ / # :, not starting with AWS/)", ns))
+		}
+		if cfg.Metrics.EMFService == "" {
+			r.fail("METRICS_EMF_SERVICE", "required with METRICS_EMF_NAMESPACE (the Service dimension, for example the ECS service name)")
+		}
+	}
 	return cfg, errors.Join(r.errs...)
+}
+
+func validNamespace(ns string) bool {
+	if len(ns) > 255 || strings.HasPrefix(ns, "AWS/") {
+		return false
+	}
+	for _, c := range ns {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(".-_/#:", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 func validSSMName(name string) bool {
@@ -287,6 +337,23 @@ func (r *reader) oneOf(name, def string, allowed []string) string {
 	}
 	r.fail(name, fmt.Sprintf("%q is not one of %s", v, strings.Join(allowed, ", ")))
 	return def
+}
+
+// requestLog reads all, errors or sample:N into a sampling period (1, 0 or N).
+func (r *reader) requestLog(name, def string) int {
+	v := strings.ToLower(r.str(name, def))
+	switch {
+	case v == "all":
+		return 1
+	case v == "errors":
+		return 0
+	case strings.HasPrefix(v, "sample:"):
+		if n, err := strconv.Atoi(strings.TrimPrefix(v, "sample:")); err == nil && n >= 1 && n <= 1_000_000 {
+			return n
+		}
+	}
+	r.fail(name, fmt.Sprintf("%q is not all, errors or sample:N (N from 1 to 1000000)", v))
+	return 0
 }
 
 func (r *reader) level(name string, def slog.Level) slog.Level {

@@ -52,6 +52,30 @@ func TestLoadValues(t *testing.T) {
 	}
 }
 
+func TestRequestLogAndMetricsSettings(t *testing.T) {
+	tests := []struct {
+		env       map[string]string
+		every     int
+		slow      time.Duration
+		namespace string
+	}{
+		{map[string]string{}, 100, 500 * time.Millisecond, ""},
+		{map[string]string{"LOG_REQUESTS": "all"}, 1, 500 * time.Millisecond, ""},
+		{map[string]string{"LOG_REQUESTS": "ERRORS", "LOG_SLOW_REQUESTS": "2s"}, 0, 2 * time.Second, ""},
+		{map[string]string{"LOG_REQUESTS": "sample:7", "METRICS_EMF_NAMESPACE": "rates-dev", "METRICS_EMF_SERVICE": "rates-dev-api"}, 7, 500 * time.Millisecond, "rates-dev"},
+	}
+	for _, tt := range tests {
+		tt.env["DB_HOST"] = "h"
+		cfg, err := Load(lookupFrom(tt.env))
+		if err != nil {
+			t.Fatalf("%v: %v", tt.env, err)
+		}
+		if cfg.Log.Requests.SampleEvery != tt.every || cfg.Log.Requests.Slow != tt.slow || cfg.Metrics.EMFNamespace != tt.namespace || cfg.Metrics.EMFInterval != time.Minute {
+			t.Errorf("%v: got %+v %+v", tt.env, cfg.Log.Requests, cfg.Metrics)
+		}
+	}
+}
+
 func TestLoadErrorsNameTheVariable(t *testing.T) {
 	tests := []struct {
 		name string
@@ -72,6 +96,12 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"bad max range", map[string]string{"DB_HOST": "h", "MAX_RANGE_DAYS": "0"}, "MAX_RANGE_DAYS:"},
 		{"password twice", map[string]string{"DB_HOST": "h", "DB_PASSWORD": "p", "DB_PASSWORD_SSM_PARAMETER": "/p"}, "DB_PASSWORD_SSM_PARAMETER: set either"},
 		{"bad parameter name", map[string]string{"DB_HOST": "h", "DB_PASSWORD_SSM_PARAMETER": "has space"}, "DB_PASSWORD_SSM_PARAMETER:"},
+		{"bad request log", map[string]string{"DB_HOST": "h", "LOG_REQUESTS": "some"}, "LOG_REQUESTS:"},
+		{"zero sample", map[string]string{"DB_HOST": "h", "LOG_REQUESTS": "sample:0"}, "LOG_REQUESTS:"},
+		{"bad slow", map[string]string{"DB_HOST": "h", "LOG_SLOW_REQUESTS": "0s"}, "LOG_SLOW_REQUESTS:"},
+		{"aws namespace", map[string]string{"DB_HOST": "h", "METRICS_EMF_NAMESPACE": "AWS/ECS", "METRICS_EMF_SERVICE": "s"}, "METRICS_EMF_NAMESPACE:"},
+		{"namespace without service", map[string]string{"DB_HOST": "h", "METRICS_EMF_NAMESPACE": "rates-dev"}, "METRICS_EMF_SERVICE: required"},
+		{"bad interval", map[string]string{"DB_HOST": "h", "METRICS_EMF_INTERVAL": "soon"}, "METRICS_EMF_INTERVAL:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
