@@ -34,6 +34,12 @@ locals {
   metrics_port      = 9090
   health_check_path = "/readyz"
 
+  # CloudWatch namespace of the application's metrics: the API and worker tasks publish into it
+  # (embedded metric format on their log output), the monitoring module alarms on it. The
+  # settings' alarm_ingest_lag_objective_seconds is the freshness objective (p99 of S3 event or
+  # upload to commit) of alarm ingest-lag.
+  metrics_namespace = local.name_prefix
+
   # One settings object per workspace. dev and staging are scaled-down copies of prod: same
   # resources and features, smaller sizes and counts, fewer protections.
   workspace_settings = {
@@ -74,6 +80,7 @@ locals {
       ingest_reports_expiration_days     = 14
       ingest_noncurrent_expiration_days  = 7
       alarm_db_connections_threshold     = 60
+      alarm_ingest_lag_objective_seconds = 3600
       alarm_db_free_storage_threshold_gb = 2
 
       # Pushes to master deploy dev; jobs of the dev environment may deploy too.
@@ -118,6 +125,7 @@ locals {
       ingest_reports_expiration_days     = 30
       ingest_noncurrent_expiration_days  = 14
       alarm_db_connections_threshold     = 170
+      alarm_ingest_lag_objective_seconds = 1800
       alarm_db_free_storage_threshold_gb = 2
 
       # Only jobs of the staging environment (required reviewers): a plain push to master cannot
@@ -163,6 +171,7 @@ locals {
       ingest_reports_expiration_days     = 90
       ingest_noncurrent_expiration_days  = 30
       alarm_db_connections_threshold     = 700
+      alarm_ingest_lag_objective_seconds = 900
       alarm_db_free_storage_threshold_gb = 10
 
       # Only jobs of the prod environment (required reviewers): a plain push to master cannot

@@ -122,6 +122,7 @@ module "service" {
   min_capacity           = local.settings.min_capacity
   max_capacity           = local.settings.max_capacity
   enable_execute_command = local.settings.enable_execute_command
+  metrics_namespace      = local.metrics_namespace
 }
 
 # Batch ingestion: bucket, queue and dead-letter queue, and the worker as a second service in the
@@ -170,13 +171,15 @@ module "ingest" {
   min_capacity           = local.settings.worker_min_capacity
   max_capacity           = local.settings.worker_max_capacity
   enable_execute_command = local.settings.enable_execute_command
+  metrics_namespace      = local.metrics_namespace
 }
 
 module "monitoring" {
   source = "../modules/monitoring"
 
-  name        = local.name_prefix
-  alarm_email = var.alarm_email
+  name              = local.name_prefix
+  alarm_email       = var.alarm_email
+  metrics_namespace = local.metrics_namespace
 
   alb_arn_suffix          = module.alb.arn_suffix
   target_group_arn_suffix = module.alb.target_group_arn_suffix
@@ -189,6 +192,7 @@ module "monitoring" {
   dlq_name                = module.ingest.dlq_name
 
   db_connections_threshold        = local.settings.alarm_db_connections_threshold
+  ingest_lag_objective_seconds    = local.settings.alarm_ingest_lag_objective_seconds
   db_free_storage_threshold_bytes = local.settings.alarm_db_free_storage_threshold_gb * 1073741824
   kms_key_deletion_window_in_days = local.settings.kms_key_deletion_window_days
 }

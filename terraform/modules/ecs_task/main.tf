@@ -11,6 +11,16 @@ data "aws_partition" "current" {}
 locals {
   region = data.aws_region.current.name
 
+  # Application metrics reach CloudWatch as embedded-metric-format lines on the container's log
+  # output (the binary writes them; see docs/design.md): the awslogs driver already ships that
+  # output to the log group, so metrics need no sidecar, no further image and no further
+  # permission. The Service dimension is the ECS service's name, as in AWS/ECS.
+  metrics_environment = var.metrics_namespace == null ? {} : {
+    METRICS_EMF_NAMESPACE = var.metrics_namespace
+    METRICS_EMF_SERVICE   = var.service_name
+  }
+  environment = merge(var.environment, local.metrics_environment)
+
   container_definition = merge(
     {
       name      = var.container_name
@@ -29,7 +39,7 @@ locals {
       ]
 
       # Sorted by name, as ECS returns them, so that plans stay quiet.
-      environment = [for k in sort(keys(var.environment)) : { name = k, value = var.environment[k] }]
+      environment = [for k in sort(keys(local.environment)) : { name = k, value = local.environment[k] }]
 
       # The root filesystem is read-only; /tmp is a scratch volume on the task's ephemeral storage.
       mountPoints = [

@@ -13,6 +13,11 @@ output "container_definitions" {
   value       = aws_ecs_task_definition.this.container_definitions
 }
 
+output "environment" {
+  description = "Environment variables of the container (the caller's map with METRICS_EMF_NAMESPACE and METRICS_EMF_SERVICE from metrics_namespace), known at plan time."
+  value       = local.environment
+}
+
 output "log_group_name" {
   description = "Name of the container log group."
   value       = aws_cloudwatch_log_group.this.name

@@ -80,7 +80,7 @@ variable "command" {
 }
 
 variable "environment" {
-  description = "Environment variables of the container (sorted by name in the task definition, as ECS returns them)."
+  description = "Environment variables of the container (sorted by name in the task definition, as ECS returns them). METRICS_EMF_NAMESPACE and METRICS_EMF_SERVICE come from metrics_namespace and win over this map."
   type        = map(string)
   default     = {}
 }
@@ -97,6 +97,17 @@ variable "port_mappings" {
   validation {
     condition     = alltrue([for p in var.port_mappings : p.port >= 1 && p.port <= 65535 && (p.app_protocol == null || contains(["http", "http2", "grpc"], coalesce(p.app_protocol, "-")))])
     error_message = "Every port must be between 1 and 65535, with app_protocol null, http, http2 or grpc."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the application's metrics: sets METRICS_EMF_NAMESPACE (and METRICS_EMF_SERVICE to service_name), so the binary writes its metrics in embedded metric format to its log output, which the awslogs driver ships to the log group. Null publishes none (/metrics is served either way)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.metrics_namespace == null || (can(regex("^[a-zA-Z0-9._/#:-]{1,255}$", coalesce(var.metrics_namespace, "-"))) && !startswith(coalesce(var.metrics_namespace, "-"), "AWS/"))
+    error_message = "The metrics_namespace must be 1-255 letters, digits and . _ / # : -, not starting with AWS/ (reserved for AWS services)."
   }
 }
 

@@ -157,3 +157,8 @@ output "worker_autoscaling_max_capacity" {
   description = "Most worker tasks autoscaling allows."
   value       = aws_appautoscaling_target.worker.max_capacity
 }
+
+output "worker_container_environment" {
+  description = "Environment variables of the worker container as Terraform registers them (with METRICS_EMF_* from modules/ecs_task), for reviews and tests."
+  value       = module.task.environment
+}

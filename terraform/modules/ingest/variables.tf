@@ -433,6 +433,12 @@ variable "enable_execute_command" {
   default     = false
 }
 
+variable "metrics_namespace" {
+  description = "CloudWatch namespace the binary publishes its metrics to in embedded metric format (modules/ecs_task `metrics_namespace`; dimension `Service` = service_name). Null publishes none."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags added to every resource (on top of the provider's default tags)."
   type        = map(string)

@@ -1,6 +1,7 @@
 # The alarms, named <name>-<key with hyphens>. Each description says what the alarm means, then
-# (after "Do:") what to look at first. Every alarm notifies the topic when it fires and when it
-# recovers.
+# (after "Do:") what to look at first, and ends with its runbook section ("Runbook:
+# docs/operations.md#<section>"). Every alarm notifies the topic when it fires and when it
+# recovers. The alarms on the application's own metrics are in app_alarms.tf.
 #
 # treat_missing_data, per alarm:
 # - notBreaching where no data means nothing happened: no requests (error counts and rates,
@@ -30,6 +31,7 @@ locals {
       operator    = "GreaterThanThreshold"
       threshold   = var.alb_5xx_count_threshold
       missing     = "notBreaching"
+      runbook     = "api-errors"
       description = "The load balancer itself answered 5XX (502/503/504) more than ${var.alb_5xx_count_threshold} times in 5 minutes: no healthy API task, tasks closing connections, or requests timing out. Do: check the healthy-hosts alarm and the events of ECS service ${var.api_service_name}, then its log group for crashes or slow requests; roll back the last deployment if the errors started with it."
     }
     response_time_p99 = {
@@ -44,6 +46,7 @@ locals {
       operator    = "GreaterThanThreshold"
       threshold   = var.response_time_p99_threshold_seconds
       missing     = "notBreaching"
+      runbook     = "api-latency"
       description = "The 99th percentile of the API's response time has been above ${var.response_time_p99_threshold_seconds} s for 10 minutes. Do: compare with the database alarms (CPU, latency, connections) and the API's CPU; look for slow queries in Performance Insights and for a recent deployment or batch load; scale out the service if CPU bound."
     }
     unhealthy_hosts = {
@@ -58,6 +61,7 @@ locals {
       operator    = "GreaterThanThreshold"
       threshold   = 0
       missing     = "notBreaching"
+      runbook     = "api-tasks"
       description = "At least one API task of the target group has failed the /readyz health check for 3 minutes (its database connection is down, or it is overloaded or crashing). Do: read the task's log lines in the API log group and the ECS service events; check the database alarms; ECS replaces tasks that stay unhealthy."
     }
     healthy_hosts = {
@@ -72,6 +76,7 @@ locals {
       operator    = "LessThanThreshold"
       threshold   = 1
       missing     = "breaching"
+      runbook     = "api-tasks"
       description = "The target group has had no healthy API task for 3 minutes: the API is down. Do: open ECS service ${var.api_service_name} (stopped tasks and their reasons, events, deployments); check image pulls, the database password parameter and the database; roll back the last deployment if it caused this."
     }
     api_cpu = {
@@ -86,6 +91,7 @@ locals {
       operator    = "GreaterThanThreshold"
       threshold   = var.ecs_cpu_threshold_percent
       missing     = "notBreaching"
+      runbook     = "api-tasks"
       description = "The API tasks have used more than ${var.ecs_cpu_threshold_percent} % CPU on average for 15 minutes. Do: check whether autoscaling is at its maximum (then raise max_capacity or the task size) and whether traffic or latency changed; look for a hot route in the request logs."
     }
     api_memory = {
@@ -100,6 +106,7 @@ locals {
       operator    = "GreaterThanThreshold"
       threshold   = var.ecs_memory_threshold_percent
       missing     = "notBreaching"
+      runbook     = "api-tasks"
       description = "The API tasks have used more than ${var.ecs_memory_threshold_percent} % of their memory on average for 15 minutes; tasks at the limit are killed. Do: look for stopped tasks with OutOfMemory, compare with the answer cache size and traffic; raise the task memory if the growth is legitimate."
     }
     worker_cpu = {
@@ -114,6 +121,7 @@ locals {
       operator    = "GreaterThanThreshold"
       threshold   = var.ecs_cpu_threshold_percent
       missing     = "notBreaching"
+      runbook     = "batches-and-the-worker"
       description = "The ingest workers have used more than ${var.ecs_cpu_threshold_percent} % CPU on average for 15 minutes: batches parse slower than they arrive. Do: check the queue's oldest-message age; raise the worker's task CPU or its max_capacity (mind the database's connections and CPU)."
     }
     worker_memory = {
@@ -128,6 +136,7 @@ locals {
       operator    = "GreaterThanThreshold"
       threshold   = var.ecs_memory_threshold_percent
       missing     = "notBreaching"
+      runbook     = "batches-and-the-worker"
       description = "The ingest workers have used more than ${var.ecs_memory_threshold_percent} % of their memory for 15 minutes, although loading streams and should stay flat. Do: look for stopped worker tasks with OutOfMemory and for the batch being loaded in the worker log group; report a leak, or raise the worker's task memory."
     }
     db_cpu = {
@@ -142,6 +151,7 @@ locals {
       operator    = "GreaterThanThreshold"
       threshold   = var.db_cpu_threshold_percent
       missing     = "missing"
+      runbook     = "database"
       description = "The database instance ${var.db_instance_identifier} has used more than ${var.db_cpu_threshold_percent} % CPU for 15 minutes. Do: open Performance Insights for the top queries; check whether a batch load or a traffic peak is running; on burstable classes check the CPU credit balance; move to a larger instance class if it persists."
     }
     db_free_storage = {
@@ -156,6 +166,7 @@ locals {
       operator    = "LessThanThreshold"
       threshold   = var.db_free_storage_threshold_bytes
       missing     = "missing"
+      runbook     = "database"
       description = "The database instance ${var.db_instance_identifier} has less than ${floor(var.db_free_storage_threshold_bytes / 1073741824)} GiB of free storage; a full disk stops every write. Do: check whether storage autoscaling has reached its limit (max_allocated_storage) and raise it; look for bloat or a runaway ingest."
     }
     db_connections = {
@@ -170,6 +181,7 @@ locals {
       operator    = "GreaterThanThreshold"
       threshold   = var.db_connections_threshold
       missing     = "missing"
+      runbook     = "database"
       description = "The database instance ${var.db_instance_identifier} has had more than ${var.db_connections_threshold} connections for 10 minutes, close to its max_connections. Do: count API and worker tasks (each holds a pool) against the instance class; lower the pool size or the maximum task counts, or move to a larger class."
     }
     db_read_latency = {
@@ -184,6 +196,7 @@ locals {
       operator    = "GreaterThanThreshold"
       threshold   = var.db_read_latency_threshold_seconds
       missing     = "missing"
+      runbook     = "database"
       description = "Disk reads of the database instance ${var.db_instance_identifier} have taken more than ${var.db_read_latency_threshold_seconds * 1000} ms on average for 15 minutes. Do: check the IOPS and throughput against the gp3 baseline and the burst balance; look in Performance Insights for queries reading from disk (missing index, cache too small)."
     }
     db_write_latency = {
@@ -198,6 +211,7 @@ locals {
       operator    = "GreaterThanThreshold"
       threshold   = var.db_write_latency_threshold_seconds
       missing     = "missing"
+      runbook     = "database"
       description = "Disk writes of the database instance ${var.db_instance_identifier} have taken more than ${var.db_write_latency_threshold_seconds * 1000} ms on average for 15 minutes, which slows batch loads and commits. Do: check write IOPS and throughput against the gp3 baseline during batch loads; spread large batches out or provision more IOPS."
     }
     queue_oldest_message = {
@@ -212,6 +226,7 @@ locals {
       operator    = "GreaterThanThreshold"
       threshold   = var.queue_oldest_message_age_threshold_seconds
       missing     = "notBreaching"
+      runbook     = "freshness"
       description = "A batch notification has waited in ${var.queue_name} for more than ${floor(var.queue_oldest_message_age_threshold_seconds / 60)} minutes: the workers are not keeping up, not running, or retrying a failing batch. Do: check the running task count of ${var.worker_service_name} and its scaling alarms, the worker log group for errors, and the database; raise the worker's max_capacity if it is simply busy."
     }
     dlq_messages = {
@@ -226,6 +241,7 @@ locals {
       operator    = "GreaterThanThreshold"
       threshold   = 0
       missing     = "notBreaching"
+      runbook     = "replay-dead-letters"
       description = "A batch notification reached the dead-letter queue ${var.dlq_name}: its batch failed on every attempt and was never loaded. Do: read the message (bucket, key) and the worker's error lines for that key; fix the cause (database, permissions, object); then move the messages back with aws sqs start-message-move-task --source-arn and the DLQ ARN. The alarm stays on while the DLQ holds messages."
     }
     worker_errors = {
@@ -240,16 +256,17 @@ locals {
       operator    = "GreaterThanOrEqualToThreshold"
       threshold   = var.worker_errors_threshold
       missing     = "notBreaching"
+      runbook     = "batches-and-the-worker"
       description = "The ingest worker logged at least ${var.worker_errors_threshold} line(s) with level ERROR in 5 minutes (failed S3 reads, database errors, messages it could not process). A rejected batch with bad rows is not an error. Do: search the worker log group ${var.worker_log_group_name} for \"level\":\"ERROR\"; transient errors are retried, repeated ones end in the dead-letter queue."
     }
   }
 }
 
 resource "aws_cloudwatch_metric_alarm" "single" {
-  for_each = local.single_metric_alarms
+  for_each = merge(local.single_metric_alarms, local.app_single_metric_alarms)
 
   alarm_name        = "${var.name}-${replace(each.key, "_", "-")}"
-  alarm_description = each.value.description
+  alarm_description = "${each.value.description} Runbook: ${local.runbook}#${each.value.runbook}"
 
   namespace          = each.value.namespace
   metric_name        = each.value.metric_name
@@ -274,7 +291,7 @@ resource "aws_cloudwatch_metric_alarm" "single" {
 # something (a single failing request out of two is not an outage).
 resource "aws_cloudwatch_metric_alarm" "target_5xx_rate" {
   alarm_name        = "${var.name}-target-5xx-rate"
-  alarm_description = "More than ${var.target_5xx_rate_threshold_percent} % of the requests answered by the API tasks were 5XX in 3 of the last 5 minutes (minutes with at least ${var.target_5xx_min_requests} requests). Do: search the API log group for status 5xx and their errors (database unavailable, timeouts, panics); check the database alarms; roll back the last deployment if the errors started with it."
+  alarm_description = "More than ${var.target_5xx_rate_threshold_percent} % of the requests answered by the API tasks were 5XX in 3 of the last 5 minutes (minutes with at least ${var.target_5xx_min_requests} requests). Do: search the API log group for status 5xx and their errors (database unavailable, timeouts, panics); check the database alarms; roll back the last deployment if the errors started with it. Runbook: ${local.runbook}#api-errors"
 
   evaluation_periods  = 5
   datapoints_to_alarm = 3
@@ -323,10 +340,12 @@ locals {
   alarm_names = merge(
     { for k, a in aws_cloudwatch_metric_alarm.single : k => a.alarm_name },
     { target_5xx_rate = aws_cloudwatch_metric_alarm.target_5xx_rate.alarm_name },
+    { for k, a in aws_cloudwatch_metric_alarm.app_ratio : k => a.alarm_name },
   )
 
   alarm_arns = merge(
     { for k, a in aws_cloudwatch_metric_alarm.single : k => a.arn },
     { target_5xx_rate = aws_cloudwatch_metric_alarm.target_5xx_rate.arn },
+    { for k, a in aws_cloudwatch_metric_alarm.app_ratio : k => a.arn },
   )
 }

@@ -20,8 +20,8 @@ locals {
   # for those alarms only.
   alarm_arn_pattern = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${var.name}-*"
 
-  # Custom metric of the worker's error lines.
-  metrics_namespace  = var.name
+  # Custom metric of the worker's error lines, next to the application's own metrics.
+  metrics_namespace  = var.metrics_namespace
   worker_errors_name = "WorkerErrors"
 }
 

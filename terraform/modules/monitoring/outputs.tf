@@ -40,3 +40,8 @@ output "worker_errors_metric" {
     name      = local.worker_errors_name
   }
 }
+
+output "metrics_namespace" {
+  description = "CloudWatch namespace of the application metrics the alarms and the dashboard read."
+  value       = var.metrics_namespace
+}

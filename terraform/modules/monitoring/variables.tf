@@ -3,12 +3,22 @@
 ################################################################################
 
 variable "name" {
-  description = "Prefix of every name (for example `rates-dev`): topic `<name>-alarms`, dashboard `<name>`, alarms `<name>-<alarm>`, custom metric namespace `<name>`."
+  description = "Prefix of every name (for example `rates-dev`): topic `<name>-alarms`, dashboard `<name>`, alarms `<name>-<alarm>`."
   type        = string
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9-]{1,40}$", var.name))
     error_message = "The name must be 2-41 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the application's metrics (the tasks' METRICS_EMF_NAMESPACE, for example `rates-dev`); the worker's error-line metric goes there too."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9._/#:-]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "The metrics_namespace must be 1-255 letters, digits and . _ / # : -, not starting with AWS/."
   }
 }
 
@@ -227,6 +237,94 @@ variable "worker_errors_threshold" {
   validation {
     condition     = var.worker_errors_threshold >= 1
     error_message = "The worker_errors_threshold must be at least 1."
+  }
+}
+
+variable "rates_p99_threshold_seconds" {
+  description = "99th percentile of GET /rates as the API measures it (seconds; its histogram's buckets end at 0.05, 0.1, 0.25, 0.5, 1, so pick one of those) above which the alarm fires after 10 minutes."
+  type        = number
+  default     = 0.25
+
+  validation {
+    condition     = var.rates_p99_threshold_seconds > 0
+    error_message = "The rates_p99_threshold_seconds must be positive."
+  }
+}
+
+variable "cache_hit_ratio_threshold_percent" {
+  description = "Share (percent) of /rates lookups answered from the answer cache below which the alarm fires after 30 minutes."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.cache_hit_ratio_threshold_percent > 0 && var.cache_hit_ratio_threshold_percent < 100
+    error_message = "The cache_hit_ratio_threshold_percent must be between 0 and 100."
+  }
+}
+
+variable "cache_min_lookups" {
+  description = "Answer-cache lookups per 5 minutes below which the hit ratio is not judged."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.cache_min_lookups >= 1
+    error_message = "The cache_min_lookups must be at least 1."
+  }
+}
+
+variable "db_pool_wait_threshold_ms" {
+  description = "Mean wait (milliseconds) of the API's requests for a pooled database connection above which the alarm fires after 15 minutes."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.db_pool_wait_threshold_ms > 0
+    error_message = "The db_pool_wait_threshold_ms must be positive."
+  }
+}
+
+variable "db_pool_saturation_threshold_percent" {
+  description = "Share (percent) of the API's connection acquires that found no idle connection above which the alarm fires after 15 minutes."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.db_pool_saturation_threshold_percent > 0 && var.db_pool_saturation_threshold_percent < 100
+    error_message = "The db_pool_saturation_threshold_percent must be between 0 and 100."
+  }
+}
+
+variable "db_pool_min_acquires" {
+  description = "Connection acquires per 5 minutes below which the pool alarms do not judge."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.db_pool_min_acquires >= 1
+    error_message = "The db_pool_min_acquires must be at least 1."
+  }
+}
+
+variable "batch_duration_threshold_seconds" {
+  description = "Duration (seconds) of one batch loaded by the worker above which the alarm fires."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.batch_duration_threshold_seconds > 0
+    error_message = "The batch_duration_threshold_seconds must be positive."
+  }
+}
+
+variable "ingest_lag_objective_seconds" {
+  description = "Freshness objective: 99th percentile (per 5 minutes) of the time from a batch's S3 event or upload to its commit (rates_ingest_lag_seconds) above which the alarm fires."
+  type        = number
+  default     = 1800
+
+  validation {
+    condition     = var.ingest_lag_objective_seconds >= 60
+    error_message = "The ingest_lag_objective_seconds must be at least 60."
   }
 }
 

@@ -82,6 +82,7 @@ module "task" {
   db_password_parameter_arn = var.db_password_parameter_arn
   db_password_kms_key_arn   = var.db_password_kms_key_arn
   enable_execute_command    = var.enable_execute_command
+  metrics_namespace         = var.metrics_namespace
 
   tags = var.tags
 }

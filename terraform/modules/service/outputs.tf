@@ -102,3 +102,8 @@ output "execution_role_policy" {
   description = "Inline policy of the task execution role (JSON)."
   value       = module.task.execution_role_policy
 }
+
+output "container_environment" {
+  description = "Environment variables of the API container as Terraform registers them (with METRICS_EMF_* from modules/ecs_task), for reviews and tests."
+  value       = module.task.environment
+}

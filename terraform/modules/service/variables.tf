@@ -355,6 +355,12 @@ variable "enable_execute_command" {
   default     = false
 }
 
+variable "metrics_namespace" {
+  description = "CloudWatch namespace the binary publishes its metrics to in embedded metric format (modules/ecs_task `metrics_namespace`; dimension `Service` = service_name). Null publishes none."
+  type        = string
+  default     = null
+}
+
 variable "container_insights" {
   description = "Container Insights level of the cluster: enhanced, enabled or disabled."
   type        = string

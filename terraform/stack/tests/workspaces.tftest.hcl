@@ -289,8 +289,32 @@ run "dev" {
   }
 
   assert {
-    condition     = length(output.alarm_names) == 17 && alltrue([for n in values(output.alarm_names) : startswith(n, "rates-dev-")])
+    condition     = length(output.alarm_names) == 25 && alltrue([for n in values(output.alarm_names) : startswith(n, "rates-dev-")])
     error_message = "dev has the full set of alarms, named after the environment."
+  }
+
+  assert {
+    condition = (
+      { for k, v in module.service.container_environment : k => v if startswith(k, "METRICS_EMF_") } == {
+        METRICS_EMF_NAMESPACE = module.monitoring.metrics_namespace
+        METRICS_EMF_SERVICE   = module.service.service_name
+      } &&
+      { for k, v in module.ingest.worker_container_environment : k => v if startswith(k, "METRICS_EMF_") } == {
+        METRICS_EMF_NAMESPACE = module.monitoring.metrics_namespace
+        METRICS_EMF_SERVICE   = module.ingest.worker_service_name
+      } &&
+      module.monitoring.metrics_namespace == "rates-dev"
+    )
+    error_message = "Both task definitions publish their metrics into the namespace the monitoring module reads, with their ECS service's name as the Service dimension the alarms use."
+  }
+
+  assert {
+    condition = alltrue([
+      for p in [module.service.task_role_policy, module.ingest.worker_task_role_policy] : alltrue([
+        for s in jsondecode(p).Statement : alltrue([for a in flatten([s.Action]) : !startswith(lower(a), "cloudwatch:")])
+      ])
+    ])
+    error_message = "Publishing metrics needs no CloudWatch permission in the task roles."
   }
 }
 
@@ -584,6 +608,15 @@ run "dev_and_staging_are_scaled_down_copies_of_prod" {
       s.worker_max_capacity <= run.prod.settings.worker_max_capacity
     ])
     error_message = "dev and staging must not be larger than prod."
+  }
+
+  assert {
+    condition = (
+      run.prod.settings.alarm_ingest_lag_objective_seconds == 900 &&
+      run.staging.settings.alarm_ingest_lag_objective_seconds >= run.prod.settings.alarm_ingest_lag_objective_seconds &&
+      run.dev.settings.alarm_ingest_lag_objective_seconds >= run.staging.settings.alarm_ingest_lag_objective_seconds
+    )
+    error_message = "prod holds the strictest freshness objective (15 minutes); dev and staging may be looser."
   }
 }
 

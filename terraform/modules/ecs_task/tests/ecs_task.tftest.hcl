@@ -257,3 +257,69 @@ run "rejects_statements_that_are_not_a_json_array" {
 
   expect_failures = [var.task_policy_statements]
 }
+
+run "metrics_reach_cloudwatch_through_the_log_output_without_a_sidecar" {
+  command = plan
+
+  variables {
+    metrics_namespace = "rates-test"
+    environment       = { B = "2", METRICS_EMF_SERVICE = "overridden", A = "1" }
+  }
+
+  assert {
+    condition = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment == [
+      { name = "A", value = "1" },
+      { name = "B", value = "2" },
+      { name = "METRICS_EMF_NAMESPACE", value = "rates-test" },
+      { name = "METRICS_EMF_SERVICE", value = "rates-test-api" },
+    ]
+    error_message = "The binary gets the namespace and the ECS service's name as the Service dimension (the module's values win)."
+  }
+
+  assert {
+    condition = (
+      length(jsondecode(aws_ecs_task_definition.this.container_definitions)) == 1 &&
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].essential == true &&
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].readonlyRootFilesystem == true &&
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].logConfiguration.logDriver == "awslogs"
+    )
+    error_message = "Metrics add no container: still one essential container, read-only root filesystem, its output shipped by awslogs."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.task.policy).Statement :
+      alltrue([for a in flatten([s.Action]) : !startswith(lower(a), "cloudwatch:") && !startswith(lower(a), "logs:")])
+    ])
+    error_message = "The task role gets no CloudWatch or Logs permission: the metrics travel in the log output."
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource
+      if anytrue([for a in flatten([s.Action]) : startswith(a, "logs:")])
+    ] == ["arn:aws:logs:eu-central-1:123456789012:log-group:/ecs/rates-test:log-stream:*"]
+    error_message = "Only the execution role writes logs (and with them the metrics), to the task's own log group."
+  }
+}
+
+run "no_namespace_publishes_no_metrics" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : !startswith(e.name, "METRICS_EMF_")
+    ])
+    error_message = "Without metrics_namespace the binary publishes nothing to CloudWatch."
+  }
+}
+
+run "aws_namespaces_are_refused" {
+  command = plan
+
+  variables {
+    metrics_namespace = "AWS/ECS"
+  }
+
+  expect_failures = [var.metrics_namespace]
+}

@@ -47,6 +47,7 @@ variables {
   db_instance_identifier  = "rates-test"
   queue_name              = "rates-test-ingest"
   dlq_name                = "rates-test-ingest-dlq"
+  metrics_namespace       = "rates-test"
 }
 
 run "topic_is_encrypted_and_cloudwatch_may_use_it" {
@@ -117,6 +118,8 @@ run "every_alarm_notifies_and_explains_what_to_do" {
       "api_cpu", "api_memory", "worker_cpu", "worker_memory",
       "db_cpu", "db_free_storage", "db_connections", "db_read_latency", "db_write_latency",
       "queue_oldest_message", "dlq_messages", "worker_errors",
+      "rates_p99", "batch_duration", "rejected_batches",
+      "api_5xx_ratio", "cache_hit_ratio", "db_pool_wait", "db_pool_saturation", "ingest_lag",
     ])
     error_message = "The module must define exactly the expected alarms."
   }
@@ -130,16 +133,21 @@ run "every_alarm_notifies_and_explains_what_to_do" {
     condition = alltrue(concat(
       [for a in aws_cloudwatch_metric_alarm.single : a.alarm_actions == toset(["arn:aws:sns:eu-central-1:123456789012:rates-test-alarms"]) && a.ok_actions == toset(["arn:aws:sns:eu-central-1:123456789012:rates-test-alarms"])],
       [aws_cloudwatch_metric_alarm.target_5xx_rate.alarm_actions == toset(["arn:aws:sns:eu-central-1:123456789012:rates-test-alarms"]) && aws_cloudwatch_metric_alarm.target_5xx_rate.ok_actions == toset(["arn:aws:sns:eu-central-1:123456789012:rates-test-alarms"])],
+      [for a in aws_cloudwatch_metric_alarm.app_ratio : a.alarm_actions == toset(["arn:aws:sns:eu-central-1:123456789012:rates-test-alarms"]) && a.ok_actions == toset(["arn:aws:sns:eu-central-1:123456789012:rates-test-alarms"])],
     ))
     error_message = "Every alarm must notify the topic when it fires and when it recovers."
   }
 
   assert {
     condition = alltrue([
-      for d in concat([for a in aws_cloudwatch_metric_alarm.single : a.alarm_description], [aws_cloudwatch_metric_alarm.target_5xx_rate.alarm_description]) :
-      length(d) >= 80 && length(d) <= 1024 && strcontains(d, " Do: ")
+      for d in concat(
+        [for a in aws_cloudwatch_metric_alarm.single : a.alarm_description],
+        [aws_cloudwatch_metric_alarm.target_5xx_rate.alarm_description],
+        [for a in aws_cloudwatch_metric_alarm.app_ratio : a.alarm_description],
+      ) :
+      length(d) >= 80 && length(d) <= 1024 && strcontains(d, " Do: ") && can(regex(" Runbook: docs/operations[.]md#[a-z0-9-]+$", d))
     ])
-    error_message = "Every description must say what the alarm means and, after \"Do:\", what to do (at most 1024 characters)."
+    error_message = "Every description must say what the alarm means, after \"Do:\" what to do, and end with its runbook section (at most 1024 characters)."
   }
 }
 
@@ -240,6 +248,9 @@ run "treat_missing_data_is_chosen_per_alarm" {
       queue_oldest_message = "notBreaching"
       dlq_messages         = "notBreaching"
       worker_errors        = "notBreaching"
+      rates_p99            = "notBreaching"
+      batch_duration       = "notBreaching"
+      rejected_batches     = "notBreaching"
     }
     error_message = "Missing data must be treated as documented for each alarm."
   }
@@ -275,7 +286,7 @@ run "dashboard_covers_every_part" {
   }
 
   assert {
-    condition = length(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets[0].properties.alarms) == 17 && alltrue([
+    condition = length(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets[0].properties.alarms) == 25 && alltrue([
       for a in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets[0].properties.alarms : startswith(a, "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:rates-test-")
     ])
     error_message = "The alarm widget must show every alarm."
@@ -283,9 +294,79 @@ run "dashboard_covers_every_part" {
 
   assert {
     condition = toset(flatten([
-      for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : [for m in w.properties.metrics : m[0]] if w.type == "metric"
+      for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : [for m in w.properties.metrics : m[0] if can(tostring(m[0]))] if w.type == "metric"
     ])) == toset(["AWS/ApplicationELB", "AWS/ECS", "ECS/ContainerInsights", "AWS/SQS", "rates-test", "AWS/RDS"])
     error_message = "The dashboard must show the load balancer, ECS, the queues, the worker errors and the database."
+  }
+}
+
+run "application_alarms_watch_the_published_series" {
+  command = plan
+
+  variables {
+    metrics_namespace            = "rates-test-app"
+    ingest_lag_objective_seconds = 900
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.single["rates_p99"].namespace == "rates-test-app" &&
+      aws_cloudwatch_metric_alarm.single["rates_p99"].metric_name == "rates_http_request_duration_seconds" &&
+      aws_cloudwatch_metric_alarm.single["rates_p99"].dimensions == tomap({ Service = "rates-test-api", Route = "/rates" }) &&
+      aws_cloudwatch_metric_alarm.single["rates_p99"].extended_statistic == "p99" &&
+      aws_cloudwatch_metric_alarm.single["rates_p99"].threshold == 0.25
+    )
+    error_message = "The /rates p99 alarm reads the API's own histogram (Service and Route dimensions of the EMF lines)."
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.single["rejected_batches"].dimensions == tomap({ Service = "rates-test-worker", Result = "rejected" }) &&
+      aws_cloudwatch_metric_alarm.single["rejected_batches"].statistic == "Sum" &&
+      aws_cloudwatch_metric_alarm.single["batch_duration"].dimensions == tomap({ Service = "rates-test-worker", Result = "loaded" })
+    )
+    error_message = "Batch alarms read the worker's series by result."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for a in aws_cloudwatch_metric_alarm.app_ratio : [
+        for q in a.metric_query : one(q.metric).namespace == "rates-test-app" && one(q.metric).period == 300 if length(q.metric) > 0
+      ]
+    ]))
+    error_message = "Every ratio reads the application's namespace over 5-minute periods."
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.app_ratio["ingest_lag"].threshold == 900 &&
+      toset([for q in aws_cloudwatch_metric_alarm.app_ratio["ingest_lag"].metric_query : one(q.metric).dimensions.Service if length(q.metric) > 0]) == toset(["rates-test-worker", "rates-test-api"]) &&
+      alltrue([for q in aws_cloudwatch_metric_alarm.app_ratio["ingest_lag"].metric_query : one(q.metric).metric_name == "rates_ingest_lag_seconds" && one(q.metric).stat == "p99" if length(q.metric) > 0])
+    )
+    error_message = "The lag alarm compares the p99 lag of both entry points with the environment's objective."
+  }
+
+  assert {
+    condition = (
+      [for q in aws_cloudwatch_metric_alarm.app_ratio["api_5xx_ratio"].metric_query : q.expression if q.return_data == true] == ["IF(requests >= 100, 100 * FILL(errors, 0) / requests, 0)"] &&
+      aws_cloudwatch_metric_alarm.app_ratio["cache_hit_ratio"].comparison_operator == "LessThanThreshold" &&
+      aws_cloudwatch_metric_alarm.app_ratio["db_pool_saturation"].threshold == 10
+    )
+    error_message = "Ratios are judged above their minimum volume, with the documented directions and thresholds."
+  }
+
+  assert {
+    condition = alltrue([
+      for a in aws_cloudwatch_metric_alarm.app_ratio : a.treat_missing_data == "notBreaching" && length([for q in a.metric_query : q if q.return_data == true]) == 1
+    ])
+    error_message = "No traffic or no batch means nothing to judge; each alarm returns one expression."
+  }
+
+  assert {
+    condition = contains(flatten([
+      for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : [for m in w.properties.metrics : m[0] if can(tostring(m[0]))] if w.type == "metric"
+    ]), "rates-test-app")
+    error_message = "The dashboard shows the application's metrics."
   }
 }
 
