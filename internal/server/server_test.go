@@ -44,7 +44,7 @@ func TestGracefulShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
 	go func() {
-		runErr <- Run(ctx, ln, h, withShutdown(5 * time.Second), ready, discard())
+		runErr <- Run(ctx, ln, h, withShutdown(5*time.Second), ready, discard())
 	}()
 
 	respCh := make(chan string, 1)
@@ -102,7 +102,7 @@ func TestShutdownTimeout(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
 	go func() {
-		runErr <- Run(ctx, ln, h, withShutdown(200 * time.Millisecond), &readiness{}, discard())
+		runErr <- Run(ctx, ln, h, withShutdown(200*time.Millisecond), &readiness{}, discard())
 	}()
 	go func() { _, _ = http.Get("http://" + ln.Addr().String()) }()
 	<-entered
