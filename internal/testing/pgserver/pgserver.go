@@ -5,6 +5,8 @@ package pgserver
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -78,6 +80,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		abs, err := filepath.Abs(opts.DataDir)
 		if err != nil {
 			return nil, fmt.Errorf("pgserver: data dir %s: %w", opts.DataDir, err)
+		}
+		if s.cred != nil {
+			if abs, err = s.reachableDataDir(abs); err != nil {
+				return nil, err
+			}
 		}
 		s.dataDir = abs
 		s.sockDir = filepath.Dir(abs)
@@ -272,6 +279,78 @@ func (s *Server) chown(dir string) error {
 		return fmt.Errorf("pgserver: chown %s: %w", dir, err)
 	}
 	return nil
+}
+
+// reachableDataDir returns where the server keeps a data directory asked for at dir. The server
+// runs as the postgres account, which must traverse every parent of its data directory; a clone
+// under root's 0700 home is out of its reach. The data then lives in a directory of its own
+// under the system temp dir, named after dir so that every run finds it again, and dir becomes
+// a symlink to it.
+func (s *Server) reachableDataDir(dir string) (string, error) {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real // an earlier run's symlink, or a real directory
+	}
+	if s.canTraverse(filepath.Dir(dir)) {
+		return dir, nil
+	}
+	sum := sha256.Sum256([]byte(dir))
+	home := filepath.Join(os.TempDir(), "rates-pg-"+hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return "", fmt.Errorf("pgserver: create %s: %w", home, err)
+	}
+	if err := s.chown(home); err != nil {
+		return "", err
+	}
+	target := filepath.Join(home, filepath.Base(dir))
+	if info, err := os.Lstat(dir); err == nil {
+		// A dangling symlink (the temp dir was cleaned) or an empty directory left by a run
+		// that could not start: replace it. A directory with data in it stays and fails below.
+		if info.IsDir() || info.Mode()&os.ModeSymlink != 0 {
+			if err := os.Remove(dir); err != nil {
+				return "", fmt.Errorf("pgserver: %s is not reachable by the postgres account and cannot be replaced by a symlink: %w", dir, err)
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return "", fmt.Errorf("pgserver: create %s: %w", filepath.Dir(dir), err)
+	}
+	if err := os.Symlink(target, dir); err != nil {
+		return "", fmt.Errorf("pgserver: link %s to %s: %w", dir, target, err)
+	}
+	return target, nil
+}
+
+// canTraverse tells whether the server's account may enter dir and each of its parents, from
+// their owners and mode bits (not ACLs or supplementary groups, which would only make the
+// answer too cautious).
+func (s *Server) canTraverse(dir string) bool {
+	for ; ; dir = filepath.Dir(dir) {
+		info, err := os.Stat(dir)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			// Created 0755 by Start: the parents decide.
+		case err != nil:
+			return false
+		default:
+			st, ok := info.Sys().(*syscall.Stat_t)
+			if !ok {
+				return true
+			}
+			var bit os.FileMode = 0o001
+			switch {
+			case st.Uid == s.cred.Uid:
+				bit = 0o100
+			case st.Gid == s.cred.Gid:
+				bit = 0o010
+			}
+			if info.Mode().Perm()&bit == 0 {
+				return false
+			}
+		}
+		if filepath.Dir(dir) == dir {
+			return true
+		}
+	}
 }
 
 // credentials picks the postgres account when running as root, since the server refuses root.
