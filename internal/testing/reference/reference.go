@@ -6,7 +6,6 @@ package reference
 import (
 	"os"
 	"path/filepath"
-	"testing"
 )
 
 // SHA256 of the reference dump, so a test notices if it is handed another file.
@@ -36,14 +35,4 @@ func Find() string {
 		}
 		dir = parent
 	}
-}
-
-// Dump returns the reference dump's path, or skips the test saying why.
-func Dump(tb testing.TB) string {
-	tb.Helper()
-	p := Find()
-	if p == "" {
-		tb.Skip("reference dump ../shared/reference/rates.sql not found beside the repository (set RATES_REFERENCE_DUMP): skipping the comparison with the reference data")
-	}
-	return p
 }
