@@ -38,6 +38,9 @@ type Options struct {
 	Durable bool
 	// Log receives the server's output; nil discards it.
 	Log *os.File
+	// Password, when set, is the superuser's password and TCP connections must prove it
+	// (scram-sha-256); URL carries it. Empty: trust, no password.
+	Password string
 }
 
 // Server is a running (or stopped) cluster.
@@ -113,9 +116,13 @@ func (s *Server) Port() int { return s.port }
 
 // URL is a connection string for database name as the superuser.
 func (s *Server) URL(database string) string {
+	userinfo := url.User(superuser)
+	if s.opts.Password != "" {
+		userinfo = url.UserPassword(superuser, s.opts.Password)
+	}
 	u := url.URL{
 		Scheme:   "postgres",
-		User:     url.User(superuser),
+		User:     userinfo,
 		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)),
 		Path:     "/" + database,
 		RawQuery: "sslmode=disable",
@@ -143,8 +150,19 @@ func (s *Server) initdb(ctx context.Context) error {
 	if err := s.chown(s.dataDir); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(s.binDir, "initdb"),
-		"-D", s.dataDir, "-U", superuser, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
+	args := []string{"-D", s.dataDir, "-U", superuser, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"}
+	if s.opts.Password != "" {
+		pwfile := filepath.Join(filepath.Dir(s.dataDir), "pwfile")
+		if err := os.WriteFile(pwfile, []byte(s.opts.Password+"\n"), 0o600); err != nil {
+			return fmt.Errorf("pgserver: write password file: %w", err)
+		}
+		defer os.Remove(pwfile)
+		if err := s.chown(pwfile); err != nil {
+			return err
+		}
+		args = append(args, "--pwfile="+pwfile, "--auth-host=scram-sha-256")
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(s.binDir, "initdb"), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("pgserver: initdb: %w: %s", err, strings.TrimSpace(string(out)))
