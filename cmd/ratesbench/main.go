@@ -400,12 +400,12 @@ end
 	}
 	out, err := exec.Command("wrk", args...).Output()
 	if err != nil {
-		return wrkResult{}, fmt.Errorf("wrk: %v", err)
+		return wrkResult{}, fmt.Errorf("wrk: %w", err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	var res wrkResult
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
-		return wrkResult{}, fmt.Errorf("wrk output %q: %v", out, err)
+		return wrkResult{}, fmt.Errorf("wrk output %q: %w", out, err)
 	}
 	return res, nil
 }
@@ -540,7 +540,7 @@ func ingestRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options
 			seed := exec.Command(o.ratesBin, "seed", "--file", o.defaultDump)
 			seed.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LOG_LEVEL=warn")
 			if out, err := seed.CombinedOutput(); err != nil {
-				return fmt.Errorf("seed: %v: %s", err, out)
+				return fmt.Errorf("seed: %w: %s", err, out)
 			}
 			var cmd *exec.Cmd
 			if tool == "rates" {
