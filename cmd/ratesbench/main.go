@@ -554,7 +554,7 @@ func ingestRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options
 					create := exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-c",
 						"CREATE TABLE copy_floor (orig_code text, dest_code text, day date, price integer)", dbURL)
 					if out, err := create.CombinedOutput(); err != nil {
-						return fmt.Errorf("create copy_floor: %v: %s", err, out)
+						return fmt.Errorf("create copy_floor: %w: %s", err, out)
 					}
 				}
 				cmd = exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
@@ -562,7 +562,7 @@ func ingestRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options
 			}
 			start := time.Now()
 			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("%s: %v: %s", tool, err, out)
+				return fmt.Errorf("%s: %w: %s", tool, err, out)
 			}
 			times[i] = time.Since(start)
 			if tool == "rates" {
