@@ -57,7 +57,7 @@ func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, logOut
 	if err != nil {
 		return err
 	}
-	defer stopMetrics()
+	defer func() { _ = stopMetrics() }() // the worker's own result is the one to report
 	worker := ingest.NewWorker(newLoader(pool, ing, m, log), sqsClient, s3Client, ingest.WorkerConfig{
 		QueueURL:          ing.QueueURL,
 		WaitTime:          ing.WaitTime,
