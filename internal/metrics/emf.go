@@ -331,14 +331,27 @@ func (e *EMF) document(ts int64, p *point) map[string]any {
 		doc[p.sel.Name] = p.value
 		return doc
 	}
-	// Each bucket counts as its upper bound (the bucket above the highest bound as that bound),
-	// so percentiles read as "at most", at the histogram's resolution.
+	// Each bucket counts as its upper bound, so percentiles read as "at most", at the histogram's
+	// resolution. The bucket above the highest bound has none: its observations count as their
+	// mean as far as the sum tells it (exact when they are the interval's only ones), and at least
+	// the highest bound, so that a threshold above that bound can still be crossed.
+	top := p.bounds[len(p.bounds)-1]
+	if n := p.counts[len(p.counts)-1]; n > 0 {
+		rest := p.sum
+		for i, c := range p.counts[:len(p.counts)-1] {
+			rest -= float64(c) * p.bounds[i]
+		}
+		top = max(top, rest/float64(n))
+	}
 	values, counts := []float64{}, []uint64{}
 	for i, c := range p.counts {
 		if c == 0 {
 			continue
 		}
-		v := p.bounds[min(i, len(p.bounds)-1)]
+		v := top
+		if i < len(p.bounds) {
+			v = p.bounds[i]
+		}
 		if n := len(values); n > 0 && values[n-1] == v {
 			counts[n-1] += c
 			continue

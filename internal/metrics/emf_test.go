@@ -172,6 +172,40 @@ func TestEMFPublishesIncreasesAndDistributions(t *testing.T) {
 	}
 }
 
+// Observations above the highest bucket bound count as their mean (as far as the sum tells),
+// never below that bound, so a threshold above the histogram's range can still be crossed.
+func TestEMFPublishesObservationsAboveTheHighestBound(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		durations []time.Duration
+		values    []any
+		counts    []any
+	}{
+		{"alone: exact", []time.Duration{1000 * time.Second}, []any{1000.0}, []any{1.0}},
+		{"two above: their mean", []time.Duration{500 * time.Second, 700 * time.Second}, []any{600.0}, []any{2.0}},
+		// 0.1 s counts as its bucket's bound, 0.1; the other one as the rest of the sum.
+		{"with a small one: the rest of the sum", []time.Duration{100 * time.Millisecond, 409700 * time.Millisecond}, []any{0.1, 409.7}, []any{1.0, 1.0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := New("test")
+			var out bytes.Buffer
+			e := m.NewEMF(&out, "rates-test", "rates-test-worker")
+			for _, d := range tc.durations {
+				// Result "loaded": neither failed, replayed nor rejected.
+				m.ObserveBatch(false, false, false, 1, 1, d)
+			}
+			d := find(emfDocs(t, e, &out)["rates_ingest_batch_duration_seconds"], "Result", "loaded")
+			if d == nil {
+				t.Fatal("no loaded-batch duration")
+			}
+			dist := d["rates_ingest_batch_duration_seconds"].(map[string]any)
+			if !slices.Equal(dist["Values"].([]any), tc.values) || !slices.Equal(dist["Counts"].([]any), tc.counts) {
+				t.Errorf("Values %v Counts %v, want %v %v", dist["Values"], dist["Counts"], tc.values, tc.counts)
+			}
+		})
+	}
+}
+
 func TestEMFDimensionSets(t *testing.T) {
 	for _, tc := range []struct {
 		sel  EMFMetric

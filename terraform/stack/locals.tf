@@ -171,7 +171,7 @@ locals {
       ingest_reports_expiration_days     = 90
       ingest_noncurrent_expiration_days  = 30
       alarm_db_connections_threshold     = 700
-      alarm_ingest_lag_objective_seconds = 900
+      alarm_ingest_lag_objective_seconds = 600
       alarm_db_free_storage_threshold_gb = 10
 
       # Only jobs of the prod environment (required reviewers): a plain push to master cannot

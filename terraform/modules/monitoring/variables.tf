@@ -318,7 +318,7 @@ variable "batch_duration_threshold_seconds" {
 }
 
 variable "ingest_lag_objective_seconds" {
-  description = "Freshness objective: 99th percentile (per 5 minutes) of the time from a batch's S3 event or upload to its commit (rates_ingest_lag_seconds) above which the alarm fires."
+  description = "Freshness objective: 99th percentile (per 5 minutes) of the time from a batch's S3 event or upload to its commit (rates_ingest_lag_seconds) above which the alarm fires. Percentiles read as their bucket's upper bound, so pick a bound: 60, 120, 300, 600, 1800, 3600, 7200 ..."
   type        = number
   default     = 1800
 

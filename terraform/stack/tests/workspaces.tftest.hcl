@@ -612,11 +612,11 @@ run "dev_and_staging_are_scaled_down_copies_of_prod" {
 
   assert {
     condition = (
-      run.prod.settings.alarm_ingest_lag_objective_seconds == 900 &&
+      run.prod.settings.alarm_ingest_lag_objective_seconds == 600 &&
       run.staging.settings.alarm_ingest_lag_objective_seconds >= run.prod.settings.alarm_ingest_lag_objective_seconds &&
       run.dev.settings.alarm_ingest_lag_objective_seconds >= run.staging.settings.alarm_ingest_lag_objective_seconds
     )
-    error_message = "prod holds the strictest freshness objective (15 minutes); dev and staging may be looser."
+    error_message = "prod holds the strictest freshness objective (10 minutes); dev and staging may be looser."
   }
 }
 

@@ -305,7 +305,7 @@ run "application_alarms_watch_the_published_series" {
 
   variables {
     metrics_namespace            = "rates-test-app"
-    ingest_lag_objective_seconds = 900
+    ingest_lag_objective_seconds = 600
   }
 
   assert {
@@ -339,7 +339,7 @@ run "application_alarms_watch_the_published_series" {
 
   assert {
     condition = (
-      aws_cloudwatch_metric_alarm.app_ratio["ingest_lag"].threshold == 900 &&
+      aws_cloudwatch_metric_alarm.app_ratio["ingest_lag"].threshold == 600 &&
       toset([for q in aws_cloudwatch_metric_alarm.app_ratio["ingest_lag"].metric_query : one(q.metric).dimensions.Service if length(q.metric) > 0]) == toset(["rates-test-worker", "rates-test-api"]) &&
       alltrue([for q in aws_cloudwatch_metric_alarm.app_ratio["ingest_lag"].metric_query : one(q.metric).metric_name == "rates_ingest_lag_seconds" && one(q.metric).stat == "p99" if length(q.metric) > 0])
     )
