@@ -74,7 +74,7 @@ var (
 
 func terraformBindings(t *testing.T) (bindings []binding, all map[string]bool) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(root, "terraform/modules/monitoring/*.tf"))
+	files, err := filepath.Glob(filepath.Join(root, "terraform", "modules", "monitoring", "*.tf"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no monitoring module: %v", err)
 	}
@@ -177,7 +177,7 @@ func anchor(heading string) string {
 }
 
 func TestEveryAlarmRunbookSectionExists(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(root, "docs/operations.md"))
+	raw, err := os.ReadFile(filepath.Join(root, "docs", "operations.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestEveryAlarmRunbookSectionExists(t *testing.T) {
 			sections[anchor(strings.TrimSpace(strings.TrimLeft(h, "#")))] = true
 		}
 	}
-	files, _ := filepath.Glob(filepath.Join(root, "terraform/modules/monitoring/*.tf"))
+	files, _ := filepath.Glob(filepath.Join(root, "terraform", "modules", "monitoring", "*.tf"))
 	runbookRE := regexp.MustCompile(`runbook\s*=\s*"([a-z0-9-]+)"|Runbook: \$\{local\.runbook\}#([a-z0-9-]+)`)
 	found := 0
 	for _, f := range files {
@@ -213,7 +213,7 @@ var promNameRE = regexp.MustCompile(`(rates_[a-z0-9_]+)(\{([^}]*)\})?`)
 
 func TestGrafanaDashboardUsesRegisteredMetrics(t *testing.T) {
 	reg := registry(t)
-	raw, err := os.ReadFile(filepath.Join(root, "deploy/monitoring/grafana/dashboards/rates.json"))
+	raw, err := os.ReadFile(filepath.Join(root, "deploy", "monitoring", "grafana", "dashboards", "rates.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
