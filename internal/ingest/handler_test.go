@@ -77,13 +77,24 @@ func TestPostBatchCreatedThenReplayed(t *testing.T) {
 	t.Parallel()
 	url, l := newBatchAPI(t, HandlerConfig{Token: testToken, MaxBytes: 1 << 20})
 	status, _, body := csvPost(batchBytes(250, nil), "batch-2024-05-01").do(t, url)
-	if status != http.StatusCreated || body["rows"] != 250.0 || body["batch_id"] == nil || body["duration_ms"] == nil || len(body) != 3 {
+	if status != http.StatusCreated || body["rows"] != 250.0 || body["batch_id"] == nil || body["duration_ms"] == nil ||
+		body["status"] != "loaded" || body["kind"] != "prices" || body["mode"] != "append" || len(body) != 7 {
 		t.Fatalf("first POST: %d %v", status, body)
 	}
 	// The retry answers 200 with the first result and loads nothing.
-	status, hdr, again := csvPost(batchBytes(999, nil), "batch-2024-05-01").do(t, url)
+	status, hdr, again := csvPost(batchBytes(250, nil), "batch-2024-05-01").do(t, url)
 	if status != http.StatusOK || again["batch_id"] != body["batch_id"] || again["rows"] != 250.0 || hdr.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("replay: %d %v %v", status, again, hdr)
+	}
+	// The same key with another body is a conflict that names the key.
+	status, _, conflict := csvPost(batchBytes(999, nil), "batch-2024-05-01").do(t, url)
+	if msg, _ := conflict["error"].(string); status != http.StatusConflict || !strings.Contains(msg, `"batch-2024-05-01"`) {
+		t.Fatalf("reused key, other body: %d %v, want 409 naming the key", status, conflict)
+	}
+	// The same body under another key is a duplicate of the first batch: 200, nothing loaded.
+	status, _, dup := csvPost(batchBytes(250, nil), "batch-2024-05-01-resent").do(t, url)
+	if status != http.StatusOK || dup["status"] != "duplicate" || dup["batch_id"] != body["batch_id"] {
+		t.Fatalf("same body, other key: %d %v, want 200 duplicate of the first batch", status, dup)
 	}
 	if n := countPrices(t, l.pool); n != 250 {
 		t.Fatalf("prices holds %d rows, want 250", n)
@@ -128,7 +139,7 @@ func TestPostBatchRejected(t *testing.T) {
 		t.Fatalf("prices holds %d rows of a rejected batch", n)
 	}
 	// Replaying the key returns the same rejection.
-	if status, _, again := csvPost(batchBytes(5, nil), "bad-1").do(t, url); status != http.StatusUnprocessableEntity || again["batch_id"] != body["batch_id"] {
+	if status, _, again := csvPost(bad, "bad-1").do(t, url); status != http.StatusUnprocessableEntity || again["batch_id"] != body["batch_id"] {
 		t.Fatalf("replay: %d %v", status, again)
 	}
 }
