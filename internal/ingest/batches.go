@@ -264,7 +264,7 @@ func (l *Loader) revertReference(ctx context.Context, tx pgx.Tx, id int64, kind 
 		usedSQL = `SELECT c.key FROM reference_changes c WHERE c.batch_id = $1 AND NOT c.existed
 			AND (EXISTS (SELECT 1 FROM ports p WHERE p.parent_slug = c.key)
 			  OR EXISTS (SELECT 1 FROM regions r WHERE r.parent_slug = c.key AND NOT EXISTS (
-				SELECT 1 FROM reference_changes o WHERE o.batch_id = $1 AND NOT o.existed AND o.key = r.slug)))
+				SELECT 1 FROM reference_changes o WHERE o.batch_id = $1 AND o.key = r.slug)))
 			ORDER BY 1 LIMIT 10`
 		what = "ports or other regions still belong to region"
 	}
