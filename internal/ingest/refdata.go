@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+
+	"rates/internal/domain"
 )
 
 // Reference data (ports and regions) arrives as small CSV batches that are upserted, all or
@@ -24,7 +26,6 @@ const (
 	// and regions than exist.
 	maxReferenceRows = 100_000
 	maxNameLength    = 200
-	maxSlugLength    = 63
 )
 
 // referenceRow is one port or region of a batch. parent is "" for a root region.
@@ -39,20 +40,6 @@ type referenceSet struct {
 	badRows int64
 	errs    []RowError
 	fatal   bool
-}
-
-// isSlug accepts the region slug shape: lower-case letters, digits and underscores, starting
-// with a letter.
-func isSlug(s string) bool {
-	if len(s) == 0 || len(s) > maxSlugLength || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 func checkName(s string) string {
@@ -142,11 +129,11 @@ func checkReferenceRow(kind DataKind, line int64, rec []string, seen map[string]
 	}
 	row := referenceRow{line: line, key: rec[0], name: rec[1], parent: rec[2]}
 	ok := true
-	if kind == DataPorts && !isPortCode(row.key) {
+	if kind == DataPorts && !domain.IsPortCode(row.key) {
 		bad(RowError{Line: line, Column: keyCol, Reason: quote(row.key) + " is not a port code (5 upper-case letters or digits)"})
 		ok = false
 	}
-	if kind == DataRegions && !isSlug(row.key) {
+	if kind == DataRegions && !domain.IsRegionSlug(row.key) {
 		bad(RowError{Line: line, Column: keyCol, Reason: quote(row.key) + " is not a region slug (lower-case letters, digits, _)"})
 		ok = false
 	}
@@ -158,7 +145,7 @@ func checkReferenceRow(kind DataKind, line int64, rec []string, seen map[string]
 	case row.parent == "" && kind == DataPorts:
 		bad(RowError{Line: line, Column: "parent_slug", Reason: "a port needs a parent region"})
 		ok = false
-	case row.parent != "" && !isSlug(row.parent):
+	case row.parent != "" && !domain.IsRegionSlug(row.parent):
 		bad(RowError{Line: line, Column: "parent_slug", Reason: quote(row.parent) + " is not a region slug (lower-case letters, digits, _)"})
 		ok = false
 	case kind == DataRegions && row.parent == row.key:
