@@ -11,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"rates/internal/metrics"
+	"rates/internal/seed"
 )
 
 func csvOf(header string, rows ...string) []byte {
@@ -314,5 +315,32 @@ func TestLoaderObservesLagFromTheEventTime(t *testing.T) {
 	}
 	if h == nil || h.GetSampleCount() != 1 || h.GetSampleSum() < 90 || h.GetSampleSum() > 150 {
 		t.Fatalf("rates_ingest_lag_seconds = %v, want one sample of about 90s", h)
+	}
+}
+
+// A seed in progress (its advisory lock held) keeps loads out: they wait, then give up at
+// their lock timeout without writing anything.
+func TestSeedLockKeepsLoadsOut(t *testing.T) {
+	t.Parallel()
+	pool := newDB(t)
+	l := NewLoader(pool, LoaderOptions{MaxDuration: 2 * time.Second}, testLogger(t))
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", seed.LockKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Load(ctx, apiSource("during-seed"), bytes.NewReader(batchBytes(10, nil))); err == nil || !strings.Contains(err.Error(), "running seed") {
+		t.Fatalf("load during a seed: %v, want it kept out", err)
+	}
+	if _, err := l.Revert(ctx, 1); err == nil || !strings.Contains(err.Error(), "running seed") {
+		t.Fatalf("revert during a seed: %v, want it kept out", err)
+	}
+	_ = tx.Rollback(ctx)
+	if res := load(t, l, apiSource("during-seed"), batchBytes(10, nil)); res.Status != StatusLoaded {
+		t.Fatalf("after the seed: %+v", res)
 	}
 }

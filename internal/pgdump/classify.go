@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -87,7 +88,7 @@ func (p *stmt) columnList(table string) ([]string, error) {
 		if !ok {
 			return nil, errors.New("expected a column name")
 		}
-		if !contains(tables[table], col) {
+		if !contains(tables[table], col) && !contains(lineageColumns[table], col) {
 			return nil, fmt.Errorf("table %s has no column %q", table, col)
 		}
 		if seen[col] {
@@ -262,17 +263,30 @@ func (p *stmt) insert() (*Statement, error) {
 		return nil, err
 	}
 	cols := tables[table]
+	// Without a column list, a row may also carry the lineage columns of a dump of this
+	// service's own database; the first row decides.
+	counts := []int{len(cols)}
+	if extra := lineageColumns[table]; len(extra) > 0 {
+		counts = append(counts, len(cols)+len(extra))
+	}
 	if p.punct('(') {
 		if cols, err = p.columnList(table); err != nil {
 			return nil, err
 		}
+		counts = []int{len(cols)}
 	}
 	if !p.keyword("VALUES") {
 		return nil, errors.New("only INSERT ... VALUES is supported")
 	}
 	st := &Statement{Kind: KindInsert, Table: table, Columns: cols}
 	for {
-		row, err := p.valuesRow(len(cols))
+		row, n, err := p.valuesRow(counts...)
+		if err == nil && len(st.Rows) == 0 && n != len(cols) {
+			st.Columns = append(slices.Clone(cols), lineageColumns[table]...)
+			counts = []int{n}
+		} else if err == nil {
+			counts = []int{n}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("row %d of INSERT INTO %s: %w", len(st.Rows)+1, table, err)
 		}
@@ -286,10 +300,11 @@ func (p *stmt) insert() (*Statement, error) {
 	}
 }
 
-// valuesRow reads ( literal, ... ) into one line of COPY text format.
-func (p *stmt) valuesRow(columns int) ([]byte, error) {
+// valuesRow reads ( literal, ... ) into one line of COPY text format; the number of values
+// must be one of columns, and is returned.
+func (p *stmt) valuesRow(columns ...int) ([]byte, int, error) {
 	if !p.punct('(') {
-		return nil, errors.New("expected '('")
+		return nil, 0, errors.New("expected '('")
 	}
 	var line []byte
 	for n := 1; ; n++ {
@@ -298,16 +313,16 @@ func (p *stmt) valuesRow(columns int) ([]byte, error) {
 		}
 		var err error
 		if line, err = p.literal(line); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if p.punct(')') {
-			if n != columns {
-				return nil, fmt.Errorf("%d values for %d columns", n, columns)
+			if !slices.Contains(columns, n) {
+				return nil, 0, fmt.Errorf("%d values for %d columns", n, columns[0])
 			}
-			return append(line, '\n'), nil
+			return append(line, '\n'), n, nil
 		}
 		if !p.punct(',') {
-			return nil, errors.New("expected ',' or ')' between values")
+			return nil, 0, errors.New("expected ',' or ')' between values")
 		}
 	}
 }

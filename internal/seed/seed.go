@@ -152,8 +152,17 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 	}
 	defer f.Close()
 	h := &countingHash{h: sha256.New()}
-	if err := load(ctx, conn.Conn().PgConn(), io.TeeReader(f, h), res.Rows); err != nil {
+	lineage := false
+	if err := load(ctx, conn.Conn().PgConn(), io.TeeReader(f, h), res.Rows, &lineage); err != nil {
 		return res, fmt.Errorf("seed %s: %w", path, err)
+	}
+	if lineage {
+		// A dump of this service's own database names the batches of its source database,
+		// which do not exist here: the rows belong to this seed. (The foreign keys are off
+		// until restore, so the values loaded are never checked.)
+		if _, err := tx.Exec(ctx, "UPDATE prices SET batch_id = $1 WHERE batch_id IS DISTINCT FROM $1", batchID); err != nil {
+			return res, fmt.Errorf("seed %s: set the lineage of the dump's prices: %w", path, err)
+		}
 	}
 	if got := hex.EncodeToString(h.h.Sum(nil)); got != sum {
 		return res, fmt.Errorf("seed %s: file changed while it was being imported", path)
@@ -279,8 +288,9 @@ func currentState(ctx context.Context, tx pgx.Tx) (string, bool, error) {
 	return current, hasData, nil
 }
 
-// load streams every statement of the dump into the open transaction on conn.
-func load(ctx context.Context, conn *pgconn.PgConn, r io.Reader, rows map[string]int64) error {
+// load streams every statement of the dump into the open transaction on conn. lineage is set
+// when the dump's prices carry their own batch_id.
+func load(ctx context.Context, conn *pgconn.PgConn, r io.Reader, rows map[string]int64, lineage *bool) error {
 	sc := pgdump.NewScanner(r)
 	var pending *pgdump.Statement
 	for {
@@ -293,6 +303,9 @@ func load(ctx context.Context, conn *pgconn.PgConn, r io.Reader, rows map[string
 			} else if err != nil {
 				return err
 			}
+		}
+		if st.Table == "prices" && slices.Contains(st.Columns, "batch_id") {
+			*lineage = true
 		}
 		switch st.Kind {
 		case pgdump.KindCopy:
