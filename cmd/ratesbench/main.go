@@ -522,8 +522,10 @@ func ingestRuns(ctx context.Context, w io.Writer, _ *pgserver.Server, o options)
 	fmt.Fprintln(w, "`CREATE TABLE x (LIKE prices INCLUDING ALL)` (same indexes, no triggers, no checks) in a seeded database of the same run.")
 	fmt.Fprintln(w, "Loader phases from the batch's record (copy = CSV parse and COPY into staging, insert = prices and price_daily).")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| shape | batch | `rates ingest` | peak RSS | phases copy / validate / insert | `psql \\copy` | ratio |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Fprintln(w, "WAL is what each run wrote to the write-ahead log (pg_current_wal_lsn before and after): the write work, which CPU contention does not change.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| shape | batch | `rates ingest` | peak RSS | phases copy / validate / insert | WAL | `psql \\copy` | WAL | ratio (time) | ratio (WAL) |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, shape := range []string{"concentrated", "spread"} {
 		for _, rows := range []int{100_000, 1_000_000} {
 			csv, err := writeBatch(shape, rows, ports)
@@ -532,6 +534,7 @@ func ingestRuns(ctx context.Context, w io.Writer, _ *pgserver.Server, o options)
 			}
 			defer os.Remove(csv)
 			var times [2]time.Duration
+			var wal [2]float64
 			var rss int64
 			var phases string
 			for i, tool := range []string{"rates", "psql"} {
@@ -557,11 +560,18 @@ func ingestRuns(ctx context.Context, w io.Writer, _ *pgserver.Server, o options)
 					cmd = exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
 						"-c", `\copy x (orig_code, dest_code, day, price) FROM '`+csv+`' WITH (FORMAT csv, HEADER)`, dbURL)
 				}
+				lsn, err := walPosition(ctx, dbURL)
+				if err != nil {
+					return err
+				}
 				start := time.Now()
 				if out, err := cmd.CombinedOutput(); err != nil {
 					return fmt.Errorf("%s: %v: %s", tool, err, out)
 				}
 				times[i] = time.Since(start)
+				if wal[i], err = walSince(ctx, dbURL, lsn); err != nil {
+					return err
+				}
 				if tool == "rates" {
 					rss = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
 					if phases, err = loaderPhases(ctx, dbURL); err != nil {
@@ -569,8 +579,8 @@ func ingestRuns(ctx context.Context, w io.Writer, _ *pgserver.Server, o options)
 					}
 				}
 			}
-			fmt.Fprintf(w, "| %s | %d rows | %s | %.1f MB | %s | %s | %.2f× |\n", shape, rows, ms(times[0]),
-				float64(rss)/1024, phases, ms(times[1]), times[0].Seconds()/times[1].Seconds())
+			fmt.Fprintf(w, "| %s | %d rows | %s | %.1f MB | %s | %.0f MB | %s | %.0f MB | %.2f× | %.2f× |\n", shape, rows, ms(times[0]),
+				float64(rss)/1024, phases, wal[0]/1e6, ms(times[1]), wal[1]/1e6, times[0].Seconds()/times[1].Seconds(), wal[0]/wal[1])
 		}
 	}
 	fmt.Fprintln(w)
@@ -605,6 +615,32 @@ func writeBatch(shape string, rows int, ports []gendump.Port) (string, error) {
 		return "", err
 	}
 	return f.Name(), f.Close()
+}
+
+func walPosition(ctx context.Context, dbURL string) (string, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	var lsn string
+	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
+		return "", fmt.Errorf("read the WAL position: %w", err)
+	}
+	return lsn, nil
+}
+
+func walSince(ctx context.Context, dbURL, lsn string) (float64, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var bytes float64
+	if err := conn.QueryRow(ctx, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::float8", lsn).Scan(&bytes); err != nil {
+		return 0, fmt.Errorf("read the WAL position: %w", err)
+	}
+	return bytes, nil
 }
 
 // loaderPhases reads the timings the loader recorded for the last batch.
