@@ -227,6 +227,15 @@ func (l *Loader) revertPrices(ctx context.Context, tx pgx.Tx, id int64, mode Mod
 		return fmt.Errorf("remove the batch's prices: %w", err)
 	}
 	res.RemovedRows = tag.RowsAffected()
+	// A replace that committed while the DELETE waited for its row locks may have displaced
+	// some of the rows; this statement's snapshot sees it.
+	var raced int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce(min(displaced_by), 0) FROM prices_displaced WHERE batch_id = $1`, id).Scan(&raced); err != nil {
+		return fmt.Errorf("look for replaces of the batch's rows: %w", err)
+	}
+	if raced != 0 {
+		return &RevertRefusedError{Reason: fmt.Sprintf("some of its rows were replaced by batch %d meanwhile; revert that first", raced)}
+	}
 	if mode == ModeReplace {
 		tag, err := tx.Exec(ctx, `WITH back AS (DELETE FROM prices_displaced WHERE displaced_by = $1
 				RETURNING orig_code, dest_code, day, price, batch_id)
