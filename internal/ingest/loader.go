@@ -28,6 +28,7 @@ import (
 // Status is the outcome of a batch, or what became of it later.
 type Status string
 
+// The outcomes of a load.
 const (
 	StatusLoaded    Status = "loaded"
 	StatusRejected  Status = "rejected"

@@ -230,23 +230,34 @@ func (p *stmt) ownedDDL() (*Statement, error) {
 }
 
 func (p *stmt) copy() (*Statement, error) {
-	table, err := p.tableName()
+	table, cols, _, err := p.target()
 	if err != nil {
 		return nil, err
-	}
-	if err := knownTable(table); err != nil {
-		return nil, err
-	}
-	cols := tables[table]
-	if p.punct('(') {
-		if cols, err = p.columnList(table); err != nil {
-			return nil, err
-		}
 	}
 	if !p.keyword("FROM") || !p.keyword("stdin") || !p.done() {
 		return nil, errors.New("only COPY ... FROM stdin is supported")
 	}
 	return &Statement{Kind: KindCopy, Table: table, Columns: cols}, nil
+}
+
+// target reads the table a COPY or INSERT loads and its optional column list (all the table's
+// columns when there is none); listed says there was one.
+func (p *stmt) target() (table string, cols []string, listed bool, err error) {
+	table, err = p.tableName()
+	if err != nil {
+		return "", nil, false, err
+	}
+	if err := knownTable(table); err != nil {
+		return "", nil, false, err
+	}
+	cols = tables[table]
+	if p.punct('(') {
+		if cols, err = p.columnList(table); err != nil {
+			return "", nil, false, err
+		}
+		listed = true
+	}
+	return table, cols, listed, nil
 }
 
 // insert reads INSERT INTO table [(cols)] VALUES (...), ... as pg_dump --inserts,
@@ -255,25 +266,15 @@ func (p *stmt) insert() (*Statement, error) {
 	if !p.keyword("INTO") {
 		return nil, errors.New("expected INTO after INSERT")
 	}
-	table, err := p.tableName()
+	table, cols, listed, err := p.target()
 	if err != nil {
 		return nil, err
 	}
-	if err := knownTable(table); err != nil {
-		return nil, err
-	}
-	cols := tables[table]
 	// Without a column list, a row may also carry the lineage columns of a dump of this
 	// service's own database; the first row decides.
 	counts := []int{len(cols)}
-	if extra := lineageColumns[table]; len(extra) > 0 {
+	if extra := lineageColumns[table]; !listed && len(extra) > 0 {
 		counts = append(counts, len(cols)+len(extra))
-	}
-	if p.punct('(') {
-		if cols, err = p.columnList(table); err != nil {
-			return nil, err
-		}
-		counts = []int{len(cols)}
 	}
 	if !p.keyword("VALUES") {
 		return nil, errors.New("only INSERT ... VALUES is supported")
@@ -283,8 +284,8 @@ func (p *stmt) insert() (*Statement, error) {
 		row, n, err := p.valuesRow(counts...)
 		if err == nil && len(st.Rows) == 0 && n != len(cols) {
 			st.Columns = append(slices.Clone(cols), lineageColumns[table]...)
-			counts = []int{n}
-		} else if err == nil {
+		}
+		if err == nil {
 			counts = []int{n}
 		}
 		if err != nil {
