@@ -236,7 +236,8 @@ func batchesCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args 
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tKIND\tMODE\tSTATUS\tROWS\tDISPLACED\tFINISHED\tSOURCE")
-		for _, b := range list {
+		for i := range list {
+			b := &list[i]
 			status := string(b.Status)
 			if b.DuplicateOf != 0 {
 				status += " of " + strconv.FormatInt(b.DuplicateOf, 10)

@@ -199,8 +199,8 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, log *slog.
 	}
 	batches, closeBatches, err := batchHandler(ctx, cfg.DB, ing, m, log)
 	if err != nil {
-		ln.Close()
-		stopMetrics()
+		_ = ln.Close()
+		_ = stopMetrics()
 		return err
 	}
 	defer closeBatches()

@@ -277,7 +277,7 @@ func TestLoadPastItsDeadlineRollsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(ctx)
+	defer func() { _ = tx.Rollback(ctx) }()
 	if _, err := tx.Exec(ctx, "LOCK TABLE prices IN EXCLUSIVE MODE"); err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func TestSeedLockKeepsLoadsOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(ctx)
+	defer func() { _ = tx.Rollback(ctx) }()
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", seed.LockKey); err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,8 @@ type Source struct {
 // DataKind is what a batch holds.
 type DataKind string
 
+// The kinds of batch: prices (orig_code,dest_code,day,price), ports (code,name,parent_slug),
+// regions (slug,name,parent_slug).
 const (
 	DataPrices  DataKind = "prices"
 	DataPorts   DataKind = "ports"
@@ -70,6 +72,7 @@ func ParseDataKind(s string) (DataKind, error) {
 // price on each (orig_code, dest_code, day) the batch mentions.
 type Mode string
 
+// The modes of a price batch.
 const (
 	ModeAppend  Mode = "append"
 	ModeReplace Mode = "replace"

@@ -71,7 +71,7 @@ func TestWorkerLoadPastDeadlineIsRetriedThenDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(ctx)
+	defer func() { _ = tx.Rollback(ctx) }()
 	if _, err := tx.Exec(ctx, "LOCK TABLE prices IN EXCLUSIVE MODE"); err != nil {
 		t.Fatal(err)
 	}
