@@ -220,8 +220,12 @@ func (l *Loader) Load(ctx context.Context, src Source, r io.Reader) (Result, err
 	defer cancel()
 	res, err := l.load(ctx, src, r, res)
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		var pgErr *pgconn.PgError
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.As(err, &pgErr) && pgErr.Code == "57014":
 			err = fmt.Errorf("past the batch deadline of %s (INGEST_MAX_BATCH_DURATION), rolled back: %w", l.maxDuration, err)
+		case errors.As(err, &pgErr) && pgErr.Code == "55P03":
+			err = fmt.Errorf("waited for a lock longer than a quarter of the batch deadline of %s (INGEST_MAX_BATCH_DURATION), rolled back: %w", l.maxDuration, err)
 		}
 		err = fmt.Errorf("load batch %s: %w", src.Name, err)
 	}
