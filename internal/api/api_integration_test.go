@@ -247,18 +247,18 @@ func TestCacheAcrossGenerationReset(t *testing.T) {
 		do(t, h, "GET", regionTarget)
 	}
 	_, _, regionBefore := do(t, h, "GET", regionTarget)
-	var held int64
-	if err := pool.QueryRow(ctx, "SELECT generation FROM data_generation").Scan(&held); err != nil {
+	var held, heldTree int64
+	if err := pool.QueryRow(ctx, "SELECT generation, tree_generation FROM data_generation").Scan(&held, &heldTree); err != nil {
 		t.Fatal(err)
 	}
-	// The counter is created again, the data changes, and the counter reaches the number the
-	// cache holds, all between two requests.
+	// The counter is created again, the data and the tree change, and the counters reach the
+	// numbers the cache holds, all between two requests.
 	for _, q := range []string{
 		"DELETE FROM data_generation",
 		"INSERT INTO data_generation (generation) VALUES (1)",
 		"INSERT INTO prices VALUES ('CNAAA', 'DEAAA', '2021-01-03', 100), ('CNAAA', 'DEAAA', '2021-01-03', 200), ('CNAAA', 'DEAAA', '2021-01-03', 300)",
 		"UPDATE ports SET parent_slug = 'china' WHERE code = 'DEAAA'",
-		fmt.Sprintf("UPDATE data_generation SET generation = %d, tree_generation = 1", held),
+		fmt.Sprintf("UPDATE data_generation SET generation = %d, tree_generation = %d", held, heldTree),
 	} {
 		if _, err := pool.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
