@@ -223,6 +223,22 @@ func BenchmarkQueries(b *testing.B) {
 			}
 		}
 	})
+	tree, err := st.Tree(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, pair := range [][2]string{{"china", "north_continent"}, {"asia", "europe"}} {
+		orig, _ := tree.Resolve(pair[0])
+		dest, _ := tree.Resolve(pair[1])
+		b.Run("DailyStats31Days/"+pair[0]+"-"+pair[1], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := st.DailyStats(ctx, orig.Ports, dest.Ports, from, to); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 	b.Run("Generation", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
