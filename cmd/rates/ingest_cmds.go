@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rates/internal/config"
+	"rates/internal/domain"
 	"rates/internal/ingest"
 	"rates/internal/metrics"
 )
@@ -80,7 +79,7 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 	if *file == "" || fs.NArg() > 0 {
 		return errors.New("usage: rates ingest --file PATH")
 	}
-	sum, err := fileSHA256(*file)
+	sum, err := domain.FileSHA256(*file)
 	if err != nil {
 		return fmt.Errorf("ingest %s: %w", *file, err)
 	}
@@ -115,17 +114,4 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 		fmt.Fprintf(stdout, "%s loaded as batch %d: %d rows in %s\n", *file, res.BatchID, res.Rows, res.Duration.Round(1e6))
 	}
 	return nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

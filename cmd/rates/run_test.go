@@ -290,11 +290,13 @@ func migrationVersions(t *testing.T) []int {
 	return versions
 }
 
-// METRICS_ADDR moves /metrics to a listener of its own; the API port no longer serves it.
+// METRICS_ADDR moves /metrics to a listener of its own; the API port no longer serves it. The
+// metrics listener keeps answering while the API drains, and closes after it.
 func TestMetricsOnTheirOwnPort(t *testing.T) {
 	metricsAddr := freeAddr(t)
 	r := startServe(t, map[string]string{
 		"DATABASE_URL": pgserver.NewDatabase(t, srv), "HTTP_ADDR": freeAddr(t), "METRICS_ADDR": metricsAddr,
+		"SHUTDOWN_DRAIN_DELAY": "1500ms",
 	})
 	r.waitReady(t)
 	if status, _ := get(t, "http://"+r.addr+"/metrics"); status != 404 {
@@ -303,6 +305,22 @@ func TestMetricsOnTheirOwnPort(t *testing.T) {
 	status, body := get(t, "http://"+metricsAddr+"/metrics")
 	if status != 200 || !strings.Contains(body, `rates_build_info{version="dev"} 1`) || !strings.Contains(body, "rates_db_pool_max_connections") {
 		t.Fatalf("/metrics on METRICS_ADDR = %d %.200s", status, body)
+	}
+	r.cancel() // as SIGTERM does
+	deadline := time.Now().Add(time.Second)
+	for {
+		// While the API drains (readiness 503), metrics still answer: a scrape sees the drain.
+		ready, _ := get(t, "http://"+r.addr+"/readyz")
+		if ready == 503 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz = %d a second after the stop, want 503 while draining", ready)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if status, _ := get(t, "http://"+metricsAddr+"/metrics"); status != 200 {
+		t.Fatalf("/metrics while the API drains = %d, want 200", status)
 	}
 	if err := r.stop(t); err != nil {
 		t.Fatalf("stop: %v", err)

@@ -79,7 +79,9 @@ func New(st Store, cfg Config, readiness *Readiness, log *slog.Logger) *Handler 
 	if cfg.CacheBytes > 0 {
 		h.cache = newAnswerCache(cfg.CacheBytes)
 	}
-	h.gens = newGenerationReader(st.Generation, cfg.QueryTimeout, h.cache.advance)
+	h.gens = newGenerationReader(func(ctx context.Context) (store.Generation, error) {
+		return store.RetryOnce(ctx, st.Generation)
+	}, cfg.QueryTimeout, h.cache.advance)
 
 	r := chi.NewRouter()
 	r.Use(requestID, observe(log, cfg.Metrics), recoverPanics(log), limitQuery(cfg.MaxQueryBytes), middleware.GetHead)
@@ -129,7 +131,13 @@ func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 	answer, hit := h.cache.get(key, gen)
 	result := "hit"
 	if !hit {
-		if answer, result, err = h.answer(ctx, q, gen); err != nil {
+		// A deadlock or serialization failure of the read (40P01, 40001) is retried once.
+		err = retryOnce(ctx, func(ctx context.Context) error {
+			var e error
+			answer, result, e = h.answer(ctx, q, gen)
+			return e
+		})
+		if err != nil {
 			h.storeFailed(w, r, err)
 			return
 		}
@@ -251,9 +259,14 @@ func (h *Handler) currentTree(ctx context.Context, gen store.Generation) (*store
 	return t, nil
 }
 
+func retryOnce(ctx context.Context, op func(context.Context) error) error {
+	_, err := store.RetryOnce(ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, op(ctx) })
+	return err
+}
+
 func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(r.Context().Err(), context.Canceled) {
-		return // the client went away; nobody reads an answer
+		return // the client went away; nobody reads an answer, and observe logs a 499
 	}
 	if store.IsUnavailable(err) {
 		h.log.WarnContext(r.Context(), "database unavailable", "error", err.Error(), "request_id", RequestIDFrom(r.Context()))

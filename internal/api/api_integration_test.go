@@ -282,6 +282,18 @@ func TestAnswersReflectCommittedBatches(t *testing.T) {
 	cfg.CacheBytes = 1 << 20
 	h := api.New(store.New(pool), cfg, readyReadiness(), dbtest.Discard)
 	ctx := context.Background()
+	targets := []struct {
+		path string
+		base int64 // count of the day before any batch
+	}{
+		{"/rates?date_from=2021-01-03&date_to=2021-01-03&orig_code=CNAAA&dest_code=DEAAA", 0},
+		{"/rates?date_from=2021-01-01&date_to=2021-01-05&orig_code=CNAAA&dest_code=DEAAA", 0},
+		{"/rates?date_from=2021-01-02&date_to=2021-01-03&orig_code=china&dest_code=DEAAA", 0},
+		{"/rates?date_from=2020-12-25&date_to=2021-01-03&orig_code=china&dest_code=europe", 0},
+	}
+	for i := range targets { // the count of 2021-01-03 before the batches
+		targets[i].base = dayCount(t, h, targets[i].path, "2021-01-03")
+	}
 	const batches = 60
 	var committed atomic.Int64
 	done := make(chan error, 1)
@@ -312,18 +324,6 @@ func TestAnswersReflectCommittedBatches(t *testing.T) {
 			time.Sleep(time.Duration(i%4) * time.Millisecond)
 		}
 	}()
-	targets := []struct {
-		path string
-		base int64 // count of the day before any batch
-	}{
-		{"/rates?date_from=2021-01-03&date_to=2021-01-03&orig_code=CNAAA&dest_code=DEAAA", 0},
-		{"/rates?date_from=2021-01-01&date_to=2021-01-05&orig_code=CNAAA&dest_code=DEAAA", 0},
-		{"/rates?date_from=2021-01-02&date_to=2021-01-03&orig_code=china&dest_code=DEAAA", 0},
-		{"/rates?date_from=2020-12-25&date_to=2021-01-03&orig_code=china&dest_code=europe", 0},
-	}
-	for i := range targets { // the count of 2021-01-03 before the batches
-		targets[i].base = dayCount(t, h, targets[i].path, "2021-01-03")
-	}
 	perBatch := []int64{1, 1, 2, 2}
 	var wg sync.WaitGroup
 	var checked atomic.Int64

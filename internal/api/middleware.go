@@ -57,6 +57,10 @@ func cleanID(id string) string {
 	return id
 }
 
+// statusClientClosedRequest is logged and counted for a request whose client disconnected
+// before it was answered (nginx's 499; nothing is sent).
+const statusClientClosedRequest = 499
+
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
@@ -93,7 +97,11 @@ func observe(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Handl
 			defer done()
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r)
-			if rec.status == 0 {
+			switch {
+			case rec.status == 0 && r.Context().Err() != nil:
+				// Nothing was written because the client went away: not a success.
+				rec.status = statusClientClosedRequest
+			case rec.status == 0:
 				rec.status = http.StatusOK
 			}
 			elapsed := time.Since(start)
