@@ -211,19 +211,35 @@ func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Genera
 	result := "days"
 	if firstMissing >= 0 {
 		result = "miss"
-		from, to := months[firstMissing], months[lastMissing].AddDate(0, 1, -1)
-		stats, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, from, to)
+		// The month before and the one after come along when not held: the query costs one
+		// index descent per port pair whatever its range, and the next request over the pair
+		// is likely to ask for a neighbouring range.
+		from, to := months[firstMissing], months[lastMissing].AddDate(0, 1, 0)
+		if before := from.AddDate(0, -1, 0); before.Year() >= 1 {
+			if _, ok := h.cache.get(monthKey(before), gen); !ok {
+				from = before
+			}
+		}
+		if to.Year() > 9999 {
+			to = months[lastMissing]
+		} else if _, ok := h.cache.get(monthKey(to), gen); ok {
+			to = months[lastMissing]
+		}
+		stats, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, from, to.AddDate(0, 1, -1))
 		if err != nil {
 			return nil, "", err
 		}
-		byMonth := make([][]store.DayStat, lastMissing-firstMissing+1)
+		byMonth := make([][]store.DayStat, (to.Year()-from.Year())*12+int(to.Month()-from.Month())+1)
 		for _, s := range stats {
 			i := (s.Day.Year()-from.Year())*12 + int(s.Day.Month()-from.Month())
 			byMonth[i] = append(byMonth[i], s)
 		}
 		for i, days := range byMonth {
-			cached[firstMissing+i] = days
-			h.cache.put(monthKey(months[firstMissing+i]), gen, cacheEntry{days: days})
+			m := from.AddDate(0, i, 0)
+			if j := (m.Year()-months[0].Year())*12 + int(m.Month()-months[0].Month()); j >= 0 && j < len(months) {
+				cached[j] = days
+			}
+			h.cache.put(monthKey(m), gen, cacheEntry{days: days})
 		}
 	}
 	var stats []store.DayStat
