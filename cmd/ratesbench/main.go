@@ -1,8 +1,12 @@
 // Command ratesbench measures the service end to end on this machine: it starts a throwaway
-// PostgreSQL, seeds it, runs the real `rates` binary and drives it with wrk over loopback, then
-// prints the figures as Markdown tables (make bench).
+// PostgreSQL (fsync on), seeds it, runs the real `rates` binary and drives it with wrk over
+// loopback, then prints the figures as Markdown tables ending with the targets (make bench):
+// seeding against `psql -f`; GET /rates with the realistic mix (internal/testing/ratesmix), the
+// same 20 routes, and the realistic mix while a batch commits every second, each with the cache
+// hit ratio from /metrics and the CPU time per request; with -scale, the realistic mix at 10M
+// prices.
 //
-//	ratesbench -rates bin/rates [-duration 10s] [-scale] [-out docs/benchmarks-latest.md]
+//	ratesbench -rates bin/rates [-duration 10s] [-scale] [-sections startup,seed,load,ingest] [-out FILE]
 package main
 
 import (
