@@ -150,7 +150,7 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("base image %q is not pinned to a tag", from)
 		}
 	}
-	if !regexp.MustCompile(`^[1-9][0-9]*(:[0-9]+)?$`).MatchString(d.user) {
+	if !regexp.MustCompile(`^[1-9]\d*(:\d+)?$`).MatchString(d.user) {
 		t.Errorf("USER %q: want a numeric non-root user", d.user)
 	}
 	if !slices.Contains(d.expose, "3000") {
@@ -331,7 +331,7 @@ func (img image) start(t *testing.T, databaseURL string, extraEnv map[string]str
 	go func() { c.done <- c.cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = c.cmd.Process.Kill()
-		<-c.done
+		_ = <-c.done // killed at the end of the test: its exit status says nothing
 	})
 	return c
 }
@@ -445,7 +445,7 @@ func TestEntrypointSubcommandsAndEmptySeed(t *testing.T) {
 	}
 
 	// A one-off job through the image, as `docker run IMAGE seed --file ...`.
-	dump, _ := filepath.Abs(filepath.Join(root, "db/seed/rates.sql"))
+	dump, _ := filepath.Abs(filepath.Join(root, "db", "seed", "rates.sql"))
 	job := img.start(t, url, nil, "seed", "--file", dump)
 	if err := job.wait(t, 30*time.Second); err != nil || !strings.Contains(job.output.String(), "prices 50000") {
 		t.Fatalf("seed job: %v\n%s", err, job.output)

@@ -62,10 +62,13 @@ func startServe(t *testing.T, env map[string]string) *service {
 	t.Cleanup(func() {
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("rates serve exited with %v after SIGTERM, want status 0\n%s", err, s.logs)
+			}
 		case <-time.After(15 * time.Second):
 			_ = s.cmd.Process.Kill()
-			<-exited
+			_ = <-exited // killed: its exit status says nothing
 		}
 	})
 	deadline := time.Now().Add(60 * time.Second)

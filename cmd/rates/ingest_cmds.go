@@ -36,7 +36,7 @@ func batchHandler(pool *pgxpool.Pool, ing config.Ingest, m *metrics.Metrics, log
 
 // workerCmd runs `rates worker`: it loads the batches announced on INGEST_QUEUE_URL until ctx
 // ends, then lets the batch in hand finish within SHUTDOWN_TIMEOUT or rolls it back.
-func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, stdout io.Writer, log *slog.Logger) error {
+func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, _ io.Writer, log *slog.Logger) error {
 	if ing.QueueURL == "" {
 		return errors.New("INGEST_QUEUE_URL: required by rates worker")
 	}
@@ -55,7 +55,7 @@ func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, stdout
 	if err != nil {
 		return err
 	}
-	defer stopMetrics()
+	defer func() { _ = stopMetrics() }() // the worker's own result is the one to report
 	worker := ingest.NewWorker(newLoader(pool, ing, m, log), sqsClient, s3Client, ingest.WorkerConfig{
 		QueueURL:          ing.QueueURL,
 		WaitTime:          ing.WaitTime,

@@ -69,7 +69,7 @@ type running struct {
 	addr   string
 	logs   *syncBuffer
 	cancel context.CancelFunc
-	done   chan error // closed when run returns; err holds its result
+	done   chan struct{} // closed when run returns; err holds its result
 	err    error
 }
 
@@ -88,7 +88,7 @@ func (r *running) stop(t *testing.T) error {
 
 func startServe(t *testing.T, env map[string]string) *running {
 	t.Helper()
-	r := &running{addr: env["HTTP_ADDR"], logs: &syncBuffer{}, done: make(chan error)}
+	r := &running{addr: env["HTTP_ADDR"], logs: &syncBuffer{}, done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() {

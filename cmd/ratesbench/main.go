@@ -226,7 +226,7 @@ func (s *service) waitReady(timeout time.Duration) error {
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-s.done:
-			return fmt.Errorf("rates serve exited during start-up: %v", err)
+			return fmt.Errorf("rates serve exited during start-up: %w", err)
 		default:
 		}
 		if resp, err := client.Get("http://" + s.addr + "/readyz"); err == nil {
@@ -317,13 +317,13 @@ func seedRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, d
 		migrate := exec.Command(o.ratesBin, "migrate")
 		migrate.Env = append(os.Environ(), "DATABASE_URL="+url, "LOG_LEVEL=warn")
 		if out, err := migrate.CombinedOutput(); err != nil {
-			return "", 0, fmt.Errorf("migrate: %v: %s", err, out)
+			return "", 0, fmt.Errorf("migrate: %w: %s", err, out)
 		}
 		seed := exec.Command(o.ratesBin, "seed", "--file", dump)
 		seed.Env = append(os.Environ(), "DATABASE_URL="+url, "LOG_LEVEL=warn")
 		start := time.Now()
 		if out, err := seed.CombinedOutput(); err != nil {
-			return "", 0, fmt.Errorf("seed %s: %v: %s", dump, err, out)
+			return "", 0, fmt.Errorf("seed %s: %w: %s", dump, err, out)
 		}
 		seedTimes = append(seedTimes, time.Since(start))
 		seedRSS = max(seedRSS, seed.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) // KiB on Linux
@@ -338,7 +338,7 @@ func seedRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, d
 		psql := exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", dump, psqlURL)
 		start = time.Now()
 		if out, err := psql.CombinedOutput(); err != nil {
-			return "", 0, fmt.Errorf("psql -f %s: %v: %s", dump, err, out)
+			return "", 0, fmt.Errorf("psql -f %s: %w: %s", dump, err, out)
 		}
 		psqlTimes = append(psqlTimes, time.Since(start))
 		psqlRSS = max(psqlRSS, psql.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
@@ -494,7 +494,7 @@ func cacheLookups(addr string) (map[string]float64, error) {
 		result, value, _ := strings.Cut(rest, `"} `)
 		v, err := strconv.ParseFloat(value, 64)
 		if err != nil {
-			return nil, fmt.Errorf("metrics line %q: %v", line, err)
+			return nil, fmt.Errorf("metrics line %q: %w", line, err)
 		}
 		out[result] = v
 	}
@@ -515,7 +515,7 @@ func runWrk(ctx context.Context, svc *service, pgPid int, dbURL string, sc scena
 	// Its own random sequence ("warm"), so the measured run does not replay it from the cache.
 	warm := exec.Command("wrk", "-t", fmt.Sprint(threads), "-c", fmt.Sprint(conns), "-d", "2s", "-s", script, "http://"+addr, "warm")
 	if out, err := warm.CombinedOutput(); err != nil {
-		return wrkResult{}, fmt.Errorf("wrk warm-up: %v: %s", err, out)
+		return wrkResult{}, fmt.Errorf("wrk warm-up: %w: %s", err, out)
 	}
 	before, err := cacheLookups(addr)
 	if err != nil {
@@ -537,12 +537,12 @@ func runWrk(ctx context.Context, svc *service, pgPid int, dbURL string, sc scena
 		return wrkResult{}, fmt.Errorf("batches during the run: %w", bErr)
 	}
 	if err != nil {
-		return wrkResult{}, fmt.Errorf("wrk: %v", err)
+		return wrkResult{}, fmt.Errorf("wrk: %w", err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	var res wrkResult
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
-		return wrkResult{}, fmt.Errorf("wrk output %q: %v", out, err)
+		return wrkResult{}, fmt.Errorf("wrk output %q: %w", out, err)
 	}
 	after, err := cacheLookups(addr)
 	if err != nil {
@@ -689,7 +689,7 @@ func scaleRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, 
 	if err != nil {
 		return wrkResult{}, err
 	}
-	defer s.stop()
+	defer func() { _ = s.stop() }() // a measurement already failed if this runs early
 	if err := s.waitReady(60 * time.Second); err != nil {
 		return wrkResult{}, err
 	}
@@ -719,7 +719,7 @@ func ingestRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options
 		if err != nil {
 			return err
 		}
-		defer os.Remove(csv.Name())
+		defer os.Remove(csv.Name()) //nolint:gocritic // deferInLoop: two files, removed when the runs end
 		// A month of prices on 300 routes, as a carrier's monthly batch would be.
 		rng := rand.New(rand.NewPCG(uint64(rows), 3))
 		routes := make([][2]string, 300)
@@ -744,7 +744,7 @@ func ingestRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options
 			seed := exec.Command(o.ratesBin, "seed", "--file", o.defaultDump)
 			seed.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LOG_LEVEL=warn")
 			if out, err := seed.CombinedOutput(); err != nil {
-				return fmt.Errorf("seed: %v: %s", err, out)
+				return fmt.Errorf("seed: %w: %s", err, out)
 			}
 			var cmd *exec.Cmd
 			if tool == "rates" {
@@ -758,7 +758,7 @@ func ingestRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options
 					create := exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-c",
 						"CREATE TABLE copy_floor (orig_code text, dest_code text, day date, price integer)", dbURL)
 					if out, err := create.CombinedOutput(); err != nil {
-						return fmt.Errorf("create copy_floor: %v: %s", err, out)
+						return fmt.Errorf("create copy_floor: %w: %s", err, out)
 					}
 				}
 				cmd = exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
@@ -766,7 +766,7 @@ func ingestRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options
 			}
 			start := time.Now()
 			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("%s: %v: %s", tool, err, out)
+				return fmt.Errorf("%s: %w: %s", tool, err, out)
 			}
 			times[i] = time.Since(start)
 			if tool == "rates" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -134,10 +135,10 @@ func truncateLog(s string) string {
 func recoverPanics(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			defer func() {
+			defer func() { //nolint:contextcheck // a deferred recover has no parameters; it logs with r.Context()
 				if v := recover(); v != nil {
-					if v == http.ErrAbortHandler {
-						panic(v)
+					if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+						panic(v) // net/http's way to abort a response: not a fault
 					}
 					log.ErrorContext(r.Context(), "panic in handler", "panic", v, "stack", string(debug.Stack()),
 						"request_id", RequestIDFrom(r.Context()))

@@ -113,7 +113,7 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 		return res, fmt.Errorf("seed %s: %w", path, err)
 	}
 
-	f, err := os.Open(path)
+	f, err := os.Open(path) //nolint:gosec // G304: the operator names the dump to load
 	if err != nil {
 		return res, fmt.Errorf("seed %s: %w", path, err)
 	}

@@ -34,7 +34,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	entered, release := make(chan struct{}), make(chan struct{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		close(entered)
 		<-release
 		_, _ = io.WriteString(w, "done")
@@ -95,7 +95,7 @@ func TestShutdownTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	entered := make(chan struct{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(_ http.ResponseWriter, _ *http.Request) {
 		close(entered)
 		time.Sleep(3 * time.Second)
 	})
@@ -104,7 +104,11 @@ func TestShutdownTimeout(t *testing.T) {
 	go func() {
 		runErr <- Run(ctx, ln, h, withShutdown(200*time.Millisecond), &readiness{}, discard())
 	}()
-	go func() { _, _ = http.Get("http://" + ln.Addr().String()) }()
+	go func() {
+		if resp, err := http.Get("http://" + ln.Addr().String()); err == nil {
+			resp.Body.Close()
+		}
+	}()
 	<-entered
 	cancel()
 	select {

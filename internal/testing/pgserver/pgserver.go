@@ -226,7 +226,7 @@ func (s *Server) startProcess(ctx context.Context) error {
 			return fmt.Errorf("pgserver: postgres exited during start-up on port %d: %v", s.port, err)
 		case <-ctx.Done():
 			_ = cmd.Process.Kill()
-			<-done
+			_ = <-done // killed: its exit status says nothing
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -236,7 +236,7 @@ func (s *Server) startProcess(ctx context.Context) error {
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
-			<-done
+			_ = <-done // killed: its exit status says nothing
 			return fmt.Errorf("pgserver: postgres on port %d not ready after 30s", s.port)
 		}
 	}
@@ -305,8 +305,8 @@ func (s *Server) chown(dir string) error {
 // under the system temp dir, named after dir so that every run finds it again, and dir becomes
 // a symlink to it.
 func (s *Server) reachableDataDir(dir string) (string, error) {
-	if real, err := filepath.EvalSymlinks(dir); err == nil {
-		dir = real // an earlier run's symlink, or a real directory
+	if resolved, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = resolved // an earlier run's symlink, or a real directory
 	}
 	if s.canTraverse(filepath.Dir(dir)) {
 		return dir, nil
@@ -389,8 +389,8 @@ func findBinDir(explicit string) (string, error) {
 	candidates := []string{explicit, os.Getenv("PG_BINDIR")}
 	if p, err := exec.LookPath("initdb"); err == nil {
 		// Distributions link initdb into PATH; the other tools sit beside the real file.
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			p = real
+		if resolved, err := filepath.EvalSymlinks(p); err == nil {
+			p = resolved
 		}
 		candidates = append(candidates, filepath.Dir(p))
 	}

@@ -30,8 +30,8 @@ func TestKeptClusterInPrivateDirectory(t *testing.T) {
 	}
 	s := start()
 	t.Cleanup(func() {
-		if real, err := filepath.EvalSymlinks(dataDir); err == nil && real != dataDir {
-			_ = os.RemoveAll(filepath.Dir(real))
+		if resolved, err := filepath.EvalSymlinks(dataDir); err == nil && resolved != dataDir {
+			_ = os.RemoveAll(filepath.Dir(resolved))
 		}
 	})
 	exec := func(s *Server, sql string) error {
@@ -50,7 +50,7 @@ func TestKeptClusterInPrivateDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = start()
-	defer s.Stop()
+	defer func() { _ = s.Stop() }()
 	if err := exec(s, "SELECT x FROM kept"); err != nil {
 		t.Fatalf("the data did not survive a restart: %v", err)
 	}
@@ -91,7 +91,7 @@ func TestCanTraverse(t *testing.T) {
 			if err := os.Chmod(dir, tt.mode); err != nil { // past the umask
 				t.Fatal(err)
 			}
-			defer os.Chmod(dir, 0o700)
+			defer func() { _ = os.Chmod(dir, 0o700) }() // so that t.TempDir can remove it
 			s := &Server{cred: &tt.cred}
 			if got := s.canTraverse(filepath.Join(dir, "clone", ".data")); got != tt.want {
 				t.Fatalf("canTraverse under a %o directory = %v, want %v", tt.mode, got, tt.want)
