@@ -296,14 +296,14 @@ func TestAnswersReflectCommittedBatches(t *testing.T) {
 	}
 	const batches = 60
 	var committed atomic.Int64
-	done := make(chan error, 1)
+	writerErr, done := make(chan error, 1), make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := range batches {
 			// A batch of three statements in one transaction, as a load of several parts.
 			tx, err := pool.Begin(ctx)
 			if err != nil {
-				done <- err
+				writerErr <- err
 				return
 			}
 			for _, q := range []string{
@@ -312,12 +312,12 @@ func TestAnswersReflectCommittedBatches(t *testing.T) {
 				"INSERT INTO prices SELECT 'CNAAA', 'DEAAA', '2021-01-04', 1 WHERE false",
 			} {
 				if _, err := tx.Exec(ctx, q); err != nil {
-					done <- err
+					writerErr <- err
 					return
 				}
 			}
 			if err := tx.Commit(ctx); err != nil {
-				done <- err
+				writerErr <- err
 				return
 			}
 			committed.Store(int64(i + 1))
@@ -353,8 +353,10 @@ func TestAnswersReflectCommittedBatches(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if err, ok := <-done; ok && err != nil {
+	select {
+	case err := <-writerErr:
 		t.Fatal(err)
+	default:
 	}
 	close(errs)
 	for e := range errs {

@@ -44,7 +44,8 @@ func (r *generationReader) get(ctx context.Context) (store.Generation, error) {
 	call := r.next
 	if !r.inFlight {
 		r.inFlight, r.next = true, nil
-		go r.loop(call)
+		// The reads are shared, so no single request's cancellation may stop them.
+		go r.loop(context.WithoutCancel(ctx), call)
 	}
 	r.mu.Unlock()
 	select {
@@ -56,10 +57,9 @@ func (r *generationReader) get(ctx context.Context) (store.Generation, error) {
 }
 
 // loop runs reads back to back while requests wait for one.
-func (r *generationReader) loop(call *generationCall) {
+func (r *generationReader) loop(base context.Context, call *generationCall) {
 	for call != nil {
-		// The read is shared, so no single request's context may cancel it.
-		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+		ctx, cancel := context.WithTimeout(base, r.timeout)
 		call.gen, call.err = r.read(ctx)
 		cancel()
 		if call.err == nil && r.observe != nil {
