@@ -223,7 +223,7 @@ func (s *Server) startProcess(ctx context.Context) error {
 	for {
 		select {
 		case err := <-done:
-			return fmt.Errorf("pgserver: postgres exited during start-up on port %d: %v", s.port, err)
+			return fmt.Errorf("pgserver: postgres exited during start-up on port %d: %w", s.port, err)
 		case <-ctx.Done():
 			_ = cmd.Process.Kill()
 			_ = <-done // killed: its exit status says nothing
