@@ -124,12 +124,13 @@ locals {
         [local.ns, "rates_http_requests_total", "Service", var.api_service_name, { id = "requests", visible = false }],
       ]
     },
-    {
-      title = "Answer cache hits (% of /rates lookups)"
+    { title = "Answer cache: /rates answers without a database read (%)"
       stat  = "Sum"
       metrics = [
-        [{ expression = "100 * FILL(hits, 0) / (FILL(hits, 0) + FILL(misses, 0))", label = "hit ratio", id = "ratio" }],
+        [{ expression = "100 * (FILL(hits, 0) + FILL(days, 0)) / (FILL(hits, 0) + FILL(days, 0) + FILL(misses, 0))", label = "cached answer or cached days", id = "ratio" }],
+        [{ expression = "100 * FILL(hits, 0) / (FILL(hits, 0) + FILL(days, 0) + FILL(misses, 0))", label = "cached answer", id = "whole" }],
         [local.ns, "rates_answer_cache_lookups_total", "Service", var.api_service_name, "Result", "hit", { id = "hits", visible = false }],
+        [local.ns, "rates_answer_cache_lookups_total", "Service", var.api_service_name, "Result", "days", { id = "days", visible = false }],
         [local.ns, "rates_answer_cache_lookups_total", "Service", var.api_service_name, "Result", "miss", { id = "misses", visible = false }],
       ]
     },

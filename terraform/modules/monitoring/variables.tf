@@ -251,8 +251,7 @@ variable "rates_p99_threshold_seconds" {
   }
 }
 
-variable "cache_hit_ratio_threshold_percent" {
-  description = "Share (percent) of /rates lookups answered from the answer cache below which the alarm fires after 30 minutes."
+variable "cache_hit_ratio_threshold_percent" {  description = "Share (percent) of /rates answers without a database read (a cached answer or cached days) below which the alarm fires after 30 minutes."
   type        = number
   default     = 20
 
@@ -262,8 +261,7 @@ variable "cache_hit_ratio_threshold_percent" {
   }
 }
 
-variable "cache_min_lookups" {
-  description = "Answer-cache lookups per 5 minutes below which the hit ratio is not judged."
+variable "cache_min_lookups" {  description = "/rates answers (answer-cache lookups) per 5 minutes below which the hit ratio is not judged."
   type        = number
   default     = 300
 
