@@ -78,7 +78,8 @@ locals {
       runbook     = "api-errors"
       description = "More than ${var.target_5xx_rate_threshold_percent} % of the requests the API counted itself were answered 5XX in 2 of the last 3 5-minute periods (periods with at least ${var.target_5xx_min_requests * 5} requests). Unlike target-5xx-rate it includes POST /batches and requests the load balancer never saw. Do: search the API log group for status 5xx (every error is logged); 503 means the database was unavailable, 500 a bug; roll back if it started with a deployment."
     }
-    cache_hit_ratio = {      # hit: the answer was cached; days: built from cached days; miss: read from PostgreSQL.
+    cache_hit_ratio = {
+      # hit: the answer was cached; days: built from cached days; miss: read from PostgreSQL.
       expression = "IF(FILL(hits, 0) + FILL(days, 0) + FILL(misses, 0) >= ${var.cache_min_lookups}, 100 * (FILL(hits, 0) + FILL(days, 0)) / (FILL(hits, 0) + FILL(days, 0) + FILL(misses, 0)), 100)"
       label      = "Answers without a database read (% of /rates answers)"
       metrics = {
@@ -90,7 +91,8 @@ locals {
       threshold   = var.cache_hit_ratio_threshold_percent
       evaluations = 6
       datapoints  = 6
-      runbook     = "answer-cache"      description = "Fewer than ${var.cache_hit_ratio_threshold_percent} % of the /rates answers came from the answer cache (a cached answer or cached days) for 30 minutes (periods with at least ${var.cache_min_lookups} answers): every miss is a database query. Do: check whether batches commit every few minutes (each one starts a new data generation and empties the cache) and whether traffic changed to one-off queries; raise CACHE_MAX_BYTES if memory allows."
+      runbook     = "answer-cache"
+      description = "Fewer than ${var.cache_hit_ratio_threshold_percent} % of the /rates answers came from the answer cache (a cached answer or cached days) for 30 minutes (periods with at least ${var.cache_min_lookups} answers): every miss is a database query. Do: check whether batches commit every few minutes (each one starts a new data generation and empties the cache) and whether traffic changed to one-off queries; raise CACHE_MAX_BYTES if memory allows."
     }
     db_pool_wait = {
       expression = "IF(acquires >= ${var.db_pool_min_acquires}, 1000 * FILL(wait, 0) / acquires, 0)"

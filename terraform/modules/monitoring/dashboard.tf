@@ -124,7 +124,8 @@ locals {
         [local.ns, "rates_http_requests_total", "Service", var.api_service_name, { id = "requests", visible = false }],
       ]
     },
-    { title = "Answer cache: /rates answers without a database read (%)"
+    {
+      title = "Answer cache: /rates answers without a database read (%)"
       stat  = "Sum"
       metrics = [
         [{ expression = "100 * (FILL(hits, 0) + FILL(days, 0)) / (FILL(hits, 0) + FILL(days, 0) + FILL(misses, 0))", label = "cached answer or cached days", id = "ratio" }],

@@ -251,7 +251,8 @@ variable "rates_p99_threshold_seconds" {
   }
 }
 
-variable "cache_hit_ratio_threshold_percent" {  description = "Share (percent) of /rates answers without a database read (a cached answer or cached days) below which the alarm fires after 30 minutes."
+variable "cache_hit_ratio_threshold_percent" {
+  description = "Share (percent) of /rates answers without a database read (a cached answer or cached days) below which the alarm fires after 30 minutes."
   type        = number
   default     = 20
 
@@ -261,7 +262,8 @@ variable "cache_hit_ratio_threshold_percent" {  description = "Share (percent) o
   }
 }
 
-variable "cache_min_lookups" {  description = "/rates answers (answer-cache lookups) per 5 minutes below which the hit ratio is not judged."
+variable "cache_min_lookups" {
+  description = "/rates answers (answer-cache lookups) per 5 minutes below which the hit ratio is not judged."
   type        = number
   default     = 300
 
