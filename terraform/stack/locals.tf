@@ -75,10 +75,6 @@ locals {
       ingest_noncurrent_expiration_days  = 7
       alarm_db_connections_threshold     = 60
       alarm_db_free_storage_threshold_gb = 2
-
-      # Pushes to master deploy dev; jobs of the dev environment may deploy too.
-      github_deploy_branch = "master"
-      github_environments  = ["dev"]
     }
 
     staging = {
@@ -119,11 +115,6 @@ locals {
       ingest_noncurrent_expiration_days  = 14
       alarm_db_connections_threshold     = 170
       alarm_db_free_storage_threshold_gb = 2
-
-      # Only jobs of the staging environment (required reviewers): a plain push to master cannot
-      # assume this role.
-      github_deploy_branch = null
-      github_environments  = ["staging"]
     }
 
     prod = {
@@ -164,11 +155,6 @@ locals {
       ingest_noncurrent_expiration_days  = 30
       alarm_db_connections_threshold     = 700
       alarm_db_free_storage_threshold_gb = 10
-
-      # Only jobs of the prod environment (required reviewers): a plain push to master cannot
-      # assume this role.
-      github_deploy_branch = null
-      github_environments  = ["prod"]
     }
   }
 
@@ -177,4 +163,8 @@ locals {
   # For an unknown workspace this falls back to the dev object only so that planning can reach the
   # precondition of terraform_data.workspace_guard, which then refuses the plan with a clear message.
   settings = local.known_environment ? local.workspace_settings[local.environment] : local.workspace_settings["dev"]
+
+  # Region and account of the workspace (var.environments, from terraform/environments.auto.tfvars
+  # written by bootstrap): account IDs are the team's data, not code, so they live in that file.
+  placement = lookup(var.environments, local.environment, null)
 }

@@ -3,6 +3,10 @@
 # root module (..) calls it with environment = terraform.workspace and the ephemeral master
 # password.
 
+data "aws_region" "current" {}
+
+data "aws_caller_identity" "current" {}
+
 resource "terraform_data" "workspace_guard" {
   input = local.environment
 
@@ -10,6 +14,24 @@ resource "terraform_data" "workspace_guard" {
     precondition {
       condition     = local.known_environment
       error_message = "Workspace \"${local.environment}\" has no settings. Select one of ${join(", ", keys(local.workspace_settings))} (for example: terraform workspace select dev), or add a settings object for it in terraform/stack/locals.tf."
+    }
+
+    precondition {
+      condition     = local.placement != null
+      error_message = "Workspace \"${local.environment}\" has no region and account in terraform/environments.auto.tfvars: write the output environments_tfvars of terraform/bootstrap (run in the environment's account) there and commit it."
+    }
+
+    # A workspace belongs to one region and one account. Credentials of another account, or a
+    # provider pointed at another region, would plan a second copy of the stack and orphan the
+    # first: refuse before anything is created.
+    precondition {
+      condition     = local.placement == null || data.aws_region.current.name == try(local.placement.region, "")
+      error_message = "Workspace \"${local.environment}\" lives in region ${try(local.placement.region, "?")}, but the AWS provider is configured for ${data.aws_region.current.name}."
+    }
+
+    precondition {
+      condition     = local.placement == null || data.aws_caller_identity.current.account_id == try(local.placement.account_id, "")
+      error_message = "Workspace \"${local.environment}\" lives in account ${try(local.placement.account_id, "?")}, but the credentials in use belong to account ${data.aws_caller_identity.current.account_id}."
     }
 
     precondition {
@@ -193,17 +215,13 @@ module "monitoring" {
   kms_key_deletion_window_in_days = local.settings.kms_key_deletion_window_days
 }
 
-# One deploy role per workspace, trusted by that workspace's GitHub environment (and, in dev, by
-# pushes to master). The OIDC provider exists once per account: the workspace that runs first in
-# an account creates it, the others get its ARN through var.github_oidc_provider_arn.
+# The deploy role of the workspace, its trust (jobs of the GitHub environment of the same name) and
+# the account's GitHub OIDC provider come from terraform/bootstrap; the workspace looks them up and
+# attaches the permissions on its own resources. Destroying a workspace leaves them in place.
 module "github_oidc" {
   source = "../modules/github_oidc"
 
-  name                = local.name_prefix
-  github_repository   = var.github_repository
-  deploy_branch       = local.settings.github_deploy_branch
-  github_environments = local.settings.github_environments
-  oidc_provider_arn   = var.github_oidc_provider_arn
+  deploy_role_name = local.names.github_deploy_role
 
   ecr_repository_arn = module.ecr.repository_arn
   ecs_service_arns   = [module.service.service_id, module.ingest.worker_service_arn]

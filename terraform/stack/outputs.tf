@@ -169,16 +169,21 @@ output "alarm_names" {
 }
 
 output "github_deploy_role_arn" {
-  description = "ARN of the deploy role GitHub Actions assumes through OIDC (GitHub variable AWS_DEPLOY_ROLE_ARN of the environment)."
+  description = "ARN of the deploy role GitHub Actions assumes through OIDC (created by terraform/bootstrap; GitHub variable AWS_DEPLOY_ROLE_ARN of the environment)."
   value       = module.github_oidc.role_arn
 }
 
 output "github_oidc_provider_arn" {
-  description = "ARN of the GitHub OIDC provider the deploy role trusts (pass it as github_oidc_provider_arn to other workspaces of the same account)."
+  description = "ARN of the account's GitHub OIDC provider (created by terraform/bootstrap, looked up here)."
   value       = module.github_oidc.oidc_provider_arn
 }
 
-output "github_deploy_role_subjects" {
-  description = "GitHub `sub` claims that may assume the deploy role (deploy branch and environments)."
-  value       = module.github_oidc.trusted_subjects
+output "region" {
+  description = "Region of the workspace (from var.environments; the plan refuses any other)."
+  value       = try(local.placement.region, null)
+}
+
+output "account_id" {
+  description = "AWS account of the workspace (from var.environments; the plan refuses any other)."
+  value       = try(local.placement.account_id, null)
 }
