@@ -17,10 +17,9 @@ provider "aws" {
 
   default_tags {
     tags = {
-      project      = "rates"
-      environment  = terraform.workspace
-      environments = var.environments
-      managed-by   = "terraform"
+      project     = "rates"
+      environment = terraform.workspace
+      managed-by  = "terraform"
     }
   }
 }
