@@ -49,5 +49,6 @@ module "stack" {
   seed_file               = var.seed_file
   max_range_days          = var.max_range_days
 
-  alarm_email = var.alarm_email
+  alarm_email           = var.alarm_email
+  db_read_replica_count = var.db_read_replica_count
 }

@@ -50,6 +50,12 @@ variable "max_range_days" {
   default     = null
 }
 
+variable "db_read_replica_count" {
+  description = "Read replicas of the database, overriding the workspace setting (null keeps it). The API reads /rates from the first replica (DB_READ_HOST); see docs/design.md for when to add one."
+  type        = number
+  default     = null
+}
+
 variable "alarm_email" {
   description = "E-mail address subscribed to the environment's alarm topic (AWS asks it to confirm first). Null: no subscription."
   type        = string

@@ -189,8 +189,14 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, log *slog.
 		ln.Close()
 		return err
 	}
+	reads, closeReads, err := openReads(ctx, cfg.DB, pool, log)
+	if err != nil {
+		ln.Close()
+		return errors.Join(err, stopMetrics())
+	}
+	defer closeReads()
 	readiness := &api.Readiness{}
-	handler := api.New(store.New(pool), api.Config{
+	handler := api.New(store.New(reads), api.Config{
 		MaxRangeDays:  cfg.API.MaxRangeDays,
 		QueryTimeout:  cfg.DB.QueryTimeout,
 		MaxQueryBytes: cfg.API.MaxQueryBytes,
@@ -203,6 +209,25 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, log *slog.
 	err = server.Run(ctx, ln, handler, cfg.HTTP, cfg.Shutdown, readiness, log)
 	// Metrics stay up until the API has drained, then stop with it.
 	return errors.Join(err, stopMetrics())
+}
+
+// openReads returns the pool /rates reads from: a pool on DB_READ_HOST when it is set, else the
+// primary's. Both the data generation and the answers are read there: a replica replays the
+// primary's changes in order, so an answer read after the generation is never older than that
+// generation, and a cached answer is never kept past a change the replica has applied. Readers
+// see a change once the replica has replayed it (its replica lag). DB_READ_HOST must therefore
+// name one replica, not a name that spreads connections over several replicas that may lag
+// differently. Writes, migrations and the seed stay on the primary.
+func openReads(ctx context.Context, cfg config.DB, primary *pgxpool.Pool, log *slog.Logger) (*pgxpool.Pool, func(), error) {
+	readCfg, ok := cfg.Reader()
+	if !ok {
+		return primary, func() {}, nil
+	}
+	reads, err := openDB(ctx, readCfg, log.With("pool", "reads"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read replica (DB_READ_HOST): %w", err)
+	}
+	return reads, reads.Close, nil
 }
 
 // noDrain is the readiness of a listener that no load balancer checks.

@@ -42,6 +42,13 @@ locals {
       az_count           = 2
       single_nat_gateway = true
 
+      # VPC endpoints instead of NAT for AWS traffic (hourly cost per zone and service).
+      enable_vpc_endpoints = false
+      # AWS WAF on the load balancer.
+      enable_waf = false
+      # A destroy deletes the load balancer's access logs with their bucket.
+      alb_access_logs_force_destroy = true
+
       task_cpu               = 256
       task_memory            = 512
       desired_count          = 1
@@ -58,6 +65,8 @@ locals {
       db_skip_final_snapshot     = true
       db_backup_retention_period = 1
       db_apply_immediately       = true
+      # Read replicas serving /rates (docs/design.md: when to add one).
+      db_read_replica_count = 0
 
       require_certificate          = false
       alb_deletion_protection      = false
@@ -82,6 +91,13 @@ locals {
       az_count           = 2
       single_nat_gateway = true
 
+      # VPC endpoints instead of NAT for AWS traffic (hourly cost per zone and service).
+      enable_vpc_endpoints = false
+      # AWS WAF on the load balancer.
+      enable_waf = true
+      # A destroy deletes the load balancer's access logs with their bucket.
+      alb_access_logs_force_destroy = false
+
       task_cpu               = 512
       task_memory            = 1024
       desired_count          = 2
@@ -98,6 +114,8 @@ locals {
       db_skip_final_snapshot     = false
       db_backup_retention_period = 7
       db_apply_immediately       = true
+      # Read replicas serving /rates (docs/design.md: when to add one).
+      db_read_replica_count = 0
 
       require_certificate          = false
       alb_deletion_protection      = false
@@ -122,6 +140,13 @@ locals {
       az_count           = 3
       single_nat_gateway = false
 
+      # VPC endpoints instead of NAT for AWS traffic (hourly cost per zone and service).
+      enable_vpc_endpoints = true
+      # AWS WAF on the load balancer.
+      enable_waf = true
+      # A destroy deletes the load balancer's access logs with their bucket.
+      alb_access_logs_force_destroy = false
+
       task_cpu               = 1024
       task_memory            = 2048
       desired_count          = 3
@@ -138,6 +163,8 @@ locals {
       db_skip_final_snapshot     = false
       db_backup_retention_period = 14
       db_apply_immediately       = false
+      # Read replicas serving /rates (docs/design.md: when to add one).
+      db_read_replica_count = 0
 
       require_certificate          = true
       alb_deletion_protection      = true

@@ -48,6 +48,10 @@ module "network" {
   cidr_block         = local.settings.vpc_cidr
   az_count           = local.settings.az_count
   single_nat_gateway = local.settings.single_nat_gateway
+
+  enable_vpc_endpoints    = local.settings.enable_vpc_endpoints
+  enable_flow_logs        = true
+  flow_log_retention_days = local.settings.log_retention_days
 }
 
 module "ecr" {
@@ -69,6 +73,18 @@ module "alb" {
   target_port                = local.container_port
   health_check_path          = local.health_check_path
   enable_deletion_protection = local.settings.alb_deletion_protection
+
+  enable_access_logs          = true
+  access_logs_expiration_days = local.settings.log_retention_days
+  access_logs_force_destroy   = local.settings.alb_access_logs_force_destroy
+}
+
+module "waf" {
+  source = "../modules/waf"
+  count  = local.settings.enable_waf ? 1 : 0
+
+  name              = local.name_prefix
+  load_balancer_arn = module.alb.arn
 }
 
 module "database" {
@@ -93,6 +109,7 @@ module "database" {
   apply_immediately               = local.settings.db_apply_immediately
   log_retention_days              = local.settings.log_retention_days
   kms_key_deletion_window_in_days = local.settings.kms_key_deletion_window_days
+  read_replica_count              = coalesce(var.db_read_replica_count, local.settings.db_read_replica_count)
 
   master_password         = var.db_master_password
   master_password_version = var.db_master_password_version
@@ -124,6 +141,7 @@ module "service" {
   log_retention_days = local.settings.log_retention_days
 
   db_host                    = module.database.address
+  db_read_host               = try(module.database.replica_addresses[0], null)
   db_port                    = module.database.port
   db_name                    = module.database.db_name
   db_user                    = module.database.username

@@ -187,3 +187,23 @@ output "account_id" {
   description = "AWS account of the workspace (from var.environments; the plan refuses any other)."
   value       = try(local.placement.account_id, null)
 }
+
+output "alb_access_logs_bucket" {
+  description = "Bucket of the load balancer's access logs."
+  value       = module.alb.access_logs_bucket
+}
+
+output "web_acl_arn" {
+  description = "ARN of the AWS WAF web ACL on the load balancer (null where enable_waf is off)."
+  value       = one(module.waf[*].web_acl_arn)
+}
+
+output "vpc_endpoint_ids" {
+  description = "VPC endpoints by service (empty where enable_vpc_endpoints is off)."
+  value       = module.network.vpc_endpoint_ids
+}
+
+output "flow_log_group_name" {
+  description = "CloudWatch log group of the VPC flow logs."
+  value       = module.network.flow_log_group_name
+}

@@ -76,6 +76,12 @@ variable "max_range_days" {
   default     = null
 }
 
+variable "db_read_replica_count" {
+  description = "Read replicas of the database, overriding the workspace setting db_read_replica_count (null keeps it). The API reads /rates from the first replica (DB_READ_HOST)."
+  type        = number
+  default     = null
+}
+
 variable "alarm_email" {
   description = "E-mail address subscribed to the alarm topic (it must confirm the subscription). Null: no subscription."
   type        = string

@@ -11,6 +11,14 @@ data "aws_partition" "current" {}
 locals {
   region = data.aws_region.current.name
 
+  writable_volumes = concat(
+    [{ name = "tmp", path = "/tmp" }],
+    var.enable_execute_command ? [
+      { name = "ssm-agent-state", path = "/var/lib/amazon" },
+      { name = "ssm-agent-logs", path = "/var/log/amazon" },
+    ] : [],
+  )
+
   container_definition = merge(
     {
       name      = var.container_name
@@ -32,12 +40,10 @@ locals {
       environment = [for k in sort(keys(var.environment)) : { name = k, value = var.environment[k] }]
 
       # The root filesystem is read-only; /tmp is a scratch volume on the task's ephemeral storage.
+      # With ECS Exec, the SSM agent ECS injects writes its state and logs under /var/lib/amazon
+      # and /var/log/amazon: without writable volumes there it cannot start on a read-only root.
       mountPoints = [
-        {
-          sourceVolume  = "tmp"
-          containerPath = "/tmp"
-          readOnly      = false
-        },
+        for v in local.writable_volumes : { sourceVolume = v.name, containerPath = v.path, readOnly = false }
       ]
 
       linuxParameters = {
@@ -84,8 +90,12 @@ resource "aws_ecs_task_definition" "this" {
     cpu_architecture        = var.cpu_architecture
   }
 
-  volume {
-    name = "tmp"
+  dynamic "volume" {
+    for_each = local.writable_volumes
+
+    content {
+      name = volume.value.name
+    }
   }
 
   # Keep older revisions registered when Terraform replaces this one: a running deployment may

@@ -157,3 +157,13 @@ output "worker_autoscaling_max_capacity" {
   description = "Most worker tasks autoscaling allows."
   value       = aws_appautoscaling_target.worker.max_capacity
 }
+
+output "worker_execute_command_enabled" {
+  description = "Whether the worker service runs with ECS Exec (as set on the service)."
+  value       = aws_ecs_service.worker.enable_execute_command
+}
+
+output "worker_writable_paths" {
+  description = "Worker container paths on writable task volumes; with ECS Exec they include the SSM agent's /var/lib/amazon and /var/log/amazon."
+  value       = module.task.writable_paths
+}

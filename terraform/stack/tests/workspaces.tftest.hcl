@@ -99,6 +99,15 @@ override_resource {
   }
 }
 
+override_resource {
+  target          = module.alb.aws_s3_bucket.access_logs
+  override_during = plan
+  values = {
+    id  = "rates-dev-alb-logs-20260101000000000000000001"
+    arn = "arn:aws:s3:::rates-dev-alb-logs-20260101000000000000000001"
+  }
+}
+
 variables {
   # Marker value: .ci/terraform-checks.sh fails if it shows up in the verbose test output.
   db_master_password = "NeverInPlanMarker0123456789abcdef"
@@ -312,6 +321,33 @@ run "dev" {
     condition     = length(output.alarm_names) == 17 && alltrue([for n in values(output.alarm_names) : startswith(n, "rates-dev-")])
     error_message = "dev has the full set of alarms, named after the environment."
   }
+
+  assert {
+    condition = alltrue([
+      for svc in [
+        [module.service.execute_command_enabled, module.service.writable_paths],
+        [module.ingest.worker_execute_command_enabled, module.ingest.worker_writable_paths],
+      ] :
+      svc[0] == local.settings.enable_execute_command &&
+      svc[0] == (contains(svc[1], "/var/lib/amazon") && contains(svc[1], "/var/log/amazon"))
+    ])
+    error_message = "ECS Exec is on exactly where the setting says, and wherever it is on both containers have writable volumes for the SSM agent."
+  }
+
+  assert {
+    condition     = output.vpc_endpoint_ids == {} && output.web_acl_arn == null && length(module.waf) == 0
+    error_message = "dev runs without VPC endpoints (NAT only) and without WAF."
+  }
+
+  assert {
+    condition     = output.flow_log_group_name == "/vpc/rates-dev/flow-logs" && startswith(module.alb.access_logs_bucket, "rates-dev-alb-logs-")
+    error_message = "Flow logs and access logs are on in every workspace."
+  }
+
+  assert {
+    condition     = !contains(keys(module.service.environment), "DB_READ_HOST") && module.database.replica_addresses == []
+    error_message = "Without replicas the API reads from the primary (no DB_READ_HOST)."
+  }
 }
 
 run "staging" {
@@ -357,6 +393,23 @@ run "staging" {
       module.ingest.worker_autoscaling_max_capacity == 2
     )
     error_message = "staging runs the worker without public IP, from 0 up to 2 tasks."
+  }
+
+  assert {
+    condition = alltrue([
+      for svc in [
+        [module.service.execute_command_enabled, module.service.writable_paths],
+        [module.ingest.worker_execute_command_enabled, module.ingest.worker_writable_paths],
+      ] :
+      svc[0] == local.settings.enable_execute_command &&
+      svc[0] == (contains(svc[1], "/var/lib/amazon") && contains(svc[1], "/var/log/amazon"))
+    ])
+    error_message = "ECS Exec is on exactly where the setting says, and wherever it is on both containers have writable volumes for the SSM agent."
+  }
+
+  assert {
+    condition     = output.vpc_endpoint_ids == {} && length(module.waf) == 1
+    error_message = "staging runs with WAF (like prod), without VPC endpoints."
   }
 }
 
@@ -546,6 +599,33 @@ run "prod" {
     ]))
     error_message = "No statement of the deploy policy may use a wildcard action."
   }
+
+  assert {
+    condition = alltrue([
+      for svc in [
+        [module.service.execute_command_enabled, module.service.writable_paths],
+        [module.ingest.worker_execute_command_enabled, module.ingest.worker_writable_paths],
+      ] :
+      svc[0] == local.settings.enable_execute_command &&
+      svc[0] == (contains(svc[1], "/var/lib/amazon") && contains(svc[1], "/var/log/amazon"))
+    ])
+    error_message = "ECS Exec is on exactly where the setting says, and wherever it is on both containers have writable volumes for the SSM agent."
+  }
+
+  assert {
+    condition     = keys(output.vpc_endpoint_ids) == ["ecr.api", "ecr.dkr", "logs", "s3", "sqs", "ssm", "sts"]
+    error_message = "prod reaches ECR, CloudWatch Logs, SSM, SQS, STS and S3 through VPC endpoints."
+  }
+
+  assert {
+    condition     = length(module.waf) == 1 && output.flow_log_group_name == "/vpc/rates-prod/flow-logs"
+    error_message = "prod has WAF on the load balancer and flow logs."
+  }
+
+  assert {
+    condition     = !local.settings.enable_execute_command && !module.service.execute_command_enabled && module.service.writable_paths == ["/tmp"]
+    error_message = "prod runs without ECS Exec and without the agent's volumes."
+  }
 }
 
 run "prod_without_certificate_is_refused" {
@@ -584,6 +664,37 @@ run "dev_and_staging_are_scaled_down_copies_of_prod" {
       s.worker_max_capacity <= run.prod.settings.worker_max_capacity
     ])
     error_message = "dev and staging must not be larger than prod."
+  }
+}
+
+run "a_read_replica_serves_the_rates_reads" {
+  command = plan
+
+  variables {
+    environment           = "staging"
+    db_read_replica_count = 1
+  }
+
+  override_resource {
+    target          = module.database.aws_db_instance.replica
+    override_during = plan
+    values = {
+      address = "rates-staging-replica-1.abc.eu-central-1.rds.amazonaws.com"
+    }
+  }
+
+  assert {
+    condition = (
+      length(module.database.replica_identifiers) == 1 &&
+      module.database.replica_identifiers[0] == "rates-staging-replica-1" &&
+      module.service.environment["DB_READ_HOST"] == "rates-staging-replica-1.abc.eu-central-1.rds.amazonaws.com"
+    )
+    error_message = "With a replica, the API's DB_READ_HOST is the first replica's address."
+  }
+
+  assert {
+    condition     = module.service.environment["DB_HOST"] != module.service.environment["DB_READ_HOST"]
+    error_message = "Writes stay on the primary."
   }
 }
 
