@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rates/internal/config"
+	"rates/internal/domain"
 	"rates/internal/ingest"
 	"rates/internal/metrics"
 )
@@ -37,7 +36,7 @@ func batchHandler(pool *pgxpool.Pool, ing config.Ingest, m *metrics.Metrics, log
 
 // workerCmd runs `rates worker`: it loads the batches announced on INGEST_QUEUE_URL until ctx
 // ends, then lets the batch in hand finish within SHUTDOWN_TIMEOUT or rolls it back.
-func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, stdout io.Writer, log *slog.Logger) error {
+func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, _ io.Writer, log *slog.Logger) error {
 	if ing.QueueURL == "" {
 		return errors.New("INGEST_QUEUE_URL: required by rates worker")
 	}
@@ -56,7 +55,7 @@ func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, stdout
 	if err != nil {
 		return err
 	}
-	defer stopMetrics()
+	defer func() { _ = stopMetrics() }() // the worker's own result is the one to report
 	worker := ingest.NewWorker(newLoader(pool, ing, m, log), sqsClient, s3Client, ingest.WorkerConfig{
 		QueueURL:          ing.QueueURL,
 		WaitTime:          ing.WaitTime,
@@ -80,7 +79,7 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 	if *file == "" || fs.NArg() > 0 {
 		return errors.New("usage: rates ingest --file PATH")
 	}
-	sum, err := fileSHA256(*file)
+	sum, err := domain.FileSHA256(*file)
 	if err != nil {
 		return fmt.Errorf("ingest %s: %w", *file, err)
 	}
@@ -115,17 +114,4 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 		fmt.Fprintf(stdout, "%s loaded as batch %d: %d rows in %s\n", *file, res.BatchID, res.Rows, res.Duration.Round(1e6))
 	}
 	return nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

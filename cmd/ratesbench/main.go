@@ -164,7 +164,7 @@ func (s *service) waitReady(timeout time.Duration) error {
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-s.done:
-			return fmt.Errorf("rates serve exited during start-up: %v", err)
+			return fmt.Errorf("rates serve exited during start-up: %w", err)
 		default:
 		}
 		if resp, err := client.Get("http://" + s.addr + "/readyz"); err == nil {
@@ -243,7 +243,7 @@ func seedRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, d
 	migrate := exec.Command(o.ratesBin, "migrate")
 	migrate.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LOG_LEVEL=warn")
 	if out, err := migrate.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("migrate: %v: %s", err, out)
+		return "", fmt.Errorf("migrate: %w: %s", err, out)
 	}
 	info, err := os.Stat(dump)
 	if err != nil {
@@ -254,7 +254,7 @@ func seedRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, d
 	start := time.Now()
 	out, err := seed.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("seed %s: %v: %s", dump, err, out)
+		return "", fmt.Errorf("seed %s: %w: %s", dump, err, out)
 	}
 	elapsed := time.Since(start)
 	rss := seed.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
@@ -280,7 +280,7 @@ func seedRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, d
 		psql := exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", dump, psqlURL)
 		start := time.Now()
 		if out, err := psql.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("psql -f %s: %v: %s", dump, err, out)
+			return "", fmt.Errorf("psql -f %s: %w: %s", dump, err, out)
 		}
 		d := time.Since(start)
 		fmt.Fprintf(w, "| `psql -f` (no transaction; builds the tables itself, no index on prices) | %.1f MB | %d | %s | %.0f | %.1f MB |\n",
@@ -333,7 +333,7 @@ func scenarios(ctx context.Context, dbURL string) ([]scenario, error) {
 	}
 	regions, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil || len(regions) < 2 {
-		return nil, fmt.Errorf("regions for the region scenario: %v", err)
+		return nil, fmt.Errorf("regions for the region scenario: %w", err)
 	}
 	path := func(orig, dest string, from time.Time, days int) string {
 		q := url.Values{"date_from": {from.Format(time.DateOnly)}, "date_to": {from.AddDate(0, 0, days-1).Format(time.DateOnly)},
@@ -396,16 +396,16 @@ end
 	// Warm-up: fills the pool, the caches and the CPU's frequency.
 	warm := exec.Command("wrk", append([]string{"-t", fmt.Sprint(threads), "-c", fmt.Sprint(conns), "-d", "2s", "-s", script.Name()}, "http://"+addr)...)
 	if out, err := warm.CombinedOutput(); err != nil {
-		return wrkResult{}, fmt.Errorf("wrk warm-up: %v: %s", err, out)
+		return wrkResult{}, fmt.Errorf("wrk warm-up: %w: %s", err, out)
 	}
 	out, err := exec.Command("wrk", args...).Output()
 	if err != nil {
-		return wrkResult{}, fmt.Errorf("wrk: %v", err)
+		return wrkResult{}, fmt.Errorf("wrk: %w", err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	var res wrkResult
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
-		return wrkResult{}, fmt.Errorf("wrk output %q: %v", out, err)
+		return wrkResult{}, fmt.Errorf("wrk output %q: %w", out, err)
 	}
 	return res, nil
 }
@@ -413,7 +413,7 @@ end
 // loadRuns drives every scenario at 16 and 64 connections, with the answer cache on (the
 // default) and off (every request runs its queries), and returns the uncached busy-route p99
 // at 64 connections for the scale comparison.
-func loadRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, dbURL, label string) (time.Duration, error) {
+func loadRuns(ctx context.Context, w io.Writer, _ *pgserver.Server, o options, dbURL, label string) (time.Duration, error) {
 	scs, err := scenarios(ctx, dbURL)
 	if err != nil {
 		return 0, err
@@ -486,7 +486,7 @@ func scaleRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, 
 	if err != nil {
 		return err
 	}
-	defer s.stop()
+	defer func() { _ = s.stop() }() // a measurement already failed if this runs early
 	if err := s.waitReady(60 * time.Second); err != nil {
 		return err
 	}
@@ -515,7 +515,7 @@ func ingestRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options
 		if err != nil {
 			return err
 		}
-		defer os.Remove(csv.Name())
+		defer os.Remove(csv.Name()) //nolint:gocritic // deferInLoop: two files, removed when the runs end
 		// A month of prices on 300 routes, as a carrier's monthly batch would be.
 		rng := rand.New(rand.NewPCG(uint64(rows), 3))
 		routes := make([][2]string, 300)
@@ -540,7 +540,7 @@ func ingestRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options
 			seed := exec.Command(o.ratesBin, "seed", "--file", o.defaultDump)
 			seed.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LOG_LEVEL=warn")
 			if out, err := seed.CombinedOutput(); err != nil {
-				return fmt.Errorf("seed: %v: %s", err, out)
+				return fmt.Errorf("seed: %w: %s", err, out)
 			}
 			var cmd *exec.Cmd
 			if tool == "rates" {
@@ -554,7 +554,7 @@ func ingestRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options
 					create := exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-c",
 						"CREATE TABLE copy_floor (orig_code text, dest_code text, day date, price integer)", dbURL)
 					if out, err := create.CombinedOutput(); err != nil {
-						return fmt.Errorf("create copy_floor: %v: %s", err, out)
+						return fmt.Errorf("create copy_floor: %w: %s", err, out)
 					}
 				}
 				cmd = exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
@@ -562,7 +562,7 @@ func ingestRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options
 			}
 			start := time.Now()
 			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("%s: %v: %s", tool, err, out)
+				return fmt.Errorf("%s: %w: %s", tool, err, out)
 			}
 			times[i] = time.Since(start)
 			if tool == "rates" {

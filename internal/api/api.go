@@ -120,7 +120,7 @@ func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 	)
 	if h.cache != nil {
 		// One cheap round trip tells whether a cached answer still reflects the data.
-		if generation, err = h.store.Generation(ctx); err != nil {
+		if generation, err = store.RetryOnce(ctx, h.store.Generation); err != nil {
 			h.storeFailed(w, r, err)
 			return
 		}
@@ -129,7 +129,8 @@ func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 		h.cfg.Metrics.CacheLookup(hit)
 	}
 	if !hit {
-		if answer, err = h.answer(ctx, q); err != nil {
+		answer, err = store.RetryOnce(ctx, func(ctx context.Context) (cachedAnswer, error) { return h.answer(ctx, q) })
+		if err != nil {
 			h.storeFailed(w, r, err)
 			return
 		}
@@ -166,7 +167,7 @@ func (h *Handler) answer(ctx context.Context, q RatesQuery) (cachedAnswer, error
 
 func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(r.Context().Err(), context.Canceled) {
-		return // the client went away; nobody reads an answer
+		return // the client went away; nobody reads an answer, and observe logs a 499
 	}
 	if store.IsUnavailable(err) {
 		h.log.WarnContext(r.Context(), "database unavailable", "error", err.Error(), "request_id", RequestIDFrom(r.Context()))

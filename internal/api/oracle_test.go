@@ -70,10 +70,20 @@ func oracle(ctx context.Context, pool *pgxpool.Pool, orig, dest string, from, to
 
 var itemKeyOrder = regexp.MustCompile(`^\{"rates":\[(\{"count":[^,]+,"day":"[0-9-]+","price":[^}]+\},?)*\]\}\n$`)
 
-// TestOracleReferenceDump compares the API with the oracle SQL on the reference dump for
-// random routes (ports and regions) and random ranges in and around January 2021.
-func TestOracleReferenceDump(t *testing.T) {
-	dump := reference.Dump(t)
+// TestOracle compares the API with the oracle SQL for random routes (ports and regions) and
+// random ranges in and around the days of the data: on the generated dump everywhere, and on
+// the reference dump too when it is present beside the repository.
+func TestOracle(t *testing.T) {
+	dumps := map[string]string{"generated": "../../db/seed/rates.sql"}
+	if p := reference.Find(); p != "" {
+		dumps["reference"] = p
+	}
+	for name, dump := range dumps {
+		t.Run(name, func(t *testing.T) { compareWithOracle(t, dump) })
+	}
+}
+
+func compareWithOracle(t *testing.T, dump string) {
 	pool, _ := dbtest.Seeded(t, srv, dump)
 	h := newHandler(t, pool, true)
 	ctx := context.Background()
@@ -106,8 +116,13 @@ func TestOracleReferenceDump(t *testing.T) {
 		slugs = append(slugs, s)
 	}
 
+	var first, last time.Time
+	if err := pool.QueryRow(ctx, "SELECT min(day), max(day) FROM prices").Scan(&first, &last); err != nil {
+		t.Fatal(err)
+	}
 	rng := rand.New(rand.NewPCG(2021, 1))
-	base := time.Date(2020, 12, 15, 0, 0, 0, 0, time.UTC) // ranges start up to two weeks early
+	base := first.AddDate(0, 0, -14) // ranges start up to two weeks early
+	span := int(last.Sub(first).Hours()/24) + 28
 	const queries = 400
 	nonNullPrices := 0
 	for i := range queries {
@@ -121,7 +136,7 @@ func TestOracleReferenceDump(t *testing.T) {
 		case 7:
 			orig, dest = slugs[rng.IntN(len(slugs))], slugs[rng.IntN(len(slugs))]
 		}
-		from := base.AddDate(0, 0, rng.IntN(62))
+		from := base.AddDate(0, 0, rng.IntN(span))
 		to := from
 		if i%4 != 0 { // a quarter are single days
 			to = from.AddDate(0, 0, rng.IntN(40))

@@ -3,13 +3,11 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -133,23 +131,4 @@ func (s *Store) DailyStats(ctx context.Context, orig, dest []string, from, to ti
 		return nil, fmt.Errorf("daily stats: %w", err)
 	}
 	return stats, nil
-}
-
-// IsUnavailable tells whether err means the database cannot be used right now (down,
-// restarting, out of connections, or too slow) rather than a fault in the query itself.
-func IsUnavailable(err error) bool {
-	if err == nil {
-		return false
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code[:2] {
-		case "08", "53", "57": // connection exception, insufficient resources, operator intervention
-			return true
-		}
-		return false
-	}
-	// Anything that is not an error reported by the server is a connection-level failure:
-	// refused, reset, timed out, or the pool's wait for a connection ran out.
-	return true
 }

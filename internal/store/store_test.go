@@ -2,13 +2,10 @@ package store_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"rates/internal/store"
 	"rates/internal/testing/dbtest"
@@ -65,27 +62,6 @@ func TestResolveAndStats(t *testing.T) {
 	stats, err := st.DailyStats(ctx, nil, []string{"NLRTM"}, time.Now(), time.Now())
 	if err != nil || stats != nil {
 		t.Fatalf("no origin ports: %v %v, want no stats and no query", stats, err)
-	}
-}
-
-func TestIsUnavailable(t *testing.T) {
-	tests := []struct {
-		err  error
-		want bool
-	}{
-		{nil, false},
-		{errors.New("dial tcp: connection refused"), true},
-		{context.DeadlineExceeded, true},
-		{&pgconn.PgError{Code: "57P01"}, true},  // admin shutdown
-		{&pgconn.PgError{Code: "08006"}, true},  // connection failure
-		{&pgconn.PgError{Code: "53300"}, true},  // too many connections
-		{&pgconn.PgError{Code: "42601"}, false}, // syntax error: a bug, not an outage
-		{&pgconn.PgError{Code: "22P02"}, false},
-	}
-	for _, tt := range tests {
-		if got := store.IsUnavailable(tt.err); got != tt.want {
-			t.Errorf("IsUnavailable(%v) = %v, want %v", tt.err, got, tt.want)
-		}
 	}
 }
 
