@@ -5,8 +5,6 @@
 #     (the password parameter, ECS Exec), SQS (the worker's queue), STS.
 # Switchable (enable_vpc_endpoints): dev and staging may leave them off and use NAT.
 
-data "aws_region" "current" {}
-
 data "aws_vpc_endpoint_service" "interface" {
   for_each = var.enable_vpc_endpoints ? toset(var.interface_endpoint_services) : toset([])
 

@@ -3,8 +3,6 @@
 
 data "aws_caller_identity" "current" {}
 
-data "aws_partition" "current" {}
-
 resource "aws_cloudwatch_log_group" "flow_logs" {
   count = var.enable_flow_logs ? 1 : 0
 
