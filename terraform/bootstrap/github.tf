@@ -208,7 +208,8 @@ resource "aws_iam_role_policy" "plan" {
 data "aws_iam_policy_document" "apply" {
   for_each = local.environment_subjects
 
-  #trivy:ignore:AVD-AWS-0057 The wildcard is the name prefix of the environment's own roles (task, execution, flow logs), which Terraform creates and names; nothing outside rates-<env>- matches.
+  # The wildcard is the name prefix of the environment's own roles (task, execution, flow logs),
+  # which Terraform creates and names; nothing outside rates-<env>- matches.
   statement {
     sid    = "EnvironmentRoles"
     effect = "Allow"

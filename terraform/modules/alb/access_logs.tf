@@ -7,9 +7,6 @@ locals {
   access_logs_prefix = "alb"
 }
 
-# Load balancer access logs can only be written to buckets encrypted with S3-managed keys
-# (SSE-S3); a customer-managed KMS key makes the delivery fail.
-#trivy:ignore:AVD-AWS-0132 ALB access log delivery supports SSE-S3 only, not a customer-managed KMS key.
 resource "aws_s3_bucket" "access_logs" {
   count = var.enable_access_logs ? 1 : 0
 
@@ -40,6 +37,9 @@ resource "aws_s3_bucket_public_access_block" "access_logs" {
   restrict_public_buckets = true
 }
 
+# Load balancer access logs can only be written to buckets encrypted with S3-managed keys
+# (SSE-S3); a customer-managed KMS key makes the delivery fail.
+#trivy:ignore:AVD-AWS-0132 ALB access log delivery supports SSE-S3 only, not a customer-managed KMS key.
 resource "aws_s3_bucket_server_side_encryption_configuration" "access_logs" {
   count = var.enable_access_logs ? 1 : 0
 

