@@ -27,8 +27,12 @@ commands:
   serve                          apply migrations, import SEED_FILE if set, then serve HTTP
   migrate [up | down N | version | force V]
                                  manage the schema (default: up)
-  seed --file PATH [--replace]   import a plain-format pg_dump file
-  ingest --file PATH             load one CSV price batch (plain or gzip), all or nothing
+  seed --file PATH [--replace [--discard-batches]]
+                                 import a plain-format pg_dump file
+  ingest --file PATH [--kind prices|ports|regions] [--mode append|replace] [--json]
+                                 load one CSV batch (plain or gzip), all or nothing
+  batches list [--limit N] [--json] | show ID [--json] | revert ID [--json]
+                                 list, show or revert loaded batches
   worker                         load the batches announced on INGEST_QUEUE_URL (S3 events via SQS)
   version                        print the version
 
@@ -50,7 +54,7 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "migrate", "seed", "ingest", "worker":
+	case "serve", "migrate", "seed", "ingest", "batches", "worker":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -78,6 +82,8 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 		err = seedCmd(ctx, cfg, args, stdout, stderr, log)
 	case "ingest":
 		err = ingestCmd(ctx, cfg, ing, args, stdout, stderr, log)
+	case "batches":
+		err = batchesCmd(ctx, cfg, ing, args, stdout, stderr, log)
 	case "worker":
 		err = workerCmd(ctx, cfg, ing, stdout, log)
 	}
@@ -193,10 +199,18 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, log *slog.
 	}
 	reads, closeReads, err := openReads(ctx, cfg.DB, pool, log)
 	if err != nil {
-		ln.Close()
-		return errors.Join(err, stopMetrics())
+		_ = ln.Close()
+		_ = stopMetrics()
+		return err
 	}
 	defer closeReads()
+	batches, closeBatches, err := batchHandler(ctx, cfg.DB, ing, m, log)
+	if err != nil {
+		_ = ln.Close()
+		_ = stopMetrics()
+		return err
+	}
+	defer closeBatches()
 	readiness := &api.Readiness{}
 	handler := api.New(store.New(reads), api.Config{
 		MaxRangeDays:  cfg.API.MaxRangeDays,
@@ -205,7 +219,7 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, log *slog.
 		CacheBytes:    cfg.API.CacheBytes,
 		Metrics:       m,
 		ServeMetrics:  cfg.HTTP.MetricsAddr == "",
-		Batches:       batchHandler(pool, ing, m, log),
+		Batches:       batches,
 	}, readiness, log)
 	readiness.SetReady(true)
 	err = server.Run(ctx, ln, handler, serverConfig(cfg.HTTP, cfg.Shutdown), readiness, log)
@@ -297,18 +311,19 @@ func seedCmd(ctx context.Context, cfg config.Config, args []string, stdout, stde
 	fs.SetOutput(stderr)
 	file := fs.String("file", cfg.Seed.File, "plain-format pg_dump file to import (default $SEED_FILE)")
 	replace := fs.Bool("replace", false, "replace data already in the database")
+	discard := fs.Bool("discard-batches", false, "with --replace: discard the ingested batches too (refused without it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *file == "" || fs.NArg() > 0 {
-		return errors.New("usage: rates seed --file PATH [--replace]")
+		return errors.New("usage: rates seed --file PATH [--replace [--discard-batches]]")
 	}
 	pool, err := openMigrated(ctx, cfg.DB, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	res, err := seed.New(pool, log).ApplyFile(ctx, *file, seed.Options{Replace: *replace})
+	res, err := seed.New(pool, log).ApplyFile(ctx, *file, seed.Options{Replace: *replace, DiscardBatches: *discard})
 	if err != nil {
 		return err
 	}

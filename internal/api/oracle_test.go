@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"rates/internal/api"
+	"rates/internal/store"
 	"rates/internal/testing/dbtest"
 	"rates/internal/testing/reference"
 )
@@ -85,8 +87,12 @@ func TestOracle(t *testing.T) {
 
 func compareWithOracle(t *testing.T, dump string) {
 	pool, _ := dbtest.Seeded(t, srv, dump)
-	h := newHandler(t, pool, true)
+	h := newHandler(t, pool, true) // no cache: every answer is read from the database
+	cfg := testConfig
+	cfg.CacheBytes = 64 << 20
+	cached := api.New(store.New(pool), cfg, readyReadiness(), dbtest.Discard)
 	ctx := context.Background()
+	var targets, bodies []string
 
 	var routes [][2]string
 	rows, err := pool.Query(ctx, "SELECT DISTINCT orig_code, dest_code FROM prices ORDER BY 1, 2")
@@ -149,6 +155,10 @@ func compareWithOracle(t *testing.T, dump string) {
 			"orig_code": {orig}, "dest_code": {dest},
 		}
 		status, _, body := do(t, h, "GET", "/rates?"+q.Encode())
+		if _, _, cachedBody := do(t, cached, "GET", "/rates?"+q.Encode()); cachedBody != body {
+			t.Fatalf("query %d %v: with the cache\n%s\nwithout\n%s", i, q, cachedBody, body)
+		}
+		targets, bodies = append(targets, "/rates?"+q.Encode()), append(bodies, body)
 		if status != 200 {
 			t.Fatalf("query %d %v: status %d %s", i, q, status, body)
 		}
@@ -170,6 +180,12 @@ func compareWithOracle(t *testing.T, dump string) {
 			if it.Price != nil {
 				nonNullPrices++
 			}
+		}
+	}
+	// Again, now from the cached answers and days.
+	for i, target := range targets {
+		if _, _, body := do(t, cached, "GET", target); body != bodies[i] {
+			t.Fatalf("query %d %s from the cache:\n%s\nwant\n%s", i, target, body, bodies[i])
 		}
 	}
 	// The comparison means little if every answer were null.

@@ -28,6 +28,7 @@ type Metrics struct {
 	ingestRows    prometheus.Counter
 	ingestBytes   prometheus.Counter
 	ingestSeconds *prometheus.HistogramVec
+	ingestLag     prometheus.Histogram
 }
 
 // New registers the collectors, including Go runtime, process and build information.
@@ -47,7 +48,7 @@ func New(version string) *Metrics {
 			Name: "rates_http_requests_in_flight", Help: "HTTP requests being served now.",
 		}),
 		cacheLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rates_answer_cache_lookups_total", Help: "Lookups in the /rates answer cache, by result (hit or miss).",
+			Name: "rates_answer_cache_lookups_total", Help: "Lookups in the /rates answer cache, by result (hit: cached answer, days: built from cached days, miss: read from the database).",
 		}, []string{"result"}),
 		seedRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rates_seed_runs_total", Help: "Seeding runs by result (applied, skipped, failed).",
@@ -72,13 +73,19 @@ func New(version string) *Metrics {
 			Name: "rates_ingest_batch_duration_seconds", Help: "Time to process one batch, by result.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 		}, []string{"result"}),
+		ingestLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "rates_ingest_lag_seconds",
+			Help: "Time from a batch's arrival (S3 event time, or upload start for POST /batches) to its commit.",
+			// From a second to a day: a queue that backs up shows here before anywhere else.
+			Buckets: []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400},
+		}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "rates_build_info", Help: "Build information; the value is always 1.",
 	}, []string{"version"})
 	buildInfo.WithLabelValues(version).Set(1)
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.cacheLookups, m.seedRuns, m.seedRows, m.seedDuration,
-		m.ingestBatches, m.ingestRows, m.ingestBytes, m.ingestSeconds, buildInfo,
+		m.ingestBatches, m.ingestRows, m.ingestBytes, m.ingestSeconds, m.ingestLag, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -112,16 +119,13 @@ func (m *Metrics) RequestDone(route, method string, status int, d time.Duration)
 	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
 }
 
-// CacheLookup counts a lookup in the answer cache.
-func (m *Metrics) CacheLookup(hit bool) {
+// CacheLookup counts a /rates answer by where it came from: "hit" (the answer was cached),
+// "days" (built from cached days, no query) or "miss" (the days were read from the database).
+func (m *Metrics) CacheLookup(result string) {
 	if m == nil {
 		return
 	}
-	if hit {
-		m.cacheLookups.WithLabelValues("hit").Inc()
-	} else {
-		m.cacheLookups.WithLabelValues("miss").Inc()
-	}
+	m.cacheLookups.WithLabelValues(result).Inc()
 }
 
 // SeedDone records a seeding run.
@@ -154,6 +158,14 @@ func (m *Metrics) batchDone(result string, rows, bytes int64, d time.Duration) {
 		m.ingestRows.Add(float64(rows))
 		m.ingestBytes.Add(float64(bytes))
 	}
+}
+
+// IngestLag records the time from a batch's arrival to its commit.
+func (m *Metrics) IngestLag(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.ingestLag.Observe(max(d, 0).Seconds())
 }
 
 // poolCollector reads pgxpool statistics at scrape time.

@@ -3,5 +3,4 @@ package store
 // The query texts, for tests that check their plans.
 const (
 	DailyStatsSQL = dailyStatsSQL
-	ResolveSQL    = resolveSQL
 )

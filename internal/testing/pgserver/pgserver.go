@@ -431,3 +431,14 @@ func freePort() (int, error) {
 
 // BinDir is the directory of the server binaries in use (pg_dump and psql live there too).
 func (s *Server) BinDir() string { return s.binDir }
+
+// Pid is the process id of the running postmaster (0 when stopped), for benchmarks that
+// account the server's CPU time.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
