@@ -2,9 +2,18 @@
 # stack/locals.tf; everything is built by ./stack. This file only holds what a test with a mocked
 # provider cannot open: the provider configuration and the ephemeral password generator.
 
+# Region and account are settings of the workspace (environments.auto.tfvars, written from the
+# bootstrap output environments_tfvars and committed), never per-run inputs: `terraform workspace
+# new dev && terraform apply` needs no -var. allowed_account_ids stops any call with credentials of
+# another account; the stack also checks region and account against the provider's view and
+# names the workspace in its message (stack/main.tf, workspace_guard).
+locals {
+  placement = lookup(var.environments, terraform.workspace, null)
+}
+
 provider "aws" {
-  region              = var.region
-  allowed_account_ids = var.allowed_account_ids
+  region              = try(local.placement.region, null)
+  allowed_account_ids = try([local.placement.account_id], null)
 
   default_tags {
     tags = {
@@ -27,7 +36,8 @@ ephemeral "aws_secretsmanager_random_password" "db_master" {
 module "stack" {
   source = "./stack"
 
-  environment = terraform.workspace
+  environment  = terraform.workspace
+  environments = var.environments
 
   db_master_password         = ephemeral.aws_secretsmanager_random_password.db_master.random_password
   db_master_password_version = var.db_master_password_version
@@ -39,7 +49,6 @@ module "stack" {
   seed_file               = var.seed_file
   max_range_days          = var.max_range_days
 
-  github_repository        = var.github_repository
-  github_oidc_provider_arn = var.github_oidc_provider_arn
-  alarm_email              = var.alarm_email
+  alarm_email           = var.alarm_email
+  db_read_replica_count = var.db_read_replica_count
 }

@@ -4,8 +4,8 @@ output "environment" {
 }
 
 output "region" {
-  description = "AWS region of the environment."
-  value       = var.region
+  description = "AWS region of the environment (GitHub variable AWS_REGION)."
+  value       = module.stack.region
 }
 
 output "names" {
@@ -119,12 +119,12 @@ output "worker_log_group_name" {
 }
 
 output "github_deploy_role_arn" {
-  description = "ARN of the role the deploy workflow assumes through GitHub OIDC (GitHub variable AWS_DEPLOY_ROLE_ARN)."
+  description = "ARN of the role the deploy workflow assumes through GitHub OIDC (created by bootstrap/; GitHub variable AWS_DEPLOY_ROLE_ARN)."
   value       = module.stack.github_deploy_role_arn
 }
 
 output "github_oidc_provider_arn" {
-  description = "ARN of the GitHub OIDC provider (github_oidc_provider_arn of other workspaces in the same account)."
+  description = "ARN of the account's GitHub OIDC provider (created by bootstrap/, looked up by the workspace)."
   value       = module.stack.github_oidc_provider_arn
 }
 
@@ -136,4 +136,9 @@ output "alarm_topic_arn" {
 output "dashboard_name" {
   description = "Name of the environment's CloudWatch dashboard."
   value       = module.stack.dashboard_name
+}
+
+output "account_id" {
+  description = "AWS account of the environment."
+  value       = module.stack.account_id
 }

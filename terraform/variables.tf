@@ -1,22 +1,11 @@
-variable "region" {
-  description = "AWS region of the environment (for example eu-central-1)."
-  type        = string
-
-  validation {
-    condition     = can(regex("^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", var.region))
-    error_message = "The region must be an AWS region name such as eu-central-1."
-  }
-}
-
-variable "allowed_account_ids" {
-  description = "AWS account IDs Terraform may run against; null allows any. Set it (for example in a tfvars file per account) to guard against applying with the wrong credentials."
-  type        = list(string)
-  default     = null
-
-  validation {
-    condition     = var.allowed_account_ids == null || alltrue([for id in coalesce(var.allowed_account_ids, []) : can(regex("^[0-9]{12}$", id))])
-    error_message = "Every allowed account ID must have 12 digits."
-  }
+variable "environments" {
+  description = "Region and AWS account of each workspace, set in environments.auto.tfvars (output environments_tfvars of bootstrap/). The selected workspace's entry configures the provider; a workspace without an entry, or credentials of another account, are refused."
+  type = map(object({
+    region     = string
+    account_id = string
+  }))
+  default  = {}
+  nullable = false
 }
 
 variable "db_master_password_version" {
@@ -61,19 +50,9 @@ variable "max_range_days" {
   default     = null
 }
 
-variable "github_repository" {
-  description = "GitHub repository (`owner/name`) whose deploy workflow may assume the environment's deploy role through OIDC."
-  type        = string
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$", var.github_repository))
-    error_message = "The github_repository must be `owner/name`, for example my-org/rates."
-  }
-}
-
-variable "github_oidc_provider_arn" {
-  description = "ARN of the account's existing GitHub OIDC provider (token.actions.githubusercontent.com). Null: this workspace creates it. An account holds only one, so when several workspaces share an account, all but the first pass the ARN (output github_oidc_provider_arn of the first)."
-  type        = string
+variable "db_read_replica_count" {
+  description = "Read replicas of the database, overriding the workspace setting (null keeps it). The API reads /rates from the first replica (DB_READ_HOST); see docs/design.md for when to add one."
+  type        = number
   default     = null
 }
 

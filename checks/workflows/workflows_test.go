@@ -291,12 +291,16 @@ func TestIDTokenOnlyWhereRolesAreAssumed(t *testing.T) {
 	}
 }
 
-// Two configure-aws-credentials steps per job: OIDC when the role variable is set, else the
-// access keys of the documented fallback secrets.
+// Deploy jobs: two configure-aws-credentials steps per job, OIDC when the role variable is set,
+// else the access keys of the documented fallback secrets. Terraform runs never use keys
+// (TestTerraformCredentialsOIDCOnly).
 func TestAWSCredentialsOIDCWithKeyFallback(t *testing.T) {
 	varRE := regexp.MustCompile(`^\(?(vars\.[A-Z_]+(?: \|\| vars\.[A-Z_]+)*)\)? (==|!=) ''$`)
 	count := 0
-	for _, w := range loadWorkflows(t) {
+	for name, w := range loadWorkflows(t) {
+		if strings.HasPrefix(name, "terraform") {
+			continue
+		}
 		for _, j := range w.sortedJobs() {
 			steps := j.stepsUsing("aws-actions/configure-aws-credentials")
 			if len(steps) == 0 {
@@ -646,55 +650,75 @@ func TestMakeCallsParser(t *testing.T) {
 	}
 }
 
+// Every action is pinned to a full commit SHA, with the version it stands for in a trailing
+// comment (`uses: owner/repo@<40 hex> # v1.2.3`), which Dependabot keeps current together with
+// the SHA. A tag can be moved to other code; a SHA cannot, and these jobs can mint AWS credentials.
 func TestActionsPinned(t *testing.T) {
+	usesRE := regexp.MustCompile(`^\s*(?:-\s+)?uses:\s*(\S+)\s*(?:#\s*(\S+))?\s*$`)
 	seen := map[string]bool{}
-	for _, w := range loadWorkflows(t) {
-		for _, j := range w.sortedJobs() {
-			for _, s := range j.Steps {
-				if s.Uses == "" {
-					continue
+	for name, w := range loadWorkflows(t) {
+		data, err := os.ReadFile(filepath.Join(repoRoot(t), w.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		count := 0
+		for i, line := range strings.Split(string(data), "\n") {
+			m := usesRE.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			count++
+			uses, comment := m[1], m[2]
+			where := fmt.Sprintf("%s:%d", w.path, i+1)
+			if strings.HasPrefix(uses, "./") {
+				if _, err := os.Stat(filepath.Join(repoRoot(t), uses)); err != nil {
+					t.Errorf("%s: local action %s: %v", where, uses, err)
 				}
-				where := fmt.Sprintf("%s: job %s, step %q", w.path, j.id, s.label())
-				if strings.HasPrefix(s.Uses, "./") {
-					if _, err := os.Stat(filepath.Join(repoRoot(t), s.Uses)); err != nil {
-						t.Errorf("%s: local action %s: %v", where, s.Uses, err)
-					}
-					continue
+				continue
+			}
+			if strings.HasPrefix(uses, "docker://") {
+				if !strings.Contains(uses, "@sha256:") {
+					t.Errorf("%s: %s is not pinned to a digest", where, uses)
 				}
-				if strings.HasPrefix(s.Uses, "docker://") {
-					if !strings.Contains(s.Uses, "@sha256:") {
-						t.Errorf("%s: %s is not pinned to a digest", where, s.Uses)
-					}
-					continue
-				}
-				name, ref, ok := strings.Cut(s.Uses, "@")
-				if !ok || ref == "" {
-					t.Errorf("%s: %s has no version", where, s.Uses)
-					continue
-				}
-				parts := strings.Split(name, "/")
-				repo := strings.Join(parts[:min(2, len(parts))], "/")
-				seen[repo] = true
-				if shaRE.MatchString(ref) {
-					continue
-				}
-				m := versionRE.FindStringSubmatch(ref)
-				if m == nil {
-					t.Errorf("%s: %s is pinned to %q, neither a version tag (vN, vN.N.N) nor a 40-hex commit SHA", where, s.Uses, ref)
-					continue
-				}
-				major, _ := strconv.Atoi(m[1])
-				if want, ok := requiredMajors[repo]; ok && major != want {
-					t.Errorf("%s: %s, want major v%d", where, s.Uses, want)
-				}
-				if minimum, ok := minimumVersions[repo]; ok && m[2] != "" {
-					minor, _ := strconv.Atoi(m[2])
-					patch, _ := strconv.Atoi(m[3])
-					if [3]int{major, minor, patch} != minimum && !versionLess(minimum, [3]int{major, minor, patch}) {
-						t.Errorf("%s: %s, want at least v%d.%d.%d", where, s.Uses, minimum[0], minimum[1], minimum[2])
-					}
+				continue
+			}
+			action, ref, ok := strings.Cut(uses, "@")
+			parts := strings.Split(action, "/")
+			repo := strings.Join(parts[:min(2, len(parts))], "/")
+			seen[repo] = true
+			if !ok || !shaRE.MatchString(ref) {
+				t.Errorf("%s: %s is not pinned to a full commit SHA", where, uses)
+				continue
+			}
+			v := versionRE.FindStringSubmatch(comment)
+			if v == nil || v[2] == "" || v[3] == "" {
+				t.Errorf("%s: %s needs the version it pins as a comment (# vX.Y.Z), found %q", where, uses, comment)
+				continue
+			}
+			major, _ := strconv.Atoi(v[1])
+			minor, _ := strconv.Atoi(v[2])
+			patch, _ := strconv.Atoi(v[3])
+			if want, ok := requiredMajors[repo]; ok && major != want {
+				t.Errorf("%s: %s is %s, want major v%d", where, action, comment, want)
+			}
+			if minimum, ok := minimumVersions[repo]; ok && versionLess([3]int{major, minor, patch}, minimum) {
+				t.Errorf("%s: %s is %s, want at least v%d.%d.%d", where, action, comment, minimum[0], minimum[1], minimum[2])
+			}
+		}
+		// The raw scan must see every step the YAML parser sees.
+		parsed := 0
+		for _, j := range w.Jobs {
+			if j.Uses != "" {
+				parsed++
+			}
+			for _, st := range j.Steps {
+				if st.Uses != "" {
+					parsed++
 				}
 			}
+		}
+		if count != parsed {
+			t.Errorf("%s: %d uses: lines read, %d in the parsed workflow (one uses: per line, comment after it)", name, count, parsed)
 		}
 	}
 	for repo := range requiredMajors {
@@ -906,8 +930,9 @@ func TestTerraformWorkflow(t *testing.T) {
 	if apply == nil || normalizeExpr(apply.environmentName()) != "${{ inputs.workspace }}" {
 		t.Errorf("%s: the apply job must run in the GitHub environment ${{ inputs.workspace }}", tw.path)
 	}
-	if j := tw.Jobs["plan"]; j != nil && j.environmentName() != "" {
-		t.Errorf("%s: the plan job must not wait for an environment's reviewers", tw.path)
+	// Pull-request plans (apply: false) run in no environment; master plans in the workspace's.
+	if j := tw.Jobs["plan"]; j == nil || normalizeExpr(j.environmentName()) != "${{ inputs.apply && inputs.workspace || '' }}" {
+		t.Errorf("%s: the plan job must run in the workspace's environment for applies and in none for pull requests", tw.path)
 	}
 }
 

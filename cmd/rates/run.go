@@ -234,6 +234,13 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, logOut io.
 		ln.Close()
 		return err
 	}
+	reads, closeReads, err := openReads(ctx, cfg.DB, pool, log)
+	if err != nil {
+		_ = ln.Close()
+		_ = stopMetrics()
+		return err
+	}
+	defer closeReads()
 	batches, closeBatches, err := batchHandler(ctx, cfg.DB, ing, m, log)
 	if err != nil {
 		_ = ln.Close()
@@ -242,7 +249,7 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, logOut io.
 	}
 	defer closeBatches()
 	readiness := &api.Readiness{}
-	handler := api.New(store.New(pool), api.Config{
+	handler := api.New(store.New(reads), api.Config{
 		MaxRangeDays:  cfg.API.MaxRangeDays,
 		QueryTimeout:  cfg.DB.QueryTimeout,
 		MaxQueryBytes: cfg.API.MaxQueryBytes,
@@ -256,6 +263,25 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, logOut io.
 	err = server.Run(ctx, ln, handler, serverConfig(cfg.HTTP, cfg.Shutdown), readiness, log)
 	// Metrics stay up until the API has drained, then stop with it.
 	return errors.Join(err, stopMetrics())
+}
+
+// openReads returns the pool /rates reads from: a pool on DB_READ_HOST when it is set, else the
+// primary's. Both the data generation and the answers are read there: a replica replays the
+// primary's changes in order, so an answer read after the generation is never older than that
+// generation, and a cached answer is never kept past a change the replica has applied. Readers
+// see a change once the replica has replayed it (its replica lag). DB_READ_HOST must therefore
+// name one replica, not a name that spreads connections over several replicas that may lag
+// differently. Writes, migrations and the seed stay on the primary.
+func openReads(ctx context.Context, cfg config.DB, primary *pgxpool.Pool, log *slog.Logger) (*pgxpool.Pool, func(), error) {
+	readCfg, ok := cfg.Reader()
+	if !ok {
+		return primary, func() {}, nil
+	}
+	reads, err := openDB(ctx, readCfg, log.With("pool", "reads"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read replica (DB_READ_HOST): %w", err)
+	}
+	return reads, reads.Close, nil
 }
 
 // serverConfig hands the server its settings.

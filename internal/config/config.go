@@ -48,8 +48,11 @@ type HTTP struct {
 
 // DB configures the PostgreSQL connection pool.
 type DB struct {
-	URL                  string // DATABASE_URL; when set, Host..SSLMode are unused
-	Host                 string
+	URL  string // DATABASE_URL; when set, Host..SSLMode are unused
+	Host string
+	// ReadHost (DB_READ_HOST) is a read replica of Host: /rates reads (data generation and
+	// answers) go there, through a pool of their own; everything else stays on Host.
+	ReadHost             string
 	Port                 int
 	Name                 string
 	User                 string
@@ -120,6 +123,7 @@ func Load(lookup Lookup) (Config, error) {
 		DB: DB{
 			URL:                  r.str("DATABASE_URL", ""),
 			Host:                 r.str("DB_HOST", ""),
+			ReadHost:             r.str("DB_READ_HOST", ""),
 			Port:                 r.intRange("DB_PORT", 5432, 1, 65535),
 			Name:                 r.str("DB_NAME", "rates"),
 			User:                 r.str("DB_USER", "rates"),
@@ -163,6 +167,9 @@ func Load(lookup Lookup) (Config, error) {
 		if _, err := pgxpool.ParseConfig(cfg.DB.URL); err != nil {
 			r.fail("DATABASE_URL", "not a valid connection string") // the parse error may quote the password
 		}
+	}
+	if cfg.DB.ReadHost != "" && cfg.DB.Host == "" {
+		r.fail("DB_READ_HOST", "needs DB_HOST (the replica shares its port, name, user, password and sslmode)")
 	}
 	if cfg.DB.Password != "" && cfg.DB.PasswordSSMParameter != "" {
 		r.fail("DB_PASSWORD_SSM_PARAMETER", "set either DB_PASSWORD or DB_PASSWORD_SSM_PARAMETER, not both")
@@ -240,6 +247,17 @@ func (d DB) PoolConfig() (*pgxpool.Config, error) {
 	return cfg, nil
 }
 
+// Reader returns the settings of the read replica (ReadHost, everything else shared) and true,
+// or false when no replica is configured.
+func (d DB) Reader() (DB, bool) {
+	if d.ReadHost == "" {
+		return DB{}, false
+	}
+	r := d
+	r.Host, r.ReadHost = d.ReadHost, ""
+	return r, true
+}
+
 // LogValue keeps the password (and a password inside DATABASE_URL) out of logs.
 func (d DB) LogValue() slog.Value {
 	attrs := []slog.Attr{
@@ -254,6 +272,9 @@ func (d DB) LogValue() slog.Value {
 			attrs = append(attrs, slog.String("url", "(set, not a URL)"))
 		}
 	} else {
+		if d.ReadHost != "" {
+			attrs = append(attrs, slog.String("read_host", d.ReadHost))
+		}
 		attrs = append(attrs, slog.String("host", d.Host), slog.Int("port", d.Port),
 			slog.String("name", d.Name), slog.String("user", d.User), slog.String("sslmode", d.SSLMode))
 	}

@@ -95,6 +95,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"negative drain", map[string]string{"DB_HOST": "h", "SHUTDOWN_DRAIN_DELAY": "-1s"}, "SHUTDOWN_DRAIN_DELAY:"},
 		{"bad max range", map[string]string{"DB_HOST": "h", "MAX_RANGE_DAYS": "0"}, "MAX_RANGE_DAYS:"},
 		{"password twice", map[string]string{"DB_HOST": "h", "DB_PASSWORD": "p", "DB_PASSWORD_SSM_PARAMETER": "/p"}, "DB_PASSWORD_SSM_PARAMETER: set either"},
+		{"read host without host", map[string]string{"DATABASE_URL": "postgres://h/d", "DB_READ_HOST": "r"}, "DB_READ_HOST: needs DB_HOST"},
 		{"bad parameter name", map[string]string{"DB_HOST": "h", "DB_PASSWORD_SSM_PARAMETER": "has space"}, "DB_PASSWORD_SSM_PARAMETER:"},
 		{"bad request log", map[string]string{"DB_HOST": "h", "LOG_REQUESTS": "some"}, "LOG_REQUESTS:"},
 		{"zero sample", map[string]string{"DB_HOST": "h", "LOG_REQUESTS": "sample:0"}, "LOG_REQUESTS:"},
@@ -170,5 +171,39 @@ func TestResolvePasswordFromSSM(t *testing.T) {
 	err = ResolvePassword(context.Background(), &missing, client)
 	if err == nil || !strings.Contains(err.Error(), "/rates/dev/db/missing") || !strings.Contains(err.Error(), "ParameterNotFound") {
 		t.Fatalf("missing parameter: err = %v, want ParameterNotFound naming it", err)
+	}
+}
+
+func TestReaderSharesEverythingButTheHost(t *testing.T) {
+	cfg, err := Load(lookupFrom(map[string]string{
+		"DB_HOST": "primary", "DB_READ_HOST": "replica", "DB_PORT": "6543", "DB_NAME": "n", "DB_USER": "u",
+		"DB_PASSWORD": "pw", "DB_SSLMODE": "require", "DB_MAX_CONNS": "7",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := cfg.DB.Reader()
+	if !ok {
+		t.Fatal("Reader() = false with DB_READ_HOST set")
+	}
+	want := cfg.DB
+	want.Host, want.ReadHost = "replica", ""
+	if r != want {
+		t.Errorf("Reader() = %+v, want %+v", r, want)
+	}
+	pc, err := r.PoolConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc.ConnConfig.Host != "replica" || pc.ConnConfig.Port != 6543 || pc.ConnConfig.Password != "pw" || pc.MaxConns != 7 {
+		t.Errorf("reader pool: host %q port %d max %d", pc.ConnConfig.Host, pc.ConnConfig.Port, pc.MaxConns)
+	}
+
+	cfg, err = Load(lookupFrom(map[string]string{"DB_HOST": "primary"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cfg.DB.Reader(); ok {
+		t.Error("Reader() = true without DB_READ_HOST")
 	}
 }

@@ -1,6 +1,8 @@
-# State bucket of the rates Terraform configurations. Run once per AWS account:
-#   terraform init && terraform apply -var region=eu-central-1
+# Once per AWS account: the state bucket of the rates Terraform configurations (this file) and the
+# identities of CI (github.tf). Run:
+#   terraform init && terraform apply -var region=eu-central-1 -var github_repository=OWNER/REPO
 #   terraform output -raw backend_config > ../backend.hcl
+#   terraform output -raw environments_tfvars > ../environments.auto.tfvars
 
 provider "aws" {
   region = var.region
@@ -9,7 +11,7 @@ provider "aws" {
     tags = {
       project    = "rates"
       managed-by = "terraform"
-      component  = "terraform-state"
+      component  = "bootstrap"
     }
   }
 }
@@ -18,6 +20,16 @@ data "aws_caller_identity" "current" {}
 
 locals {
   bucket_name = coalesce(var.bucket_name, "rates-tfstate-${data.aws_caller_identity.current.account_id}-${var.region}")
+
+  backend_config = <<-EOT
+    bucket               = "${aws_s3_bucket.state.bucket}"
+    key                  = "${var.state_key}"
+    workspace_key_prefix = "${var.workspace_key_prefix}"
+    region               = "${var.region}"
+    encrypt              = true
+    kms_key_id           = "${aws_kms_key.state.arn}"
+    use_lockfile         = true
+  EOT
 }
 
 resource "aws_kms_key" "state" {

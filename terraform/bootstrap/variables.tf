@@ -41,3 +41,35 @@ variable "noncurrent_version_retention_days" {
     error_message = "The noncurrent_version_retention_days must be at least 1."
   }
 }
+
+variable "github_repository" {
+  description = "GitHub repository (`owner/name`) whose workflows may assume the CI roles through OIDC."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$", var.github_repository))
+    error_message = "The github_repository must be `owner/name`, for example my-org/rates."
+  }
+}
+
+variable "environments" {
+  description = "Environments (Terraform workspaces and GitHub environments of the same name) that live in this account: each gets an apply role and a deploy role trusted by its GitHub environment only."
+  type        = list(string)
+  default     = ["dev", "staging", "prod"]
+
+  validation {
+    condition     = length(var.environments) > 0 && alltrue([for e in var.environments : can(regex("^[a-z][a-z0-9]{0,15}$", e))])
+    error_message = "Give at least one environment; each must be 1-16 lowercase letters or digits, starting with a letter (it becomes part of role and resource names)."
+  }
+
+  validation {
+    condition     = length(distinct(var.environments)) == length(var.environments)
+    error_message = "Each environment must be listed once."
+  }
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the account's GitHub OIDC provider (token.actions.githubusercontent.com). Set false when the account already has it (another project created it): it is then looked up, never changed."
+  type        = bool
+  default     = true
+}

@@ -48,6 +48,13 @@ locals {
       az_count           = 2
       single_nat_gateway = true
 
+      # VPC endpoints instead of NAT for AWS traffic (hourly cost per zone and service).
+      enable_vpc_endpoints = false
+      # AWS WAF on the load balancer.
+      enable_waf = false
+      # A destroy deletes the load balancer's access logs with their bucket.
+      alb_access_logs_force_destroy = true
+
       task_cpu               = 256
       task_memory            = 512
       desired_count          = 1
@@ -64,6 +71,8 @@ locals {
       db_skip_final_snapshot     = true
       db_backup_retention_period = 1
       db_apply_immediately       = true
+      # Read replicas serving /rates (docs/design.md: when to add one).
+      db_read_replica_count = 0
 
       require_certificate          = false
       alb_deletion_protection      = false
@@ -82,16 +91,19 @@ locals {
       alarm_db_connections_threshold     = 60
       alarm_ingest_lag_objective_seconds = 3600
       alarm_db_free_storage_threshold_gb = 2
-
-      # Pushes to master deploy dev; jobs of the dev environment may deploy too.
-      github_deploy_branch = "master"
-      github_environments  = ["dev"]
     }
 
     staging = {
       vpc_cidr           = "10.20.0.0/16"
       az_count           = 2
       single_nat_gateway = true
+
+      # VPC endpoints instead of NAT for AWS traffic (hourly cost per zone and service).
+      enable_vpc_endpoints = false
+      # AWS WAF on the load balancer.
+      enable_waf = true
+      # A destroy deletes the load balancer's access logs with their bucket.
+      alb_access_logs_force_destroy = false
 
       task_cpu               = 512
       task_memory            = 1024
@@ -109,6 +121,8 @@ locals {
       db_skip_final_snapshot     = false
       db_backup_retention_period = 7
       db_apply_immediately       = true
+      # Read replicas serving /rates (docs/design.md: when to add one).
+      db_read_replica_count = 0
 
       require_certificate          = false
       alb_deletion_protection      = false
@@ -127,17 +141,19 @@ locals {
       alarm_db_connections_threshold     = 170
       alarm_ingest_lag_objective_seconds = 1800
       alarm_db_free_storage_threshold_gb = 2
-
-      # Only jobs of the staging environment (required reviewers): a plain push to master cannot
-      # assume this role.
-      github_deploy_branch = null
-      github_environments  = ["staging"]
     }
 
     prod = {
       vpc_cidr           = "10.30.0.0/16"
       az_count           = 3
       single_nat_gateway = false
+
+      # VPC endpoints instead of NAT for AWS traffic (hourly cost per zone and service).
+      enable_vpc_endpoints = true
+      # AWS WAF on the load balancer.
+      enable_waf = true
+      # A destroy deletes the load balancer's access logs with their bucket.
+      alb_access_logs_force_destroy = false
 
       task_cpu               = 1024
       task_memory            = 2048
@@ -155,6 +171,8 @@ locals {
       db_skip_final_snapshot     = false
       db_backup_retention_period = 14
       db_apply_immediately       = false
+      # Read replicas serving /rates (docs/design.md: when to add one).
+      db_read_replica_count = 0
 
       require_certificate          = true
       alb_deletion_protection      = true
@@ -173,11 +191,6 @@ locals {
       alarm_db_connections_threshold     = 700
       alarm_ingest_lag_objective_seconds = 600
       alarm_db_free_storage_threshold_gb = 10
-
-      # Only jobs of the prod environment (required reviewers): a plain push to master cannot
-      # assume this role.
-      github_deploy_branch = null
-      github_environments  = ["prod"]
     }
   }
 
@@ -186,4 +199,8 @@ locals {
   # For an unknown workspace this falls back to the dev object only so that planning can reach the
   # precondition of terraform_data.workspace_guard, which then refuses the plan with a clear message.
   settings = local.known_environment ? local.workspace_settings[local.environment] : local.workspace_settings["dev"]
+
+  # Region and account of the workspace (var.environments, from terraform/environments.auto.tfvars
+  # written by bootstrap): account IDs are the team's data, not code, so they live in that file.
+  placement = lookup(var.environments, local.environment, null)
 }

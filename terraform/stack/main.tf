@@ -3,6 +3,10 @@
 # root module (..) calls it with environment = terraform.workspace and the ephemeral master
 # password.
 
+data "aws_region" "current" {}
+
+data "aws_caller_identity" "current" {}
+
 resource "terraform_data" "workspace_guard" {
   input = local.environment
 
@@ -10,6 +14,24 @@ resource "terraform_data" "workspace_guard" {
     precondition {
       condition     = local.known_environment
       error_message = "Workspace \"${local.environment}\" has no settings. Select one of ${join(", ", keys(local.workspace_settings))} (for example: terraform workspace select dev), or add a settings object for it in terraform/stack/locals.tf."
+    }
+
+    precondition {
+      condition     = local.placement != null
+      error_message = "Workspace \"${local.environment}\" has no region and account in terraform/environments.auto.tfvars: write the output environments_tfvars of terraform/bootstrap (run in the environment's account) there and commit it."
+    }
+
+    # A workspace belongs to one region and one account. Credentials of another account, or a
+    # provider pointed at another region, would plan a second copy of the stack and orphan the
+    # first: refuse before anything is created.
+    precondition {
+      condition     = local.placement == null || data.aws_region.current.name == try(local.placement.region, "")
+      error_message = "Workspace \"${local.environment}\" lives in region ${try(local.placement.region, "?")}, but the AWS provider is configured for ${data.aws_region.current.name}."
+    }
+
+    precondition {
+      condition     = local.placement == null || data.aws_caller_identity.current.account_id == try(local.placement.account_id, "")
+      error_message = "Workspace \"${local.environment}\" lives in account ${try(local.placement.account_id, "?")}, but the credentials in use belong to account ${data.aws_caller_identity.current.account_id}."
     }
 
     precondition {
@@ -26,6 +48,10 @@ module "network" {
   cidr_block         = local.settings.vpc_cidr
   az_count           = local.settings.az_count
   single_nat_gateway = local.settings.single_nat_gateway
+
+  enable_vpc_endpoints    = local.settings.enable_vpc_endpoints
+  enable_flow_logs        = true
+  flow_log_retention_days = local.settings.log_retention_days
 }
 
 module "ecr" {
@@ -47,6 +73,18 @@ module "alb" {
   target_port                = local.container_port
   health_check_path          = local.health_check_path
   enable_deletion_protection = local.settings.alb_deletion_protection
+
+  enable_access_logs          = true
+  access_logs_expiration_days = local.settings.log_retention_days
+  access_logs_force_destroy   = local.settings.alb_access_logs_force_destroy
+}
+
+module "waf" {
+  source = "../modules/waf"
+  count  = local.settings.enable_waf ? 1 : 0
+
+  name              = local.name_prefix
+  load_balancer_arn = module.alb.arn
 }
 
 module "database" {
@@ -71,6 +109,7 @@ module "database" {
   apply_immediately               = local.settings.db_apply_immediately
   log_retention_days              = local.settings.log_retention_days
   kms_key_deletion_window_in_days = local.settings.kms_key_deletion_window_days
+  read_replica_count              = coalesce(var.db_read_replica_count, local.settings.db_read_replica_count)
 
   master_password         = var.db_master_password
   master_password_version = var.db_master_password_version
@@ -102,6 +141,7 @@ module "service" {
   log_retention_days = local.settings.log_retention_days
 
   db_host                    = module.database.address
+  db_read_host               = try(module.database.replica_addresses[0], null)
   db_port                    = module.database.port
   db_name                    = module.database.db_name
   db_user                    = module.database.username
@@ -197,17 +237,13 @@ module "monitoring" {
   kms_key_deletion_window_in_days = local.settings.kms_key_deletion_window_days
 }
 
-# One deploy role per workspace, trusted by that workspace's GitHub environment (and, in dev, by
-# pushes to master). The OIDC provider exists once per account: the workspace that runs first in
-# an account creates it, the others get its ARN through var.github_oidc_provider_arn.
+# The deploy role of the workspace, its trust (jobs of the GitHub environment of the same name) and
+# the account's GitHub OIDC provider come from terraform/bootstrap; the workspace looks them up and
+# attaches the permissions on its own resources. Destroying a workspace leaves them in place.
 module "github_oidc" {
   source = "../modules/github_oidc"
 
-  name                = local.name_prefix
-  github_repository   = var.github_repository
-  deploy_branch       = local.settings.github_deploy_branch
-  github_environments = local.settings.github_environments
-  oidc_provider_arn   = var.github_oidc_provider_arn
+  deploy_role_name = local.names.github_deploy_role
 
   ecr_repository_arn = module.ecr.repository_arn
   ecs_service_arns   = [module.service.service_id, module.ingest.worker_service_arn]

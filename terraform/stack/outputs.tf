@@ -169,16 +169,41 @@ output "alarm_names" {
 }
 
 output "github_deploy_role_arn" {
-  description = "ARN of the deploy role GitHub Actions assumes through OIDC (GitHub variable AWS_DEPLOY_ROLE_ARN of the environment)."
+  description = "ARN of the deploy role GitHub Actions assumes through OIDC (created by terraform/bootstrap; GitHub variable AWS_DEPLOY_ROLE_ARN of the environment)."
   value       = module.github_oidc.role_arn
 }
 
 output "github_oidc_provider_arn" {
-  description = "ARN of the GitHub OIDC provider the deploy role trusts (pass it as github_oidc_provider_arn to other workspaces of the same account)."
+  description = "ARN of the account's GitHub OIDC provider (created by terraform/bootstrap, looked up here)."
   value       = module.github_oidc.oidc_provider_arn
 }
 
-output "github_deploy_role_subjects" {
-  description = "GitHub `sub` claims that may assume the deploy role (deploy branch and environments)."
-  value       = module.github_oidc.trusted_subjects
+output "region" {
+  description = "Region of the workspace (from var.environments; the plan refuses any other)."
+  value       = try(local.placement.region, null)
+}
+
+output "account_id" {
+  description = "AWS account of the workspace (from var.environments; the plan refuses any other)."
+  value       = try(local.placement.account_id, null)
+}
+
+output "alb_access_logs_bucket" {
+  description = "Bucket of the load balancer's access logs."
+  value       = module.alb.access_logs_bucket
+}
+
+output "web_acl_arn" {
+  description = "ARN of the AWS WAF web ACL on the load balancer (null where enable_waf is off)."
+  value       = one(module.waf[*].web_acl_arn)
+}
+
+output "vpc_endpoint_ids" {
+  description = "VPC endpoints by service (empty where enable_vpc_endpoints is off)."
+  value       = module.network.vpc_endpoint_ids
+}
+
+output "flow_log_group_name" {
+  description = "CloudWatch log group of the VPC flow logs."
+  value       = module.network.flow_log_group_name
 }

@@ -4,6 +4,23 @@ variable "environment" {
   nullable    = false
 }
 
+variable "environments" {
+  description = "Region and AWS account of each workspace (the root module reads terraform/environments.auto.tfvars, which the bootstrap output environments_tfvars fills). The stack refuses to plan a workspace that is missing here, or whose provider region or credentials' account differ."
+  type = map(object({
+    region     = string
+    account_id = string
+  }))
+  default  = {}
+  nullable = false
+
+  validation {
+    condition = alltrue([
+      for e in values(var.environments) : can(regex("^[0-9]{12}$", e.account_id)) && can(regex("^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", e.region))
+    ])
+    error_message = "Each environment needs a region name such as eu-central-1 and a 12-digit account ID."
+  }
+}
+
 variable "db_master_password" {
   description = "Master password of the database, ephemeral: it only reaches write-only arguments (RDS and the SSM SecureString) and never the state or a plan file. The root module generates it with Secrets Manager's GetRandomPassword."
   type        = string
@@ -59,20 +76,9 @@ variable "max_range_days" {
   default     = null
 }
 
-variable "github_repository" {
-  description = "GitHub repository (`owner/name`) whose deploy workflow may assume this environment's deploy role."
-  type        = string
-  nullable    = false
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$", var.github_repository))
-    error_message = "The github_repository must be `owner/name`, for example my-org/rates."
-  }
-}
-
-variable "github_oidc_provider_arn" {
-  description = "ARN of the account's GitHub OIDC provider when it already exists (an account holds one per URL: created by another workspace in the same account, or by hand). Null: this workspace creates it."
-  type        = string
+variable "db_read_replica_count" {
+  description = "Read replicas of the database, overriding the workspace setting db_read_replica_count (null keeps it). The API reads /rates from the first replica (DB_READ_HOST)."
+  type        = number
   default     = null
 }
 

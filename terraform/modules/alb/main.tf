@@ -64,20 +64,26 @@ resource "aws_lb" "this" {
   enable_deletion_protection = var.enable_deletion_protection
 
   dynamic "access_logs" {
-    for_each = var.access_logs_bucket == null ? [] : [var.access_logs_bucket]
+    for_each = var.enable_access_logs ? [1] : []
 
     content {
-      bucket  = access_logs.value
-      prefix  = var.name
+      bucket  = aws_s3_bucket.access_logs[0].id
+      prefix  = local.access_logs_prefix
       enabled = true
     }
   }
 
   tags = merge(var.tags, { Name = var.name })
+
+  # The load balancer checks at once that it may write to the bucket.
+  depends_on = [aws_s3_bucket_policy.access_logs]
 }
 
+# Named by prefix (AWS adds a unique suffix) and created before the old one is destroyed: a change
+# that replaces the target group (port, protocol, target type) registers the new one with the
+# listeners and the service first, instead of failing on a name that is still taken.
 resource "aws_lb_target_group" "this" {
-  name                 = "${var.name}-api"
+  name_prefix          = var.target_group_name_prefix
   target_type          = "ip"
   protocol             = "HTTP"
   port                 = var.target_port
@@ -97,6 +103,10 @@ resource "aws_lb_target_group" "this" {
   }
 
   tags = merge(var.tags, { Name = "${var.name}-api" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 # Port 80: forwards to the service when there is no certificate (dev without a domain), otherwise a

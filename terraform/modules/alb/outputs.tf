@@ -54,3 +54,8 @@ output "https_listener_arn" {
   description = "ARN of the port 443 listener, or null without a certificate."
   value       = one(aws_lb_listener.https[*].arn)
 }
+
+output "access_logs_bucket" {
+  description = "Bucket of the load balancer's access logs (objects under alb/AWSLogs/<account>/); null when enable_access_logs is off."
+  value       = one(aws_s3_bucket.access_logs[*].id)
+}

@@ -127,10 +127,38 @@ variable "enable_deletion_protection" {
   default     = true
 }
 
-variable "access_logs_bucket" {
-  description = "Name of an S3 bucket that receives the load balancer's access logs (its policy must allow the regional ELB log delivery). Null disables access logs."
+variable "enable_access_logs" {
+  description = "Write the load balancer's access logs to a bucket of their own (SSE-S3, TLS-only, private, expired after access_logs_expiration_days)."
+  type        = bool
+  default     = true
+}
+
+variable "access_logs_expiration_days" {
+  description = "Days the access logs are kept."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.access_logs_expiration_days >= 1
+    error_message = "The access_logs_expiration_days must be at least 1."
+  }
+}
+
+variable "access_logs_force_destroy" {
+  description = "Let a destroy delete the access logs bucket with its objects (dev); otherwise a destroy stops at a bucket that still holds logs."
+  type        = bool
+  default     = false
+}
+
+variable "target_group_name_prefix" {
+  description = "Name prefix of the target group (at most 6 characters; AWS appends a unique suffix, so a replacement can exist next to the old one)."
   type        = string
-  default     = null
+  default     = "api-"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9-]{1,6}$", var.target_group_name_prefix)) && !startswith(var.target_group_name_prefix, "-")
+    error_message = "The target_group_name_prefix must be 1-6 letters, digits or hyphens, not starting with a hyphen."
+  }
 }
 
 variable "tags" {

@@ -73,3 +73,13 @@ output "instance_settings" {
     password_wo_version       = aws_db_instance.this.password_wo_version
   }
 }
+
+output "replica_addresses" {
+  description = "Host names of the read replicas, in order (DB_READ_HOST of the API is the first one)."
+  value       = aws_db_instance.replica[*].address
+}
+
+output "replica_identifiers" {
+  description = "Identifiers of the read replicas (for their CloudWatch metrics, ReplicaLag among them)."
+  value       = aws_db_instance.replica[*].identifier
+}

@@ -235,3 +235,20 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "read_replica_count" {
+  description = "Number of read replicas of the instance (0-5). The API reads /rates from the first one (DB_READ_HOST); see docs/design.md for when to add one."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.read_replica_count >= 0 && var.read_replica_count <= 5 && floor(var.read_replica_count) == var.read_replica_count
+    error_message = "The read_replica_count must be a whole number from 0 to 5."
+  }
+}
+
+variable "read_replica_instance_class" {
+  description = "Instance class of the read replicas. Null: the primary's class."
+  type        = string
+  default     = null
+}

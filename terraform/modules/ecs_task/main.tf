@@ -20,6 +20,13 @@ locals {
     METRICS_EMF_SERVICE   = var.service_name
   }
   environment = merge(var.environment, local.metrics_environment)
+  writable_volumes = concat(
+    [{ name = "tmp", path = "/tmp" }],
+    var.enable_execute_command ? [
+      { name = "ssm-agent-state", path = "/var/lib/amazon" },
+      { name = "ssm-agent-logs", path = "/var/log/amazon" },
+    ] : [],
+  )
 
   container_definition = merge(
     {
@@ -42,12 +49,10 @@ locals {
       environment = [for k in sort(keys(local.environment)) : { name = k, value = local.environment[k] }]
 
       # The root filesystem is read-only; /tmp is a scratch volume on the task's ephemeral storage.
+      # With ECS Exec, the SSM agent ECS injects writes its state and logs under /var/lib/amazon
+      # and /var/log/amazon: without writable volumes there it cannot start on a read-only root.
       mountPoints = [
-        {
-          sourceVolume  = "tmp"
-          containerPath = "/tmp"
-          readOnly      = false
-        },
+        for v in local.writable_volumes : { sourceVolume = v.name, containerPath = v.path, readOnly = false }
       ]
 
       linuxParameters = {
@@ -94,8 +99,12 @@ resource "aws_ecs_task_definition" "this" {
     cpu_architecture        = var.cpu_architecture
   }
 
-  volume {
-    name = "tmp"
+  dynamic "volume" {
+    for_each = local.writable_volumes
+
+    content {
+      name = volume.value.name
+    }
   }
 
   # Keep older revisions registered when Terraform replaces this one: a running deployment may

@@ -57,3 +57,8 @@ output "task_role_policy" {
   description = "Inline policy of the task role (JSON)."
   value       = aws_iam_role_policy.task.policy
 }
+
+output "writable_paths" {
+  description = "Paths of the container backed by writable task volumes (the root filesystem is read-only): /tmp, and with ECS Exec the SSM agent's /var/lib/amazon and /var/log/amazon."
+  value       = [for v in local.writable_volumes : v.path]
+}

@@ -222,7 +222,7 @@ variable "task_policy_statements" {
 }
 
 variable "enable_execute_command" {
-  description = "Whether the service runs with ECS Exec. It adds the SSM Messages permissions to the task role."
+  description = "Whether the service runs with ECS Exec. It adds the SSM Messages permissions to the task role and writable volumes at /var/lib/amazon and /var/log/amazon, where the injected SSM agent writes (the root filesystem is read-only)."
   type        = bool
   default     = false
 }

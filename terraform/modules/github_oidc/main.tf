@@ -1,63 +1,21 @@
-# Deployments from GitHub Actions without stored AWS keys: the GitHub OIDC identity provider
-# (one per account, optional here) and a deploy role that only this repository's master branch
-# and chosen environments may assume. The role can push images to one ECR repository, register
+# Permissions of the environment's GitHub deploy role. The role itself, its trust (jobs of the
+# GitHub environment only) and the account's GitHub OIDC provider are created once per account by
+# terraform/bootstrap, before any workspace exists; this module only looks them up and attaches the
+# permissions, whose resources are this environment's: push images to one ECR repository, register
 # task definitions, roll the given ECS services and pass exactly their task and execution roles.
+# Destroying the workspace removes the permissions and leaves the role and the provider in place.
 #
-# Both policy documents are aws_iam_policy_document data sources with literal actions, so that
+# The policy document is an aws_iam_policy_document data source with literal actions, so that
 # reviewers and tests can read every action and resource straight from this file.
 
-locals {
-  github_oidc_url = "https://token.actions.githubusercontent.com"
-  github_oidc_iss = "token.actions.githubusercontent.com"
-
-  oidc_provider_arn = var.oidc_provider_arn == null ? one(aws_iam_openid_connect_provider.github[*].arn) : var.oidc_provider_arn
-
-  # `sub` claims of the jobs that may assume the role (GitHub's default claim format): jobs on the
-  # deploy branch without an environment, and jobs of each listed environment (whatever their
-  # branch: the environment's protection rules decide).
-  trusted_subjects = concat(
-    var.deploy_branch == null ? [] : ["repo:${var.github_repository}:ref:refs/heads/${var.deploy_branch}"],
-    [for env in var.github_environments : "repo:${var.github_repository}:environment:${env}"],
-  )
+# Looked up, never created: an account holds one provider per issuer URL, and every CI role of
+# the account trusts it.
+data "aws_iam_openid_connect_provider" "github" {
+  url = "https://token.actions.githubusercontent.com"
 }
 
-# There can be only one provider per URL in an account: pass oidc_provider_arn where it exists.
-# No thumbprint_list: for GitHub's issuer, IAM validates the certificate against its own trusted
-# certificate authorities and ignores configured thumbprints (provider 5.x leaves it optional).
-resource "aws_iam_openid_connect_provider" "github" {
-  count = var.oidc_provider_arn == null ? 1 : 0
-
-  url            = local.github_oidc_url
-  client_id_list = ["sts.amazonaws.com"]
-
-  tags = merge(var.tags, { Name = "github-actions" })
-}
-
-data "aws_iam_policy_document" "trust" {
-  statement {
-    sid     = "GitHubActionsOfThisRepository"
-    effect  = "Allow"
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-
-    principals {
-      type        = "Federated"
-      identifiers = [local.oidc_provider_arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.github_oidc_iss}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-
-    # Exact subjects, no wildcard: other branches, pull requests, tags and other environments
-    # of the repository are refused.
-    condition {
-      test     = "StringEquals"
-      variable = "${local.github_oidc_iss}:sub"
-      values   = local.trusted_subjects
-    }
-  }
+data "aws_iam_role" "deploy" {
+  name = var.deploy_role_name
 }
 
 # Resource "*" appears twice, only where AWS offers no resource-level permission:
@@ -121,17 +79,8 @@ data "aws_iam_policy_document" "deploy" {
   }
 }
 
-resource "aws_iam_role" "deploy" {
-  name                 = "${var.name}-github-deploy"
-  description          = "Deploys ${var.github_repository} from GitHub Actions: push to one ECR repository, register task definitions, roll the ECS services"
-  assume_role_policy   = data.aws_iam_policy_document.trust.json
-  max_session_duration = var.max_session_duration
-
-  tags = var.tags
-}
-
 resource "aws_iam_role_policy" "deploy" {
   name   = "push-image-deploy-services"
-  role   = aws_iam_role.deploy.id
+  role   = data.aws_iam_role.deploy.name
   policy = data.aws_iam_policy_document.deploy.json
 }

@@ -162,3 +162,13 @@ output "worker_container_environment" {
   description = "Environment variables of the worker container as Terraform registers them (with METRICS_EMF_* from modules/ecs_task), for reviews and tests."
   value       = module.task.environment
 }
+
+output "worker_execute_command_enabled" {
+  description = "Whether the worker service runs with ECS Exec (as set on the service)."
+  value       = aws_ecs_service.worker.enable_execute_command
+}
+
+output "worker_writable_paths" {
+  description = "Worker container paths on writable task volumes; with ECS Exec they include the SSM agent's /var/lib/amazon and /var/log/amazon."
+  value       = module.task.writable_paths
+}

@@ -62,3 +62,16 @@ output "database_route_table_id" {
   description = "ID of the route table of the database subnets."
   value       = aws_route_table.database.id
 }
+
+output "vpc_endpoint_ids" {
+  description = "IDs of the VPC endpoints by service (s3 for the gateway endpoint); empty when enable_vpc_endpoints is off."
+  value = merge(
+    { for k, e in aws_vpc_endpoint.interface : k => e.id },
+    var.enable_vpc_endpoints ? { s3 = aws_vpc_endpoint.s3[0].id } : {},
+  )
+}
+
+output "flow_log_group_name" {
+  description = "CloudWatch log group of the VPC flow logs (null when enable_flow_logs is off)."
+  value       = one(aws_cloudwatch_log_group.flow_logs[*].name)
+}

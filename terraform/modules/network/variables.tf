@@ -40,3 +40,37 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "enable_vpc_endpoints" {
+  description = "Create the S3 gateway endpoint and the interface endpoints (interface_endpoint_services) in the private subnets, so that the tasks reach these AWS services without NAT."
+  type        = bool
+  default     = false
+}
+
+variable "interface_endpoint_services" {
+  description = "AWS services reached through interface endpoints when enable_vpc_endpoints is set (service names as in com.amazonaws.<region>.<service>)."
+  type        = list(string)
+  default     = ["ecr.api", "ecr.dkr", "logs", "ssm", "sqs", "sts"]
+
+  validation {
+    condition     = alltrue([for s in var.interface_endpoint_services : can(regex("^[a-z0-9.-]+$", s))])
+    error_message = "Each service must be a plain service name such as ecr.api or logs."
+  }
+}
+
+variable "enable_flow_logs" {
+  description = "Send VPC flow logs (all traffic) to a CloudWatch log group /vpc/<name>/flow-logs."
+  type        = bool
+  default     = true
+}
+
+variable "flow_log_retention_days" {
+  description = "Days the flow logs are kept (a value CloudWatch Logs accepts)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.flow_log_retention_days)
+    error_message = "The flow_log_retention_days must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."
+  }
+}

@@ -25,6 +25,8 @@ locals {
     },
     var.seed_file == null ? {} : { SEED_FILE = var.seed_file },
     var.max_range_days == null ? {} : { MAX_RANGE_DAYS = tostring(var.max_range_days) },
+    # /rates reads go to a read replica when the database has one (cmd/rates: openReads).
+    var.db_read_host == null ? {} : { DB_READ_HOST = var.db_read_host },
   )
 
   # Module-set variables win over extra_environment.

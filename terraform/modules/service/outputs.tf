@@ -107,3 +107,18 @@ output "container_environment" {
   description = "Environment variables of the API container as Terraform registers them (with METRICS_EMF_* from modules/ecs_task), for reviews and tests."
   value       = module.task.environment
 }
+
+output "execute_command_enabled" {
+  description = "Whether the API service runs with ECS Exec (as set on the service)."
+  value       = aws_ecs_service.this.enable_execute_command
+}
+
+output "writable_paths" {
+  description = "Container paths on writable task volumes (the root filesystem is read-only); with ECS Exec they include the SSM agent's /var/lib/amazon and /var/log/amazon."
+  value       = module.task.writable_paths
+}
+
+output "environment" {
+  description = "Environment variables of the API container (names and values; no secret is among them: the password is read from SSM at start)."
+  value       = local.environment
+}

@@ -187,6 +187,12 @@ variable "db_host" {
   type        = string
 }
 
+variable "db_read_host" {
+  description = "DB_READ_HOST: host name of one read replica that serves the /rates reads (data generation and answers). Null: every read goes to db_host."
+  type        = string
+  default     = null
+}
+
 variable "db_port" {
   description = "DB_PORT: port of the PostgreSQL instance (also the service's egress rule towards it)."
   type        = number

@@ -36,6 +36,19 @@ mock_provider "aws" {
       json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
     }
   }
+
+  # Created by bootstrap (see bootstrap/tests), only looked up by the workspace.
+  mock_data "aws_iam_openid_connect_provider" {
+    defaults = {
+      arn = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+    }
+  }
+
+  mock_data "aws_iam_role" {
+    defaults = {
+      arn = "arn:aws:iam::123456789012:role/rates-ci/rates-deploy-from-bootstrap"
+    }
+  }
 }
 
 override_resource {
@@ -86,10 +99,25 @@ override_resource {
   }
 }
 
+override_resource {
+  target          = module.alb.aws_s3_bucket.access_logs
+  override_during = plan
+  values = {
+    id  = "rates-dev-alb-logs-20260101000000000000000001"
+    arn = "arn:aws:s3:::rates-dev-alb-logs-20260101000000000000000001"
+  }
+}
+
 variables {
   # Marker value: .ci/terraform-checks.sh fails if it shows up in the verbose test output.
   db_master_password = "NeverInPlanMarker0123456789abcdef"
-  github_repository  = "example-org/rates"
+
+  # What environments.auto.tfvars holds: the mocked provider answers eu-central-1 and 123456789012.
+  environments = {
+    dev     = { region = "eu-central-1", account_id = "123456789012" }
+    staging = { region = "eu-central-1", account_id = "123456789012" }
+    prod    = { region = "eu-central-1", account_id = "123456789012" }
+  }
 }
 
 run "dev" {
@@ -269,16 +297,17 @@ run "dev" {
   }
 
   assert {
-    condition = {
-      for c in one(module.github_oidc.trust_policy_statements).condition : c.variable => c.values
-      } == {
-      "token.actions.githubusercontent.com:aud" = tolist(["sts.amazonaws.com"])
-      "token.actions.githubusercontent.com:sub" = tolist([
-        "repo:example-org/rates:ref:refs/heads/master",
-        "repo:example-org/rates:environment:dev",
-      ])
-    }
-    error_message = "dev's deploy role trusts exactly pushes to master and the dev environment."
+    condition = (
+      output.github_oidc_provider_arn == "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com" &&
+      output.github_deploy_role_arn == "arn:aws:iam::123456789012:role/rates-ci/rates-deploy-from-bootstrap" &&
+      module.github_oidc.role_name == "rates-dev-github-deploy"
+    )
+    error_message = "dev looks up the account's provider and its deploy role from bootstrap and creates neither."
+  }
+
+  assert {
+    condition     = output.region == "eu-central-1" && output.account_id == "123456789012"
+    error_message = "The workspace's region and account come from var.environments."
   }
 
   assert {
@@ -315,6 +344,33 @@ run "dev" {
       ])
     ])
     error_message = "Publishing metrics needs no CloudWatch permission in the task roles."
+  }
+
+  assert {
+    condition = alltrue([
+      for svc in [
+        [module.service.execute_command_enabled, module.service.writable_paths],
+        [module.ingest.worker_execute_command_enabled, module.ingest.worker_writable_paths],
+      ] :
+      svc[0] == local.settings.enable_execute_command &&
+      svc[0] == (contains(svc[1], "/var/lib/amazon") && contains(svc[1], "/var/log/amazon"))
+    ])
+    error_message = "ECS Exec is on exactly where the setting says, and wherever it is on both containers have writable volumes for the SSM agent."
+  }
+
+  assert {
+    condition     = output.vpc_endpoint_ids == {} && output.web_acl_arn == null && length(module.waf) == 0
+    error_message = "dev runs without VPC endpoints (NAT only) and without WAF."
+  }
+
+  assert {
+    condition     = output.flow_log_group_name == "/vpc/rates-dev/flow-logs" && startswith(module.alb.access_logs_bucket, "rates-dev-alb-logs-")
+    error_message = "Flow logs and access logs are on in every workspace."
+  }
+
+  assert {
+    condition     = !contains(keys(module.service.environment), "DB_READ_HOST") && module.database.replica_addresses == []
+    error_message = "Without replicas the API reads from the primary (no DB_READ_HOST)."
   }
 }
 
@@ -364,18 +420,20 @@ run "staging" {
   }
 
   assert {
-    condition     = output.github_deploy_role_subjects == ["repo:example-org/rates:environment:staging"]
-    error_message = "staging's deploy role trusts exactly the staging environment (a plain push to master must not deploy staging)."
+    condition = alltrue([
+      for svc in [
+        [module.service.execute_command_enabled, module.service.writable_paths],
+        [module.ingest.worker_execute_command_enabled, module.ingest.worker_writable_paths],
+      ] :
+      svc[0] == local.settings.enable_execute_command &&
+      svc[0] == (contains(svc[1], "/var/lib/amazon") && contains(svc[1], "/var/log/amazon"))
+    ])
+    error_message = "ECS Exec is on exactly where the setting says, and wherever it is on both containers have writable volumes for the SSM agent."
   }
 
   assert {
-    condition = {
-      for c in one(module.github_oidc.trust_policy_statements).condition : c.variable => c.values
-      } == {
-      "token.actions.githubusercontent.com:aud" = tolist(["sts.amazonaws.com"])
-      "token.actions.githubusercontent.com:sub" = tolist(["repo:example-org/rates:environment:staging"])
-    }
-    error_message = "The trust policy must carry exactly the staging subject."
+    condition     = output.vpc_endpoint_ids == {} && length(module.waf) == 1
+    error_message = "staging runs with WAF (like prod), without VPC endpoints."
   }
 }
 
@@ -539,11 +597,6 @@ run "prod" {
   }
 
   assert {
-    condition     = output.github_deploy_role_subjects == ["repo:example-org/rates:environment:prod"]
-    error_message = "prod's deploy role trusts exactly the prod environment (a plain push to master must not deploy prod)."
-  }
-
-  assert {
     condition = {
       for s in module.github_oidc.deploy_policy_statements : s.sid => s.resources
       } == {
@@ -569,6 +622,33 @@ run "prod" {
       for s in module.github_oidc.deploy_policy_statements : [for a in s.actions : !strcontains(a, "*")]
     ]))
     error_message = "No statement of the deploy policy may use a wildcard action."
+  }
+
+  assert {
+    condition = alltrue([
+      for svc in [
+        [module.service.execute_command_enabled, module.service.writable_paths],
+        [module.ingest.worker_execute_command_enabled, module.ingest.worker_writable_paths],
+      ] :
+      svc[0] == local.settings.enable_execute_command &&
+      svc[0] == (contains(svc[1], "/var/lib/amazon") && contains(svc[1], "/var/log/amazon"))
+    ])
+    error_message = "ECS Exec is on exactly where the setting says, and wherever it is on both containers have writable volumes for the SSM agent."
+  }
+
+  assert {
+    condition     = keys(output.vpc_endpoint_ids) == ["ecr.api", "ecr.dkr", "logs", "s3", "sqs", "ssm", "sts"]
+    error_message = "prod reaches ECR, CloudWatch Logs, SSM, SQS, STS and S3 through VPC endpoints."
+  }
+
+  assert {
+    condition     = length(module.waf) == 1 && output.flow_log_group_name == "/vpc/rates-prod/flow-logs"
+    error_message = "prod has WAF on the load balancer and flow logs."
+  }
+
+  assert {
+    condition     = !local.settings.enable_execute_command && !module.service.execute_command_enabled && module.service.writable_paths == ["/tmp"]
+    error_message = "prod runs without ECS Exec and without the agent's volumes."
   }
 }
 
@@ -620,29 +700,99 @@ run "dev_and_staging_are_scaled_down_copies_of_prod" {
   }
 }
 
-run "second_workspace_of_an_account_reuses_the_oidc_provider" {
+run "a_read_replica_serves_the_rates_reads" {
   command = plan
 
   variables {
-    environment              = "staging"
-    github_oidc_provider_arn = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+    environment           = "staging"
+    db_read_replica_count = 1
+  }
+
+  override_resource {
+    target          = module.database.aws_db_instance.replica
+    override_during = plan
+    values = {
+      address = "rates-staging-replica-1.abc.eu-central-1.rds.amazonaws.com"
+    }
+  }
+
+  override_resource {
+    target          = module.database.aws_db_instance.this
+    override_during = plan
+    values = {
+      address = "rates-staging.abc.eu-central-1.rds.amazonaws.com"
+    }
   }
 
   assert {
-    condition     = output.github_oidc_provider_arn == "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
-    error_message = "The deploy role must trust the account's existing provider."
+    condition = (
+      length(module.database.replica_identifiers) == 1 &&
+      module.database.replica_identifiers[0] == "rates-staging-replica-1" &&
+      module.service.environment["DB_READ_HOST"] == "rates-staging-replica-1.abc.eu-central-1.rds.amazonaws.com"
+    )
+    error_message = "With a replica, the API's DB_READ_HOST is the first replica's address."
+  }
+
+  assert {
+    condition     = module.service.environment["DB_HOST"] == "rates-staging.abc.eu-central-1.rds.amazonaws.com"
+    error_message = "Writes stay on the primary."
   }
 }
 
-run "github_repository_must_be_owner_slash_name" {
+run "workspace_without_region_and_account_is_refused" {
   command = plan
 
   variables {
-    environment       = "dev"
-    github_repository = "https://github.com/example-org/rates"
+    environment = "dev"
+    environments = {
+      prod = { region = "eu-central-1", account_id = "123456789012" }
+    }
   }
 
-  expect_failures = [var.github_repository]
+  expect_failures = [terraform_data.workspace_guard]
+}
+
+run "credentials_of_another_account_are_refused" {
+  command = plan
+
+  variables {
+    environment = "dev"
+  }
+
+  override_data {
+    target = data.aws_caller_identity.current
+    values = {
+      account_id = "999999999999"
+    }
+  }
+
+  expect_failures = [terraform_data.workspace_guard]
+}
+
+run "another_region_is_refused" {
+  command = plan
+
+  variables {
+    environment = "staging"
+    environments = {
+      staging = { region = "us-east-1", account_id = "123456789012" }
+    }
+  }
+
+  expect_failures = [terraform_data.workspace_guard]
+}
+
+run "environments_must_hold_real_accounts_and_regions" {
+  command = plan
+
+  variables {
+    environment = "dev"
+    environments = {
+      dev = { region = "eu-central-1", account_id = "12345" }
+    }
+  }
+
+  expect_failures = [var.environments]
 }
 
 run "unknown_workspace_is_refused" {

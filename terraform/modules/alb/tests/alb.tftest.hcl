@@ -8,6 +8,26 @@ mock_provider "aws" {
       dns_name = "rates-test-0123456789.eu-central-1.elb.amazonaws.com"
     }
   }
+
+  mock_resource "aws_s3_bucket" {
+    override_during = plan
+    defaults = {
+      id  = "rates-test-alb-logs-20260101000000000000000001"
+      arn = "arn:aws:s3:::rates-test-alb-logs-20260101000000000000000001"
+    }
+  }
+
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "123456789012"
+    }
+  }
+
+  mock_data "aws_iam_policy_document" {
+    defaults = {
+      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+    }
+  }
 }
 
 variables {
@@ -138,4 +158,83 @@ run "rejects_an_outdated_tls_policy" {
   }
 
   expect_failures = [var.ssl_policy]
+}
+
+run "access_logs_go_to_a_private_encrypted_bucket_with_expiry" {
+  command = plan
+
+  variables {
+    access_logs_expiration_days = 90
+  }
+
+  assert {
+    condition = (
+      one(aws_lb.this.access_logs).enabled &&
+      one(aws_lb.this.access_logs).prefix == "alb" &&
+      startswith(aws_s3_bucket.access_logs[0].bucket_prefix, "rates-test-alb-logs-")
+    )
+    error_message = "The load balancer logs to its own bucket under alb/."
+  }
+
+  assert {
+    condition     = one(one(aws_s3_bucket_server_side_encryption_configuration.access_logs[0].rule).apply_server_side_encryption_by_default).sse_algorithm == "AES256"
+    error_message = "The access logs are encrypted (SSE-S3, the only encryption log delivery supports)."
+  }
+
+  assert {
+    condition = (
+      aws_s3_bucket_public_access_block.access_logs[0].block_public_acls &&
+      aws_s3_bucket_public_access_block.access_logs[0].block_public_policy &&
+      aws_s3_bucket_public_access_block.access_logs[0].ignore_public_acls &&
+      aws_s3_bucket_public_access_block.access_logs[0].restrict_public_buckets
+    )
+    error_message = "The access logs bucket blocks all public access."
+  }
+
+  assert {
+    condition     = one(one(aws_s3_bucket_lifecycle_configuration.access_logs[0].rule).expiration).days == 90
+    error_message = "Access logs expire after access_logs_expiration_days."
+  }
+
+  assert {
+    condition = {
+      for s in data.aws_iam_policy_document.access_logs[0].statement : s.sid => [s.effect, s.actions]
+      } == {
+      LoadBalancerLogDelivery = ["Allow", toset(["s3:PutObject"])]
+      DenyInsecureTransport   = ["Deny", toset(["s3:*"])]
+    }
+    error_message = "Only ELB log delivery may write, and only over TLS."
+  }
+}
+
+run "access_logs_can_be_off" {
+  command = plan
+
+  variables {
+    enable_access_logs = false
+  }
+
+  assert {
+    condition     = length(aws_lb.this.access_logs) == 0 && length(aws_s3_bucket.access_logs) == 0 && output.access_logs_bucket == null
+    error_message = "Without access logs there is no bucket."
+  }
+}
+
+run "target_group_can_be_replaced_without_a_name_clash" {
+  command = plan
+
+  assert {
+    condition     = aws_lb_target_group.this.name_prefix == "api-"
+    error_message = "The target group is named by prefix, so a replacement can exist next to the old one (create_before_destroy)."
+  }
+}
+
+run "rejects_a_long_target_group_prefix" {
+  command = plan
+
+  variables {
+    target_group_name_prefix = "rates-dev-"
+  }
+
+  expect_failures = [var.target_group_name_prefix]
 }

@@ -227,6 +227,47 @@ run "further_statements_come_first_and_ecs_exec_adds_only_the_channels" {
   }
 }
 
+run "ecs_exec_gets_writable_volumes_for_the_ssm_agent" {
+  command = plan
+
+  variables {
+    enable_execute_command = true
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].readonlyRootFilesystem &&
+      [for m in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].mountPoints : [m.containerPath, m.readOnly]] == [
+        ["/tmp", false], ["/var/lib/amazon", false], ["/var/log/amazon", false],
+      ] &&
+      toset([for v in aws_ecs_task_definition.this.volume : v.name]) == toset(["tmp", "ssm-agent-state", "ssm-agent-logs"])
+    )
+    error_message = "With ECS Exec on a read-only root, the SSM agent's state and log folders must be writable task volumes."
+  }
+
+  assert {
+    condition     = output.writable_paths == ["/tmp", "/var/lib/amazon", "/var/log/amazon"]
+    error_message = "Output writable_paths lists the writable mounts."
+  }
+}
+
+run "without_ecs_exec_only_tmp_is_writable" {
+  command = plan
+
+  variables {
+    enable_execute_command = false
+  }
+
+  assert {
+    condition = (
+      [for m in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].mountPoints : m.containerPath] == ["/tmp"] &&
+      [for v in aws_ecs_task_definition.this.volume : v.name] == ["tmp"] &&
+      length([for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s if s.Sid == "EcsExecChannels"]) == 0
+    )
+    error_message = "Without ECS Exec there is neither an agent volume nor the SSM Messages permission."
+  }
+}
+
 run "rejects_a_memory_size_fargate_does_not_offer" {
   command = plan
 

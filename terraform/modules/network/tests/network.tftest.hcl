@@ -6,6 +6,18 @@ mock_provider "aws" {
       names = ["eu-central-1a", "eu-central-1b", "eu-central-1c"]
     }
   }
+
+  mock_data "aws_iam_policy_document" {
+    defaults = {
+      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+    }
+  }
+
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "123456789012"
+    }
+  }
 }
 
 variables {
@@ -124,4 +136,93 @@ run "rejects_a_single_zone" {
   }
 
   expect_failures = [var.az_count]
+}
+
+run "endpoints_keep_aws_traffic_off_nat" {
+  command = plan
+
+  variables {
+    az_count             = 3
+    enable_vpc_endpoints = true
+  }
+
+  assert {
+    condition     = keys(aws_vpc_endpoint.interface) == ["ecr.api", "ecr.dkr", "logs", "sqs", "ssm", "sts"]
+    error_message = "ECR (api, dkr), CloudWatch Logs, SSM, SQS and STS get interface endpoints."
+  }
+
+  assert {
+    condition = alltrue([
+      for e in values(aws_vpc_endpoint.interface) :
+      e.vpc_endpoint_type == "Interface" && e.private_dns_enabled
+    ])
+    error_message = "Interface endpoints sit in every private subnet with private DNS, so the SDKs' default names resolve to them."
+  }
+
+  assert {
+    condition     = length(aws_vpc_endpoint.s3) == 1 && aws_vpc_endpoint.s3[0].vpc_endpoint_type == "Gateway"
+    error_message = "S3 is a gateway endpoint on every private route table."
+  }
+
+  assert {
+    condition = (
+      aws_vpc_security_group_ingress_rule.endpoints_https[0].from_port == 443 &&
+      aws_vpc_security_group_ingress_rule.endpoints_https[0].to_port == 443 &&
+      aws_vpc_security_group_ingress_rule.endpoints_https[0].cidr_ipv4 == "10.10.0.0/16"
+    )
+    error_message = "The endpoints accept HTTPS from the VPC only."
+  }
+}
+
+run "endpoints_can_be_off" {
+  command = plan
+
+  variables {
+    az_count             = 2
+    enable_vpc_endpoints = false
+  }
+
+  assert {
+    condition     = length(aws_vpc_endpoint.interface) == 0 && length(aws_vpc_endpoint.s3) == 0 && length(aws_security_group.endpoints) == 0 && output.vpc_endpoint_ids == {}
+    error_message = "With enable_vpc_endpoints off there is no endpoint."
+  }
+}
+
+run "flow_logs_go_to_cloudwatch_with_retention" {
+  command = plan
+
+  variables {
+    az_count                = 2
+    flow_log_retention_days = 90
+  }
+
+  assert {
+    condition = (
+      aws_flow_log.this[0].traffic_type == "ALL" &&
+      aws_flow_log.this[0].log_destination_type == "cloud-watch-logs" &&
+      aws_cloudwatch_log_group.flow_logs[0].name == "/vpc/rates-test/flow-logs" &&
+      aws_cloudwatch_log_group.flow_logs[0].retention_in_days == 90
+    )
+    error_message = "All traffic is logged to /vpc/<name>/flow-logs, kept flow_log_retention_days."
+  }
+
+  assert {
+    condition = (
+      aws_iam_role.flow_logs[0].name == "rates-test-flow-logs" &&
+      [for s in data.aws_iam_policy_document.flow_logs_trust.statement : [for p in s.principals : p.identifiers]] == [[toset(["vpc-flow-logs.amazonaws.com"])]] &&
+      [for s in data.aws_iam_policy_document.flow_logs.statement : s.actions] == [toset(["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"])]
+    )
+    error_message = "Only the flow logs service assumes the role, which may only write to the log group."
+  }
+}
+
+run "rejects_an_unknown_retention" {
+  command = plan
+
+  variables {
+    az_count                = 2
+    flow_log_retention_days = 10
+  }
+
+  expect_failures = [var.flow_log_retention_days]
 }
