@@ -94,7 +94,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	spec := loadOpenAPI(t)
 	const token = "test-token-0123456789abcdef"
 	r := startServe(t, map[string]string{
-		"DATABASE_URL": pgserver.NewDatabase(t, srv), "HTTP_ADDR": freeAddr(t), "SEED_FILE": defaultDump,
+		"DATABASE_URL": pgserver.NewDatabase(t, srv), "HTTP_ADDR": freeAddr(t), "SEED_FILE": defaultDump, "MIGRATE_ON_START": "true",
 		"INGEST_API_TOKEN": token, "INGEST_MAX_BATCH_BYTES": "4096",
 	})
 	r.waitReady(t)
