@@ -8,6 +8,16 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
+# Every task of the image talks to RDS over TLS with the server's certificate checked against
+# the RDS CA bundle the image carries (see the Dockerfile): verify-full, whatever the caller set.
+locals {
+  db_tls_environment = {
+    DB_SSLMODE     = "verify-full"
+    DB_SSLROOTCERT = var.db_ca_bundle_path
+  }
+  environment = merge(var.environment, local.db_tls_environment)
+}
+
 locals {
   region = data.aws_region.current.name
 
@@ -29,7 +39,7 @@ locals {
       ]
 
       # Sorted by name, as ECS returns them, so that plans stay quiet.
-      environment = [for k in sort(keys(var.environment)) : { name = k, value = var.environment[k] }]
+      environment = [for k in sort(keys(local.environment)) : { name = k, value = local.environment[k] }]
 
       # The root filesystem is read-only; /tmp is a scratch volume on the task's ephemeral storage.
       mountPoints = [
