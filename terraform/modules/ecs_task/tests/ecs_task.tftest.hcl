@@ -95,7 +95,7 @@ run "fargate_task_with_one_hardened_container" {
 
   assert {
     condition = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment == [
-      { name = "A", value = "1" }, { name = "B", value = "2" },
+      { name = "A", value = "1" }, { name = "AWS_REGION", value = "eu-central-1" }, { name = "B", value = "2" },
       { name = "DB_SSLMODE", value = "verify-full" }, { name = "DB_SSLROOTCERT", value = "/usr/share/rates/rds-ca.pem" },
     ]
     error_message = "The environment is sorted by name, as ECS returns it, and verifies the database's certificate against the image's RDS bundle."
@@ -271,7 +271,7 @@ run "verify_full_whatever_the_caller_sets" {
   assert {
     condition = {
       for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e.name => e.value
-    } == { DB_SSLMODE = "verify-full", DB_SSLROOTCERT = "/usr/share/rates/rds-ca.pem" }
+    } == { AWS_REGION = "eu-central-1", DB_SSLMODE = "verify-full", DB_SSLROOTCERT = "/usr/share/rates/rds-ca.pem" }
     error_message = "Every task of the image connects with verify-full against the RDS bundle."
   }
 }
