@@ -14,6 +14,7 @@ export TOOLS_DIR
 TFLINT_VERSION     := v0.64.0
 TRIVY_VERSION      := v0.74.0
 ACTIONLINT_VERSION := v1.7.12
+GOLANGCI_VERSION   := v2.15.0
 
 # make run settings: the data of the local database stays in .data/ between runs.
 HTTP_ADDR ?= :3000
@@ -50,6 +51,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRatesQuery$$' -fuzztime $(FUZZTIME) ./internal/api
 	$(GO) test -run '^$$' -fuzz '^FuzzScanner$$' -fuzztime $(FUZZTIME) ./internal/pgdump
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCSV$$' -fuzztime $(FUZZTIME) ./internal/ingest
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDay$$' -fuzztime $(FUZZTIME) ./internal/domain
 
 BENCH_DURATION ?= 10s
 .PHONY: bench
@@ -63,7 +65,7 @@ dump: ## regenerate the default dump db/seed/rates.sql
 	$(GO) run ./cmd/gendump -out db/seed/rates.sql
 
 .PHONY: tools
-tools: $(TOOLS_DIR)/bin/tflint-$(TFLINT_VERSION) $(TOOLS_DIR)/bin/trivy-$(TRIVY_VERSION) $(TOOLS_DIR)/bin/actionlint-$(ACTIONLINT_VERSION) ## build the lint tools once into TOOLS_DIR
+tools: $(TOOLS_DIR)/bin/tflint-$(TFLINT_VERSION) $(TOOLS_DIR)/bin/trivy-$(TRIVY_VERSION) $(TOOLS_DIR)/bin/actionlint-$(ACTIONLINT_VERSION) $(TOOLS_DIR)/bin/golangci-lint-$(GOLANGCI_VERSION) ## build the lint tools once into TOOLS_DIR
 
 # Each tool is built once per version; the versioned marker file tells make it is there.
 $(TOOLS_DIR)/bin/tflint-$(TFLINT_VERSION):
@@ -75,11 +77,16 @@ $(TOOLS_DIR)/bin/trivy-$(TRIVY_VERSION):
 $(TOOLS_DIR)/bin/actionlint-$(ACTIONLINT_VERSION):
 	GOBIN=$(TOOLS_DIR)/bin $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 	touch $@
+$(TOOLS_DIR)/bin/golangci-lint-$(GOLANGCI_VERSION):
+	GOBIN=$(TOOLS_DIR)/bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+	touch $@
 
 .PHONY: lint
-lint: tools ## gofmt, shellcheck, trivy on the Dockerfile, the Terraform checks (fmt, validate, test, tflint, trivy), actionlint
+lint: tools ## gofmt, golangci-lint (both modules), shellcheck, trivy on the Dockerfile, the Terraform checks (fmt, validate, test, tflint, trivy), actionlint
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(TOOLS_DIR)/bin/golangci-lint run --allow-parallel-runners ./...
+	cd checks && $(TOOLS_DIR)/bin/golangci-lint run --allow-parallel-runners --config ../.golangci.yml ./...
 	shellcheck $$(git ls-files '*.sh' .ci/run)
 	$(TOOLS_DIR)/bin/trivy config --skip-check-update --skip-version-check --disable-telemetry \
 		--misconfig-scanners dockerfile --severity HIGH,CRITICAL --exit-code 1 Dockerfile

@@ -29,7 +29,21 @@ const root = "../.."
 
 var srv *pgserver.Server
 
-func TestMain(m *testing.M) { os.Exit(pgserver.Main(m, &srv)) }
+func TestMain(m *testing.M) {
+	code := pgserver.Main(m, &srv)
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// built is the binary of the Dockerfile's build line, built once for all tests of the package:
+// linking a static binary takes seconds on a busy machine, and every test used to pay for it.
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+}
 
 // dockerfile is the parsed final stage of the Dockerfile plus its build command.
 type dockerfile struct {
@@ -101,18 +115,18 @@ func parseDockerfile(t *testing.T) dockerfile {
 }
 
 // buildLikeDockerfile runs the Dockerfile's own go build command, writing the binary to dir.
-func buildLikeDockerfile(t *testing.T, d dockerfile, dir string) {
-	t.Helper()
+func buildLikeDockerfile(d dockerfile, dir string) error {
 	if d.buildCmd == "" || !strings.Contains(d.buildCmd, "-o /out/rates") {
-		t.Fatalf("no `go build ... -o /out/rates` RUN line in the Dockerfile: %q", d.buildCmd)
+		return fmt.Errorf("no `go build ... -o /out/rates` RUN line in the Dockerfile: %q", d.buildCmd)
 	}
 	cmdline := strings.Replace(d.buildCmd, "/out/rates", filepath.Join(dir, "rates"), 1)
 	cmd := exec.Command("sh", "-c", cmdline)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "VERSION=container-test")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", cmdline, err, out)
+		return fmt.Errorf("%s: %w\n%s", cmdline, err, out)
 	}
+	return nil
 }
 
 // knownVariables are the environment variables the binary reads, found by asking the
@@ -136,7 +150,7 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("base image %q is not pinned to a tag", from)
 		}
 	}
-	if !regexp.MustCompile(`^[1-9][0-9]*(:[0-9]+)?$`).MatchString(d.user) {
+	if !regexp.MustCompile(`^[1-9]\d*(:\d+)?$`).MatchString(d.user) {
 		t.Errorf("USER %q: want a numeric non-root user", d.user)
 	}
 	if !slices.Contains(d.expose, "3000") {
@@ -263,9 +277,17 @@ type image struct {
 }
 
 func newImage(t *testing.T) image {
+	t.Helper()
 	d := parseDockerfile(t)
-	img := image{binDir: t.TempDir(), env: d.env}
-	buildLikeDockerfile(t, d, img.binDir)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "rates-image-"); built.err == nil {
+			built.err = buildLikeDockerfile(d, built.dir)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	img := image{binDir: built.dir, env: d.env}
 	// Files the image carries are read from the build context instead.
 	for path, src := range d.copies {
 		for k, v := range img.env {
@@ -309,7 +331,7 @@ func (img image) start(t *testing.T, databaseURL string, extraEnv map[string]str
 	go func() { c.done <- c.cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = c.cmd.Process.Kill()
-		<-c.done
+		_ = <-c.done // killed at the end of the test: its exit status says nothing
 	})
 	return c
 }
@@ -423,7 +445,7 @@ func TestEntrypointSubcommandsAndEmptySeed(t *testing.T) {
 	}
 
 	// A one-off job through the image, as `docker run IMAGE seed --file ...`.
-	dump, _ := filepath.Abs(filepath.Join(root, "db/seed/rates.sql"))
+	dump, _ := filepath.Abs(filepath.Join(root, "db", "seed", "rates.sql"))
 	job := img.start(t, url, nil, "seed", "--file", dump)
 	if err := job.wait(t, 30*time.Second); err != nil || !strings.Contains(job.output.String(), "prices 50000") {
 		t.Fatalf("seed job: %v\n%s", err, job.output)

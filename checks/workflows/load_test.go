@@ -320,7 +320,7 @@ func makefileTargets(t *testing.T) map[string]bool {
 
 // makeCalls returns the targets of every `make` command in a shell script, and an error text for
 // make invocations the test cannot follow (another directory or makefile).
-func makeCalls(script string) (targets []string, problems []string) {
+func makeCalls(script string) (targets, problems []string) {
 	script = strings.ReplaceAll(script, "\\\n", " ")
 	separators := regexp.MustCompile(`&&|\|\||[;|&(){}]|\bthen\b|\bdo\b|\belse\b`)
 	for _, line := range strings.Split(script, "\n") {

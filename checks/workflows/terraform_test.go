@@ -148,7 +148,7 @@ func (in *tfInstance) evalContext(expr hclsyntax.Expression) *hcl.EvalContext {
 		}
 	}
 	funcs := map[string]function.Function{}
-	hclsyntax.VisitAll(expr, func(n hclsyntax.Node) hcl.Diagnostics {
+	_ = hclsyntax.VisitAll(expr, func(n hclsyntax.Node) hcl.Diagnostics { // the visitor reports nothing
 		if call, ok := n.(*hclsyntax.FunctionCallExpr); ok {
 			if f, ok := tfFunctions[call.Name]; ok {
 				funcs[call.Name] = f

@@ -66,13 +66,24 @@ func TestDeployTrigger(t *testing.T) {
 	if !ok {
 		t.Fatalf("%s: no push trigger", w.path)
 	}
-	if branches := stringList(mapping(push, "branches")); !slices.Equal(branches, []string{"master"}) {
-		t.Errorf("%s: push branches = %v, want [master]", w.path, branches)
-	}
+	trunk := deployBranch(t, all)
 	for _, filter := range []string{"branches-ignore", "tags", "tags-ignore", "paths", "paths-ignore"} {
 		if mapping(push, filter) != nil {
-			t.Errorf("%s: push has a %s filter; every push to master deploys", w.path, filter)
+			t.Errorf("%s: push has a %s filter; every push to %s deploys", w.path, filter, trunk)
 		}
+	}
+	// The other places that name the deployment branch name the same one.
+	guard := false
+	for _, j := range w.sortedJobs() {
+		for _, s := range j.Steps {
+			guard = guard || strings.Contains(s.Run, "refs/heads/"+trunk)
+		}
+	}
+	if !guard {
+		t.Errorf("%s: no step refuses to deploy refs other than refs/heads/%s", w.path, trunk)
+	}
+	if group, cancel := concurrency(&all["ci.yml"].Concurrency); !strings.Contains(cancel, "refs/heads/"+trunk) {
+		t.Errorf("ci.yml: concurrency %q cancel-in-progress %q: runs on %s, the deployment branch, must not be cancelled", group, cancel, trunk)
 	}
 
 	for event := range events {
@@ -104,6 +115,17 @@ func TestDeployTrigger(t *testing.T) {
 	if r := mapping(tag, "required"); r != nil && r.Value == "true" {
 		t.Errorf("%s: image_tag must be optional", w.path)
 	}
+}
+
+// deployBranch is the one branch whose pushes deploy (deploy.yml's push trigger).
+func deployBranch(t *testing.T, all map[string]*workflow) string {
+	t.Helper()
+	w := all["deploy.yml"]
+	branches := stringList(mapping(w.events(t)["push"], "branches"))
+	if len(branches) != 1 || strings.ContainsAny(branches[0], "*?[!") {
+		t.Fatalf("%s: push branches = %v, want exactly one branch, without patterns", w.path, branches)
+	}
+	return branches[0]
 }
 
 // deployCallers returns the jobs of deploy.yml that call deploy-environment.yml, by environment.
@@ -152,20 +174,50 @@ func TestDeployJobsPerEnvironment(t *testing.T) {
 		t.Errorf("deploy.yml deploys to %v, Terraform has the workspaces %v", envs, workspaces)
 	}
 
-	// dev follows every push; staging and prod come after the environment before them.
-	if dev := callers["dev"]; dev != nil && !strings.Contains(dev.If, "github.event_name == 'push'") {
-		t.Errorf("deploy.yml: job %s must deploy dev on every push (if: %q)", dev.id, dev.If)
+	// The deployments form one chain: the first follows every push, and each other one needs
+	// exactly one deployment and runs after its success, so a push goes through the environments
+	// in order and stops at the first failure.
+	envOfJob := map[string]string{}
+	for env, j := range callers {
+		envOfJob[j.id] = env
 	}
-	for env, previous := range map[string]string{"staging": "dev", "prod": "staging"} {
+	var heads []string
+	follows := map[string]string{} // previous environment -> the one that follows it
+	for _, env := range envs {
 		j := callers[env]
-		if j == nil {
-			continue
+		var previous []string
+		for _, need := range stringList(&j.Needs) {
+			if e, ok := envOfJob[need]; ok {
+				previous = append(previous, e)
+			}
 		}
-		prevJob := callers[previous]
-		if prevJob == nil || !slices.Contains(stringList(&j.Needs), prevJob.id) ||
-			!strings.Contains(j.If, "needs."+prevJob.id+".result == 'success'") {
-			t.Errorf("deploy.yml: %s must need the %s deployment and run after its success on push (needs %v, if %q)",
-				env, previous, stringList(&j.Needs), j.If)
+		switch len(previous) {
+		case 0:
+			heads = append(heads, env)
+			if !strings.Contains(j.If, "github.event_name == 'push'") {
+				t.Errorf("deploy.yml: job %s deploys %s first, so it must run on every push (if: %q)", j.id, env, j.If)
+			}
+		case 1:
+			if !strings.Contains(j.If, "needs."+callers[previous[0]].id+".result == 'success'") {
+				t.Errorf("deploy.yml: %s must run after the success of the %s deployment (if %q)", env, previous[0], j.If)
+			}
+			if other, dup := follows[previous[0]]; dup {
+				t.Errorf("deploy.yml: both %s and %s follow %s; the deployments must form one chain", other, env, previous[0])
+			}
+			follows[previous[0]] = env
+		default:
+			t.Errorf("deploy.yml: %s needs several deployments %v; the deployments must form one chain", env, previous)
+		}
+	}
+	if len(heads) != 1 {
+		t.Errorf("deploy.yml: deployments %v start on their own, want exactly one that the others follow", heads)
+	} else {
+		chain := []string{heads[0]}
+		for next, ok := follows[heads[0]]; ok && len(chain) <= len(envs); next, ok = follows[next] {
+			chain = append(chain, next)
+		}
+		if len(chain) != len(envs) {
+			t.Errorf("deploy.yml: the chain of deployments %v does not reach every environment %v", chain, envs)
 		}
 	}
 
@@ -788,9 +840,10 @@ func TestTerraformWorkflow(t *testing.T) {
 		t.Errorf("%s: want a pull_request trigger on paths terraform/**", w.path)
 	}
 	push, ok := events["push"]
-	if !ok || !slices.Equal(stringList(mapping(push, "branches")), []string{"master"}) ||
+	trunk := deployBranch(t, all)
+	if !ok || !slices.Equal(stringList(mapping(push, "branches")), []string{trunk}) ||
 		!slices.Contains(stringList(mapping(push, "paths")), "terraform/**") {
-		t.Errorf("%s: want a push trigger on master for paths terraform/**", w.path)
+		t.Errorf("%s: want a push trigger on %s (the branch that deploys) for paths terraform/**", w.path, trunk)
 	}
 
 	// Plans of pull requests: one per workspace.

@@ -45,7 +45,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer srv.Stop()
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "devdb: stop PostgreSQL:", err)
+		}
+	}()
 	url, err := ensureDatabase(ctx, srv, *dbName)
 	if err != nil {
 		return err

@@ -313,14 +313,22 @@ func TestHostileInput(t *testing.T) {
 
 	req, _ := http.NewRequest("GET", "http://"+p.addr+"/", nil)
 	req.Header.Set("X-Big", strings.Repeat("a", 64<<10))
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Fatalf("64 KiB header: %v %v, want 431", resp, err)
-	}
-	resp, err := http.Get("http://" + p.addr + "/rates?orig_code=" + strings.Repeat("x", 8000))
-	if err != nil || resp.StatusCode != http.StatusRequestURITooLong {
-		t.Fatalf("8 KB query: %v %v, want 414", resp, err)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("64 KiB header: %v, want 431", err)
 	}
 	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("64 KiB header: %v, want 431", resp.Status)
+	}
+	resp, err = http.Get("http://" + p.addr + "/rates?orig_code=" + strings.Repeat("x", 8000))
+	if err != nil {
+		t.Fatalf("8 KB query: %v, want 414", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestURITooLong {
+		t.Fatalf("8 KB query: %v, want 414", resp.Status)
+	}
 
 	const clients = 1000
 	var wg sync.WaitGroup
@@ -454,9 +462,11 @@ func fingerprint(t *testing.T, url string) string {
 	}
 	defer conn.Close(context.Background())
 	var fp string
-	if err := conn.QueryRow(context.Background(), `SELECT format('%s regions, %s ports, %s prices, sum %s, %s seeds',
+	if err := conn.QueryRow(context.Background(), `SELECT format('%s regions, %s ports, %s prices, sum %s, %s seeds, price_daily %s rows md5 %s',
 		(SELECT count(*) FROM regions), (SELECT count(*) FROM ports), (SELECT count(*) FROM prices),
-		(SELECT sum(price) FROM prices), (SELECT count(*) FROM seed_history))`).Scan(&fp); err != nil {
+		(SELECT sum(price) FROM prices), (SELECT count(*) FROM seed_history),
+		(SELECT count(*) FROM price_daily),
+		(SELECT md5(coalesce(string_agg(d::text, ',' ORDER BY orig_code, dest_code, day), '')) FROM price_daily d))`).Scan(&fp); err != nil {
 		t.Fatal(err)
 	}
 	return fp
@@ -476,7 +486,7 @@ func waitNoOtherSessions(t *testing.T, conn *pgx.Conn) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatal("the killed seed's session is still open after 10s")
+	t.Fatal("the killed process's session is still open after 10s")
 }
 
 // kill -9 in the middle of a batch load leaves prices and batches as they were; loading the
@@ -500,26 +510,35 @@ func TestKilledIngestLeavesDatabaseUnchanged(t *testing.T) {
 	f.Close()
 	before := fingerprint(t, url)
 
-	killed := startProc(t, env, "ingest", "--file", batch)
 	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	deadline := time.Now().Add(30 * time.Second)
+	// A backend busy with a long INSERT notices its client is gone only when it next talks to
+	// it, unless it checks the socket while it works.
+	if _, err := conn.Exec(context.Background(), "ALTER DATABASE "+pgx.Identifier{dbName(url)}.Sanitize()+
+		" SET client_connection_check_interval = '100ms'"); err != nil {
+		t.Fatal(err)
+	}
+	killed := startProc(t, env, "ingest", "--file", batch)
+	// Kill it while it inserts into prices, past the staging COPY and the checks: the step
+	// that writes the table the API reads, and price_daily through its triggers.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
-		var copying bool
-		if err := conn.QueryRow(context.Background(),
-			"SELECT EXISTS (SELECT 1 FROM pg_stat_progress_copy WHERE tuples_processed > 100000)").Scan(&copying); err != nil {
+		var inserting bool
+		if err := conn.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'
+			  AND query ~* '^\s*INSERT\s+INTO\s+prices\M')`).Scan(&inserting); err != nil {
 			t.Fatal(err)
 		}
-		if copying {
+		if inserting {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the batch never reached its COPY\n%s", killed.output)
+			t.Fatalf("the batch never reached its insert into prices\n%s", killed.output)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 	if err := killed.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -547,4 +566,13 @@ func TestKilledIngestLeavesDatabaseUnchanged(t *testing.T) {
 	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM prices WHERE day >= '2026-03-01'").Scan(&loaded); err != nil || loaded != 1_500_000 {
 		t.Fatalf("after two more runs: %d rows of the batch (%v), want 1500000 (loaded once)", loaded, err)
 	}
+}
+
+// dbName is the database of a connection URL.
+func dbName(url string) string {
+	name := url[strings.LastIndex(url, "/")+1:]
+	if i := strings.IndexByte(name, '?'); i >= 0 {
+		name = name[:i]
+	}
+	return name
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -19,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rates/internal/config"
+	"rates/internal/domain"
 	"rates/internal/ingest"
 	"rates/internal/metrics"
 )
@@ -72,7 +71,7 @@ func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 	if err != nil {
 		return err
 	}
-	defer stopMetrics()
+	defer func() { _ = stopMetrics() }() // the worker's own result is the one to report
 	worker := ingest.NewWorker(newLoader(pool, ing, m, log), sqsClient, s3Client, ingest.WorkerConfig{
 		QueueURL:          ing.QueueURL,
 		WaitTime:          ing.WaitTime,
@@ -125,7 +124,7 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 	if *file == "" || fs.NArg() > 0 {
 		return errors.New("usage: rates ingest --file PATH")
 	}
-	sum, err := fileSHA256(*file)
+	sum, err := domain.FileSHA256(*file)
 	if err != nil {
 		return fmt.Errorf("ingest %s: %w", *file, err)
 	}
@@ -160,17 +159,4 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 		fmt.Fprintf(stdout, "%s loaded as batch %d: %d rows in %s\n", *file, res.BatchID, res.Rows, res.Duration.Round(1e6))
 	}
 	return nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -163,10 +163,12 @@ func serveMetrics(ctx context.Context, cfg config.Config, m *metrics.Metrics, lo
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (METRICS_ADDR): %w", cfg.HTTP.MetricsAddr, err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	// Not derived from ctx's cancellation: SIGTERM must not close this listener while the API
+	// drains; stop does, after the API has stopped.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() {
-		done <- server.Run(ctx, ln, m.Handler(), cfg.HTTP, config.Shutdown{Timeout: time.Second}, noDrain{}, log.With("listener", "metrics"))
+		done <- server.Run(ctx, ln, m.Handler(), serverConfig(cfg.HTTP, config.Shutdown{Timeout: time.Second}), noDrain{}, log.With("listener", "metrics"))
 	}()
 	return func() error { cancel(); return <-done }, nil
 }
@@ -224,9 +226,18 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, log *slog.
 		Batches:       batchHandler(pool, ing, m, log),
 	}, readiness, log)
 	readiness.SetReady(true)
-	err = server.Run(ctx, ln, handler, cfg.HTTP, cfg.Shutdown, readiness, log)
+	err = server.Run(ctx, ln, handler, serverConfig(cfg.HTTP, cfg.Shutdown), readiness, log)
 	// Metrics stay up until the API has drained, then stop with it.
 	return errors.Join(err, stopMetrics())
+}
+
+// serverConfig hands the server its settings.
+func serverConfig(h config.HTTP, s config.Shutdown) server.Config {
+	return server.Config{
+		ReadHeaderTimeout: h.ReadHeaderTimeout, ReadTimeout: h.ReadTimeout, WriteTimeout: h.WriteTimeout,
+		IdleTimeout: h.IdleTimeout, MaxHeaderBytes: h.MaxHeaderBytes,
+		DrainDelay: s.DrainDelay, ShutdownTimeout: s.Timeout,
+	}
 }
 
 // noDrain is the readiness of a listener that no load balancer checks.

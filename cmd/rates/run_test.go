@@ -69,7 +69,7 @@ type running struct {
 	addr   string
 	logs   *syncBuffer
 	cancel context.CancelFunc
-	done   chan error // closed when run returns; err holds its result
+	done   chan struct{} // closed when run returns; err holds its result
 	err    error
 }
 
@@ -93,7 +93,7 @@ func startServe(t *testing.T, env map[string]string) *running {
 	if _, ok := env["MIGRATE_ON_START"]; !ok {
 		env["MIGRATE_ON_START"] = "true"
 	}
-	r := &running{addr: env["HTTP_ADDR"], logs: &syncBuffer{}, done: make(chan error)}
+	r := &running{addr: env["HTTP_ADDR"], logs: &syncBuffer{}, done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() {
@@ -167,30 +167,51 @@ func TestServeMigratesSeedsServesAndStops(t *testing.T) {
 	}
 }
 
+// The database demands a password (scram-sha-256) that only the SSM stand-in holds: serve must
+// read it from SSM to connect at all, and never log it. A wrong password in SSM fails clearly.
 func TestServeReadsPasswordFromSSMAndNeverLogsIt(t *testing.T) {
 	const secret = "pa55-from-ssm-Zq9"
-	fake := ssmfake.New(map[string]string{"/rates/test/db/password": secret})
+	locked, err := pgserver.Start(context.Background(), pgserver.Options{Password: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locked.Close()
+	if _, err := locked.CreateDatabase(context.Background(), "rates"); err != nil {
+		t.Fatal(err)
+	}
+	fake := ssmfake.New(map[string]string{"/rates/test/db/password": secret, "/rates/test/db/wrong": "not-" + secret})
 	defer fake.Close()
 	for k, v := range fake.Env() {
 		t.Setenv(k, v)
 	}
-	url := pgserver.NewDatabase(t, srv)
-	name := url[strings.LastIndex(url, "/")+1 : strings.Index(url, "?")]
-	r := startServe(t, map[string]string{
-		"DB_HOST": "127.0.0.1", "DB_PORT": fmt.Sprint(srv.Port()), "DB_NAME": name, "DB_USER": "postgres",
-		"DB_SSLMODE": "disable", "DB_PASSWORD_SSM_PARAMETER": "/rates/test/db/password",
-		"HTTP_ADDR": freeAddr(t), "LOG_LEVEL": "debug",
-	})
+	env := func(parameter string) map[string]string {
+		return map[string]string{
+			"DB_HOST": "127.0.0.1", "DB_PORT": fmt.Sprint(locked.Port()), "DB_NAME": "rates", "DB_USER": "postgres",
+			"DB_SSLMODE": "disable", "DB_PASSWORD_SSM_PARAMETER": parameter, "DB_WAIT_TIMEOUT": "1s",
+			"HTTP_ADDR": freeAddr(t), "LOG_LEVEL": "debug", "SEED_FILE": defaultDump,
+		}
+	}
+
+	var logs syncBuffer
+	err = run(context.Background(), []string{"serve"}, lookupOf(env("/rates/test/db/wrong")), io.Discard, &logs)
+	if err == nil || !strings.Contains(err.Error(), "password authentication failed") {
+		t.Fatalf("serve with a wrong password in SSM: %v, want a password authentication failure", err)
+	}
+
+	r := startServe(t, env("/rates/test/db/password"))
 	r.waitReady(t)
-	if reqs := fake.Requests(); len(reqs) != 1 || !reqs[0].WithDecryption {
-		t.Fatalf("SSM requests = %+v, want one GetParameter with decryption", reqs)
+	if reqs := fake.Requests(); len(reqs) != 2 || !reqs[1].WithDecryption {
+		t.Fatalf("SSM requests = %+v, want one GetParameter with decryption per start", reqs)
 	}
-	logs := r.logs.String()
-	if strings.Contains(logs, secret) {
-		t.Fatalf("the password appears in the logs:\n%s", logs)
+	if status, body := get(t, "http://"+r.addr+"/rates?date_from=2026-01-01&date_to=2026-01-01&orig_code=CNSHA&dest_code=NLRTM"); status != 200 {
+		t.Fatalf("rates with the password from SSM = %d %s", status, body)
 	}
-	if !strings.Contains(logs, "database password read from SSM") {
-		t.Fatalf("logs lack the SSM line:\n%s", logs)
+	all := r.logs.String() + logs.String()
+	if strings.Contains(all, secret) {
+		t.Fatalf("the password appears in the logs:\n%s", all)
+	}
+	if !strings.Contains(r.logs.String(), "database password read from SSM") {
+		t.Fatalf("logs lack the SSM line:\n%s", r.logs)
 	}
 }
 
@@ -296,11 +317,13 @@ func migrationVersions(t *testing.T) []int {
 	return versions
 }
 
-// METRICS_ADDR moves /metrics to a listener of its own; the API port no longer serves it.
+// METRICS_ADDR moves /metrics to a listener of its own; the API port no longer serves it. The
+// metrics listener keeps answering while the API drains, and closes after it.
 func TestMetricsOnTheirOwnPort(t *testing.T) {
 	metricsAddr := freeAddr(t)
 	r := startServe(t, map[string]string{
 		"DATABASE_URL": pgserver.NewDatabase(t, srv), "HTTP_ADDR": freeAddr(t), "METRICS_ADDR": metricsAddr,
+		"SHUTDOWN_DRAIN_DELAY": "1500ms",
 	})
 	r.waitReady(t)
 	if status, _ := get(t, "http://"+r.addr+"/metrics"); status != 404 {
@@ -309,6 +332,22 @@ func TestMetricsOnTheirOwnPort(t *testing.T) {
 	status, body := get(t, "http://"+metricsAddr+"/metrics")
 	if status != 200 || !strings.Contains(body, `rates_build_info{version="dev"} 1`) || !strings.Contains(body, "rates_db_pool_max_connections") {
 		t.Fatalf("/metrics on METRICS_ADDR = %d %.200s", status, body)
+	}
+	r.cancel() // as SIGTERM does
+	deadline := time.Now().Add(time.Second)
+	for {
+		// While the API drains (readiness 503), metrics still answer: a scrape sees the drain.
+		ready, _ := get(t, "http://"+r.addr+"/readyz")
+		if ready == 503 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz = %d a second after the stop, want 503 while draining", ready)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if status, _ := get(t, "http://"+metricsAddr+"/metrics"); status != 200 {
+		t.Fatalf("/metrics while the API drains = %d, want 200", status)
 	}
 	if err := r.stop(t); err != nil {
 		t.Fatalf("stop: %v", err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,9 +21,10 @@ import (
 
 // Store is what the API needs from the database.
 type Store interface {
-	ResolvePair(ctx context.Context, orig, dest string) (store.Location, store.Location, error)
+	Generation(ctx context.Context) (store.Generation, error)
+	Tree(ctx context.Context) (*store.Tree, error)
+	Resolve(ctx context.Context, code string) (store.Location, error)
 	DailyStats(ctx context.Context, orig, dest []string, from, to time.Time) ([]store.DayStat, error)
-	Generation(ctx context.Context) (int64, error)
 	Ping(ctx context.Context) error
 }
 
@@ -66,6 +68,9 @@ type Handler struct {
 	readiness *Readiness
 	router    chi.Router
 	cache     *answerCache
+	gens      *generationReader
+	treeMu    sync.Mutex
+	tree      atomic.Pointer[store.Tree]
 }
 
 // New builds the router with its middleware.
@@ -74,6 +79,9 @@ func New(st Store, cfg Config, readiness *Readiness, log *slog.Logger) *Handler 
 	if cfg.CacheBytes > 0 {
 		h.cache = newAnswerCache(cfg.CacheBytes)
 	}
+	h.gens = newGenerationReader(func(ctx context.Context) (store.Generation, error) {
+		return store.RetryOnce(ctx, st.Generation)
+	}, cfg.QueryTimeout, h.cache.advance)
 
 	r := chi.NewRouter()
 	r.Use(requestID, observe(log, cfg.Metrics), recoverPanics(log), limitQuery(cfg.MaxQueryBytes), middleware.GetHead)
@@ -112,61 +120,169 @@ func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.QueryTimeout)
 	defer cancel()
 
-	var (
-		key        string
-		generation int64
-		answer     cachedAnswer
-		hit        bool
-	)
-	if h.cache != nil {
-		// One cheap round trip tells whether a cached answer still reflects the data.
-		if generation, err = h.store.Generation(ctx); err != nil {
-			h.storeFailed(w, r, err)
-			return
-		}
-		key = q.cacheKey()
-		answer, hit = h.cache.get(key, generation)
-		h.cfg.Metrics.CacheLookup(hit)
+	// One generation read, shared with the requests that arrived at about the same time, tells
+	// which cached answers, days and port tree still reflect the data.
+	gen, err := h.gens.get(ctx)
+	if err != nil {
+		h.storeFailed(w, r, err)
+		return
 	}
+	key := q.cacheKey()
+	answer, hit := h.cache.get(key, gen)
+	result := "hit"
 	if !hit {
-		if answer, err = h.answer(ctx, q); err != nil {
+		// A deadlock or serialization failure of the read (40P01, 40001) is retried once.
+		err = retryOnce(ctx, func(ctx context.Context) error {
+			var e error
+			answer, result, e = h.answer(ctx, q, gen)
+			return e
+		})
+		if err != nil {
 			h.storeFailed(w, r, err)
 			return
 		}
-		h.cache.put(key, generation, answer)
+		h.cache.put(key, gen, answer)
+	}
+	if h.cache != nil {
+		h.cfg.Metrics.CacheLookup(result)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(answer.status)
 	_, _ = w.Write(answer.body)
 }
 
-// answer computes the response to a valid query: the days, or 400 for an unknown code.
-func (h *Handler) answer(ctx context.Context, q RatesQuery) (cachedAnswer, error) {
-	orig, dest, err := h.store.ResolvePair(ctx, q.Orig, q.Dest)
+// answer computes the response to a valid query: the days, or 400 for an unknown code. result
+// tells whether the days came from the cache ("days") or the database ("miss").
+func (h *Handler) answer(ctx context.Context, q RatesQuery, gen store.Generation) (cacheEntry, string, error) {
+	tree, err := h.currentTree(ctx, gen)
 	if err != nil {
-		return cachedAnswer{}, err
+		return cacheEntry{}, "", err
 	}
-	for _, loc := range []struct {
-		param, code string
-		found       bool
-	}{{"orig_code", q.Orig, orig.Found}, {"dest_code", q.Dest, dest.Found}} {
-		if !loc.found {
-			return cachedAnswer{status: http.StatusBadRequest,
-				body: httpjson.ErrorBody("unknown " + loc.param + " " + quote(loc.code) + ": not a port code or region slug")}, nil
+	var locs [2]store.Location
+	for i, loc := range []struct{ param, code string }{{"orig_code", q.Orig}, {"dest_code", q.Dest}} {
+		l, ok := tree.Resolve(loc.code)
+		if !ok {
+			if l, err = h.store.Resolve(ctx, loc.code); err != nil {
+				return cacheEntry{}, "", err
+			}
 		}
+		if !l.Found {
+			return cacheEntry{status: http.StatusBadRequest,
+				body: httpjson.ErrorBody("unknown " + loc.param + " " + quote(loc.code) + ": not a port code or region slug")}, "miss", nil
+		}
+		locs[i] = l
 	}
-	stats, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, q.From, q.To)
+	stats, result, err := h.dailyStats(ctx, q, gen, locs[0], locs[1])
 	if err != nil {
-		return cachedAnswer{}, err
+		return cacheEntry{}, "", err
 	}
 	// About 50 bytes a day; sized once so the cached slice is not copied again.
 	body := appendRates(make([]byte, 0, 16+q.Days()*56), q, stats)
-	return cachedAnswer{status: http.StatusOK, body: body}, nil
+	return cacheEntry{status: http.StatusOK, body: body}, result, nil
+}
+
+// dailyStats returns the stats of the days of q. With the cache on, it works in whole calendar
+// months, each cached under the resolved pair, so that other ranges over the same pair are
+// answered from memory; the months not cached are read in one query.
+func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Generation, orig, dest store.Location) ([]store.DayStat, string, error) {
+	if h.cache == nil {
+		stats, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, q.From, q.To)
+		return stats, "miss", err
+	}
+	var (
+		months       []time.Time
+		cached       [][]store.DayStat
+		firstMissing = -1
+		lastMissing  = -1
+		pairKey      = "m\x00" + orig.Key + "\x00" + dest.Key + "\x00"
+		monthKey     = func(m time.Time) string { return pairKey + m.Format("2006-01") }
+	)
+	for m := time.Date(q.From.Year(), q.From.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(q.To); m = m.AddDate(0, 1, 0) {
+		e, ok := h.cache.get(monthKey(m), gen)
+		if !ok {
+			if firstMissing < 0 {
+				firstMissing = len(months)
+			}
+			lastMissing = len(months)
+		}
+		months = append(months, m)
+		cached = append(cached, e.days)
+	}
+	result := "days"
+	if firstMissing >= 0 {
+		result = "miss"
+		// The month before and the one after come along when not held: the query costs one
+		// index descent per port pair whatever its range, and the next request over the pair
+		// is likely to ask for a neighbouring range.
+		from, to := months[firstMissing], months[lastMissing].AddDate(0, 1, 0)
+		if before := from.AddDate(0, -1, 0); before.Year() >= 1 {
+			if _, ok := h.cache.get(monthKey(before), gen); !ok {
+				from = before
+			}
+		}
+		if to.Year() > 9999 {
+			to = months[lastMissing]
+		} else if _, ok := h.cache.get(monthKey(to), gen); ok {
+			to = months[lastMissing]
+		}
+		stats, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, from, to.AddDate(0, 1, -1))
+		if err != nil {
+			return nil, "", err
+		}
+		byMonth := make([][]store.DayStat, (to.Year()-from.Year())*12+int(to.Month()-from.Month())+1)
+		for _, s := range stats {
+			i := (s.Day.Year()-from.Year())*12 + int(s.Day.Month()-from.Month())
+			byMonth[i] = append(byMonth[i], s)
+		}
+		for i, days := range byMonth {
+			m := from.AddDate(0, i, 0)
+			if j := (m.Year()-months[0].Year())*12 + int(m.Month()-months[0].Month()); j >= 0 && j < len(months) {
+				cached[j] = days
+			}
+			h.cache.put(monthKey(m), gen, cacheEntry{days: days})
+		}
+	}
+	var stats []store.DayStat
+	for _, days := range cached {
+		for _, s := range days {
+			if !s.Day.Before(q.From) && !s.Day.After(q.To) {
+				stats = append(stats, s)
+			}
+		}
+	}
+	return stats, result, nil
+}
+
+// currentTree returns the port and region tree of gen or newer, loading it when ports or
+// regions have changed (or the generation counter was reset) since it was last loaded.
+func (h *Handler) currentTree(ctx context.Context, gen store.Generation) (*store.Tree, error) {
+	fresh := func(t *store.Tree) bool {
+		return t != nil && t.Generation().Epoch == gen.Epoch && t.Generation().Tree >= gen.Tree
+	}
+	if t := h.tree.Load(); fresh(t) {
+		return t, nil
+	}
+	h.treeMu.Lock()
+	defer h.treeMu.Unlock()
+	if t := h.tree.Load(); fresh(t) {
+		return t, nil
+	}
+	t, err := h.store.Tree(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.tree.Store(t)
+	return t, nil
+}
+
+func retryOnce(ctx context.Context, op func(context.Context) error) error {
+	_, err := store.RetryOnce(ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, op(ctx) })
+	return err
 }
 
 func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(r.Context().Err(), context.Canceled) {
-		return // the client went away; nobody reads an answer
+		return // the client went away; nobody reads an answer, and observe logs a 499
 	}
 	if store.IsUnavailable(err) {
 		h.log.WarnContext(r.Context(), "database unavailable", "error", err.Error(), "request_id", RequestIDFrom(r.Context()))

@@ -2,11 +2,15 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,4 +226,171 @@ func readyReadiness() *api.Readiness {
 	r := &api.Readiness{}
 	r.SetReady(true)
 	return r
+}
+
+// A reset of the generation counter (a restore, a migrate down and up) starts it again at 1;
+// even when it climbs back to the very number the cache holds, nothing computed before the
+// reset may be served.
+func TestCacheAcrossGenerationReset(t *testing.T) {
+	pool, _ := dbtest.Seeded(t, srv, "testdata/fixture.sql")
+	cfg := testConfig
+	cfg.CacheBytes = 1 << 20
+	h := api.New(store.New(pool), cfg, readyReadiness(), dbtest.Discard)
+	ctx := context.Background()
+	const target = "/rates?date_from=2021-01-03&date_to=2021-01-03&orig_code=CNAAA&dest_code=DEAAA"
+	const regionTarget = "/rates?date_from=2021-01-03&date_to=2021-01-04&orig_code=china&dest_code=north_europe"
+	const before = `{"rates":[{"count":null,"day":"2021-01-03","price":null}]}` + "\n"
+	for range 2 { // the second answer comes from the cache
+		if _, _, body := do(t, h, "GET", target); body != before {
+			t.Fatalf("before the reset: %s", body)
+		}
+		do(t, h, "GET", regionTarget)
+	}
+	_, _, regionBefore := do(t, h, "GET", regionTarget)
+	var held, heldTree int64
+	if err := pool.QueryRow(ctx, "SELECT generation, tree_generation FROM data_generation").Scan(&held, &heldTree); err != nil {
+		t.Fatal(err)
+	}
+	// The counter is created again, the data and the tree change, and the counters reach the
+	// numbers the cache holds, all between two requests.
+	for _, q := range []string{
+		"DELETE FROM data_generation",
+		"INSERT INTO data_generation (generation) VALUES (1)",
+		"INSERT INTO prices VALUES ('CNAAA', 'DEAAA', '2021-01-03', 100), ('CNAAA', 'DEAAA', '2021-01-03', 200), ('CNAAA', 'DEAAA', '2021-01-03', 300)",
+		"UPDATE ports SET parent_slug = 'china' WHERE code = 'DEAAA'",
+		fmt.Sprintf("UPDATE data_generation SET generation = %d, tree_generation = %d", held, heldTree),
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, _, body := do(t, h, "GET", target); body != `{"rates":[{"count":3,"day":"2021-01-03","price":200.0}]}`+"\n" {
+		t.Fatalf("after the reset: %s, want the three new prices", body)
+	}
+	if _, _, body := do(t, h, "GET", regionTarget); body == regionBefore {
+		t.Fatalf("region answer from before the reset (and the move of DEAAA): %s", body)
+	}
+}
+
+// Every answer reflects every batch committed before the request arrived, while batches
+// commit concurrently: the count of the route's day never falls below the number of batches
+// whose commit returned before the request was sent. Requests overlap, so they share
+// generation reads, hit the answer cache and build answers from cached days.
+func TestAnswersReflectCommittedBatches(t *testing.T) {
+	pool, _ := dbtest.Seeded(t, srv, "testdata/fixture.sql")
+	cfg := testConfig
+	cfg.CacheBytes = 1 << 20
+	h := api.New(store.New(pool), cfg, readyReadiness(), dbtest.Discard)
+	ctx := context.Background()
+	targets := []struct {
+		path string
+		base int64 // count of the day before any batch
+	}{
+		{"/rates?date_from=2021-01-03&date_to=2021-01-03&orig_code=CNAAA&dest_code=DEAAA", 0},
+		{"/rates?date_from=2021-01-01&date_to=2021-01-05&orig_code=CNAAA&dest_code=DEAAA", 0},
+		{"/rates?date_from=2021-01-02&date_to=2021-01-03&orig_code=china&dest_code=DEAAA", 0},
+		{"/rates?date_from=2020-12-25&date_to=2021-01-03&orig_code=china&dest_code=europe", 0},
+	}
+	for i := range targets { // the count of 2021-01-03 before the batches
+		targets[i].base = dayCount(t, h, targets[i].path, "2021-01-03")
+	}
+	const batches = 60
+	var committed atomic.Int64
+	writerErr, done := make(chan error, 1), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range batches {
+			// A batch of three statements in one transaction, as a load of several parts.
+			tx, err := pool.Begin(ctx)
+			if err != nil {
+				writerErr <- err
+				return
+			}
+			for _, q := range []string{
+				"INSERT INTO prices VALUES ('CNAAA', 'DEAAA', '2021-01-03', 100)",
+				"INSERT INTO prices VALUES ('CNBBB', 'DEAAA', '2021-01-03', 100)",
+				"INSERT INTO prices SELECT 'CNAAA', 'DEAAA', '2021-01-04', 1 WHERE false",
+			} {
+				if _, err := tx.Exec(ctx, q); err != nil {
+					writerErr <- err
+					return
+				}
+			}
+			if err := tx.Commit(ctx); err != nil {
+				writerErr <- err
+				return
+			}
+			committed.Store(int64(i + 1))
+			time.Sleep(time.Duration(i%4) * time.Millisecond)
+		}
+	}()
+	perBatch := []int64{1, 1, 2, 2}
+	var wg sync.WaitGroup
+	var checked atomic.Int64
+	errs := make(chan string, 16)
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				k := i % len(targets)
+				floor := committed.Load()
+				got := dayCount(t, h, targets[k].path, "2021-01-03")
+				if want := targets[k].base + floor*perBatch[k]; got < want {
+					select {
+					case errs <- fmt.Sprintf("%s: count %d after %d committed batches, want at least %d", targets[k].path, got, floor, want):
+					default:
+					}
+					return
+				}
+				checked.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-writerErr:
+		t.Fatal(err)
+	default:
+	}
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if checked.Load() < batches {
+		t.Fatalf("only %d answers checked during %d batches", checked.Load(), batches)
+	}
+	for k, tg := range targets { // and once everything has committed, the exact count
+		if got, want := dayCount(t, h, tg.path, "2021-01-03"), tg.base+batches*perBatch[k]; got != want {
+			t.Fatalf("%s after all batches: count %d, want %d", tg.path, got, want)
+		}
+	}
+}
+
+// dayCount returns the count of day in the answer to path (0 for null).
+func dayCount(t *testing.T, h http.Handler, path, day string) int64 {
+	req := httptest.NewRequest("GET", path, nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var got struct {
+		Rates []struct {
+			Count *int64
+			Day   string
+		}
+	}
+	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &got) != nil {
+		t.Errorf("%s: %d %s", path, rec.Code, rec.Body)
+		return -1
+	}
+	for _, r := range got.Rates {
+		if r.Day == day && r.Count != nil {
+			return *r.Count
+		}
+	}
+	return 0
 }

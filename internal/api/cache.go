@@ -2,67 +2,94 @@ package api
 
 import (
 	"sync"
+
+	"rates/internal/store"
 )
 
-// answerCache keeps computed /rates answers for one data generation. Entries of an older
-// generation are never served: the first request that sees a new generation empties the cache.
+// answerCache keeps, for the current data generation only, computed /rates answers (by query)
+// and the per-day counts and sums of origin/destination pairs month by month (by resolved
+// pair and month), so a query for a range it has not seen is answered from months it holds.
+// Nothing of another generation is ever served: the generation reader moves the cache to each
+// generation it reads (advance), which empties it, and lookups and stores name the
+// generation they belong to and must match it exactly. Exact matching, not ordering, is what
+// makes a reset of the counter (a new epoch) safe.
 // A byte budget bounds memory; past it, arbitrary entries are dropped (Go's map order is
-// random), which is enough for a cache whose entries are all equally cheap to recompute.
+// random), which is enough for entries that are all cheap to recompute.
 type answerCache struct {
-	mu         sync.RWMutex
-	generation int64
-	entries    map[string]cachedAnswer
-	bytes      int
-	maxBytes   int
+	mu       sync.RWMutex
+	gen      store.Generation
+	entries  map[string]cacheEntry
+	bytes    int
+	maxBytes int
 }
 
-type cachedAnswer struct {
+// cacheEntry is an answer (status and body) or a month of day stats (days).
+type cacheEntry struct {
 	status int
 	body   []byte
+	days   []store.DayStat
 }
+
+// size approximates the memory an entry and its key hold.
+func (e cacheEntry) size(key string) int { return len(key) + len(e.body) + len(e.days)*40 + 64 }
 
 func newAnswerCache(maxBytes int) *answerCache {
-	return &answerCache{entries: map[string]cachedAnswer{}, maxBytes: maxBytes}
+	return &answerCache{entries: map[string]cacheEntry{}, maxBytes: maxBytes}
 }
 
-func (c *answerCache) get(key string, generation int64) (cachedAnswer, bool) {
+// advance moves the cache to the generation just read, emptying it when that differs from the
+// one it holds. Reads are sequential (generationReader), so this never moves backwards in time
+// even when the counter itself was reset.
+func (c *answerCache) advance(gen store.Generation) {
 	if c == nil {
-		return cachedAnswer{}, false
-	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if generation != c.generation {
-		return cachedAnswer{}, false
-	}
-	a, ok := c.entries[key]
-	return a, ok
-}
-
-// put stores an answer computed from data of the given generation. body must not be
-// modified afterwards.
-func (c *answerCache) put(key string, generation int64, a cachedAnswer) {
-	if c == nil || len(a.body) > c.maxBytes/16 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch {
-	case generation > c.generation:
+	if gen != c.gen {
 		clear(c.entries)
-		c.generation, c.bytes = generation, 0
-	case generation < c.generation:
-		return // computed from data that has changed since
+		c.gen, c.bytes = gen, 0
+	}
+}
+
+func (c *answerCache) get(key string, gen store.Generation) (cacheEntry, bool) {
+	if c == nil {
+		return cacheEntry{}, false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if gen != c.gen {
+		return cacheEntry{}, false
+	}
+	e, ok := c.entries[key]
+	return e, ok
+}
+
+// put stores an entry computed after gen was read. Its contents must not be modified
+// afterwards.
+func (c *answerCache) put(key string, gen store.Generation, e cacheEntry) {
+	if c == nil {
+		return
+	}
+	size := e.size(key)
+	if size > c.maxBytes/16 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return // the data has changed since (or the cache has not seen this generation yet)
 	}
 	if old, ok := c.entries[key]; ok {
-		c.bytes -= len(key) + len(old.body)
+		c.bytes -= old.size(key)
 	}
 	for k, v := range c.entries {
-		if c.bytes+len(key)+len(a.body) <= c.maxBytes {
+		if c.bytes+size <= c.maxBytes {
 			break
 		}
 		delete(c.entries, k)
-		c.bytes -= len(k) + len(v.body)
+		c.bytes -= v.size(k)
 	}
-	c.entries[key] = a
-	c.bytes += len(key) + len(a.body)
+	c.entries[key] = e
+	c.bytes += size
 }

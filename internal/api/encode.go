@@ -5,12 +5,13 @@ import (
 	"strconv"
 	"time"
 
+	"rates/internal/domain"
 	"rates/internal/store"
 )
 
 // appendRates writes {"rates":[...]} with one item per day from q.To down to q.From. Items
 // carry their keys in the order count, day, price, as the service this API replaces wrote
-// them; count is null on a day without prices and price is null below minPricesForAverage.
+// them; count is null on a day without prices and price is null on a day without an average (domain.HasAverage).
 func appendRates(b []byte, q RatesQuery, stats []store.DayStat) []byte {
 	byDay := make(map[int64]store.DayStat, len(stats))
 	for _, s := range stats {
@@ -31,7 +32,7 @@ func appendRates(b []byte, q RatesQuery, stats []store.DayStat) []byte {
 		b = append(b, `,"day":"`...)
 		b = day.AppendFormat(b, time.DateOnly)
 		b = append(b, `","price":`...)
-		if ok && s.Count >= minPricesForAverage {
+		if ok && domain.HasAverage(s.Count) {
 			b = appendPythonFloat(b, float64(s.Sum)/float64(s.Count))
 		} else {
 			b = append(b, "null"...)
@@ -40,9 +41,6 @@ func appendRates(b []byte, q RatesQuery, stats []store.DayStat) []byte {
 	}
 	return append(b, "]}\n"...)
 }
-
-// minPricesForAverage: days with fewer prices than this report a null price.
-const minPricesForAverage = 3
 
 // appendPythonFloat writes f the way Python's repr (and so its json module) does: the
 // shortest string that reads back as f, always with a decimal point or an exponent, so a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -57,6 +58,10 @@ func cleanID(id string) string {
 	return id
 }
 
+// statusClientClosedRequest is logged and counted for a request whose client disconnected
+// before it was answered (nginx's 499; nothing is sent).
+const statusClientClosedRequest = 499
+
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
@@ -93,7 +98,11 @@ func observe(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Handl
 			defer done()
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r)
-			if rec.status == 0 {
+			switch {
+			case rec.status == 0 && r.Context().Err() != nil:
+				// Nothing was written because the client went away: not a success.
+				rec.status = statusClientClosedRequest
+			case rec.status == 0:
 				rec.status = http.StatusOK
 			}
 			elapsed := time.Since(start)
@@ -126,10 +135,10 @@ func truncateLog(s string) string {
 func recoverPanics(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			defer func() {
+			defer func() { //nolint:contextcheck // a deferred recover has no parameters; it logs with r.Context()
 				if v := recover(); v != nil {
-					if v == http.ErrAbortHandler {
-						panic(v)
+					if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+						panic(v) // net/http's way to abort a response: not a fault
 					}
 					log.ErrorContext(r.Context(), "panic in handler", "panic", v, "stack", string(debug.Stack()),
 						"request_id", RequestIDFrom(r.Context()))

@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"rates/internal/api"
+	"rates/internal/store"
 	"rates/internal/testing/dbtest"
 	"rates/internal/testing/reference"
 )
@@ -70,13 +72,27 @@ func oracle(ctx context.Context, pool *pgxpool.Pool, orig, dest string, from, to
 
 var itemKeyOrder = regexp.MustCompile(`^\{"rates":\[(\{"count":[^,]+,"day":"[0-9-]+","price":[^}]+\},?)*\]\}\n$`)
 
-// TestOracleReferenceDump compares the API with the oracle SQL on the reference dump for
-// random routes (ports and regions) and random ranges in and around January 2021.
-func TestOracleReferenceDump(t *testing.T) {
-	dump := reference.Dump(t)
+// TestOracle compares the API with the oracle SQL for random routes (ports and regions) and
+// random ranges in and around the days of the data: on the generated dump everywhere, and on
+// the reference dump too when it is present beside the repository.
+func TestOracle(t *testing.T) {
+	dumps := map[string]string{"generated": "../../db/seed/rates.sql"}
+	if p := reference.Find(); p != "" {
+		dumps["reference"] = p
+	}
+	for name, dump := range dumps {
+		t.Run(name, func(t *testing.T) { compareWithOracle(t, dump) })
+	}
+}
+
+func compareWithOracle(t *testing.T, dump string) {
 	pool, _ := dbtest.Seeded(t, srv, dump)
-	h := newHandler(t, pool, true)
+	h := newHandler(t, pool, true) // no cache: every answer is read from the database
+	cfg := testConfig
+	cfg.CacheBytes = 64 << 20
+	cached := api.New(store.New(pool), cfg, readyReadiness(), dbtest.Discard)
 	ctx := context.Background()
+	var targets, bodies []string
 
 	var routes [][2]string
 	rows, err := pool.Query(ctx, "SELECT DISTINCT orig_code, dest_code FROM prices ORDER BY 1, 2")
@@ -106,8 +122,13 @@ func TestOracleReferenceDump(t *testing.T) {
 		slugs = append(slugs, s)
 	}
 
+	var first, last time.Time
+	if err := pool.QueryRow(ctx, "SELECT min(day), max(day) FROM prices").Scan(&first, &last); err != nil {
+		t.Fatal(err)
+	}
 	rng := rand.New(rand.NewPCG(2021, 1))
-	base := time.Date(2020, 12, 15, 0, 0, 0, 0, time.UTC) // ranges start up to two weeks early
+	base := first.AddDate(0, 0, -14) // ranges start up to two weeks early
+	span := int(last.Sub(first).Hours()/24) + 28
 	const queries = 400
 	nonNullPrices := 0
 	for i := range queries {
@@ -121,7 +142,7 @@ func TestOracleReferenceDump(t *testing.T) {
 		case 7:
 			orig, dest = slugs[rng.IntN(len(slugs))], slugs[rng.IntN(len(slugs))]
 		}
-		from := base.AddDate(0, 0, rng.IntN(62))
+		from := base.AddDate(0, 0, rng.IntN(span))
 		to := from
 		if i%4 != 0 { // a quarter are single days
 			to = from.AddDate(0, 0, rng.IntN(40))
@@ -134,6 +155,10 @@ func TestOracleReferenceDump(t *testing.T) {
 			"orig_code": {orig}, "dest_code": {dest},
 		}
 		status, _, body := do(t, h, "GET", "/rates?"+q.Encode())
+		if _, _, cachedBody := do(t, cached, "GET", "/rates?"+q.Encode()); cachedBody != body {
+			t.Fatalf("query %d %v: with the cache\n%s\nwithout\n%s", i, q, cachedBody, body)
+		}
+		targets, bodies = append(targets, "/rates?"+q.Encode()), append(bodies, body)
 		if status != 200 {
 			t.Fatalf("query %d %v: status %d %s", i, q, status, body)
 		}
@@ -155,6 +180,12 @@ func TestOracleReferenceDump(t *testing.T) {
 			if it.Price != nil {
 				nonNullPrices++
 			}
+		}
+	}
+	// Again, now from the cached answers and days.
+	for i, target := range targets {
+		if _, _, body := do(t, cached, "GET", target); body != bodies[i] {
+			t.Fatalf("query %d %s from the cache:\n%s\nwant\n%s", i, target, body, bodies[i])
 		}
 	}
 	// The comparison means little if every answer were null.

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"time"
 	"unicode/utf8"
+
+	"rates/internal/domain"
 )
 
 // RatesQuery is a validated GET /rates request.
@@ -77,8 +79,8 @@ func dateParam(values url.Values, name string) (time.Time, error) {
 	if !ok || raw == "" {
 		return time.Time{}, badParam("missing required parameter %s (format YYYY-MM-DD)", name)
 	}
-	d, ok := parseDay(raw)
-	if !ok {
+	d, err := domain.ParseDay(raw)
+	if err != nil {
 		return time.Time{}, badParam("invalid %s %q: expected a calendar date as YYYY-MM-DD", name, truncate(raw))
 	}
 	return d, nil
@@ -102,40 +104,6 @@ func containsControl(s string) bool {
 		}
 	}
 	return false
-}
-
-// parseDay accepts exactly a 4-digit year 0001-9999, a 1-2 digit month and a 1-2 digit day
-// (ASCII digits only) that form a real calendar date.
-func parseDay(s string) (time.Time, bool) {
-	year, rest, ok := digits(s, 4, 4)
-	if !ok || len(rest) == 0 || rest[0] != '-' {
-		return time.Time{}, false
-	}
-	month, rest, ok := digits(rest[1:], 1, 2)
-	if !ok || len(rest) == 0 || rest[0] != '-' {
-		return time.Time{}, false
-	}
-	day, rest, ok := digits(rest[1:], 1, 2)
-	if !ok || rest != "" {
-		return time.Time{}, false
-	}
-	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month) {
-		return time.Time{}, false
-	}
-	return time.Date(year, time.Month(month), day, 0, 0, 0, 0, time.UTC), true
-}
-
-func digits(s string, minLen, maxLen int) (n int, rest string, ok bool) {
-	i := 0
-	for i < len(s) && i < maxLen && s[i] >= '0' && s[i] <= '9' {
-		n = n*10 + int(s[i]-'0')
-		i++
-	}
-	return n, s[i:], i >= minLen
-}
-
-func daysIn(year, month int) int {
-	return time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
 
 // daysBetween counts whole days between two UTC midnights; it goes through Unix seconds

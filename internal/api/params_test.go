@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"rates/internal/domain"
 )
 
 func day(y, m, d int) time.Time { return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC) }
@@ -122,8 +124,8 @@ func FuzzParseRatesQuery(f *testing.F) {
 			t.Fatalf("accepted out-of-range query %+v from %q", q, raw)
 		}
 		for _, d := range []time.Time{q.From, q.To} {
-			back, ok := parseDay(formatDay(d))
-			if !ok || !back.Equal(d) {
+			back, err := domain.ParseDay(formatDay(d))
+			if err != nil || !back.Equal(d) {
 				t.Fatalf("date %v does not round-trip", d)
 			}
 		}

@@ -116,7 +116,7 @@ func Load(lookup Lookup) (Config, error) {
 			SSLMode:              r.oneOf("DB_SSLMODE", "prefer", sslModes),
 			SSLRootCert:          r.str("DB_SSLROOTCERT", ""),
 			PasswordSSMParameter: r.str("DB_PASSWORD_SSM_PARAMETER", ""),
-			MaxConns:             int32(r.intRange("DB_MAX_CONNS", 16, 1, 1000)),
+			MaxConns:             int32(r.intRange("DB_MAX_CONNS", 16, 1, 1000)), //nolint:gosec // G115: bounded to 1..1000
 			WaitTimeout:          r.duration("DB_WAIT_TIMEOUT", 60*time.Second),
 			QueryTimeout:         r.duration("DB_QUERY_TIMEOUT", 3*time.Second),
 		},

@@ -157,7 +157,7 @@ func TestLoadLocksReferencedPorts(t *testing.T) {
 			deleteErr = err
 			return
 		}
-		defer tx.Rollback(ctx)
+		defer func() { _ = tx.Rollback(ctx) }()
 		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '200ms'"); err != nil {
 			deleteErr = err
 			return

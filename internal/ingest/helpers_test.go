@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"rates/internal/copystream"
 	"rates/internal/store"
 	"rates/internal/testing/pgserver"
 )
@@ -24,7 +25,7 @@ const testPorts = 100
 
 func portCode(i int) string { return fmt.Sprintf("PT%03d", i%testPorts) }
 
-func testLogger(t testing.TB) *slog.Logger {
+func testLogger(_ testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -71,6 +72,7 @@ func openDB(t testing.TB, url string) *pgxpool.Pool {
 // genBatch streams a valid batch of n rows; row i (from 1) is on line i+1. bad maps a line to
 // the text to write there instead of a generated row.
 type genBatch struct {
+	*copystream.Reader
 	n    int
 	bad  map[int]string
 	i    int
@@ -78,27 +80,24 @@ type genBatch struct {
 	head bool
 }
 
-func newGenBatch(n int, bad map[int]string) *genBatch { return &genBatch{n: n, bad: bad} }
+func newGenBatch(n int, bad map[int]string) *genBatch {
+	g := &genBatch{n: n, bad: bad}
+	g.Reader = copystream.NewReader(g.next)
+	return g
+}
 
-func (g *genBatch) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		if len(g.buf) == 0 {
-			if !g.head {
-				g.head = true
-				g.buf = append(g.buf[:0], Header+"\n"...)
-			} else if g.i < g.n {
-				g.i++
-				g.buf = g.row(g.buf[:0], g.i)
-			} else {
-				return n, io.EOF
-			}
-		}
-		k := copy(p[n:], g.buf)
-		g.buf = g.buf[k:]
-		n += k
+func (g *genBatch) next() ([]byte, error) {
+	switch {
+	case !g.head:
+		g.head = true
+		g.buf = append(g.buf[:0], Header+"\n"...)
+	case g.i < g.n:
+		g.i++
+		g.buf = g.row(g.buf[:0], g.i)
+	default:
+		return nil, io.EOF
 	}
-	return n, nil
+	return g.buf, nil
 }
 
 var day0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)

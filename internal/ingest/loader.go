@@ -25,6 +25,7 @@ import (
 // Status is the outcome of a batch.
 type Status string
 
+// The outcomes of a load.
 const (
 	StatusLoaded   Status = "loaded"
 	StatusRejected Status = "rejected"

@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"rates/internal/copystream"
+	"rates/internal/domain"
 )
 
 // Header is the exact first line of every batch.
@@ -50,7 +53,7 @@ func checkRow(dst []byte, line int64, rec []string, bad func(RowError)) ([]byte,
 		var reason string
 		switch i {
 		case 0, 1:
-			if !isPortCode(v) {
+			if !domain.IsPortCode(v) {
 				reason = quote(v) + " is not a port code (5 upper-case letters or digits)"
 			}
 		case 2:
@@ -71,37 +74,22 @@ func checkRow(dst []byte, line int64, rec []string, bad func(RowError)) ([]byte,
 	return append(dst, '\n'), ok
 }
 
-// isPortCode accepts the UN/LOCODE shape the ports table uses; whether the port exists is
-// checked against the table after COPY.
-func isPortCode(s string) bool {
-	if len(s) != 5 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// checkDay accepts a real calendar date written YYYY-MM-DD, and returns why not otherwise.
+// checkDay accepts a real calendar date written YYYY-MM-DD (the strict form: batch files are
+// machine-written), and returns why not otherwise.
 func checkDay(s string) string {
-	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+	if len(s) != len("YYYY-MM-DD") {
 		return quote(s) + " is not a date in YYYY-MM-DD form"
 	}
-	year, ok1 := digits(s[0:4])
-	month, ok2 := digits(s[5:7])
-	day, ok3 := digits(s[8:10])
-	if !ok1 || !ok2 || !ok3 {
-		return quote(s) + " is not a date in YYYY-MM-DD form"
-	}
-	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) {
+	switch _, err := domain.ParseDay(s); {
+	case errors.Is(err, domain.ErrNoSuchDay):
 		return quote(s) + " is not a real date"
+	case err != nil:
+		return quote(s) + " is not a date in YYYY-MM-DD form"
 	}
 	return ""
 }
 
+// digits reads a string of ASCII digits; ok is false on anything else.
 func digits(s string) (int, bool) {
 	n := 0
 	for i := 0; i < len(s); i++ {
@@ -114,30 +102,14 @@ func digits(s string) (int, bool) {
 	return n, true
 }
 
-func daysIn(month, year int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// maxPrice is the largest value the integer price column holds.
-const maxPrice = 1<<31 - 1
-
-// checkPrice accepts a whole number from 1 to maxPrice in plain decimal digits.
+// checkPrice accepts a price (domain.ValidPrice) written in plain decimal digits.
 func checkPrice(s string) string {
 	if s == "" {
 		return "price is empty"
 	}
 	if len(s) > 10 {
 		if _, ok := digits(s); ok {
-			return fmt.Sprintf("%s is too large (at most %d)", quote(s), maxPrice)
+			return fmt.Sprintf("%s is too large (at most %d)", quote(s), domain.MaxPrice)
 		}
 		return quote(s) + " is not a whole number"
 	}
@@ -145,10 +117,10 @@ func checkPrice(s string) string {
 	switch {
 	case !ok:
 		return quote(s) + " is not a whole number"
-	case n == 0:
-		return "price must be greater than 0, got " + quote(s)
-	case n > maxPrice:
-		return fmt.Sprintf("%s is too large (at most %d)", quote(s), maxPrice)
+	case n < domain.MinPrice:
+		return fmt.Sprintf("price must be greater than %d, got %s", domain.MinPrice-1, quote(s))
+	case !domain.ValidPrice(int64(n)):
+		return fmt.Sprintf("%s is too large (at most %d)", quote(s), domain.MaxPrice)
 	}
 	return ""
 }
@@ -171,6 +143,8 @@ func quote(s string) string {
 // time, so memory stays flat whatever the batch size. It keeps the first maxErrors problems
 // and counts every bad row.
 type converter struct {
+	*copystream.Reader // COPY FROM STDIN reads the staging rows here
+
 	csv       *csv.Reader
 	maxErrors int
 	// sourceErr reports whether an error came from reading the source (network, client),
@@ -178,9 +152,7 @@ type converter struct {
 	sourceErr func() error
 
 	buf     []byte
-	pending []byte
 	header  bool
-	done    bool
 	rows    int64
 	badRows int64
 	errs    []RowError
@@ -201,8 +173,10 @@ func newConverter(r io.Reader, maxErrors int, sourceErr func() error) *converter
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1 // a wrong field count is reported per row, not fatal
 	cr.ReuseRecord = true
-	return &converter{csv: cr, maxErrors: maxErrors, sourceErr: sourceErr, buf: make([]byte, 0, 256),
+	c := &converter{csv: cr, maxErrors: maxErrors, sourceErr: sourceErr, buf: make([]byte, 0, 256),
 		codes: map[string]struct{}{}}
+	c.Reader = copystream.NewReader(c.next)
+	return c
 }
 
 func (c *converter) bad(e RowError) {
@@ -211,28 +185,8 @@ func (c *converter) bad(e RowError) {
 	}
 }
 
-// Read implements io.Reader for COPY FROM STDIN.
-func (c *converter) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		if len(c.pending) > 0 {
-			k := copy(p[n:], c.pending)
-			c.pending = c.pending[k:]
-			n += k
-			continue
-		}
-		if c.done {
-			return n, io.EOF
-		}
-		if err := c.next(); err != nil {
-			return n, err
-		}
-	}
-	return n, nil
-}
-
-// next reads one record into pending, or sets done.
-func (c *converter) next() error {
+// next reads one record and returns its staging row, or io.EOF when no row follows.
+func (c *converter) next() ([]byte, error) {
 	rec, err := c.csv.Read()
 	if err != nil {
 		return c.readFailed(err)
@@ -245,9 +199,9 @@ func (c *converter) next() error {
 		if !slices.Equal(rec, headerFields) {
 			c.bad(RowError{Line: int64(line), Reason: fmt.Sprintf("header must be %s, got %s", Header, quote(strings.Join(rec, ",")))})
 			c.fatal = true
-			c.done = true
+			return nil, io.EOF
 		}
-		return nil
+		return nil, nil
 	}
 	c.rows++
 	var ok bool
@@ -259,21 +213,19 @@ func (c *converter) next() error {
 		c.addCode(rec[0])
 		c.addCode(rec[1])
 	}
-	c.pending = c.buf
-	return nil
+	return c.buf, nil
 }
 
-func (c *converter) readFailed(err error) error {
+func (c *converter) readFailed(err error) ([]byte, error) {
 	if errors.Is(err, io.EOF) {
 		if !c.header {
 			c.bad(RowError{Line: 1, Reason: "batch is empty: expected the header " + Header})
 			c.fatal = true
 		}
-		c.done = true
-		return nil
+		return nil, io.EOF
 	}
 	if srcErr := c.sourceErr(); srcErr != nil {
-		return srcErr
+		return nil, srcErr
 	}
 	var perr *csv.ParseError
 	if errors.As(err, &perr) && c.header {
@@ -284,8 +236,7 @@ func (c *converter) readFailed(err error) error {
 		c.bad(RowError{Line: int64(perr.StartLine), Reason: "not valid CSV: " + perr.Err.Error()})
 		c.buf = strconv.AppendInt(c.buf[:0], int64(perr.StartLine), 10)
 		c.buf = append(c.buf, "\t\\N\t\\N\t\\N\t\\N\n"...)
-		c.pending = c.buf
-		return nil
+		return c.buf, nil
 	}
 	// A decompression error, or an unreadable header: nothing after it can be trusted.
 	line := c.line + 1
@@ -294,12 +245,11 @@ func (c *converter) readFailed(err error) error {
 	}
 	c.bad(RowError{Line: line, Reason: "cannot read the batch: " + err.Error()})
 	c.fatal = true
-	c.done = true
-	return nil
+	return nil, io.EOF
 }
 
 func (c *converter) addCode(code string) {
-	if _, ok := c.codes[code]; ok || !isPortCode(code) {
+	if _, ok := c.codes[code]; ok || !domain.IsPortCode(code) {
 		return
 	}
 	if len(c.codes) == maxDistinctCodes {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"rates/internal/domain"
 )
 
 func TestCheckRow(t *testing.T) {
@@ -243,7 +245,7 @@ func FuzzParseCSV(f *testing.F) {
 				var reason string
 				switch i {
 				case 0, 1:
-					if !isPortCode(v) {
+					if !domain.IsPortCode(v) {
 						reason = "code"
 					}
 				case 2:

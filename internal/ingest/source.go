@@ -15,6 +15,7 @@ import (
 // Kind says which entry point a batch came through.
 type Kind string
 
+// Where batches come from.
 const (
 	KindS3   Kind = "s3"
 	KindAPI  Kind = "api"

@@ -91,7 +91,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			// One at a time: a batch keeps the database busy, and messages waiting in a
 			// worker's hand would only age; more throughput comes from more workers.
 			MaxNumberOfMessages:         1,
-			WaitTimeSeconds:             int32(w.cfg.WaitTime / time.Second),
+			WaitTimeSeconds:             int32(w.cfg.WaitTime / time.Second), //nolint:gosec // G115: config bounds it to 0-20 s
 			VisibilityTimeout:           seconds(w.cfg.VisibilityTimeout),
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
 		})
@@ -119,7 +119,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}
 	w.log.Info("worker stopped")
-	return nil
+	return nil //nolint:nilerr // a receive error after shutdown began ends the loop cleanly
 }
 
 // handle processes one message and settles it; false means it failed and was left for retry.
@@ -377,7 +377,8 @@ func (t *idleTimeoutReader) Close() error {
 	return t.r.Close()
 }
 
-func seconds(d time.Duration) int32 { return int32((d + time.Second - 1) / time.Second) }
+// seconds rounds d up to whole seconds; the SQS timeouts it feeds are bounded by config to hours.
+func seconds(d time.Duration) int32 { return int32((d + time.Second - 1) / time.Second) } //nolint:gosec // G115: see above
 
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)

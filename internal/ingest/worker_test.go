@@ -36,7 +36,6 @@ type s3Gate struct {
 	after   int
 	reached chan struct{}
 	open    chan struct{}
-	once    sync.Once
 	gets    atomic.Int64
 }
 

@@ -47,7 +47,7 @@ func New(version string) *Metrics {
 			Name: "rates_http_requests_in_flight", Help: "HTTP requests being served now.",
 		}),
 		cacheLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rates_answer_cache_lookups_total", Help: "Lookups in the /rates answer cache, by result (hit or miss).",
+			Name: "rates_answer_cache_lookups_total", Help: "Lookups in the /rates answer cache, by result (hit: cached answer, days: built from cached days, miss: read from the database).",
 		}, []string{"result"}),
 		seedRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rates_seed_runs_total", Help: "Seeding runs by result (applied, skipped, failed).",
@@ -112,16 +112,13 @@ func (m *Metrics) RequestDone(route, method string, status int, d time.Duration)
 	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
 }
 
-// CacheLookup counts a lookup in the answer cache.
-func (m *Metrics) CacheLookup(hit bool) {
+// CacheLookup counts a /rates answer by where it came from: "hit" (the answer was cached),
+// "days" (built from cached days, no query) or "miss" (the days were read from the database).
+func (m *Metrics) CacheLookup(result string) {
 	if m == nil {
 		return
 	}
-	if hit {
-		m.cacheLookups.WithLabelValues("hit").Inc()
-	} else {
-		m.cacheLookups.WithLabelValues("miss").Inc()
-	}
+	m.cacheLookups.WithLabelValues(result).Inc()
 }
 
 // SeedDone records a seeding run.

@@ -229,23 +229,33 @@ func (p *stmt) ownedDDL() (*Statement, error) {
 }
 
 func (p *stmt) copy() (*Statement, error) {
-	table, err := p.tableName()
+	table, cols, err := p.target()
 	if err != nil {
 		return nil, err
-	}
-	if err := knownTable(table); err != nil {
-		return nil, err
-	}
-	cols := tables[table]
-	if p.punct('(') {
-		if cols, err = p.columnList(table); err != nil {
-			return nil, err
-		}
 	}
 	if !p.keyword("FROM") || !p.keyword("stdin") || !p.done() {
 		return nil, errors.New("only COPY ... FROM stdin is supported")
 	}
 	return &Statement{Kind: KindCopy, Table: table, Columns: cols}, nil
+}
+
+// target reads the table a COPY or INSERT loads and its optional column list (all the table's
+// columns when there is none).
+func (p *stmt) target() (string, []string, error) {
+	table, err := p.tableName()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := knownTable(table); err != nil {
+		return "", nil, err
+	}
+	cols := tables[table]
+	if p.punct('(') {
+		if cols, err = p.columnList(table); err != nil {
+			return "", nil, err
+		}
+	}
+	return table, cols, nil
 }
 
 // insert reads INSERT INTO table [(cols)] VALUES (...), ... as pg_dump --inserts,
@@ -254,18 +264,9 @@ func (p *stmt) insert() (*Statement, error) {
 	if !p.keyword("INTO") {
 		return nil, errors.New("expected INTO after INSERT")
 	}
-	table, err := p.tableName()
+	table, cols, err := p.target()
 	if err != nil {
 		return nil, err
-	}
-	if err := knownTable(table); err != nil {
-		return nil, err
-	}
-	cols := tables[table]
-	if p.punct('(') {
-		if cols, err = p.columnList(table); err != nil {
-			return nil, err
-		}
 	}
 	if !p.keyword("VALUES") {
 		return nil, errors.New("only INSERT ... VALUES is supported")

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"rates/internal/copystream"
 )
 
 // Kind is what the seeder does with a statement of the dump.
@@ -212,67 +214,50 @@ func metaCommand(line []byte, lineNo int) error {
 // CopyRows streams the rows of the COPY block that st started, in COPY text format, up to its
 // end marker \. (not included). It checks that every row has as many fields as columns.
 func (s *Scanner) CopyRows(st *Statement) *CopyRows {
-	return &CopyRows{s: s, table: st.Table, columns: len(st.Columns), startLine: st.Line, FirstLine: s.line + 1}
+	c := &CopyRows{s: s, table: st.Table, columns: len(st.Columns), startLine: st.Line, FirstLine: s.line + 1}
+	c.Reader = copystream.NewReader(c.nextRow)
+	return c
 }
 
-// CopyRows reads the data lines of one COPY block; see Scanner.CopyRows.
+// CopyRows reads the data lines of one COPY block; see Scanner.CopyRows. Its Err is the first
+// problem found in the data, which the server only sees as a failed COPY.
 type CopyRows struct {
+	*copystream.Reader
 	s         *Scanner
 	table     string
 	columns   int
 	startLine int
-	pending   []byte
-	done      bool
 	// FirstLine is the dump line of the first row; the server counts COPY lines from 1.
 	FirstLine int
 	// Rows counts the rows read so far.
 	Rows int64
-	// Err is the first problem found in the data; the server only sees it as a failed COPY.
-	Err error
 }
 
-func (c *CopyRows) Read(p []byte) (int, error) {
-	n, err := c.read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
-		c.Err = err
+// nextRow returns the next data line, or io.EOF after the end marker.
+func (c *CopyRows) nextRow() ([]byte, error) {
+	if !c.s.inCopy {
+		return nil, io.EOF
 	}
-	return n, err
-}
-
-func (c *CopyRows) read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		if len(c.pending) > 0 {
-			k := copy(p[n:], c.pending)
-			c.pending = c.pending[k:]
-			n += k
-			continue
-		}
-		if c.done {
-			return n, io.EOF
-		}
-		line, err := c.s.readLine()
-		if errors.Is(err, io.EOF) {
-			return n, lineErr(c.startLine, "COPY data for %s has no end marker \\. before the end of the file (truncated dump?)", c.table)
-		}
-		if err != nil {
-			return n, err
-		}
-		if isEndMarker(line) {
-			c.done, c.s.inCopy = true, false
-			c.s.bufLine = c.s.line + 1
-			continue
-		}
-		if line[len(line)-1] != '\n' {
-			return n, lineErr(c.s.line, "COPY data for %s has no end marker \\. before the end of the file (truncated dump?)", c.table)
-		}
-		if fields := bytes.Count(line, []byte{'\t'}) + 1; fields != c.columns {
-			return n, lineErr(c.s.line, "COPY row for %s has %d fields, expected %d", c.table, fields, c.columns)
-		}
-		c.Rows++
-		c.pending = line // drained before the next readLine reuses the buffer
+	line, err := c.s.readLine()
+	if errors.Is(err, io.EOF) {
+		return nil, lineErr(c.startLine, "COPY data for %s has no end marker \\. before the end of the file (truncated dump?)", c.table)
 	}
-	return n, nil
+	if err != nil {
+		return nil, err
+	}
+	if isEndMarker(line) {
+		c.s.inCopy = false
+		c.s.bufLine = c.s.line + 1
+		return nil, io.EOF
+	}
+	if line[len(line)-1] != '\n' {
+		return nil, lineErr(c.s.line, "COPY data for %s has no end marker \\. before the end of the file (truncated dump?)", c.table)
+	}
+	if fields := bytes.Count(line, []byte{'\t'}) + 1; fields != c.columns {
+		return nil, lineErr(c.s.line, "COPY row for %s has %d fields, expected %d", c.table, fields, c.columns)
+	}
+	c.Rows++
+	return line, nil // copied out before the next readLine reuses the buffer
 }
 
 func isEndMarker(line []byte) bool {

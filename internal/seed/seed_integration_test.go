@@ -1,6 +1,8 @@
 package seed_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -8,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -68,37 +72,87 @@ world	World	\N
 \.
 `
 
-func TestReferenceDumpLoadsOnceAndRerunIsNoop(t *testing.T) {
-	dump := reference.Dump(t)
-	pool, _ := dbtest.Migrated(t, srv)
-	s := seed.New(pool, dbtest.Discard)
-	ctx := context.Background()
+// generatedDump is the project's default dump; the reference dump, when present beside the
+// repository, is checked the same way.
+const generatedDump = "../../db/seed/rates.sql"
 
-	res, err := s.ApplyFile(ctx, dump, seed.Options{})
+// dumps are the dumps the tests that need real volumes run on: always the generated one, and
+// the reference dump as an extra comparison when it is present.
+func dumps() map[string]string {
+	d := map[string]string{"generated": generatedDump}
+	if p := reference.Find(); p != "" {
+		d["reference"] = p
+	}
+	return d
+}
+
+// copyRowCounts counts the data lines of each COPY block of a dump with a plain line scan,
+// independently of the seeder's parser.
+func copyRowCounts(t *testing.T, path string) map[string]int64 {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Skipped || res.SHA256 != reference.SHA256 {
-		t.Fatalf("first run: skipped=%v sha=%s", res.Skipped, res.SHA256)
-	}
-	want := map[string]int64{"regions": 20, "ports": 143, "prices": 56689}
-	for table, n := range want {
-		if res.Rows[table] != n {
-			t.Errorf("reported %s rows = %d, want %d", table, res.Rows[table], n)
+	defer f.Close()
+	counts := map[string]int64{}
+	table := ""
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case table != "" && line == `\.`:
+			table = ""
+		case table != "":
+			counts[table]++
+		case strings.HasPrefix(line, "COPY public."):
+			table = strings.TrimPrefix(strings.Fields(line)[1], "public.")
 		}
 	}
-	before := snap(t, pool)
-	if before.regions != 20 || before.ports != 143 || before.prices != 56689 || before.history != 1 {
-		t.Fatalf("loaded %+v, want 20 regions, 143 ports, 56689 prices, 1 history row", before)
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("reference dump seeded in %s", res.Duration)
+	return counts
+}
 
-	res, err = s.ApplyFile(ctx, dump, seed.Options{})
-	if err != nil || !res.Skipped {
-		t.Fatalf("second run: skipped=%v err=%v, want a no-op", res.Skipped, err)
-	}
-	if after := snap(t, pool); after != before {
-		t.Fatalf("second run changed data: %+v -> %+v", before, after)
+func TestDumpLoadsOnceAndRerunIsNoop(t *testing.T) {
+	for name, dump := range dumps() {
+		t.Run(name, func(t *testing.T) {
+			pool, _ := dbtest.Migrated(t, srv)
+			s := seed.New(pool, dbtest.Discard)
+			ctx := context.Background()
+
+			res, err := s.ApplyFile(ctx, dump, seed.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Skipped || len(res.SHA256) != 64 || (name == "reference" && res.SHA256 != reference.SHA256) {
+				t.Fatalf("first run: skipped=%v sha=%s", res.Skipped, res.SHA256)
+			}
+			want := copyRowCounts(t, dump)
+			if want["prices"] == 0 {
+				t.Fatalf("no prices counted in %s", dump)
+			}
+			for _, table := range []string{"regions", "ports", "prices"} {
+				if res.Rows[table] != want[table] {
+					t.Errorf("reported %s rows = %d, the dump has %d", table, res.Rows[table], want[table])
+				}
+			}
+			before := snap(t, pool)
+			if before.regions != want["regions"] || before.ports != want["ports"] || before.prices != want["prices"] || before.history != 1 {
+				t.Fatalf("loaded %+v, want %v and 1 history row", before, want)
+			}
+			t.Logf("%s dump seeded in %s", name, res.Duration)
+
+			res, err = s.ApplyFile(ctx, dump, seed.Options{})
+			if err != nil || !res.Skipped {
+				t.Fatalf("second run: skipped=%v err=%v, want a no-op", res.Skipped, err)
+			}
+			if after := snap(t, pool); after != before {
+				t.Fatalf("second run changed data: %+v -> %+v", before, after)
+			}
+		})
 	}
 }
 
@@ -139,11 +193,20 @@ func TestDifferentDumpRefusedThenReplaced(t *testing.T) {
 }
 
 // Broken dumps must leave the database exactly as it was, both when empty and when replacing.
+// before is s up to sep, which must occur in it.
+func before(s, sep string) string {
+	head, _, found := strings.Cut(s, sep)
+	if !found {
+		panic("before: " + sep + " not found")
+	}
+	return head
+}
+
 func TestBrokenDumpLeavesDatabaseUnchanged(t *testing.T) {
 	tests := []struct {
 		name, dump, wantErr string
 	}{
-		{"truncated inside COPY", smallDump[:strings.Index(smallDump, "BBBBB\tBeta")], "no end marker"},
+		{"truncated inside COPY", before(smallDump, "BBBBB\tBeta"), "no end marker"},
 		{"bad date", strings.Replace(smallDump, "2021-01-01", "2021-02-30", 1), "line 7: prices"},
 		{"bad price", strings.Replace(smallDump, "\t100\n", "\tcheap\n", 1), "line 7: prices"},
 		{"unknown port", strings.Replace(smallDump, "AAAAA\tBBBBB", "AAAAA\tZZZZZ", 1), "ZZZZZ"},
@@ -177,7 +240,8 @@ func TestBrokenDumpLeavesDatabaseUnchanged(t *testing.T) {
 }
 
 func TestConcurrentStartImportsOnce(t *testing.T) {
-	dump := reference.Dump(t)
+	dump := generatedDump
+	want := copyRowCounts(t, dump)["prices"]
 	_, url := dbtest.Migrated(t, srv)
 	const instances = 4
 	results := make([]seed.Result, instances)
@@ -218,7 +282,7 @@ func TestConcurrentStartImportsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if s := snap(t, pool); s.prices != 56689 || s.history != 1 {
+	if s := snap(t, pool); s.prices != want || s.history != 1 {
 		t.Fatalf("after concurrent start: %+v", s)
 	}
 }
@@ -261,15 +325,123 @@ func firstLines(s string, n int) string {
 	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
 
+// A seed cancelled in the middle of its COPY into prices (rows already at the server, more to
+// come) leaves nothing behind. The test controls what the seeder reads: it holds the seed lock
+// while the seeder hashes the dump, then points the path at a FIFO that delivers only the
+// first half of the prices and stays open, and cancels once the server has received rows.
 func TestCancelledSeedLeavesNothing(t *testing.T) {
-	dump := reference.Dump(t)
-	pool, _ := dbtest.Migrated(t, srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := seed.New(pool, dbtest.Discard).ApplyFile(ctx, dump, seed.Options{}); err == nil {
-		t.Fatal("cancelled seed succeeded")
+	content, err := os.ReadFile(generatedDump)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if s := snap(t, pool); s.prices != 0 || s.ports != 0 || s.history != 0 {
+	start := bytes.Index(content, []byte("COPY public.prices "))
+	end := bytes.Index(content[start:], []byte("\n\\.\n"))
+	if start < 0 || end < 0 {
+		t.Fatal("no prices COPY block in the generated dump")
+	}
+	cut := start + end/2
+	cut += bytes.IndexByte(content[cut:], '\n') + 1 // a whole row
+
+	dir := t.TempDir()
+	path, fifo := filepath.Join(dir, "dump.sql"), filepath.Join(dir, "fifo")
+	abs, err := filepath.Abs(generatedDump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(abs, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	pool, _ := dbtest.Migrated(t, srv)
+	ctx := context.Background()
+	lock, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = lock.Rollback(ctx) }()
+	if _, err := lock.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", seed.LockKey); err != nil {
+		t.Fatal(err)
+	}
+
+	seedCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	seedErr := make(chan error, 1)
+	go func() {
+		_, err := seed.New(pool, dbtest.Discard).ApplyFile(seedCtx, path, seed.Options{})
+		seedErr <- err
+	}()
+	waitFor(t, pool, seedErr, "the seeder to hash the dump and wait for the lock",
+		"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+	if err := os.Rename(fifo, path); err != nil { // the load now reads the FIFO
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	defer close(release)
+	go func() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		_, _ = f.Write(content[:cut]) // fails with EPIPE once the seeder gives up; that is fine
+		<-release
+	}()
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	copied := waitFor(t, pool, seedErr, "the COPY into prices to hold rows",
+		"SELECT coalesce(max(tuples_processed), 0) FROM pg_stat_progress_copy WHERE relid = 'prices'::regclass")
+	total := copyRowCounts(t, generatedDump)["prices"]
+	if copied >= total {
+		t.Fatalf("the COPY holds %d of %d prices: not mid-stream", copied, total)
+	}
+	cancel()
+	select {
+	case err := <-seedErr:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled seed returned %v, want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the seed did not stop after its context was cancelled")
+	}
+	t.Logf("cancelled with %d of %d prices at the server", copied, total)
+	if s := snap(t, pool); s.prices != 0 || s.ports != 0 || s.regions != 0 || s.history != 0 {
 		t.Fatalf("cancelled seed left data: %+v", s)
+	}
+	var daily int64
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM price_daily").Scan(&daily); err != nil || daily != 0 {
+		t.Fatalf("price_daily after the cancelled seed: %d rows (%v)", daily, err)
+	}
+	// The database is usable at once: the same dump loads.
+	if _, err := seed.New(pool, dbtest.Discard).ApplyFile(ctx, generatedDump, seed.Options{}); err != nil {
+		t.Fatalf("seed after the cancelled one: %v", err)
+	}
+}
+
+// waitFor polls query (one number) until it is above 0 and returns it; it fails the test if
+// the seed ends first or nothing happens within 30 seconds.
+func waitFor(t *testing.T, pool *pgxpool.Pool, seedErr <-chan error, what, query string) int64 {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int64
+		if err := pool.QueryRow(context.Background(), query).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return n
+		}
+		select {
+		case err := <-seedErr:
+			t.Fatalf("waiting for %s: the seed ended: %v", what, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 30s for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }

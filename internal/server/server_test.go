@@ -10,15 +10,19 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"rates/internal/config"
 )
 
 type readiness struct{ ready atomic.Bool }
 
 func (r *readiness) SetReady(v bool) { r.ready.Store(v) }
 
-var httpCfg = config.HTTP{ReadHeaderTimeout: time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}
+var httpCfg = Config{ReadHeaderTimeout: time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}
+
+func withShutdown(timeout time.Duration) Config {
+	c := httpCfg
+	c.ShutdownTimeout = timeout
+	return c
+}
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -30,7 +34,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	entered, release := make(chan struct{}), make(chan struct{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		close(entered)
 		<-release
 		_, _ = io.WriteString(w, "done")
@@ -40,7 +44,7 @@ func TestGracefulShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
 	go func() {
-		runErr <- Run(ctx, ln, h, httpCfg, config.Shutdown{Timeout: 5 * time.Second}, ready, discard())
+		runErr <- Run(ctx, ln, h, withShutdown(5*time.Second), ready, discard())
 	}()
 
 	respCh := make(chan string, 1)
@@ -91,16 +95,20 @@ func TestShutdownTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	entered := make(chan struct{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(_ http.ResponseWriter, _ *http.Request) {
 		close(entered)
 		time.Sleep(3 * time.Second)
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
 	go func() {
-		runErr <- Run(ctx, ln, h, httpCfg, config.Shutdown{Timeout: 200 * time.Millisecond}, &readiness{}, discard())
+		runErr <- Run(ctx, ln, h, withShutdown(200*time.Millisecond), &readiness{}, discard())
 	}()
-	go func() { _, _ = http.Get("http://" + ln.Addr().String()) }()
+	go func() {
+		if resp, err := http.Get("http://" + ln.Addr().String()); err == nil {
+			resp.Body.Close()
+		}
+	}()
 	<-entered
 	cancel()
 	select {
@@ -122,7 +130,7 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		_ = Run(ctx, ln, http.NotFoundHandler(), httpCfg, config.Shutdown{Timeout: time.Second}, &readiness{}, discard())
+		_ = Run(ctx, ln, http.NotFoundHandler(), withShutdown(time.Second), &readiness{}, discard())
 	}()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {

@@ -3,7 +3,6 @@ package store
 // The query texts, for tests that check their plans.
 const (
 	DailyStatsSQL = dailyStatsSQL
-	ResolveSQL    = resolveSQL
 )
 
 // Goto migrates up or down to version v, for tests that need the schema of an earlier release.

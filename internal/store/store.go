@@ -3,13 +3,11 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -62,19 +60,66 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 // Ping checks that a connection can be had and the server answers.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
-// Generation returns the data generation, which every change to prices, ports or regions
-// advances in its own transaction (see migration 000005).
-func (s *Store) Generation(ctx context.Context) (int64, error) {
-	var g int64
-	if err := s.pool.QueryRow(ctx, "SELECT generation FROM data_generation").Scan(&g); err != nil {
-		return 0, fmt.Errorf("read data generation: %w", err)
+// Generation identifies the state of the data behind GET /rates: an answer computed after a
+// Generation was read reflects every change committed before that read.
+type Generation struct {
+	Epoch Epoch
+	// Data advances in every transaction that changes prices, ports or regions (000005).
+	Data int64
+	// Tree advances in every transaction that changes ports or regions (000020).
+	Tree int64
+}
+
+// Epoch identifies one incarnation of the generation counter. Counters of different epochs
+// cannot be compared: a restore or a migrate down and up starts the counter again at 1.
+// The random epoch column changes when the counter row is created, the table's OID when the
+// table is recreated (a logical restore copies the column but not the OID), and the server's
+// start time when the cluster is restored from a physical copy.
+type Epoch struct {
+	ID      [16]byte
+	Table   int64
+	Started int64 // Unix microseconds
+}
+
+const generationColumns = `d.generation, d.tree_generation, d.epoch, d.tableoid::bigint,
+	(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint`
+
+const generationSQL = `SELECT ` + generationColumns + ` FROM data_generation d`
+
+// Generation reads the current generation.
+func (s *Store) Generation(ctx context.Context) (Generation, error) {
+	var g Generation
+	if err := s.pool.QueryRow(ctx, generationSQL).Scan(&g.Data, &g.Tree, &g.Epoch.ID, &g.Epoch.Table, &g.Epoch.Started); err != nil {
+		return g, fmt.Errorf("read data generation: %w", err)
 	}
 	return g, nil
+}
+
+// treeSQL reads the port and region tree with the generation it belongs to, in one snapshot.
+const treeSQL = `SELECT ` + generationColumns + `,
+	ARRAY(SELECT code FROM ports ORDER BY code), ARRAY(SELECT parent_slug FROM ports ORDER BY code),
+	ARRAY(SELECT slug FROM regions ORDER BY slug), ARRAY(SELECT parent_slug FROM regions ORDER BY slug)
+FROM data_generation d`
+
+// Tree loads the port and region tree, to resolve codes in memory (see Tree.Resolve).
+func (s *Store) Tree(ctx context.Context) (*Tree, error) {
+	var (
+		g                         Generation
+		ports, portParents, slugs []string
+		regionParents             []*string
+	)
+	if err := s.pool.QueryRow(ctx, treeSQL).Scan(&g.Data, &g.Tree, &g.Epoch.ID, &g.Epoch.Table, &g.Epoch.Started,
+		&ports, &portParents, &slugs, &regionParents); err != nil {
+		return nil, fmt.Errorf("load ports and regions: %w", err)
+	}
+	return newTree(g, ports, portParents, slugs, regionParents), nil
 }
 
 // resolveSQL turns a port code or region slug into the list of port codes it stands for. A
 // region includes the ports of every region below it; UNION (not UNION ALL) ends the walk
 // even if the tree has a cycle. found is false when the code is neither a port nor a region.
+// Tree.Resolve does the same in memory; this query is the rule for codes that are not ASCII,
+// whose upper case is the database's to decide.
 const resolveSQL = `
 WITH RECURSIVE subtree(slug) AS (
     SELECT slug FROM regions WHERE slug = $1
@@ -85,24 +130,32 @@ SELECT CASE
          WHEN EXISTS (SELECT 1 FROM ports WHERE code = upper($1)) THEN ARRAY[upper($1)]
          ELSE ARRAY(SELECT p.code FROM ports p JOIN subtree t ON p.parent_slug = t.slug ORDER BY p.code)
        END,
+       EXISTS (SELECT 1 FROM ports WHERE code = upper($1)),
        EXISTS (SELECT 1 FROM ports WHERE code = upper($1)) OR EXISTS (SELECT 1 FROM subtree)`
 
 // Location is what a code or slug resolved to.
 type Location struct {
 	Ports []string
 	Found bool
+	// Key names the location whatever the spelling of the code: "p:" and the port code, or
+	// "r:" and the region slug.
+	Key string
 }
 
-// ResolvePair resolves origin and destination in one round trip.
-func (s *Store) ResolvePair(ctx context.Context, orig, dest string) (Location, Location, error) {
-	batch := &pgx.Batch{}
-	var o, d Location
-	batch.Queue(resolveSQL, orig).QueryRow(func(row pgx.Row) error { return row.Scan(&o.Ports, &o.Found) })
-	batch.Queue(resolveSQL, dest).QueryRow(func(row pgx.Row) error { return row.Scan(&d.Ports, &d.Found) })
-	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
-		return o, d, fmt.Errorf("resolve %q and %q: %w", orig, dest, err)
+// Resolve resolves one code with resolveSQL.
+func (s *Store) Resolve(ctx context.Context, code string) (Location, error) {
+	var loc Location
+	var isPort bool
+	if err := s.pool.QueryRow(ctx, resolveSQL, code).Scan(&loc.Ports, &isPort, &loc.Found); err != nil {
+		return loc, fmt.Errorf("resolve %q: %w", code, err)
 	}
-	return o, d, nil
+	switch {
+	case isPort:
+		loc.Key = "p:" + loc.Ports[0]
+	case loc.Found:
+		loc.Key = "r:" + code
+	}
+	return loc, nil
 }
 
 // dailyStatsSQL reads the per-day counts and sums that triggers keep in price_daily (migration
@@ -133,23 +186,4 @@ func (s *Store) DailyStats(ctx context.Context, orig, dest []string, from, to ti
 		return nil, fmt.Errorf("daily stats: %w", err)
 	}
 	return stats, nil
-}
-
-// IsUnavailable tells whether err means the database cannot be used right now (down,
-// restarting, out of connections, or too slow) rather than a fault in the query itself.
-func IsUnavailable(err error) bool {
-	if err == nil {
-		return false
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code[:2] {
-		case "08", "53", "57": // connection exception, insufficient resources, operator intervention
-			return true
-		}
-		return false
-	}
-	// Anything that is not an error reported by the server is a connection-level failure:
-	// refused, reset, timed out, or the pool's wait for a connection ran out.
-	return true
 }

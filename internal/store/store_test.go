@@ -2,13 +2,11 @@ package store_test
 
 import (
 	"context"
-	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"rates/internal/store"
 	"rates/internal/testing/dbtest"
@@ -48,44 +46,94 @@ func TestDailyStatsUsesIndex(t *testing.T) {
 	}
 }
 
-func TestResolveAndStats(t *testing.T) {
+// The tree in memory must resolve every code as the SQL does, cycles included.
+func TestTreeResolvesLikeSQL(t *testing.T) {
 	pool, _ := dbtest.Seeded(t, srv, "../../db/seed/rates.sql")
 	st := store.New(pool)
 	ctx := context.Background()
-	orig, dest, err := st.ResolvePair(ctx, "cnsha", "no_such_region")
+	// A port and a region that share a spelling (the port wins), and a cycle below a region.
+	for _, q := range []string{
+		"INSERT INTO regions VALUES ('loop_a', 'Loop A', 'china'), ('loop_b', 'Loop B', 'loop_a')",
+		"UPDATE regions SET parent_slug = 'loop_b' WHERE slug = 'loop_a'",
+		"INSERT INTO ports VALUES ('LOOPX', 'Loop port', 'loop_b'), ('CHINA', 'Port named like a region', 'loop_a')",
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	tree, err := st.Tree(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !orig.Found || len(orig.Ports) != 1 || orig.Ports[0] != "CNSHA" {
-		t.Fatalf("orig = %+v, want the single port CNSHA", orig)
+	codes := []string{"", "x", "CNSHA", "cnsha", "CnShA", "china", "CHINA", "loop_a", "loop_b", "world", "no_such_region", "cnsha ", "LOOPX"}
+	rows, err := pool.Query(ctx, "SELECT code FROM ports UNION ALL SELECT lower(code) FROM ports UNION ALL SELECT slug FROM regions UNION ALL SELECT upper(slug) FROM regions")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if dest.Found || len(dest.Ports) != 0 {
-		t.Fatalf("dest = %+v, want not found", dest)
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		codes = append(codes, c)
 	}
-	stats, err := st.DailyStats(ctx, nil, []string{"NLRTM"}, time.Now(), time.Now())
-	if err != nil || stats != nil {
-		t.Fatalf("no origin ports: %v %v, want no stats and no query", stats, err)
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+	for _, code := range codes {
+		got, ok := tree.Resolve(code)
+		if !ok {
+			t.Fatalf("Resolve(%q) asks for the database on an ASCII code", code)
+		}
+		want, err := st.Resolve(ctx, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(want.Ports)
+		if got.Found != want.Found || got.Key != want.Key || !slices.Equal(got.Ports, want.Ports) {
+			t.Fatalf("Resolve(%q) = %+v in memory, %+v in SQL", code, got, want)
+		}
+	}
+	// Upper case beyond ASCII is the database's: the tree declines.
+	if _, ok := tree.Resolve("cnſha"); ok {
+		t.Fatal("Resolve of a non-ASCII code answered from memory")
+	}
+	if _, err := st.DailyStats(ctx, nil, []string{"NLRTM"}, time.Now(), time.Now()); err != nil {
+		t.Fatal(err)
 	}
 }
 
-func TestIsUnavailable(t *testing.T) {
-	tests := []struct {
-		err  error
-		want bool
-	}{
-		{nil, false},
-		{errors.New("dial tcp: connection refused"), true},
-		{context.DeadlineExceeded, true},
-		{&pgconn.PgError{Code: "57P01"}, true},  // admin shutdown
-		{&pgconn.PgError{Code: "08006"}, true},  // connection failure
-		{&pgconn.PgError{Code: "53300"}, true},  // too many connections
-		{&pgconn.PgError{Code: "42601"}, false}, // syntax error: a bug, not an outage
-		{&pgconn.PgError{Code: "22P02"}, false},
+// The generation moves with every change; the tree generation only with ports and regions;
+// the epoch when the counter is created again.
+func TestGeneration(t *testing.T) {
+	pool, _ := dbtest.Seeded(t, srv, "../../db/seed/rates.sql")
+	st := store.New(pool)
+	ctx := context.Background()
+	g0, err := st.Generation(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		if got := store.IsUnavailable(tt.err); got != tt.want {
-			t.Errorf("IsUnavailable(%v) = %v, want %v", tt.err, got, tt.want)
+	steps := []struct {
+		sql              string
+		data, tree, same bool // data and tree generation advance; epoch unchanged
+	}{
+		{"INSERT INTO prices VALUES ('CNSHA', 'NLRTM', '2030-01-01', 10)", true, false, true},
+		{"UPDATE ports SET name = 'x' WHERE code = 'CNSHA'", true, true, true},
+		{"UPDATE regions SET name = 'x' WHERE slug = 'china'", true, true, true},
+		{"DELETE FROM data_generation; INSERT INTO data_generation (generation) VALUES (1)", false, false, false},
+	}
+	for _, step := range steps {
+		if _, err := pool.Exec(ctx, step.sql); err != nil {
+			t.Fatal(err)
 		}
+		g, err := st.Generation(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (g.Data > g0.Data) != step.data || (g.Tree > g0.Tree) != step.tree || (g.Epoch == g0.Epoch) != step.same {
+			t.Fatalf("after %q: %+v, before %+v", step.sql, g, g0)
+		}
+		g0 = g
 	}
 }
 
@@ -128,17 +176,17 @@ func TestPriceDailyFollowsPrices(t *testing.T) {
 	}
 }
 
-// The two queries of an uncached /rates answer, on the default dump's busiest route.
+// The queries behind /rates answers, on the default dump's busiest route.
 func BenchmarkQueries(b *testing.B) {
 	pool, _ := dbtest.Seeded(b, srv, "../../db/seed/rates.sql")
 	st := store.New(pool)
 	ctx := context.Background()
 	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	to := from.AddDate(0, 0, 30)
-	b.Run("ResolvePair", func(b *testing.B) {
+	b.Run("Tree", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, _, err := st.ResolvePair(ctx, "CNSHA", "north_continent"); err != nil {
+			if _, err := st.Tree(ctx); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -151,6 +199,22 @@ func BenchmarkQueries(b *testing.B) {
 			}
 		}
 	})
+	tree, err := st.Tree(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, pair := range [][2]string{{"china", "north_continent"}, {"asia", "europe"}} {
+		orig, _ := tree.Resolve(pair[0])
+		dest, _ := tree.Resolve(pair[1])
+		b.Run("DailyStats31Days/"+pair[0]+"-"+pair[1], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := st.DailyStats(ctx, orig.Ports, dest.Ports, from, to); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 	b.Run("Generation", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

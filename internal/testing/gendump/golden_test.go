@@ -7,7 +7,7 @@ import (
 )
 
 const (
-	committedDump = "../../db/seed/rates.sql"
+	committedDump = "../../../db/seed/rates.sql"
 	regenerate    = "go run ./cmd/gendump -out db/seed/rates.sql"
 )
 

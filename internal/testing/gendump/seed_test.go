@@ -30,8 +30,8 @@ func TestSeedScannerReadsDump(t *testing.T) {
 			if _, err := io.Copy(io.Discard, cr); err != nil {
 				t.Fatalf("COPY %s at line %d: %v", stmt.Table, stmt.Line, err)
 			}
-			if cr.Err != nil {
-				t.Fatalf("COPY %s at line %d: %v", stmt.Table, stmt.Line, cr.Err)
+			if cr.Err() != nil {
+				t.Fatalf("COPY %s at line %d: %v", stmt.Table, stmt.Line, cr.Err())
 			}
 			rows[stmt.Table] += cr.Rows
 		case pgdump.KindInsert:

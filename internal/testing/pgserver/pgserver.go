@@ -5,6 +5,8 @@ package pgserver
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -36,6 +38,9 @@ type Options struct {
 	Durable bool
 	// Log receives the server's output; nil discards it.
 	Log *os.File
+	// Password, when set, is the superuser's password and TCP connections must prove it
+	// (scram-sha-256); URL carries it. Empty: trust, no password.
+	Password string
 }
 
 // Server is a running (or stopped) cluster.
@@ -79,6 +84,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pgserver: data dir %s: %w", opts.DataDir, err)
 		}
+		if s.cred != nil {
+			if abs, err = s.reachableDataDir(abs); err != nil {
+				return nil, err
+			}
+		}
 		s.dataDir = abs
 		s.sockDir = filepath.Dir(abs)
 		if err := os.MkdirAll(s.sockDir, 0o755); err != nil {
@@ -106,9 +116,13 @@ func (s *Server) Port() int { return s.port }
 
 // URL is a connection string for database name as the superuser.
 func (s *Server) URL(database string) string {
+	userinfo := url.User(superuser)
+	if s.opts.Password != "" {
+		userinfo = url.UserPassword(superuser, s.opts.Password)
+	}
 	u := url.URL{
 		Scheme:   "postgres",
-		User:     url.User(superuser),
+		User:     userinfo,
 		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)),
 		Path:     "/" + database,
 		RawQuery: "sslmode=disable",
@@ -136,8 +150,19 @@ func (s *Server) initdb(ctx context.Context) error {
 	if err := s.chown(s.dataDir); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(s.binDir, "initdb"),
-		"-D", s.dataDir, "-U", superuser, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
+	args := []string{"-D", s.dataDir, "-U", superuser, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"}
+	if s.opts.Password != "" {
+		pwfile := filepath.Join(filepath.Dir(s.dataDir), "pwfile")
+		if err := os.WriteFile(pwfile, []byte(s.opts.Password+"\n"), 0o600); err != nil {
+			return fmt.Errorf("pgserver: write password file: %w", err)
+		}
+		defer os.Remove(pwfile)
+		if err := s.chown(pwfile); err != nil {
+			return err
+		}
+		args = append(args, "--pwfile="+pwfile, "--auth-host=scram-sha-256")
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(s.binDir, "initdb"), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("pgserver: initdb: %w: %s", err, strings.TrimSpace(string(out)))
@@ -198,10 +223,10 @@ func (s *Server) startProcess(ctx context.Context) error {
 	for {
 		select {
 		case err := <-done:
-			return fmt.Errorf("pgserver: postgres exited during start-up on port %d: %v", s.port, err)
+			return fmt.Errorf("pgserver: postgres exited during start-up on port %d: %w", s.port, err)
 		case <-ctx.Done():
 			_ = cmd.Process.Kill()
-			<-done
+			_ = <-done // killed: its exit status says nothing
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -211,7 +236,7 @@ func (s *Server) startProcess(ctx context.Context) error {
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
-			<-done
+			_ = <-done // killed: its exit status says nothing
 			return fmt.Errorf("pgserver: postgres on port %d not ready after 30s", s.port)
 		}
 	}
@@ -274,6 +299,78 @@ func (s *Server) chown(dir string) error {
 	return nil
 }
 
+// reachableDataDir returns where the server keeps a data directory asked for at dir. The server
+// runs as the postgres account, which must traverse every parent of its data directory; a clone
+// under root's 0700 home is out of its reach. The data then lives in a directory of its own
+// under the system temp dir, named after dir so that every run finds it again, and dir becomes
+// a symlink to it.
+func (s *Server) reachableDataDir(dir string) (string, error) {
+	if resolved, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = resolved // an earlier run's symlink, or a real directory
+	}
+	if s.canTraverse(filepath.Dir(dir)) {
+		return dir, nil
+	}
+	sum := sha256.Sum256([]byte(dir))
+	home := filepath.Join(os.TempDir(), "rates-pg-"+hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return "", fmt.Errorf("pgserver: create %s: %w", home, err)
+	}
+	if err := s.chown(home); err != nil {
+		return "", err
+	}
+	target := filepath.Join(home, filepath.Base(dir))
+	if info, err := os.Lstat(dir); err == nil {
+		// A dangling symlink (the temp dir was cleaned) or an empty directory left by a run
+		// that could not start: replace it. A directory with data in it stays and fails below.
+		if info.IsDir() || info.Mode()&os.ModeSymlink != 0 {
+			if err := os.Remove(dir); err != nil {
+				return "", fmt.Errorf("pgserver: %s is not reachable by the postgres account and cannot be replaced by a symlink: %w", dir, err)
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return "", fmt.Errorf("pgserver: create %s: %w", filepath.Dir(dir), err)
+	}
+	if err := os.Symlink(target, dir); err != nil {
+		return "", fmt.Errorf("pgserver: link %s to %s: %w", dir, target, err)
+	}
+	return target, nil
+}
+
+// canTraverse tells whether the server's account may enter dir and each of its parents, from
+// their owners and mode bits (not ACLs or supplementary groups, which would only make the
+// answer too cautious).
+func (s *Server) canTraverse(dir string) bool {
+	for ; ; dir = filepath.Dir(dir) {
+		info, err := os.Stat(dir)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			// Created 0755 by Start: the parents decide.
+		case err != nil:
+			return false
+		default:
+			st, ok := info.Sys().(*syscall.Stat_t)
+			if !ok {
+				return true
+			}
+			var bit os.FileMode = 0o001
+			switch {
+			case st.Uid == s.cred.Uid:
+				bit = 0o100
+			case st.Gid == s.cred.Gid:
+				bit = 0o010
+			}
+			if info.Mode().Perm()&bit == 0 {
+				return false
+			}
+		}
+		if filepath.Dir(dir) == dir {
+			return true
+		}
+	}
+}
+
 // credentials picks the postgres account when running as root, since the server refuses root.
 func credentials() (*syscall.Credential, error) {
 	if os.Geteuid() != 0 {
@@ -292,8 +389,8 @@ func findBinDir(explicit string) (string, error) {
 	candidates := []string{explicit, os.Getenv("PG_BINDIR")}
 	if p, err := exec.LookPath("initdb"); err == nil {
 		// Distributions link initdb into PATH; the other tools sit beside the real file.
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			p = real
+		if resolved, err := filepath.EvalSymlinks(p); err == nil {
+			p = resolved
 		}
 		candidates = append(candidates, filepath.Dir(p))
 	}
@@ -334,3 +431,14 @@ func freePort() (int, error) {
 
 // BinDir is the directory of the server binaries in use (pg_dump and psql live there too).
 func (s *Server) BinDir() string { return s.binDir }
+
+// Pid is the process id of the running postmaster (0 when stopped), for benchmarks that
+// account the server's CPU time.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}

@@ -360,16 +360,16 @@ type receivedMessage struct {
 }
 
 func (s *Server) receiveMessage(r *http.Request, in map[string]json.RawMessage) (any, *apiError) {
-	max, wait, vis := 1, -1, -1
+	maxMessages, wait, vis := 1, -1, -1
 	var names, systemNames []string
-	for name, v := range map[string]any{"MaxNumberOfMessages": &max, "WaitTimeSeconds": &wait, "VisibilityTimeout": &vis,
+	for name, v := range map[string]any{"MaxNumberOfMessages": &maxMessages, "WaitTimeSeconds": &wait, "VisibilityTimeout": &vis,
 		"AttributeNames": &names, "MessageSystemAttributeNames": &systemNames} {
 		if err := field(in, name, v); err != nil {
 			return nil, err
 		}
 	}
-	if max < 1 || max > 10 {
-		return nil, errInvalid("MaxNumberOfMessages must be from 1 to 10, got %d", max)
+	if maxMessages < 1 || maxMessages > 10 {
+		return nil, errInvalid("MaxNumberOfMessages must be from 1 to 10, got %d", maxMessages)
 	}
 	if wait > 20 {
 		return nil, errInvalid("WaitTimeSeconds must be from 0 to 20, got %d", wait)
@@ -395,7 +395,7 @@ func (s *Server) receiveMessage(r *http.Request, in map[string]json.RawMessage) 
 	deadline := time.Now().Add(min(time.Duration(max0(wait))*time.Second, maxWait))
 	for {
 		now := time.Now()
-		got := s.take(q, max, visibility, now)
+		got := s.take(q, maxMessages, visibility, now)
 		if len(got) > 0 || !now.Before(deadline) {
 			s.mu.Unlock()
 			out := make([]receivedMessage, len(got))
@@ -430,16 +430,16 @@ func (s *Server) receiveMessage(r *http.Request, in map[string]json.RawMessage) 
 
 func max0(n int) int { return max(n, 0) }
 
-// take receives up to max visible messages from q; the caller holds mu. A message already
+// take receives up to limit visible messages from q; the caller holds mu. A message already
 // received MaxReceiveCount times moves to the dead-letter queue instead, as SQS does when it
 // would otherwise deliver it once more.
-func (s *Server) take(q *queue, max int, visibility time.Duration, now time.Time) []receivedMessage {
+func (s *Server) take(q *queue, limit int, visibility time.Duration, now time.Time) []receivedMessage {
 	var out []receivedMessage
 	kept := q.msgs[:0:0]
 	moved := false
 	for _, m := range q.msgs {
 		switch {
-		case len(out) == max || m.visibleAt.After(now):
+		case len(out) == limit || m.visibleAt.After(now):
 			kept = append(kept, m)
 		case q.dlq != nil && m.receives >= q.opts.MaxReceiveCount:
 			m.queue, m.handle, m.visibleAt = q.dlq, "", now

@@ -1,4 +1,4 @@
-package main
+package openapi
 
 import (
 	"bytes"
@@ -6,17 +6,101 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
 
 	"rates/internal/testing/pgserver"
 )
+
+// root is the repository root, whose service this module checks.
+const root = "../.."
+
+var srv *pgserver.Server
+
+func TestMain(m *testing.M) { os.Exit(pgserver.Main(m, &srv)) }
+
+// service is `rates serve` built from the repository and running as a process.
+type service struct {
+	addr string
+	cmd  *exec.Cmd
+	logs *bytes.Buffer
+}
+
+// startServe builds the service and runs `rates serve` with env, waits until it is ready, and
+// stops it with SIGTERM when the test ends.
+func startServe(t *testing.T, env map[string]string) *service {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rates")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/rates")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/rates: %v\n%s", err, out)
+	}
+	s := &service{addr: env["HTTP_ADDR"], logs: &bytes.Buffer{}}
+	s.cmd = exec.Command(bin, "serve")
+	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		s.cmd.Env = append(s.cmd.Env, k+"="+v)
+	}
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("rates serve exited with %v after SIGTERM, want status 0\n%s", err, s.logs)
+			}
+		case <-time.After(15 * time.Second):
+			_ = s.cmd.Process.Kill()
+			_ = <-exited // killed: its exit status says nothing
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + s.addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("rates serve exited before it was ready: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("rates serve not ready after 60s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
 
 // openAPI is api/openapi.yaml as a JSON document, for schema validation.
 type openAPI struct {
@@ -26,7 +110,7 @@ type openAPI struct {
 
 func loadOpenAPI(t *testing.T) openAPI {
 	t.Helper()
-	raw, err := os.ReadFile("../../api/openapi.yaml")
+	raw, err := os.ReadFile(filepath.Join(root, "api", "openapi.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,10 +178,10 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	spec := loadOpenAPI(t)
 	const token = "test-token-0123456789abcdef"
 	r := startServe(t, map[string]string{
-		"DATABASE_URL": pgserver.NewDatabase(t, srv), "HTTP_ADDR": freeAddr(t), "SEED_FILE": defaultDump, "MIGRATE_ON_START": "true",
+		"DATABASE_URL": pgserver.NewDatabase(t, srv), "HTTP_ADDR": freeAddr(t), "MIGRATE_ON_START": "true",
+		"SEED_FILE":        filepath.Join(root, "db", "seed", "rates.sql"),
 		"INGEST_API_TOKEN": token, "INGEST_MAX_BATCH_BYTES": "4096",
 	})
-	r.waitReady(t)
 
 	csv := "orig_code,dest_code,day,price\nCNSHA,NLRTM,2026-03-01,1200\n"
 	badCSV := "orig_code,dest_code,day,price\nCNSHA,NOPE1,2026-03-01,1200\n"

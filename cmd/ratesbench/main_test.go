@@ -1,0 +1,53 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"rates/internal/testing/ratesmix"
+)
+
+func TestFigures(t *testing.T) {
+	if got := median([]time.Duration{5, 1, 3}); got != 3 {
+		t.Errorf("median of 5, 1, 3 = %d, want 3", got)
+	}
+	in := []time.Duration{4, 2, 9, 1}
+	if got := median(in); got != 4 || in[0] != 4 {
+		t.Errorf("median of 4, 2, 9, 1 = %d (input now %v), want the upper middle 4 and the input untouched", got, in)
+	}
+	if got := ms(1500 * time.Microsecond); got != "2 ms" {
+		t.Errorf("ms(1.5ms) = %q, want 2 ms (rounded)", got)
+	}
+	if got := (wrkResult{Requests: 3000, DurationUS: 2_000_000}).rps(); got != 1500 {
+		t.Errorf("rps = %v, want 1500", got)
+	}
+}
+
+func TestCacheCellAndScript(t *testing.T) {
+	r := wrkResult{lookups: map[string]float64{"hit": 1, "days": 2, "miss": 1}}
+	if got := r.cacheCell(); got != "25.0% / 50.0% / 25.0%" {
+		t.Errorf("cacheCell = %q", got)
+	}
+	if got := (wrkResult{}).cacheCell(); got != "cache off" {
+		t.Errorf("cacheCell without lookups = %q, want cache off", got)
+	}
+	mix := &ratesmix.Data{Routes: [][2]string{{"CNSHA", "NLRTM"}}, Regions: []string{"china"},
+		First: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Last: time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC)}
+	path, err := wrkScript(scenario{name: "mix", mix: mix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(path)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 30 days before the data to its last day, plus 60 days of length: the day table.
+	for _, want := range []string{`{"CNSHA", "NLRTM"}`, `"2025-12-02"`, `"2026-03-31"`, "math.random(61)", "math.random(60)", `args[1] == "warm"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("script lacks %s:\n%.500s", want, b)
+		}
+	}
+}
