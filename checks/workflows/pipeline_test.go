@@ -108,6 +108,18 @@ func TestDeployOrder(t *testing.T) {
 	}
 }
 
+// The image carries the RDS CA bundle: the build gets it as the named context the Dockerfile's
+// rds-ca stage stands for.
+func TestImageBuildGetsTheRDSBundle(t *testing.T) {
+	w := loadWorkflows(t)["deploy.yml"]
+	build := w.Jobs["build"]
+	fetch := stepIndex(build, runs("https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"))
+	docker := stepIndex(build, runs(`--build-context "rds-ca=${RUNNER_TEMP}/rds-ca"`))
+	if fetch < 0 || docker < 0 || fetch > docker {
+		t.Errorf("%s: the build job must fetch the RDS bundle into ${RUNNER_TEMP}/rds-ca, then build with --build-context rds-ca=... (steps %d, %d)", w.path, fetch, docker)
+	}
+}
+
 // The one-off tasks' family follows Terraform's naming contract.
 func TestMigrationTaskNameMatchesTerraform(t *testing.T) {
 	all := loadWorkflows(t)
