@@ -218,10 +218,23 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		{"POST", "/batches", "", map[string]string{"Content-Type": "text/csv", "Idempotency-Key": "k3"}, csv, 401},
 		{"POST", "/batches", "", with(auth, "Idempotency-Key", "k4", "Content-Type", "application/json"), "{}", 415},
 		{"POST", "/batches", "", with(auth, "Idempotency-Key", "k5"), csv + strings.Repeat("CNSHA,NLRTM,2026-03-02,1\n", 400), 413},
+		{"POST", "/batches", "", with(auth, "Idempotency-Key", "k1"), badCSV, 409},
+		{"GET", "/batches/2", "", auth, "", 200},
+		{"GET", "/batches/999", "", auth, "", 404},
+		{"GET", "/batches/2", "", nil, "", 401},
+		{"DELETE", "/batches/3", "", auth, "", 409}, // the rejected batch loaded nothing
+		{"DELETE", "/batches/2", "", auth, "", 200},
+		{"DELETE", "/batches/2", "", auth, "", 200}, // a no-op the second time
+		{"DELETE", "/batches/999", "", auth, "", 404},
+		{"DELETE", "/batches/2", "", nil, "", 401},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {
-		name := fmt.Sprintf("%s %s %d", c.method, c.path, c.status)
+		docPath := c.path
+		if strings.HasPrefix(docPath, "/batches/") {
+			docPath = "/batches/{id}"
+		}
+		name := fmt.Sprintf("%s %s %d", c.method, docPath, c.status)
 		t.Run(name, func(t *testing.T) {
 			target := "http://" + r.addr + c.path
 			if c.query != "" {
@@ -244,7 +257,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, body)
 			}
 			mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-			pointer, err := spec.response(c.path, c.method, c.status, mediaType)
+			pointer, err := spec.response(docPath, c.method, c.status, mediaType)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -265,9 +278,13 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		})
 	}
 	// Statuses that take a fault to provoke; the chaos tests and internal/api cover them.
-	faultOnly := []string{"GET /rates 503", "GET /readyz 503", "POST /batches 503", "POST /batches 404"}
+	faultOnly := []string{"GET /rates 503", "GET /readyz 503", "POST /batches 503", "POST /batches 404",
+		"POST /batches 429", "GET /batches/{id} 503", "DELETE /batches/{id} 503"}
 	for path, item := range spec.doc["paths"].(map[string]any) {
 		for method, op := range item.(map[string]any) {
+			if method == "parameters" { // shared by the path's operations
+				continue
+			}
 			for status := range op.(map[string]any)["responses"].(map[string]any) {
 				name := fmt.Sprintf("%s %s %s", strings.ToUpper(method), path, status)
 				if !covered[name] && !slices.Contains(faultOnly, name) {

@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -17,7 +20,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rates/internal/config"
-	"rates/internal/domain"
 	"rates/internal/ingest"
 	"rates/internal/metrics"
 )
@@ -25,16 +27,33 @@ import (
 // newLoader is the batch loader every entry point shares, reporting to m.
 func newLoader(pool *pgxpool.Pool, ing config.Ingest, m *metrics.Metrics, log *slog.Logger) *ingest.Loader {
 	return ingest.NewLoader(pool, ingest.LoaderOptions{
-		MaxErrors: ing.MaxErrorsReported,
+		MaxErrors:   ing.MaxErrorsReported,
+		MaxDuration: ing.MaxBatchDuration,
+		Metrics:     m,
 		Observe: func(res ingest.Result, err error) {
-			m.ObserveBatch(err != nil, res.Replayed, res.Status == ingest.StatusRejected, res.Rows, res.Bytes, res.Duration)
+			m.ObserveBatch(err != nil, res.Status == ingest.StatusDuplicate || res.Replayed,
+				res.Status == ingest.StatusRejected, res.Rows, res.Bytes, res.Duration)
 		},
 	}, log)
 }
 
-// batchHandler is POST /batches on pool; it answers 404 while INGEST_API_TOKEN is unset.
-func batchHandler(pool *pgxpool.Pool, ing config.Ingest, m *metrics.Metrics, log *slog.Logger) http.Handler {
-	return ingest.NewBatchHandler(newLoader(pool, ing, m, log), ingest.HandlerConfig{Token: ing.APIToken, MaxBytes: ing.MaxBatchBytes}, log)
+// uploadPoolConns is the size of POST /batches' own pool: uploads queue for it instead of
+// taking connections the read path needs.
+const uploadPoolConns = 2
+
+// batchHandler serves /batches on a small pool of its own; it answers 404 while
+// INGEST_API_TOKEN is unset (and then opens no pool).
+func batchHandler(ctx context.Context, db config.DB, ing config.Ingest, m *metrics.Metrics, log *slog.Logger) (http.Handler, func(), error) {
+	cfg := ingest.HandlerConfig{Token: ing.APIToken, MaxBytes: ing.MaxBatchBytes, MaxConcurrent: ing.MaxConcurrentUploads}
+	if ing.APIToken == "" {
+		return ingest.NewBatchHandler(nil, cfg, log), func() {}, nil
+	}
+	db.MaxConns = min(db.MaxConns, uploadPoolConns)
+	pool, err := openDB(ctx, db, log.With("pool", "batches"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the pool of POST /batches: %w", err)
+	}
+	return ingest.NewBatchHandler(newLoader(pool, ing, m, log), cfg, log), pool.Close, nil
 }
 
 // workerCmd runs `rates worker`: it loads the batches announced on INGEST_QUEUE_URL until ctx
@@ -111,52 +130,208 @@ func workerCheck(ctx context.Context, cfg config.Config, ing config.Ingest, queu
 	return nil
 }
 
-// ingestCmd runs `rates ingest --file PATH`: one batch from a local CSV file (gzip or not).
-// The file's SHA-256 is its identity, so ingesting the same content again does nothing.
-// A rejected batch prints its report as JSON on stdout and fails.
+// ingestOutput is what `rates ingest --json` prints: one object.
+type ingestOutput struct {
+	BatchID       int64             `json:"batch_id"`
+	Status        ingest.Status     `json:"status"`
+	Kind          ingest.DataKind   `json:"kind"`
+	Mode          ingest.Mode       `json:"mode"`
+	Rows          int64             `json:"rows"`
+	DisplacedRows int64             `json:"displaced_rows"`
+	SHA256        string            `json:"sha256"`
+	DurationMS    int64             `json:"duration_ms"`
+	Error         string            `json:"error,omitempty"`
+	BadRows       int64             `json:"bad_rows,omitempty"`
+	Errors        []ingest.RowError `json:"errors,omitempty"`
+	Source        string            `json:"file"`
+}
+
+// ingestCmd runs `rates ingest --file PATH [--kind K] [--mode M] [--json]`: one batch from a
+// local CSV file (gzip or not). Its content is its identity, so ingesting the same content again
+// does nothing. A rejected batch prints its report and fails.
 func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	file := fs.String("file", "", "CSV batch (orig_code,dest_code,day,price), plain or gzip")
+	file := fs.String("file", "", "CSV batch, plain or gzip")
+	kindFlag := fs.String("kind", "prices", "what the batch holds: prices (orig_code,dest_code,day,price), ports (code,name,parent_slug) or regions (slug,name,parent_slug)")
+	modeFlag := fs.String("mode", "append", "append adds the prices; replace replaces every price on the batch's route-days")
+	asJSON := fs.Bool("json", false, "print one JSON object (batch_id, status, rows, ...) instead of a sentence")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *file == "" || fs.NArg() > 0 {
-		return errors.New("usage: rates ingest --file PATH")
+		return errors.New("usage: rates ingest --file PATH [--kind prices|ports|regions] [--mode append|replace] [--json]")
 	}
-	sum, err := domain.FileSHA256(*file)
+	kind, err := ingest.ParseDataKind(*kindFlag)
+	if err != nil {
+		return fmt.Errorf("--kind: %w", err)
+	}
+	mode, err := ingest.ParseMode(*modeFlag)
+	if err != nil {
+		return fmt.Errorf("--mode: %w", err)
+	}
+	started := time.Now()
+	f, err := os.Open(*file)
 	if err != nil {
 		return fmt.Errorf("ingest %s: %w", *file, err)
+	}
+	defer f.Close()
+	pool, err := openReady(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	src := ingest.FileSource(*file)
+	src.Data, src.Mode, src.ReceivedAt = kind, mode, started
+	res, err := newLoader(pool, ing, nil, log).Load(ctx, src, f)
+	if err != nil {
+		return err
+	}
+	out := ingestOutput{BatchID: res.BatchID, Status: res.Status, Kind: res.Source.Data, Mode: res.Source.Mode,
+		Rows: res.Rows, DisplacedRows: res.DisplacedRows, SHA256: res.SHA256, DurationMS: res.Duration.Milliseconds(), Source: *file}
+	var rejected error
+	if res.Status == ingest.StatusRejected {
+		out.Error, out.BadRows, out.Errors = ingest.RejectionMessage(res.Report.BadRows), res.Report.BadRows, res.Report.Errors
+		rejected = fmt.Errorf("ingest %s: batch %d: %s", *file, res.BatchID, out.Error)
+	}
+	switch {
+	case *asJSON:
+		if err := json.NewEncoder(stdout).Encode(out); err != nil {
+			return err
+		}
+	case res.Status == ingest.StatusRejected:
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(ingest.BatchRejected{Error: out.Error, BatchID: res.BatchID, BadRows: out.BadRows, Errors: out.Errors}); err != nil {
+			return err
+		}
+	case res.Status == ingest.StatusDuplicate:
+		fmt.Fprintf(stdout, "%s already loaded as batch %d (%d rows, sha256 %s): nothing to do\n", *file, res.BatchID, res.Rows, res.SHA256)
+	default:
+		fmt.Fprintf(stdout, "%s loaded as batch %d (%s, %s): %d rows", *file, res.BatchID, kind, mode, res.Rows)
+		if mode == ingest.ModeReplace {
+			fmt.Fprintf(stdout, ", %d rows replaced", res.DisplacedRows)
+		}
+		fmt.Fprintf(stdout, " in %s\n", res.Duration.Round(time.Millisecond))
+	}
+	return rejected
+}
+
+// batchesCmd runs `rates batches list|show ID|revert ID [--json]`.
+func batchesCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	const usage = "usage: rates batches list [--limit N] [--json] | show ID [--json] | revert ID [--json]"
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	action, args := args[0], args[1:]
+	fs := flag.NewFlagSet("batches "+action, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	limit := fs.Int("limit", 50, "list: how many batches, newest first")
+	// The ID may come before or after the flags.
+	var id int64
+	if len(args) > 0 && action != "list" {
+		if n, err := strconv.ParseInt(args[0], 10, 64); err == nil {
+			id, args = n, args[1:]
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if id == 0 && action != "list" && fs.NArg() == 1 {
+		n, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("batches %s: %q is not a batch id", action, fs.Arg(0))
+		}
+		id = n
+	} else if fs.NArg() > 0 {
+		return errors.New(usage)
+	}
+	switch action {
+	case "list":
+	case "show", "revert":
+		if id <= 0 {
+			return errors.New(usage)
+		}
+	default:
+		return errors.New(usage)
 	}
 	pool, err := openReady(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	f, err := os.Open(*file)
-	if err != nil {
-		return fmt.Errorf("ingest %s: %w", *file, err)
-	}
-	defer f.Close()
-	res, err := newLoader(pool, ing, nil, log).Load(ctx, ingest.FileSource(*file, sum), f)
-	if err != nil {
-		return err
-	}
-	switch {
-	case res.Status == ingest.StatusRejected:
+	l := newLoader(pool, ing, nil, log)
+	printJSON := func(v any) error {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(ingest.BatchRejected{
-			Error:   ingest.RejectionMessage(res.Report.BadRows),
-			BatchID: res.BatchID, BadRows: res.Report.BadRows, Errors: res.Report.Errors,
-		}); err != nil {
+		return enc.Encode(v)
+	}
+	switch action {
+	case "list":
+		list, err := l.Batches(ctx, max(*limit, 1))
+		if err != nil {
 			return err
 		}
-		return fmt.Errorf("ingest %s: batch %d: %s", *file, res.BatchID, ingest.RejectionMessage(res.Report.BadRows))
-	case res.Replayed:
-		fmt.Fprintf(stdout, "%s already loaded as batch %d (%d rows, sha256 %s): nothing to do\n", *file, res.BatchID, res.Rows, sum)
+		if *asJSON {
+			if list == nil {
+				list = []ingest.BatchInfo{}
+			}
+			return printJSON(list)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tKIND\tMODE\tSTATUS\tROWS\tDISPLACED\tFINISHED\tSOURCE")
+		for i := range list {
+			b := &list[i]
+			status := string(b.Status)
+			if b.DuplicateOf != 0 {
+				status += " of " + strconv.FormatInt(b.DuplicateOf, 10)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", b.ID, b.Kind, b.Mode, status, b.Rows, b.DisplacedRows,
+				b.FinishedAt.UTC().Format(time.RFC3339), b.Source)
+		}
+		return tw.Flush()
+	case "show":
+		b, err := l.Batch(ctx, id)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(b)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "batch\t%d\nkind\t%s\nmode\t%s\nstatus\t%s\n", b.ID, b.Kind, b.Mode, b.Status)
+		if b.DuplicateOf != 0 {
+			fmt.Fprintf(tw, "duplicate of\t%d\n", b.DuplicateOf)
+		}
+		fmt.Fprintf(tw, "source\t%s (%s)\n", b.Source, b.SourceKind)
+		if b.SourceKey != "" {
+			fmt.Fprintf(tw, "source key\t%s\n", b.SourceKey)
+		}
+		fmt.Fprintf(tw, "sha256\t%s\nrows\t%d\nbad rows\t%d\nbytes\t%d\ndisplaced rows\t%d\n", b.SHA256, b.Rows, b.BadRows, b.Bytes, b.DisplacedRows)
+		if b.ReceivedAt != nil {
+			fmt.Fprintf(tw, "received\t%s\n", b.ReceivedAt.UTC().Format(time.RFC3339))
+		}
+		fmt.Fprintf(tw, "started\t%s\nfinished\t%s\nduration\t%d ms\n", b.StartedAt.UTC().Format(time.RFC3339),
+			b.FinishedAt.UTC().Format(time.RFC3339), b.DurationMS)
+		if b.RevertedAt != nil {
+			fmt.Fprintf(tw, "%s\t%s\n", b.Status, b.RevertedAt.UTC().Format(time.RFC3339))
+		}
+		if b.Report != nil {
+			for _, e := range b.Report.Errors {
+				fmt.Fprintf(tw, "error\tline %d %s: %s\n", e.Line, e.Column, e.Reason)
+			}
+		}
+		return tw.Flush()
 	default:
-		fmt.Fprintf(stdout, "%s loaded as batch %d: %d rows in %s\n", *file, res.BatchID, res.Rows, res.Duration.Round(1e6))
+		res, err := l.Revert(ctx, id)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(res)
+		}
+		fmt.Fprintln(stdout, res.Message)
+		return nil
 	}
-	return nil
 }

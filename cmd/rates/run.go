@@ -29,8 +29,12 @@ commands:
   migrate [up | down N | version | force V]
                                  manage the schema (default: up); up also creates or updates
                                  the login roles DB_API_ROLE and DB_WORKER_ROLE
-  seed --file PATH [--replace]   import a plain-format pg_dump file
-  ingest --file PATH             load one CSV price batch (plain or gzip), all or nothing
+  seed --file PATH [--replace [--discard-batches]]
+                                 import a plain-format pg_dump file
+  ingest --file PATH [--kind prices|ports|regions] [--mode append|replace] [--json]
+                                 load one CSV batch (plain or gzip), all or nothing
+  batches list [--limit N] [--json] | show ID [--json] | revert ID [--json]
+                                 list, show or revert loaded batches
   worker [--check]               load the batches announced on INGEST_QUEUE_URL (S3 events via SQS);
                                  --check: verify settings, queue and database access, then exit
   check [--repair]               compare derived data (price_daily) with prices; --repair
@@ -55,7 +59,7 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "migrate", "seed", "ingest", "worker", "check":
+	case "serve", "migrate", "seed", "ingest", "batches", "worker", "check":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -83,6 +87,8 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 		err = seedCmd(ctx, cfg, args, stdout, stderr, log)
 	case "ingest":
 		err = ingestCmd(ctx, cfg, ing, args, stdout, stderr, log)
+	case "batches":
+		err = batchesCmd(ctx, cfg, ing, args, stdout, stderr, log)
 	case "worker":
 		err = workerCmd(ctx, cfg, ing, args, stdout, stderr, log)
 	case "check":
@@ -215,6 +221,13 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, log *slog.
 		ln.Close()
 		return err
 	}
+	batches, closeBatches, err := batchHandler(ctx, cfg.DB, ing, m, log)
+	if err != nil {
+		_ = ln.Close()
+		_ = stopMetrics()
+		return err
+	}
+	defer closeBatches()
 	readiness := &api.Readiness{}
 	handler := api.New(store.New(pool), api.Config{
 		MaxRangeDays:  cfg.API.MaxRangeDays,
@@ -223,7 +236,7 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, log *slog.
 		CacheBytes:    cfg.API.CacheBytes,
 		Metrics:       m,
 		ServeMetrics:  cfg.HTTP.MetricsAddr == "",
-		Batches:       batchHandler(pool, ing, m, log),
+		Batches:       batches,
 	}, readiness, log)
 	readiness.SetReady(true)
 	err = server.Run(ctx, ln, handler, serverConfig(cfg.HTTP, cfg.Shutdown), readiness, log)
@@ -328,18 +341,19 @@ func seedCmd(ctx context.Context, cfg config.Config, args []string, stdout, stde
 	fs.SetOutput(stderr)
 	file := fs.String("file", cfg.Seed.File, "plain-format pg_dump file to import (default $SEED_FILE)")
 	replace := fs.Bool("replace", false, "replace data already in the database")
+	discard := fs.Bool("discard-batches", false, "with --replace: discard the ingested batches too (refused without it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *file == "" || fs.NArg() > 0 {
-		return errors.New("usage: rates seed --file PATH [--replace]")
+		return errors.New("usage: rates seed --file PATH [--replace [--discard-batches]]")
 	}
 	pool, err := openReady(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	res, err := seed.New(pool, log).ApplyFile(ctx, *file, seed.Options{Replace: *replace})
+	res, err := seed.New(pool, log).ApplyFile(ctx, *file, seed.Options{Replace: *replace, DiscardBatches: *discard})
 	if err != nil {
 		return err
 	}

@@ -97,6 +97,8 @@ func New(st Store, cfg Config, readiness *Readiness, log *slog.Logger) *Handler 
 	r.Get("/readyz", h.readyz)
 	if cfg.Batches != nil {
 		r.Method(http.MethodPost, "/batches", cfg.Batches)
+		r.Method(http.MethodGet, "/batches/{id}", cfg.Batches)
+		r.Method(http.MethodDelete, "/batches/{id}", cfg.Batches)
 	}
 	if cfg.ServeMetrics && cfg.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", cfg.Metrics.Handler())

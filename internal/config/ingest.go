@@ -35,6 +35,14 @@ type Ingest struct {
 	// MaxErrorsReported (INGEST_MAX_ERRORS_REPORTED, default 20, 1 to 10000) bounds the
 	// problems listed in a rejected batch's report; the count of bad rows is always complete.
 	MaxErrorsReported int
+	// MaxConcurrentUploads (INGEST_MAX_CONCURRENT_UPLOADS, default 4, 1 to 1000) bounds the
+	// POST /batches uploads in progress per API instance; one more gets 429 with Retry-After.
+	MaxConcurrentUploads int
+	// MaxBatchDuration (INGEST_MAX_BATCH_DURATION, default 30m, whole seconds from 1s to 12h)
+	// is the deadline of one load or revert, from its first statement to its commit; the
+	// transaction's statement_timeout is what is left of it and its lock_timeout a quarter.
+	// Past it the load rolls back and the worker leaves the message for a retry.
+	MaxBatchDuration time.Duration
 	// S3UsePathStyle (INGEST_S3_PATH_STYLE, default false) addresses buckets as
 	// endpoint/bucket/key, which S3 stand-ins selected with AWS_ENDPOINT_URL_S3 need.
 	S3UsePathStyle bool
@@ -52,6 +60,9 @@ func LoadIngest(lookup Lookup) (Ingest, error) {
 		WaitTime:          r.seconds("INGEST_WAIT_TIME", 20*time.Second, 0, 20*time.Second),
 		MaxErrorsReported: r.intRange("INGEST_MAX_ERRORS_REPORTED", 20, 1, 10_000),
 		S3UsePathStyle:    r.boolean("INGEST_S3_PATH_STYLE", false),
+
+		MaxConcurrentUploads: r.intRange("INGEST_MAX_CONCURRENT_UPLOADS", 4, 1, 1000),
+		MaxBatchDuration:     r.seconds("INGEST_MAX_BATCH_DURATION", 30*time.Minute, time.Second, 12*time.Hour),
 	}
 	if u := ing.QueueURL; u != "" {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {

@@ -17,6 +17,9 @@ func TestLoadIngestDefaults(t *testing.T) {
 		VisibilityTimeout: 5 * time.Minute,
 		WaitTime:          20 * time.Second,
 		MaxErrorsReported: 20,
+
+		MaxConcurrentUploads: 4,
+		MaxBatchDuration:     30 * time.Minute,
 	}
 	if ing != want {
 		t.Errorf("LoadIngest() = %+v, want %+v", ing, want)
@@ -33,6 +36,9 @@ func TestLoadIngestValues(t *testing.T) {
 		"INGEST_WAIT_TIME":           "5",
 		"INGEST_MAX_ERRORS_REPORTED": "100",
 		"INGEST_S3_PATH_STYLE":       "true",
+
+		"INGEST_MAX_CONCURRENT_UPLOADS": "8",
+		"INGEST_MAX_BATCH_DURATION":     "90s",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +52,9 @@ func TestLoadIngestValues(t *testing.T) {
 		WaitTime:          5 * time.Second,
 		MaxErrorsReported: 100,
 		S3UsePathStyle:    true,
+
+		MaxConcurrentUploads: 8,
+		MaxBatchDuration:     90 * time.Second,
 	}
 	if ing != want {
 		t.Errorf("LoadIngest() = %+v, want %+v", ing, want)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // ObjectRef is one object that an S3 event notification reports as created.
@@ -16,6 +17,7 @@ type ObjectRef struct {
 	ETag      string
 	Size      int64
 	EventName string
+	EventTime time.Time // when S3 accepted the object; zero if the event does not say
 }
 
 // s3Event is the notification S3 sends to SQS. S3 sends a test event, with no Records, when
@@ -24,6 +26,7 @@ type s3Event struct {
 	Records []struct {
 		EventSource string `json:"eventSource"`
 		EventName   string `json:"eventName"`
+		EventTime   string `json:"eventTime"`
 		S3          struct {
 			Bucket struct {
 				Name string `json:"name"`
@@ -66,7 +69,11 @@ func ParseS3Event(body string) ([]ObjectRef, error) {
 		if rec.S3.Bucket.Name == "" || key == "" {
 			return nil, fmt.Errorf("record %d: no bucket or object key", i)
 		}
+		// S3 writes eventTime as ISO 8601 with milliseconds; a missing or odd one only costs the
+		// lag metric its observation.
+		eventTime, _ := time.Parse(time.RFC3339Nano, rec.EventTime)
 		refs = append(refs, ObjectRef{
+			EventTime: eventTime,
 			Bucket:    rec.S3.Bucket.Name,
 			Key:       key,
 			VersionID: rec.S3.Object.VersionID,
@@ -78,5 +85,32 @@ func ParseS3Event(body string) ([]ObjectRef, error) {
 	return refs, nil
 }
 
-// Source is the batch identity of the object.
-func (o ObjectRef) Source() Source { return S3Source(o.Bucket, o.Key, o.VersionID, o.ETag) }
+// Source is the batch identity of the object, with the kind and mode its key selects (see
+// RouteOf) and its event time.
+func (o ObjectRef) Source() Source {
+	src := S3Source(o.Bucket, o.Key, o.VersionID, o.ETag)
+	src.Data, src.Mode = RouteOf(o.Key)
+	src.ReceivedAt = o.EventTime
+	return src
+}
+
+// RouteOf reads a batch's kind and mode from its object key: the folder right below the
+// incoming prefix decides. incoming/replace/... is a price batch in replace mode,
+// incoming/ports/... a ports batch, incoming/regions/... a regions batch; any other key
+// (incoming/daily.csv, incoming/2026/...) a price batch in append mode. The one S3
+// notification on the incoming prefix covers them all.
+func RouteOf(key string) (DataKind, Mode) {
+	parts := strings.Split(key, "/")
+	if len(parts) < 3 {
+		return DataPrices, ModeAppend
+	}
+	switch parts[1] {
+	case "replace":
+		return DataPrices, ModeReplace
+	case "ports":
+		return DataPorts, ModeAppend
+	case "regions":
+		return DataRegions, ModeAppend
+	}
+	return DataPrices, ModeAppend
+}

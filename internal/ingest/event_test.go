@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // record builds one S3 event record as S3 writes it.
@@ -74,6 +75,10 @@ func TestParseS3Event(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Every record of the fixture carries the same eventTime.
+			for i := range tc.want {
+				tc.want[i].EventTime = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("ParseS3Event = %+v, want %+v", got, tc.want)
 			}
@@ -105,6 +110,27 @@ func TestS3SourceIdentity(t *testing.T) {
 	} {
 		if got := tc.ref.Source(); got.Key != tc.want || got.Kind != KindS3 || got.Name != "s3://"+tc.ref.Bucket+"/"+tc.ref.Key {
 			t.Errorf("Source(%+v) = %+v, want key %s", tc.ref, got, tc.want)
+		}
+	}
+}
+
+func TestRouteOf(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		kind DataKind
+		mode Mode
+	}{
+		{"incoming/daily.csv", DataPrices, ModeAppend},
+		{"incoming/2026/05/daily.csv", DataPrices, ModeAppend},
+		{"incoming/replace/daily.csv", DataPrices, ModeReplace},
+		{"incoming/replace/2026/daily.csv.gz", DataPrices, ModeReplace},
+		{"incoming/ports/new.csv", DataPorts, ModeAppend},
+		{"incoming/regions/new.csv", DataRegions, ModeAppend},
+		{"incoming/replace", DataPrices, ModeAppend}, // a file named replace, not the folder
+		{"incoming/Ports/x.csv", DataPrices, ModeAppend},
+	} {
+		if kind, mode := RouteOf(tc.key); kind != tc.kind || mode != tc.mode {
+			t.Errorf("RouteOf(%q) = %s, %s; want %s, %s", tc.key, kind, mode, tc.kind, tc.mode)
 		}
 	}
 }

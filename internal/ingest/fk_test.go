@@ -99,8 +99,9 @@ func TestLoadKeepsRowChecksWhenATriggerWouldBeSilenced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := rowChecks(t, pool, res.BatchID); n != 2000 {
-		t.Errorf("%d per-row checks, want 2000", n)
+	// Three foreign keys per row: orig_code, dest_code, batch_id.
+	if n := rowChecks(t, pool, res.BatchID); n != 3000 {
+		t.Errorf("%d per-row checks, want 3000", n)
 	}
 	if calls() != 1 {
 		t.Errorf("the trigger fired %d times, want 1", calls())
@@ -137,8 +138,8 @@ func TestLoadAsOrdinaryRoleKeepsRowChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != StatusLoaded || rowChecks(t, pool, res.BatchID) != 1000 {
-		t.Fatalf("result %+v, %d per-row checks; want loaded with 1000", res, rowChecks(t, pool, res.BatchID))
+	if res.Status != StatusLoaded || rowChecks(t, pool, res.BatchID) != 1500 {
+		t.Fatalf("result %+v, %d per-row checks; want loaded with 1500", res, rowChecks(t, pool, res.BatchID))
 	}
 }
 

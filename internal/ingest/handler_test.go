@@ -8,8 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 const testToken = "s3cret-token-0123456789"
@@ -69,6 +71,8 @@ func (p post) do(t *testing.T, url string) (int, http.Header, map[string]any) {
 	return resp.StatusCode, resp.Header, body
 }
 
+func (p post) withBody(r io.Reader) post { p.body = r; return p }
+
 func csvPost(body []byte, key string) post {
 	return post{body: bytes.NewReader(body), contentType: "text/csv", auth: "Bearer " + testToken, key: key}
 }
@@ -77,13 +81,24 @@ func TestPostBatchCreatedThenReplayed(t *testing.T) {
 	t.Parallel()
 	url, l := newBatchAPI(t, HandlerConfig{Token: testToken, MaxBytes: 1 << 20})
 	status, _, body := csvPost(batchBytes(250, nil), "batch-2024-05-01").do(t, url)
-	if status != http.StatusCreated || body["rows"] != 250.0 || body["batch_id"] == nil || body["duration_ms"] == nil || len(body) != 3 {
+	if status != http.StatusCreated || body["rows"] != 250.0 || body["batch_id"] == nil || body["duration_ms"] == nil ||
+		body["status"] != "loaded" || body["kind"] != "prices" || body["mode"] != "append" || len(body) != 7 {
 		t.Fatalf("first POST: %d %v", status, body)
 	}
 	// The retry answers 200 with the first result and loads nothing.
-	status, hdr, again := csvPost(batchBytes(999, nil), "batch-2024-05-01").do(t, url)
+	status, hdr, again := csvPost(batchBytes(250, nil), "batch-2024-05-01").do(t, url)
 	if status != http.StatusOK || again["batch_id"] != body["batch_id"] || again["rows"] != 250.0 || hdr.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("replay: %d %v %v", status, again, hdr)
+	}
+	// The same key with another body is a conflict that names the key.
+	status, _, conflict := csvPost(batchBytes(999, nil), "batch-2024-05-01").do(t, url)
+	if msg, _ := conflict["error"].(string); status != http.StatusConflict || !strings.Contains(msg, `"batch-2024-05-01"`) {
+		t.Fatalf("reused key, other body: %d %v, want 409 naming the key", status, conflict)
+	}
+	// The same body under another key is a duplicate of the first batch: 200, nothing loaded.
+	status, _, dup := csvPost(batchBytes(250, nil), "batch-2024-05-01-resent").do(t, url)
+	if status != http.StatusOK || dup["status"] != "duplicate" || dup["batch_id"] != body["batch_id"] {
+		t.Fatalf("same body, other key: %d %v, want 200 duplicate of the first batch", status, dup)
 	}
 	if n := countPrices(t, l.pool); n != 250 {
 		t.Fatalf("prices holds %d rows, want 250", n)
@@ -128,7 +143,7 @@ func TestPostBatchRejected(t *testing.T) {
 		t.Fatalf("prices holds %d rows of a rejected batch", n)
 	}
 	// Replaying the key returns the same rejection.
-	if status, _, again := csvPost(batchBytes(5, nil), "bad-1").do(t, url); status != http.StatusUnprocessableEntity || again["batch_id"] != body["batch_id"] {
+	if status, _, again := csvPost(bad, "bad-1").do(t, url); status != http.StatusUnprocessableEntity || again["batch_id"] != body["batch_id"] {
 		t.Fatalf("replay: %d %v", status, again)
 	}
 }
@@ -201,5 +216,58 @@ func TestPostBatchDatabaseUnavailable(t *testing.T) {
 	status, hdr, body := csvPost(batchBytes(10, nil), "outage-1").do(t, srv.URL+"/batches")
 	if status != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || body["error"] == nil {
 		t.Fatalf("%d %v %v, want 503 with Retry-After", status, body, hdr)
+	}
+}
+
+func TestBatchEndpointsShowRevertAndRefuseBeyondTheUploadLimit(t *testing.T) {
+	t.Parallel()
+	l := NewLoader(newDB(t), LoaderOptions{}, testLogger(t))
+	h := NewBatchHandler(l, HandlerConfig{Token: testToken, MaxBytes: 1 << 20, MaxConcurrent: 1}, testLogger(t))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	url := srv.URL + "/batches"
+	status, _, created := csvPost(batchBytes(20, nil), "show-1").do(t, url)
+	if status != http.StatusCreated {
+		t.Fatalf("POST: %d %v", status, created)
+	}
+	id := url + "/" + strconv.Itoa(int(created["batch_id"].(float64)))
+	get := post{auth: "Bearer " + testToken, method: http.MethodGet}
+	if status, _, b := get.do(t, id); status != http.StatusOK || b["status"] != "loaded" || b["rows"] != 20.0 || b["sha256"] == nil {
+		t.Fatalf("GET: %d %v", status, b)
+	}
+	del := post{auth: "Bearer " + testToken, method: http.MethodDelete}
+	if status, _, b := del.do(t, id); status != http.StatusOK || b["status"] != "reverted" || b["removed_rows"] != 20.0 {
+		t.Fatalf("DELETE: %d %v", status, b)
+	}
+	if status, _, b := del.do(t, id); status != http.StatusOK || b["status"] != "unchanged" {
+		t.Fatalf("second DELETE: %d %v", status, b)
+	}
+	if status, _, _ := get.do(t, url+"/999"); status != http.StatusNotFound {
+		t.Fatalf("GET of an unknown batch: %d", status)
+	}
+	if status, _, _ := (post{method: http.MethodGet}).do(t, id); status != http.StatusUnauthorized {
+		t.Fatalf("GET without a token: %d", status)
+	}
+	if n := countPrices(t, l.pool); n != 0 {
+		t.Fatalf("%d prices after the revert", n)
+	}
+
+	// One upload in progress (its body still arriving) fills the limit of 1: the next gets 429.
+	r, w := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		status, _, _ := csvPost(nil, "slow").withBody(r).do(t, url)
+		done <- status
+	}()
+	_, _ = w.Write([]byte(Header + "\n"))
+	eventually(t, 10*time.Second, "the slow upload in progress", func() bool { return len(h.slots) == 1 })
+	status, hdr, b := csvPost(batchBytes(5, nil), "next").do(t, url)
+	if msg, _ := b["error"].(string); status != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" || !strings.Contains(msg, "INGEST_MAX_CONCURRENT_UPLOADS") {
+		t.Fatalf("second upload: %d %v %v, want 429 with Retry-After", status, hdr, b)
+	}
+	_, _ = w.Write([]byte("PT001,PT002,2024-01-01,5\n"))
+	_ = w.Close()
+	if status := <-done; status != http.StatusCreated {
+		t.Fatalf("the slow upload: %d", status)
 	}
 }

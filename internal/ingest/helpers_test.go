@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rates/internal/copystream"
@@ -40,6 +41,11 @@ func newDB(t testing.TB) *pgxpool.Pool {
 
 func openDB(t testing.TB, url string) *pgxpool.Pool {
 	t.Helper()
+	defer func() {
+		// Registered after the pool's Close, so it runs before it: after every test,
+		// price_daily must hold exactly the GROUP BY over prices, whoever wrote them.
+		t.Cleanup(func() { checkDaily(t, url) })
+	}()
 	ctx := context.Background()
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -124,4 +130,50 @@ func countPrices(t testing.TB, pool *pgxpool.Pool) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// checkDaily fails the test unless price_daily equals the GROUP BY over prices.
+func checkDaily(t testing.TB, url string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Errorf("check price_daily: %v", err)
+		return
+	}
+	defer conn.Close(ctx)
+	var diff int64
+	if err := conn.QueryRow(ctx, dailyDiffSQL).Scan(&diff); err != nil {
+		t.Errorf("check price_daily: %v", err)
+		return
+	}
+	if diff != 0 {
+		t.Errorf("price_daily differs from the GROUP BY over prices on %d route-days", diff)
+	}
+}
+
+// dailyDiffSQL counts the route-days where price_daily and prices disagree.
+const dailyDiffSQL = `SELECT count(*) FROM (
+	(SELECT orig_code, dest_code, day, prices, price_sum FROM price_daily
+	 EXCEPT ALL SELECT orig_code, dest_code, day, count(*), sum(price) FROM prices GROUP BY 1, 2, 3)
+	UNION ALL
+	(SELECT orig_code, dest_code, day, count(*), sum(price) FROM prices GROUP BY 1, 2, 3
+	 EXCEPT ALL SELECT orig_code, dest_code, day, prices, price_sum FROM price_daily)) d`
+
+// fingerprintSQL summarises prices (with lineage) and price_daily as one digest: equal
+// digests mean the same multiset of rows.
+const fingerprintSQL = `SELECT
+	(SELECT coalesce(md5(string_agg(r, ',' ORDER BY r)), '') FROM
+		(SELECT format('%s|%s|%s|%s|%s', orig_code, dest_code, day, price, batch_id) r FROM prices) p)
+	|| '/' ||
+	(SELECT coalesce(md5(string_agg(r, ',' ORDER BY r)), '') FROM
+		(SELECT format('%s|%s|%s|%s|%s', orig_code, dest_code, day, prices, price_sum) r FROM price_daily) d)`
+
+func fingerprint(t testing.TB, pool *pgxpool.Pool) string {
+	t.Helper()
+	var fp string
+	if err := pool.QueryRow(context.Background(), fingerprintSQL).Scan(&fp); err != nil {
+		t.Fatal(err)
+	}
+	return fp
 }

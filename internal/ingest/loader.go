@@ -20,15 +20,21 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rates/internal/metrics"
+	"rates/internal/seed"
 )
 
-// Status is the outcome of a batch.
+// Status is the outcome of a batch, or what became of it later.
 type Status string
 
 // The outcomes of a load.
 const (
-	StatusLoaded   Status = "loaded"
-	StatusRejected Status = "rejected"
+	StatusLoaded    Status = "loaded"
+	StatusRejected  Status = "rejected"
+	StatusDuplicate Status = "duplicate" // its content was already loaded: nothing written
+	StatusReverted  Status = "reverted"  // loaded, then taken back out
+	StatusDiscarded Status = "discarded" // loaded, then thrown away by rates seed --replace
 )
 
 // Report explains a rejected batch.
@@ -39,38 +45,64 @@ type Report struct {
 	Errors []RowError `json:"errors"`
 }
 
-// Result describes a batch: the one just loaded or rejected, or, when Replayed, the first
-// outcome recorded for the same source.
+// Result describes a batch: the one just loaded, rejected or found to be a duplicate, or,
+// when Replayed, the outcome first recorded for the same source key.
 type Result struct {
-	BatchID   int64
-	Source    Source
-	Status    Status
-	Rows      int64 // data rows in the batch
-	Bytes     int64 // as received, before decompression
-	SHA256    string
-	StartedAt time.Time
-	Duration  time.Duration
-	Replayed  bool
-	Report    *Report // set when Status is StatusRejected
+	// BatchID is the batch that holds the content: for a duplicate, the first batch.
+	BatchID int64
+	// RecordID is the record of this delivery: BatchID, or the duplicate's own record.
+	RecordID      int64
+	Source        Source
+	Status        Status
+	Rows          int64 // data rows in the batch
+	Bytes         int64 // as received, before decompression
+	SHA256        string
+	DisplacedRows int64 // prices a replace took out
+	StartedAt     time.Time
+	Duration      time.Duration
+	Replayed      bool
+	Report        *Report // set when Status is StatusRejected
+}
+
+// KeyConflictError is a source key (an Idempotency-Key) reused for different content.
+type KeyConflictError struct {
+	Key     string
+	BatchID int64
+}
+
+func (e *KeyConflictError) Error() string {
+	return fmt.Sprintf("key %s was already used by batch %d for different content", quote(e.Key), e.BatchID)
 }
 
 // DefaultMaxErrors is how many problems a report lists when no limit is configured.
 const DefaultMaxErrors = 20
 
+// DefaultMaxBatchDuration bounds a load when no deadline is configured.
+const DefaultMaxBatchDuration = 30 * time.Minute
+
 // LoaderOptions tune a Loader.
 type LoaderOptions struct {
 	// MaxErrors bounds the problems listed in a report; 0 means DefaultMaxErrors.
 	MaxErrors int
+	// MaxDuration is the deadline of one load (and of a revert), from the first statement
+	// to the commit; statement_timeout and lock_timeout are derived from it. 0 means
+	// DefaultMaxBatchDuration.
+	MaxDuration time.Duration
 	// Observe, when set, is told the outcome of every Load (metrics).
 	Observe func(Result, error)
+	// Metrics, when set, receives rates_ingest_lag_seconds for every committed batch whose
+	// source has a ReceivedAt.
+	Metrics *metrics.Metrics
 }
 
 // Loader loads batches into one database.
 type Loader struct {
-	pool      *pgxpool.Pool
-	log       *slog.Logger
-	maxErrors int
-	observe   func(Result, error)
+	pool        *pgxpool.Pool
+	log         *slog.Logger
+	maxErrors   int
+	maxDuration time.Duration
+	observe     func(Result, error)
+	metrics     *metrics.Metrics
 	// beforeInsert, when set, runs between the checks and the insert; tests use it to act
 	// while the batch's locks are held.
 	beforeInsert func()
@@ -81,8 +113,15 @@ func NewLoader(pool *pgxpool.Pool, opts LoaderOptions, log *slog.Logger) *Loader
 	if opts.MaxErrors <= 0 {
 		opts.MaxErrors = DefaultMaxErrors
 	}
-	return &Loader{pool: pool, log: log, maxErrors: opts.MaxErrors, observe: opts.Observe}
+	if opts.MaxDuration <= 0 {
+		opts.MaxDuration = DefaultMaxBatchDuration
+	}
+	return &Loader{pool: pool, log: log, maxErrors: opts.MaxErrors, maxDuration: opts.MaxDuration,
+		observe: opts.Observe, metrics: opts.Metrics}
 }
+
+// MaxDuration is the deadline of one load.
+func (l *Loader) MaxDuration() time.Duration { return l.maxDuration }
 
 // The staging table lives and dies with the transaction; the line column lets the set-based
 // checks report where a bad row was. A field that failed the checks in Go arrives as NULL.
@@ -127,33 +166,67 @@ const (
 
 	// insertPricesSQL feeds the rows in the order of prices_route_day_idx: each index insert
 	// then lands next to the previous one, in pages already in memory, which costs less than
-	// the sort (about a third less time for a million rows).
-	insertPricesSQL = `INSERT INTO prices (orig_code, dest_code, day, price)
-		SELECT orig_code, dest_code, day, price FROM ingest_rows ORDER BY orig_code, dest_code, day`
+	// the sort (about a third less time for a million rows). $1 is the batch, their lineage.
+	insertPricesSQL = `INSERT INTO prices (orig_code, dest_code, day, price, batch_id)
+		SELECT orig_code, dest_code, day, price, $1::bigint FROM ingest_rows ORDER BY orig_code, dest_code, day`
 
-	findSQL = `SELECT id, status, rows, bytes, sha256, started_at, duration_ms, report
-		FROM batches WHERE source_key = $1`
+	// displaceSQL takes out every price on the route-days of the batch and keeps it, with the
+	// replacing batch's id, for a revert.
+	displaceSQL = `WITH keys AS (SELECT DISTINCT orig_code, dest_code, day FROM ingest_rows),
+		moved AS (DELETE FROM prices p USING keys k
+			WHERE p.orig_code = k.orig_code AND p.dest_code = k.dest_code AND p.day = k.day
+			RETURNING p.orig_code, p.dest_code, p.day, p.price, p.batch_id)
+		INSERT INTO prices_displaced (displaced_by, orig_code, dest_code, day, price, batch_id)
+		SELECT $1, orig_code, dest_code, day, price, batch_id FROM moved`
+
+	recordColumns = `id, status, kind, mode, rows, bytes, sha256, started_at, duration_ms, report,
+		coalesce(duplicate_of, 0), displaced_rows`
+	findByKeySQL     = `SELECT ` + recordColumns + ` FROM batches WHERE source_key = $1`
+	findByContentSQL = `SELECT ` + recordColumns + ` FROM batches WHERE content_key = $1`
 
 	recordSQL = `INSERT INTO batches (source_key, source_kind, source_name, status, rows, bad_rows,
-		bytes, sha256, started_at, finished_at, duration_ms, timings, report)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`
+		bytes, sha256, started_at, finished_at, duration_ms, timings, report, kind, mode, content_key,
+		duplicate_of, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id`
+
+	finishSQL = `UPDATE batches SET finished_at = $2, duration_ms = $3, timings = $4, displaced_rows = $5
+		WHERE id = $1`
 )
 
-// lockNamespace keeps the per-source advisory locks apart from any other advisory lock user.
-const lockNamespace = "rates.ingest:"
+// Advisory lock namespaces: per source key, per content, apart from any other advisory lock user.
+const (
+	lockNamespace        = "rates.ingest:"
+	contentLockNamespace = "rates.ingest.content:"
+)
 
-// Load reads the batch from r and either inserts all its rows into prices or none. A batch
-// with bad data is not an error: it is recorded and returned with StatusRejected and a report.
-// An error means nothing was recorded and the same source may be loaded again; a
-// *SourceError says reading r failed. Loads of the same source are serialised, and a source
-// already recorded returns its first result without reading r.
+// Load reads the batch from r and either applies all of it or nothing. A batch with bad data
+// is not an error: it is recorded and returned with StatusRejected and a report. Content
+// already loaded is recorded as a duplicate and returned with StatusDuplicate and the first
+// batch's id. An error means nothing was recorded and the same source may be loaded again; a
+// *SourceError says reading r failed, a *KeyConflictError that src.Key was used for other
+// content. The load has the loader's deadline.
 func (l *Loader) Load(ctx context.Context, src Source, r io.Reader) (Result, error) {
+	if src.Data == "" {
+		src.Data = DataPrices
+	}
+	if src.Mode == "" {
+		src.Mode = ModeAppend
+	}
 	res := Result{Source: src, StartedAt: time.Now()}
 	if err := src.validate(); err != nil {
 		return res, fmt.Errorf("load batch %s: %w", src.Name, err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, l.maxDuration)
+	defer cancel()
 	res, err := l.load(ctx, src, r, res)
 	if err != nil {
+		var pgErr *pgconn.PgError
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.As(err, &pgErr) && pgErr.Code == "57014":
+			err = fmt.Errorf("past the batch deadline of %s (INGEST_MAX_BATCH_DURATION), rolled back: %w", l.maxDuration, err)
+		case errors.As(err, &pgErr) && pgErr.Code == "55P03":
+			err = fmt.Errorf("waited for a lock longer than a quarter of the batch deadline of %s (INGEST_MAX_BATCH_DURATION), rolled back: %w", l.maxDuration, err)
+		}
 		err = fmt.Errorf("load batch %s: %w", src.Name, err)
 	}
 	if l.observe != nil {
@@ -162,117 +235,271 @@ func (l *Loader) Load(ctx context.Context, src Source, r io.Reader) (Result, err
 	return res, err
 }
 
+// begin opens the transaction of a load or revert: bounded by ctx's deadline in the database
+// too, and kept out while a seed replaces the data.
+func (l *Loader) begin(ctx context.Context, conn *pgxpool.Conn) (pgx.Tx, error) {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	// No statement may outlast the batch's deadline, and a lock wait of a quarter of it means
+	// something else (a seed, a revert, a concurrent replace) holds the data: give up and let
+	// the caller retry later rather than queue behind it.
+	budget := l.maxDuration
+	if dl, ok := ctx.Deadline(); ok {
+		budget = time.Until(dl)
+	}
+	stmt := max(budget.Milliseconds(), 1)
+	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d; SET LOCAL lock_timeout = %d",
+		stmt, max(stmt/4, 1))); err != nil {
+		l.rollback(ctx, tx)
+		return nil, fmt.Errorf("set timeouts: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", seed.LockKey); err != nil {
+		l.rollback(ctx, tx)
+		return nil, fmt.Errorf("wait for a running seed: %w", err)
+	}
+	return tx, nil
+}
+
+func (l *Loader) rollback(ctx context.Context, tx pgx.Tx) {
+	// Bounded: on a dead connection the rollback must not hang the caller.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = tx.Rollback(rctx)
+}
+
 func (l *Loader) load(ctx context.Context, src Source, r io.Reader, res Result) (Result, error) {
 	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return res, fmt.Errorf("acquire connection: %w", err)
 	}
 	defer conn.Release()
-	tx, err := conn.Begin(ctx)
+	tx, err := l.begin(ctx, conn)
 	if err != nil {
-		return res, fmt.Errorf("begin: %w", err)
+		return res, err
 	}
-	defer func() {
-		// Bounded: on a dead connection the rollback must not hang the caller.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = tx.Rollback(rctx)
-	}()
-
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lockNamespace+src.Key); err != nil {
-		return res, fmt.Errorf("wait for the batch lock: %w", err)
-	}
-	if first, ok, err := find(ctx, tx, src); err != nil || ok {
-		if ok {
-			l.log.Info("batch already recorded, nothing to do", "source", src.Name, "key", src.Key,
-				"batch_id", first.BatchID, "status", first.Status)
-		}
-		return first, err
-	}
+	defer l.rollback(ctx, tx)
 
 	timings := map[string]int64{}
 	phase := time.Now()
-	if _, err := tx.Exec(ctx, createStagingSQL); err != nil {
-		return res, fmt.Errorf("create staging table: %w", err)
-	}
-	raw := &sourceReader{r: r, h: sha256.New()}
-	body, err := decode(raw, src.Gzip)
+	raw := &sourceReader{r: r}
+	decoded, err := decode(raw, src.Gzip)
 	if err != nil {
 		return res, &SourceError{Err: err}
 	}
-	conv := newConverter(body, l.maxErrors, raw.Err)
-	tag, err := conn.Conn().PgConn().CopyFrom(ctx, conv, copyStagingSQL)
-	if srcErr := raw.Err(); srcErr != nil {
-		return res, &SourceError{Err: srcErr}
+	body := &hashReader{r: decoded, h: sha256.New()}
+	var st staged
+	if src.Data == DataPrices {
+		st, err = l.stagePrices(ctx, conn, body, raw)
+	} else {
+		st, err = l.stageReference(ctx, tx, src.Data, body, raw)
 	}
 	if err != nil {
-		return res, fmt.Errorf("copy into staging table: %w", err)
+		return res, err
 	}
 	// Read what the converter left (nothing, unless it stopped early) so the checksum covers
 	// the whole batch and an HTTP client is not cut off mid-upload.
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		if srcErr := raw.Err(); srcErr != nil {
+			return res, &SourceError{Err: srcErr}
+		}
+		// Undecodable past the point the batch was rejected: the checksum covers what was read.
+	}
 	if _, err := io.Copy(io.Discard, raw); err != nil {
 		return res, &SourceError{Err: err}
 	}
-	res.Rows, res.Bytes, res.SHA256 = conv.rows, raw.bytes, hex.EncodeToString(raw.h.Sum(nil))
-	if src.SHA256 != "" && src.SHA256 != res.SHA256 {
-		return res, fmt.Errorf("content changed while it was read: sha256 %s, expected %s", res.SHA256, src.SHA256)
-	}
-	if tag.RowsAffected() != conv.rows {
-		return res, fmt.Errorf("staging table holds %d rows, the batch has %d", tag.RowsAffected(), conv.rows)
-	}
+	res.Rows, res.Bytes, res.SHA256 = st.rows, raw.bytes, hex.EncodeToString(body.h.Sum(nil))
 	timings["copy_ms"] = time.Since(phase).Milliseconds()
 
+	// Identity: the delivery's key first (a retry), then the content (a re-send).
+	contentKey := string(src.Data) + ":" + res.SHA256
+	if src.Key != "" {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lockNamespace+src.Key); err != nil {
+			return res, fmt.Errorf("wait for the batch lock: %w", err)
+		}
+		first, ok, err := findRecord(ctx, tx, findByKeySQL, src.Key, src)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			if first.SHA256 != res.SHA256 || first.Source.Data != src.Data {
+				return res, &KeyConflictError{Key: src.Key, BatchID: first.RecordID}
+			}
+			l.log.Info("batch already recorded, nothing to do", "source", src.Name, "key", src.Key,
+				"batch_id", first.BatchID, "status", first.Status)
+			return first, nil
+		}
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", contentLockNamespace+contentKey); err != nil {
+		return res, fmt.Errorf("wait for the content lock: %w", err)
+	}
+	if first, ok, err := findRecord(ctx, tx, findByContentSQL, contentKey, src); err != nil {
+		return res, err
+	} else if ok {
+		res.Status, res.BatchID = StatusDuplicate, first.BatchID
+		res.Duration = time.Since(res.StartedAt)
+		if res.RecordID, err = l.record(ctx, tx, src, res, "", first.BatchID, timings); err != nil {
+			return res, err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return res, fmt.Errorf("commit: %w", err)
+		}
+		l.log.Info("batch content already loaded: nothing written", "source", src.Name, "key", src.Key,
+			"batch_id", first.BatchID, "record_id", res.RecordID, "sha256", res.SHA256)
+		return res, nil
+	}
+
 	phase = time.Now()
-	report, portsLocked, err := l.check(ctx, tx, conv)
+	var report *Report
+	var portsLocked bool
+	if src.Data == DataPrices {
+		report, portsLocked, err = l.check(ctx, tx, st.conv)
+	} else {
+		report, err = l.checkReference(ctx, tx, src.Data, st.ref)
+	}
 	if err != nil {
 		return res, err
 	}
 	timings["validate_ms"] = time.Since(phase).Milliseconds()
-
-	res.Status = StatusLoaded
 	if report != nil {
 		res.Status, res.Report = StatusRejected, report
-	} else {
-		if l.beforeInsert != nil {
-			l.beforeInsert()
+		res.Duration = time.Since(res.StartedAt)
+		if res.RecordID, err = l.record(ctx, tx, src, res, "", 0, timings); err != nil {
+			return res, err
 		}
-		phase = time.Now()
-		skipped, err := l.insert(ctx, tx, portsLocked, res.Rows)
+		res.BatchID = res.RecordID
+		if err := tx.Commit(ctx); err != nil {
+			return res, fmt.Errorf("commit: %w", err)
+		}
+		l.log.Warn("batch rejected", "source", src.Name, "key", src.Key, "batch_id", res.BatchID,
+			"rows", res.Rows, "bad_rows", report.BadRows, "sha256", res.SHA256)
+		return res, nil
+	}
+
+	res.Status = StatusLoaded
+	if res.RecordID, err = l.record(ctx, tx, src, res, contentKey, 0, timings); err != nil {
+		return res, err
+	}
+	res.BatchID = res.RecordID
+	if l.beforeInsert != nil {
+		l.beforeInsert()
+	}
+	phase = time.Now()
+	if src.Data == DataPrices {
+		if src.Mode == ModeReplace {
+			if _, err := tx.Exec(ctx, "ANALYZE ingest_rows"); err != nil {
+				return res, fmt.Errorf("analyze staging table: %w", err)
+			}
+			tag, err := tx.Exec(ctx, displaceSQL, res.BatchID)
+			if err != nil {
+				return res, fmt.Errorf("take out the prices the batch replaces: %w", err)
+			}
+			res.DisplacedRows = tag.RowsAffected()
+			timings["displace_ms"] = time.Since(phase).Milliseconds()
+			phase = time.Now()
+		}
+		skipped, err := l.insert(ctx, tx, portsLocked, res.BatchID, res.Rows)
 		if err != nil {
 			return res, err
 		}
-		timings["insert_ms"] = time.Since(phase).Milliseconds()
 		if skipped {
 			timings["row_fk_checks"] = 0
 		} else {
-			timings["row_fk_checks"] = 2 * res.Rows
+			timings["row_fk_checks"] = 3 * res.Rows
 		}
+	} else if err := l.applyReference(ctx, tx, src.Data, res.BatchID); err != nil {
+		return res, err
 	}
+	timings["insert_ms"] = time.Since(phase).Milliseconds()
 
 	finished := time.Now()
 	res.Duration = finished.Sub(res.StartedAt)
-	var reportJSON []byte
-	var badRows int64
-	if res.Report != nil {
-		badRows = res.Report.BadRows
-		if reportJSON, err = json.Marshal(res.Report); err != nil {
-			return res, fmt.Errorf("encode report: %w", err)
-		}
-	}
 	timingsJSON, _ := json.Marshal(timings)
-	if err := tx.QueryRow(ctx, recordSQL, src.Key, string(src.Kind), src.Name, string(res.Status), res.Rows, badRows,
-		res.Bytes, res.SHA256, res.StartedAt, finished, res.Duration.Milliseconds(), timingsJSON, reportJSON,
-	).Scan(&res.BatchID); err != nil {
+	if _, err := tx.Exec(ctx, finishSQL, res.BatchID, finished, res.Duration.Milliseconds(), timingsJSON, res.DisplacedRows); err != nil {
 		return res, fmt.Errorf("record batch: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return res, fmt.Errorf("commit: %w", err)
 	}
-	l.log.Info("batch "+string(res.Status), "source", src.Name, "key", src.Key, "batch_id", res.BatchID,
-		"rows", res.Rows, "bad_rows", badRows, "bytes", res.Bytes, "sha256", res.SHA256,
-		"duration_ms", res.Duration.Milliseconds(), "copy_ms", timings["copy_ms"],
-		"validate_ms", timings["validate_ms"], "insert_ms", timings["insert_ms"], "row_fk_checks", timings["row_fk_checks"])
+	if !src.ReceivedAt.IsZero() {
+		l.metrics.IngestLag(time.Since(src.ReceivedAt))
+	}
+	l.log.Info("batch loaded", "source", src.Name, "key", src.Key, "batch_id", res.BatchID,
+		"kind", src.Data, "mode", src.Mode, "rows", res.Rows, "displaced_rows", res.DisplacedRows,
+		"bytes", res.Bytes, "sha256", res.SHA256, "duration_ms", res.Duration.Milliseconds(),
+		"copy_ms", timings["copy_ms"], "validate_ms", timings["validate_ms"], "insert_ms", timings["insert_ms"],
+		"row_fk_checks", timings["row_fk_checks"])
 	return res, nil
+}
+
+// staged is what staging left for the checks.
+type staged struct {
+	rows int64
+	conv *converter    // prices
+	ref  *referenceSet // ports, regions
+}
+
+func (l *Loader) stagePrices(ctx context.Context, conn *pgxpool.Conn, body io.Reader, raw *sourceReader) (staged, error) {
+	if _, err := conn.Exec(ctx, createStagingSQL); err != nil {
+		return staged{}, fmt.Errorf("create staging table: %w", err)
+	}
+	conv := newConverter(body, l.maxErrors, raw.Err)
+	tag, err := conn.Conn().PgConn().CopyFrom(ctx, conv, copyStagingSQL)
+	if srcErr := raw.Err(); srcErr != nil {
+		return staged{}, &SourceError{Err: srcErr}
+	}
+	if err != nil {
+		return staged{}, fmt.Errorf("copy into staging table: %w", err)
+	}
+	if tag.RowsAffected() != conv.rows {
+		return staged{}, fmt.Errorf("staging table holds %d rows, the batch has %d", tag.RowsAffected(), conv.rows)
+	}
+	return staged{rows: conv.rows, conv: conv}, nil
+}
+
+// record writes the batch's row in batches and returns its id.
+func (l *Loader) record(ctx context.Context, tx pgx.Tx, src Source, res Result, contentKey string, duplicateOf int64, timings map[string]int64) (int64, error) {
+	var reportJSON []byte
+	var badRows int64
+	if res.Report != nil {
+		badRows = res.Report.BadRows
+		var err error
+		if reportJSON, err = json.Marshal(res.Report); err != nil {
+			return 0, fmt.Errorf("encode report: %w", err)
+		}
+	}
+	timingsJSON, _ := json.Marshal(timings)
+	var id int64
+	err := tx.QueryRow(ctx, recordSQL, nullIfEmpty(src.Key), string(src.Kind), src.Name, string(res.Status), res.Rows, badRows,
+		res.Bytes, res.SHA256, res.StartedAt, res.StartedAt.Add(res.Duration), res.Duration.Milliseconds(), timingsJSON, reportJSON,
+		string(src.Data), string(src.Mode), nullIfEmpty(contentKey), nullIfZero(duplicateOf), nullIfZeroTime(src.ReceivedAt),
+	).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("record batch: %w", err)
+	}
+	return id, nil
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullIfZero(n int64) any {
+	if n == 0 {
+		return nil
+	}
+	return n
+}
+
+func nullIfZeroTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
 }
 
 // check returns nil when every staged row can go into prices, or the report of a rejection.
@@ -340,13 +567,13 @@ func (l *Loader) check(ctx context.Context, tx pgx.Tx, conv *converter) (report 
 // GRANT SET ON PARAMETER) and prices has no triggers or rules of its own that replica mode
 // would silence (those marked ENABLE ALWAYS still fire). Otherwise the checks run as usual.
 // skipped reports which way it went.
-func (l *Loader) insert(ctx context.Context, tx pgx.Tx, portsLocked bool, want int64) (skipped bool, err error) {
+func (l *Loader) insert(ctx context.Context, tx pgx.Tx, portsLocked bool, batchID, want int64) (skipped bool, err error) {
 	if portsLocked {
 		if skipped, err = skipRowChecks(ctx, tx); err != nil {
 			return false, err
 		}
 	}
-	tag, err := tx.Exec(ctx, insertPricesSQL)
+	tag, err := tx.Exec(ctx, insertPricesSQL, batchID)
 	if err != nil {
 		return skipped, fmt.Errorf("insert into prices: %w", err)
 	}
@@ -391,10 +618,13 @@ func skipRowChecks(ctx context.Context, tx pgx.Tx) (bool, error) {
 	return true, nil
 }
 
-// Find returns the recorded outcome for src, if there is one. The worker asks before
+// Find returns the outcome recorded for src's key, if there is one. The worker asks before
 // downloading an object, so a redelivered message costs one query.
 func (l *Loader) Find(ctx context.Context, src Source) (Result, bool, error) {
-	res, ok, err := find(ctx, l.pool, src)
+	if src.Key == "" {
+		return Result{}, false, nil
+	}
+	res, ok, err := findRecord(ctx, l.pool, findByKeySQL, src.Key, src)
 	if err != nil {
 		return res, false, fmt.Errorf("look up batch %s: %w", src.Name, err)
 	}
@@ -405,13 +635,14 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-func find(ctx context.Context, q querier, src Source) (Result, bool, error) {
+// findRecord reads the record that query selects by arg, as a replayed Result.
+func findRecord(ctx context.Context, q querier, query, arg string, src Source) (Result, bool, error) {
 	res := Result{Source: src, Replayed: true}
-	var status string
-	var durationMS int64
+	var status, kind, mode string
+	var durationMS, duplicateOf int64
 	var report []byte
-	err := q.QueryRow(ctx, findSQL, src.Key).Scan(&res.BatchID, &status, &res.Rows, &res.Bytes, &res.SHA256,
-		&res.StartedAt, &durationMS, &report)
+	err := q.QueryRow(ctx, query, arg).Scan(&res.RecordID, &status, &kind, &mode, &res.Rows, &res.Bytes, &res.SHA256,
+		&res.StartedAt, &durationMS, &report, &duplicateOf, &res.DisplacedRows)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Result{}, false, nil
 	}
@@ -419,6 +650,11 @@ func find(ctx context.Context, q querier, src Source) (Result, bool, error) {
 		return Result{}, false, fmt.Errorf("find recorded batch: %w", err)
 	}
 	res.Status, res.Duration = Status(status), time.Duration(durationMS)*time.Millisecond
+	res.Source.Data, res.Source.Mode = DataKind(kind), Mode(mode)
+	res.BatchID = res.RecordID
+	if duplicateOf != 0 {
+		res.BatchID = duplicateOf
+	}
 	if report != nil {
 		res.Report = &Report{}
 		if err := json.Unmarshal(report, res.Report); err != nil {

@@ -199,10 +199,16 @@ func TestLoadIsIdempotentPerSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The replay does not read its body at all.
-	again, err := l.Load(ctx, apiSource("same"), errReader{errors.New("body read on replay")})
+	// The replay reads its body only to compare the content, and writes nothing.
+	again, err := l.Load(ctx, apiSource("same"), newGenBatch(300, nil))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The same key with other content is a conflict naming the key and the first batch.
+	_, err = l.Load(ctx, apiSource("same"), newGenBatch(301, nil))
+	var conflict *KeyConflictError
+	if !errors.As(err, &conflict) || conflict.Key != "api:same" || conflict.BatchID != first.BatchID {
+		t.Fatalf("same key, other content: %v, want a KeyConflictError", err)
 	}
 	if !again.Replayed || again.BatchID != first.BatchID || again.Rows != 300 || again.Status != StatusLoaded || again.SHA256 != first.SHA256 {
 		t.Fatalf("replay = %+v, want the first result %+v", again, first)
@@ -222,7 +228,7 @@ func TestLoadIsIdempotentPerSource(t *testing.T) {
 	if _, err := l.Load(ctx, apiSource("bad"), newGenBatch(10, map[int]string{3: "x"})); err != nil {
 		t.Fatal(err)
 	}
-	rejected, err := l.Load(ctx, apiSource("bad"), newGenBatch(10, nil))
+	rejected, err := l.Load(ctx, apiSource("bad"), newGenBatch(10, map[int]string{3: "x"}))
 	if err != nil || !rejected.Replayed || rejected.Status != StatusRejected || rejected.Report == nil || rejected.Report.BadRows != 1 {
 		t.Fatalf("replay of a rejected batch = %+v (report %+v), %v", rejected, rejected.Report, err)
 	}

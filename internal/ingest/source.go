@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Kind says which entry point a batch came through.
@@ -22,19 +23,70 @@ const (
 	KindFile Kind = "file"
 )
 
-// Source identifies a batch. Two loads with the same Key are the same batch: the second
-// returns the first one's result and reads nothing.
+// Source describes where a batch comes from. Its identity is its content (the SHA-256 of the
+// decompressed bytes): the same content loads once, whatever the key. Key, when set, is the
+// delivery's own identity (an S3 object version, an Idempotency-Key): a second load with the
+// same Key replays the first outcome, and fails with a *KeyConflictError if the content differs.
 type Source struct {
 	Kind Kind
-	// Key is the batch's identity, unique across kinds (see the constructors).
+	// Key identifies the delivery, unique across kinds (see the constructors); empty for a
+	// file, which has no identity but its content.
 	Key string
 	// Name tells people where the batch came from: an s3:// URL, a path, a client address.
 	Name string
 	// Gzip says the content was declared gzip-encoded (S3 or HTTP Content-Encoding). Gzip data
 	// is recognised by its magic bytes either way; the declaration only makes plain data an error.
 	Gzip bool
-	// SHA256, when known beforehand, must match the bytes read, or the load fails.
-	SHA256 string
+	// Data is what the batch holds (prices by default).
+	Data DataKind
+	// Mode is how a price batch is applied (append by default).
+	Mode Mode
+	// ReceivedAt is when the content arrived (S3 event time, upload start); the loader
+	// observes the time from it to the commit as rates_ingest_lag_seconds. Zero: not observed.
+	ReceivedAt time.Time
+}
+
+// DataKind is what a batch holds.
+type DataKind string
+
+// The kinds of batch: prices (orig_code,dest_code,day,price), ports (code,name,parent_slug),
+// regions (slug,name,parent_slug).
+const (
+	DataPrices  DataKind = "prices"
+	DataPorts   DataKind = "ports"
+	DataRegions DataKind = "regions"
+)
+
+// ParseDataKind accepts prices, ports or regions ("" means prices).
+func ParseDataKind(s string) (DataKind, error) {
+	switch k := DataKind(s); k {
+	case "":
+		return DataPrices, nil
+	case DataPrices, DataPorts, DataRegions:
+		return k, nil
+	}
+	return "", fmt.Errorf("unknown batch kind %s: expected prices, ports or regions", quote(s))
+}
+
+// Mode is how a price batch is applied: append adds its prices; replace first takes out every
+// price on each (orig_code, dest_code, day) the batch mentions.
+type Mode string
+
+// The modes of a price batch.
+const (
+	ModeAppend  Mode = "append"
+	ModeReplace Mode = "replace"
+)
+
+// ParseMode accepts append or replace ("" means append).
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case "":
+		return ModeAppend, nil
+	case ModeAppend, ModeReplace:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown batch mode %s: expected append or replace", quote(s))
 }
 
 // maxKeyLength bounds the identity stored in the batches table.
@@ -59,17 +111,23 @@ func APISource(idempotencyKey, name string) Source {
 	return Source{Kind: KindAPI, Key: "api:" + idempotencyKey, Name: name}
 }
 
-// FileSource identifies a local file by its content, so the same file loads once from any path.
-func FileSource(path, sha256Hex string) Source {
-	return Source{Kind: KindFile, Key: "file:sha256:" + sha256Hex, Name: path, SHA256: sha256Hex}
+// FileSource is a local file: its content is its only identity.
+func FileSource(path string) Source {
+	return Source{Kind: KindFile, Name: path}
 }
 
 func (s Source) validate() error {
 	switch {
 	case s.Kind != KindS3 && s.Kind != KindAPI && s.Kind != KindFile:
 		return fmt.Errorf("unknown source kind %q", s.Kind)
-	case s.Key == "":
+	case s.Key == "" && s.Kind != KindFile:
 		return errors.New("source has no key")
+	case s.Data != DataPrices && s.Data != DataPorts && s.Data != DataRegions:
+		return fmt.Errorf("unknown batch kind %q", s.Data)
+	case s.Mode != ModeAppend && s.Mode != ModeReplace:
+		return fmt.Errorf("unknown batch mode %q", s.Mode)
+	case s.Mode == ModeReplace && s.Data != DataPrices:
+		return fmt.Errorf("mode replace applies to price batches only, not %s", s.Data)
 	case len(s.Key) > maxKeyLength:
 		return fmt.Errorf("source key is longer than %d bytes", maxKeyLength)
 	}
@@ -83,12 +141,11 @@ type SourceError struct{ Err error }
 func (e *SourceError) Error() string { return "read batch: " + e.Err.Error() }
 func (e *SourceError) Unwrap() error { return e.Err }
 
-// sourceReader counts and hashes the raw bytes and remembers the first read error. COPY reads
+// sourceReader counts the raw bytes and remembers the first read error. COPY reads
 // it from another goroutine, which may still be blocked in Read when a failed COPY returns,
 // hence the lock around err.
 type sourceReader struct {
 	r     io.Reader
-	h     hash.Hash
 	bytes int64
 
 	mu  sync.Mutex
@@ -98,7 +155,6 @@ type sourceReader struct {
 func (s *sourceReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	s.bytes += int64(n)
-	s.h.Write(p[:n])
 	if err != nil && !errors.Is(err, io.EOF) {
 		s.mu.Lock()
 		if s.err == nil {
@@ -144,4 +200,17 @@ func decode(src *sourceReader, declaredGzip bool) (io.Reader, error) {
 		return errReader{errors.New("declared gzip-encoded, but the data is not gzip")}, nil
 	}
 	return br, nil
+}
+
+// hashReader hashes the decompressed content: the batch's identity, the same whether it was
+// sent plain or gzip-encoded.
+type hashReader struct {
+	r io.Reader
+	h hash.Hash
+}
+
+func (h *hashReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	return n, err
 }

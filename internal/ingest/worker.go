@@ -258,8 +258,11 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 		if err != nil {
 			var apiErr smithy.APIError
 			if errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NoSuchKey" || apiErr.ErrorCode() == "NoSuchVersion") {
-				log.Warn("object no longer exists: nothing to load")
-				return nil
+				// Deleted before the worker got to it: retrying cannot help. A report says so,
+				// and the message is deleted. (Without s3:ListBucket S3 answers 403 instead,
+				// which stays an error: the role grants it on the incoming prefix.)
+				log.Warn("object no longer exists: nothing to load, report written")
+				return w.writeMissingReport(ctx, ref)
 			}
 			return fmt.Errorf("get object: %w", err)
 		}
@@ -274,6 +277,9 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 		if res, err = w.loader.Load(ctx, src, body); err != nil {
 			return err
 		}
+	}
+	if res.Status == StatusDuplicate {
+		log.Info("batch content already loaded: nothing written", "batch_id", res.BatchID, "sha256", res.SHA256)
 	}
 	if res.Status == StatusRejected {
 		// Written on every delivery, so a report lost to a crash after the commit is redone.
@@ -312,11 +318,35 @@ func (w *Worker) writeReport(ctx context.Context, ref ObjectRef, res Result) err
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
+	return w.putReport(ctx, ref, append(body, '\n'))
+}
+
+// MissingReport is the report object written for an object that was gone when the worker
+// went to read it.
+type MissingReport struct {
+	Bucket    string    `json:"bucket"`
+	Key       string    `json:"key"`
+	VersionID string    `json:"version_id,omitempty"`
+	Status    string    `json:"status"` // "missing"
+	Reason    string    `json:"reason"`
+	CheckedAt time.Time `json:"checked_at"`
+}
+
+func (w *Worker) writeMissingReport(ctx context.Context, ref ObjectRef) error {
+	body, err := json.MarshalIndent(MissingReport{Bucket: ref.Bucket, Key: ref.Key, VersionID: ref.VersionID,
+		Status: "missing", Reason: "the object no longer exists: nothing was loaded", CheckedAt: time.Now().UTC()}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	return w.putReport(ctx, ref, append(body, '\n'))
+}
+
+func (w *Worker) putReport(ctx context.Context, ref ObjectRef, body []byte) error {
 	if _, err := w.s3.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(ref.Bucket),
 		Key:           aws.String(w.reportKey(ref)),
-		Body:          bytes.NewReader(append(body, '\n')),
-		ContentLength: aws.Int64(int64(len(body) + 1)),
+		Body:          bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))),
 		ContentType:   aws.String("application/json"),
 	}); err != nil {
 		return fmt.Errorf("write report %s: %w", w.reportKey(ref), err)

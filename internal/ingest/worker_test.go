@@ -540,6 +540,20 @@ func TestWorkerSkipsReportsAndMissingObjects(t *testing.T) {
 	if n := p.count(`SELECT count(*) FROM batches`); n != 0 {
 		t.Fatalf("%d batches recorded, want none", n)
 	}
+	// The missing object gets a report saying so; the message was deleted, not retried.
+	obj, err := p.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(p.bucket),
+		Key: aws.String("reports/incoming/deleted-before-processing.csv.json")})
+	if err != nil {
+		t.Fatalf("report of the missing object: %v", err)
+	}
+	defer obj.Body.Close()
+	var rep MissingReport
+	if err := json.NewDecoder(obj.Body).Decode(&rep); err != nil || rep.Status != "missing" || rep.Key != "incoming/deleted-before-processing.csv" {
+		t.Fatalf("report %+v, %v", rep, err)
+	}
+	if p.fake.Stats(p.dlq) != (sqsfake.Stats{}) {
+		t.Fatalf("dead-letter queue %+v, want empty", p.fake.Stats(p.dlq))
+	}
 }
 
 // TestWorkerDatabaseDownDuringBatch stops PostgreSQL while a batch is being copied. The

@@ -28,6 +28,7 @@ type Metrics struct {
 	ingestRows    prometheus.Counter
 	ingestBytes   prometheus.Counter
 	ingestSeconds *prometheus.HistogramVec
+	ingestLag     prometheus.Histogram
 }
 
 // New registers the collectors, including Go runtime, process and build information.
@@ -72,13 +73,19 @@ func New(version string) *Metrics {
 			Name: "rates_ingest_batch_duration_seconds", Help: "Time to process one batch, by result.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 		}, []string{"result"}),
+		ingestLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "rates_ingest_lag_seconds",
+			Help: "Time from a batch's arrival (S3 event time, or upload start for POST /batches) to its commit.",
+			// From a second to a day: a queue that backs up shows here before anywhere else.
+			Buckets: []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400},
+		}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "rates_build_info", Help: "Build information; the value is always 1.",
 	}, []string{"version"})
 	buildInfo.WithLabelValues(version).Set(1)
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.cacheLookups, m.seedRuns, m.seedRows, m.seedDuration,
-		m.ingestBatches, m.ingestRows, m.ingestBytes, m.ingestSeconds, buildInfo,
+		m.ingestBatches, m.ingestRows, m.ingestBytes, m.ingestSeconds, m.ingestLag, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -151,6 +158,14 @@ func (m *Metrics) batchDone(result string, rows, bytes int64, d time.Duration) {
 		m.ingestRows.Add(float64(rows))
 		m.ingestBytes.Add(float64(bytes))
 	}
+}
+
+// IngestLag records the time from a batch's arrival to its commit.
+func (m *Metrics) IngestLag(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.ingestLag.Observe(max(d, 0).Seconds())
 }
 
 // poolCollector reads pgxpool statistics at scrape time.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -87,7 +88,7 @@ func (p *stmt) columnList(table string) ([]string, error) {
 		if !ok {
 			return nil, errors.New("expected a column name")
 		}
-		if !contains(tables[table], col) {
+		if !contains(tables[table], col) && !contains(lineageColumns[table], col) {
 			return nil, fmt.Errorf("table %s has no column %q", table, col)
 		}
 		if seen[col] {
@@ -229,7 +230,7 @@ func (p *stmt) ownedDDL() (*Statement, error) {
 }
 
 func (p *stmt) copy() (*Statement, error) {
-	table, cols, err := p.target()
+	table, cols, _, err := p.target()
 	if err != nil {
 		return nil, err
 	}
@@ -240,22 +241,23 @@ func (p *stmt) copy() (*Statement, error) {
 }
 
 // target reads the table a COPY or INSERT loads and its optional column list (all the table's
-// columns when there is none).
-func (p *stmt) target() (string, []string, error) {
-	table, err := p.tableName()
+// columns when there is none); listed says there was one.
+func (p *stmt) target() (table string, cols []string, listed bool, err error) {
+	table, err = p.tableName()
 	if err != nil {
-		return "", nil, err
+		return "", nil, false, err
 	}
 	if err := knownTable(table); err != nil {
-		return "", nil, err
+		return "", nil, false, err
 	}
-	cols := tables[table]
+	cols = tables[table]
 	if p.punct('(') {
 		if cols, err = p.columnList(table); err != nil {
-			return "", nil, err
+			return "", nil, false, err
 		}
+		listed = true
 	}
-	return table, cols, nil
+	return table, cols, listed, nil
 }
 
 // insert reads INSERT INTO table [(cols)] VALUES (...), ... as pg_dump --inserts,
@@ -264,16 +266,28 @@ func (p *stmt) insert() (*Statement, error) {
 	if !p.keyword("INTO") {
 		return nil, errors.New("expected INTO after INSERT")
 	}
-	table, cols, err := p.target()
+	table, cols, listed, err := p.target()
 	if err != nil {
 		return nil, err
+	}
+	// Without a column list, a row may also carry the lineage columns of a dump of this
+	// service's own database; the first row decides.
+	counts := []int{len(cols)}
+	if extra := lineageColumns[table]; !listed && len(extra) > 0 {
+		counts = append(counts, len(cols)+len(extra))
 	}
 	if !p.keyword("VALUES") {
 		return nil, errors.New("only INSERT ... VALUES is supported")
 	}
 	st := &Statement{Kind: KindInsert, Table: table, Columns: cols}
 	for {
-		row, err := p.valuesRow(len(cols))
+		row, n, err := p.valuesRow(counts...)
+		if err == nil && len(st.Rows) == 0 && n != len(cols) {
+			st.Columns = append(slices.Clone(cols), lineageColumns[table]...)
+		}
+		if err == nil {
+			counts = []int{n}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("row %d of INSERT INTO %s: %w", len(st.Rows)+1, table, err)
 		}
@@ -287,10 +301,11 @@ func (p *stmt) insert() (*Statement, error) {
 	}
 }
 
-// valuesRow reads ( literal, ... ) into one line of COPY text format.
-func (p *stmt) valuesRow(columns int) ([]byte, error) {
+// valuesRow reads ( literal, ... ) into one line of COPY text format; the number of values
+// must be one of columns, and is returned.
+func (p *stmt) valuesRow(columns ...int) ([]byte, int, error) {
 	if !p.punct('(') {
-		return nil, errors.New("expected '('")
+		return nil, 0, errors.New("expected '('")
 	}
 	var line []byte
 	for n := 1; ; n++ {
@@ -299,16 +314,16 @@ func (p *stmt) valuesRow(columns int) ([]byte, error) {
 		}
 		var err error
 		if line, err = p.literal(line); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if p.punct(')') {
-			if n != columns {
-				return nil, fmt.Errorf("%d values for %d columns", n, columns)
+			if !slices.Contains(columns, n) {
+				return nil, 0, fmt.Errorf("%d values for %d columns", n, columns[0])
 			}
-			return append(line, '\n'), nil
+			return append(line, '\n'), n, nil
 		}
 		if !p.punct(',') {
-			return nil, errors.New("expected ',' or ')' between values")
+			return nil, 0, errors.New("expected ',' or ')' between values")
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -26,17 +27,27 @@ import (
 	"rates/internal/pgdump"
 )
 
-// lockKey is the advisory lock that serialises seeding across all instances sharing a database.
-const lockKey int64 = 0x7261746573_01 // "rates" + 1
+// LockKey is the advisory lock that serialises seeding across all instances sharing a
+// database. The seeder holds it exclusively; batch loads and reverts hold it shared, so none
+// runs while a seed replaces the data.
+const LockKey int64 = 0x7261746573_01 // "rates" + 1
 
 // ErrDataDiffers is returned when the database already holds data from another dump and
 // Replace was not asked for.
 var ErrDataDiffers = errors.New("database already holds different data")
 
+// ErrBatchesPresent is returned when Replace would throw away ingested batches and
+// DiscardBatches was not given.
+var ErrBatchesPresent = errors.New("the database holds ingested batches")
+
 // Options tune one seeding run.
 type Options struct {
 	// Replace swaps the current data for the dump's, atomically, even when data is present.
 	Replace bool
+	// DiscardBatches lets Replace throw away the data of ingested batches (prices, ports,
+	// regions); they are then recorded as discarded. Without it, Replace refuses while any
+	// ingested batch is loaded.
+	DiscardBatches bool
 }
 
 // Result reports a run.
@@ -81,7 +92,7 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", LockKey); err != nil {
 		return res, fmt.Errorf("seed %s: wait for the seed lock: %w", path, err)
 	}
 	current, hasData, err := currentState(ctx, tx)
@@ -101,12 +112,34 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 		}
 		return res, fmt.Errorf("seed %s (sha256 %s): %w (%s); pass --replace to replace it", path, sum, ErrDataDiffers, was)
 	}
+	var discarded int64
+	if hasData {
+		if discarded, err = s.discardBatches(ctx, tx, path, sum, opts); err != nil {
+			return res, err
+		}
+	}
 	// Emptying the tables in this transaction lets COPY ... FREEZE write rows already frozen
 	// and pages already all-visible, so reads are index-only from the first query on without
 	// waiting for a VACUUM. TRUNCATE blocks readers until commit; a replace is an operator's
 	// act, and a first seed runs before the instance serves.
-	if _, err := tx.Exec(ctx, "TRUNCATE prices, ports, regions"); err != nil {
+	if _, err := tx.Exec(ctx, "TRUNCATE prices, ports, regions, prices_displaced, reference_changes"); err != nil {
 		return res, fmt.Errorf("seed %s: empty tables: %w", path, err)
+	}
+	// The seed's own batch record owns the rows it loads: the column default of
+	// prices.batch_id reads rates.batch_id.
+	var batchID int64
+	mode := "append"
+	if hasData {
+		mode = "replace"
+	}
+	if err := tx.QueryRow(ctx, `INSERT INTO batches (source_kind, source_name, status, rows, bytes, sha256,
+			started_at, finished_at, duration_ms, kind, mode, received_at)
+		VALUES ('seed', $1, 'loaded', 0, 0, $2, $3, $3, 0, 'prices', $4, $3) RETURNING id`,
+		path, sum, start, mode).Scan(&batchID); err != nil {
+		return res, fmt.Errorf("seed %s: record the seed's batch: %w", path, err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT set_config('rates.batch_id', $1, true)", strconv.FormatInt(batchID, 10)); err != nil {
+		return res, fmt.Errorf("seed %s: %w", path, err)
 	}
 	restore, err := dropForLoad(ctx, tx)
 	if err != nil {
@@ -118,11 +151,20 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 		return res, fmt.Errorf("seed %s: %w", path, err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	if err := load(ctx, conn.Conn().PgConn(), io.TeeReader(f, h), res.Rows); err != nil {
+	h := &countingHash{h: sha256.New()}
+	lineage := false
+	if err := load(ctx, conn.Conn().PgConn(), io.TeeReader(f, h), res.Rows, &lineage); err != nil {
 		return res, fmt.Errorf("seed %s: %w", path, err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+	if lineage {
+		// A dump of this service's own database names the batches of its source database,
+		// which do not exist here: the rows belong to this seed. (The foreign keys are off
+		// until restore, so the values loaded are never checked.)
+		if _, err := tx.Exec(ctx, "UPDATE prices SET batch_id = $1 WHERE batch_id IS DISTINCT FROM $1", batchID); err != nil {
+			return res, fmt.Errorf("seed %s: set the lineage of the dump's prices: %w", path, err)
+		}
+	}
+	if got := hex.EncodeToString(h.h.Sum(nil)); got != sum {
 		return res, fmt.Errorf("seed %s: file changed while it was being imported", path)
 	}
 	for _, stmt := range restore {
@@ -138,6 +180,13 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 		return res, fmt.Errorf("seed %s: analyze: %w", path, err)
 	}
 	res.Duration = time.Since(start)
+	if _, err := tx.Exec(ctx, `UPDATE batches SET rows = $2, bytes = $3, finished_at = now(), duration_ms = $4 WHERE id = $1`,
+		batchID, res.Rows["prices"], h.size, res.Duration.Milliseconds()); err != nil {
+		return res, fmt.Errorf("seed %s: record the seed's batch: %w", path, err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT set_config('rates.batch_id', '', true)"); err != nil {
+		return res, fmt.Errorf("seed %s: %w", path, err)
+	}
 	if _, err := tx.Exec(ctx, `INSERT INTO seed_history (sha256, source, regions, ports, prices, duration_ms, replaced)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		sum, path, res.Rows["regions"], res.Rows["ports"], res.Rows["prices"], res.Duration.Milliseconds(), hasData); err != nil {
@@ -148,9 +197,43 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 	}
 	res.Duration = time.Since(start)
 	s.log.Info("seed applied", "file", path, "sha256", sum, "regions", res.Rows["regions"],
-		"ports", res.Rows["ports"], "prices", res.Rows["prices"], "replaced", hasData,
+		"ports", res.Rows["ports"], "prices", res.Rows["prices"], "replaced", hasData, "discarded_batches", discarded,
 		"duration_ms", res.Duration.Milliseconds())
 	return res, nil
+}
+
+// countingHash hashes and counts what the dump's reader passes through.
+type countingHash struct {
+	h    hash.Hash
+	size int64
+}
+
+func (c *countingHash) Write(p []byte) (int, error) {
+	c.size += int64(len(p))
+	return c.h.Write(p)
+}
+
+// discardBatches applies the replace policy: ingested batches still loaded would lose their
+// data to the replace, so it is refused unless opts.DiscardBatches, and then they (and the
+// previous seed's record) are recorded as discarded. It returns how many ingested batches were.
+func (s *Seeder) discardBatches(ctx context.Context, tx pgx.Tx, path, sum string, opts Options) (int64, error) {
+	var batches, rows int64
+	if err := tx.QueryRow(ctx, `SELECT count(*), coalesce(sum(rows), 0) FROM batches
+		WHERE status = 'loaded' AND source_kind <> 'seed'`).Scan(&batches, &rows); err != nil {
+		return 0, fmt.Errorf("seed %s: count ingested batches: %w", path, err)
+	}
+	if batches > 0 && !opts.DiscardBatches {
+		return 0, fmt.Errorf("seed %s: %w: replacing the data would discard %d loaded batches (%d rows); "+
+			"revert them or pass --discard-batches to discard them", path, ErrBatchesPresent, batches, rows)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE batches SET status = 'discarded', reverted_at = now(), content_key = NULL,
+		revert_reason = 'discarded by rates seed --replace of ' || $1 WHERE status = 'loaded'`, sum); err != nil {
+		return 0, fmt.Errorf("seed %s: record discarded batches: %w", path, err)
+	}
+	if batches > 0 {
+		s.log.Warn("seed replace discards ingested batches", "file", path, "batches", batches, "rows", rows)
+	}
+	return batches, nil
 }
 
 // dropForLoad removes the foreign keys of the loaded tables and the secondary indexes of prices
@@ -209,8 +292,9 @@ func currentState(ctx context.Context, tx pgx.Tx) (string, bool, error) {
 	return current, hasData, nil
 }
 
-// load streams every statement of the dump into the open transaction on conn.
-func load(ctx context.Context, conn *pgconn.PgConn, r io.Reader, rows map[string]int64) error {
+// load streams every statement of the dump into the open transaction on conn. lineage is set
+// when the dump's prices carry their own batch_id.
+func load(ctx context.Context, conn *pgconn.PgConn, r io.Reader, rows map[string]int64, lineage *bool) error {
 	sc := pgdump.NewScanner(r)
 	var pending *pgdump.Statement
 	for {
@@ -223,6 +307,9 @@ func load(ctx context.Context, conn *pgconn.PgConn, r io.Reader, rows map[string
 			} else if err != nil {
 				return err
 			}
+		}
+		if st.Table == "prices" && slices.Contains(st.Columns, "batch_id") {
+			*lineage = true
 		}
 		switch st.Kind {
 		case pgdump.KindCopy:

@@ -144,7 +144,7 @@ variable "kms_key_deletion_window_in_days" {
 ################################################################################
 
 variable "max_batch_duration_seconds" {
-  description = "Longest time one batch is expected to take from receipt to commit (download, COPY, validation). The queue's visibility timeout must be longer."
+  description = "INGEST_MAX_BATCH_DURATION of the worker: the deadline of one batch from its first statement to its commit (download, COPY, validation, insert); statement_timeout and lock_timeout derive from it. Past it the load rolls back and the message comes back for a retry, up to max_receive_count receives. The queue's visibility timeout must be longer."
   type        = number
   default     = 600
 

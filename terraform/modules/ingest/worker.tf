@@ -25,6 +25,7 @@ locals {
     INGEST_REPORTS_PREFIX     = var.reports_prefix
     INGEST_VISIBILITY_TIMEOUT = local.visibility_timeout_duration
     INGEST_WAIT_TIME          = tostring(var.receive_wait_time_seconds)
+    INGEST_MAX_BATCH_DURATION = "${var.max_batch_duration_seconds}s"
     METRICS_ADDR              = ":${var.metrics_port}"
   }
 
@@ -75,6 +76,18 @@ module "task" {
       Effect   = "Allow"
       Action   = ["s3:GetObject", "s3:GetObjectVersion"]
       Resource = "${aws_s3_bucket.this.arn}/${var.incoming_prefix}*"
+    },
+    {
+      # Listing the incoming prefix makes S3 answer 404 (NoSuchKey) for an object deleted
+      # before the worker read it, instead of 403: the worker then writes a report and deletes
+      # the message instead of retrying it into the dead-letter queue.
+      Sid      = "ListIncomingBatches"
+      Effect   = "Allow"
+      Action   = ["s3:ListBucket"]
+      Resource = aws_s3_bucket.this.arn
+      Condition = {
+        StringLike = { "s3:prefix" = ["${var.incoming_prefix}*"] }
+      }
     },
     {
       Sid      = "WriteBatchReports"

@@ -372,6 +372,7 @@ run "worker_container_matches_the_binary_contract" {
       INGEST_REPORTS_PREFIX     = "reports/"
       INGEST_VISIBILITY_TIMEOUT = "15m"
       INGEST_WAIT_TIME          = "20"
+      INGEST_MAX_BATCH_DURATION = "600s"
       LOG_FORMAT                = "json"
       LOG_LEVEL                 = "info"
       METRICS_ADDR              = ":9090"
@@ -424,6 +425,7 @@ run "task_role_is_least_privilege" {
       for s in jsondecode(module.task.task_role_policy).Statement : s.Sid => [s.Action, s.Resource]
       } == {
       ReadIncomingBatches               = [["s3:GetObject", "s3:GetObjectVersion"], "arn:aws:s3:::rates-test-ingest-123456789012-eu-central-1/incoming/*"]
+      ListIncomingBatches               = [["s3:ListBucket"], "arn:aws:s3:::rates-test-ingest-123456789012-eu-central-1"]
       WriteBatchReports                 = [["s3:PutObject"], "arn:aws:s3:::rates-test-ingest-123456789012-eu-central-1/reports/*"]
       UseBucketKeyThroughS3             = [["kms:Decrypt", "kms:GenerateDataKey"], "arn:aws:kms:eu-central-1:123456789012:key/11111111-1111-1111-1111-111111111111"]
       ConsumeIngestQueue                = [["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], "arn:aws:sqs:eu-central-1:123456789012:rates-test-ingest"]
@@ -438,6 +440,7 @@ run "task_role_is_least_privilege" {
       for s in jsondecode(module.task.task_role_policy).Statement : s.Sid => s.Condition if can(s.Condition)
       } == {
       UseBucketKeyThroughS3             = { StringEquals = { "kms:ViaService" = "s3.eu-central-1.amazonaws.com" } }
+      ListIncomingBatches               = { StringLike = { "s3:prefix" = ["incoming/*"] } }
       DecryptDatabasePasswordThroughSsm = { StringEquals = { "kms:ViaService" = "ssm.eu-central-1.amazonaws.com" } }
     }
     error_message = "The keys may only be used through S3 and SSM."

@@ -1,0 +1,339 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// BatchInfo is one batch as `rates batches show` and GET /batches/{id} present it.
+type BatchInfo struct {
+	ID            int64            `json:"batch_id"`
+	Kind          DataKind         `json:"kind"`
+	Mode          Mode             `json:"mode"`
+	Status        Status           `json:"status"`
+	SourceKind    Kind             `json:"source_kind"`
+	Source        string           `json:"source"`
+	SourceKey     string           `json:"source_key,omitempty"`
+	SHA256        string           `json:"sha256"`
+	Rows          int64            `json:"rows"`
+	BadRows       int64            `json:"bad_rows"`
+	Bytes         int64            `json:"bytes"`
+	DisplacedRows int64            `json:"displaced_rows"`
+	DuplicateOf   int64            `json:"duplicate_of,omitempty"`
+	ReceivedAt    *time.Time       `json:"received_at,omitempty"`
+	StartedAt     time.Time        `json:"started_at"`
+	FinishedAt    time.Time        `json:"finished_at"`
+	DurationMS    int64            `json:"duration_ms"`
+	Timings       map[string]int64 `json:"timings"`
+	RevertedAt    *time.Time       `json:"reverted_at,omitempty"`
+	RevertReason  string           `json:"revert_reason,omitempty"`
+	Report        *Report          `json:"report,omitempty"`
+}
+
+// ErrBatchNotFound is returned for a batch id that does not exist.
+var ErrBatchNotFound = errors.New("no such batch")
+
+const batchInfoSQL = `SELECT id, kind, mode, status, source_kind, source_name, coalesce(source_key, ''), sha256,
+	rows, bad_rows, bytes, displaced_rows, coalesce(duplicate_of, 0), received_at, started_at, finished_at,
+	duration_ms, timings, reverted_at, coalesce(revert_reason, ''), report FROM batches`
+
+func scanBatchInfo(row pgx.Row) (BatchInfo, error) {
+	var b BatchInfo
+	var kind, mode, status, sourceKind string
+	var timings, report []byte
+	err := row.Scan(&b.ID, &kind, &mode, &status, &sourceKind, &b.Source, &b.SourceKey, &b.SHA256,
+		&b.Rows, &b.BadRows, &b.Bytes, &b.DisplacedRows, &b.DuplicateOf, &b.ReceivedAt, &b.StartedAt, &b.FinishedAt,
+		&b.DurationMS, &timings, &b.RevertedAt, &b.RevertReason, &report)
+	if err != nil {
+		return b, err
+	}
+	b.Kind, b.Mode, b.Status, b.SourceKind = DataKind(kind), Mode(mode), Status(status), Kind(sourceKind)
+	if len(timings) > 0 {
+		_ = json.Unmarshal(timings, &b.Timings)
+	}
+	if report != nil {
+		b.Report = &Report{}
+		if err := json.Unmarshal(report, b.Report); err != nil {
+			return b, fmt.Errorf("decode report: %w", err)
+		}
+	}
+	return b, nil
+}
+
+// Batch returns one batch.
+func (l *Loader) Batch(ctx context.Context, id int64) (BatchInfo, error) {
+	b, err := scanBatchInfo(l.pool.QueryRow(ctx, batchInfoSQL+" WHERE id = $1", id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, fmt.Errorf("batch %d: %w", id, ErrBatchNotFound)
+	}
+	if err != nil {
+		return b, fmt.Errorf("read batch %d: %w", id, err)
+	}
+	return b, nil
+}
+
+// Batches returns the latest limit batches, newest first.
+func (l *Loader) Batches(ctx context.Context, limit int) ([]BatchInfo, error) {
+	rows, err := l.pool.Query(ctx, batchInfoSQL+" ORDER BY id DESC LIMIT $1", limit)
+	if err != nil {
+		return nil, fmt.Errorf("list batches: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (BatchInfo, error) { return scanBatchInfo(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list batches: %w", err)
+	}
+	return out, nil
+}
+
+// RevertResult is the outcome of a revert.
+type RevertResult struct {
+	BatchID int64 `json:"batch_id"`
+	// Status is "reverted", or "unchanged" when there was nothing to do (already reverted or
+	// discarded).
+	Status       string `json:"status"`
+	RemovedRows  int64  `json:"removed_rows"`
+	RestoredRows int64  `json:"restored_rows"`
+	Message      string `json:"message"`
+}
+
+// RevertRefusedError explains why a batch cannot be reverted (now).
+type RevertRefusedError struct {
+	BatchID int64
+	Reason  string
+}
+
+func (e *RevertRefusedError) Error() string {
+	return fmt.Sprintf("batch %d cannot be reverted: %s", e.BatchID, e.Reason)
+}
+
+// Revert takes the batch's effect back out, in one transaction: a price batch's rows leave
+// prices, and the rows a replace displaced come back; a reference-data batch's ports or regions
+// get their previous names and parents back, and those it created are removed. Reverting twice
+// is a no-op. It is refused (a *RevertRefusedError) when a later batch builds on this one: a
+// replace that displaced its rows, a reference-data batch that changed the same codes, prices
+// on a port it created. The batch's content may then be loaded again.
+func (l *Loader) Revert(ctx context.Context, id int64) (RevertResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.maxDuration)
+	defer cancel()
+	res, err := l.revert(ctx, id)
+	if err != nil {
+		return res, fmt.Errorf("revert batch %d: %w", id, err)
+	}
+	l.log.Info("batch revert", "batch_id", id, "status", res.Status, "removed_rows", res.RemovedRows,
+		"restored_rows", res.RestoredRows)
+	return res, nil
+}
+
+func (l *Loader) revert(ctx context.Context, id int64) (RevertResult, error) {
+	res := RevertResult{BatchID: id}
+	conn, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return res, fmt.Errorf("acquire connection: %w", err)
+	}
+	defer conn.Release()
+	tx, err := l.begin(ctx, conn)
+	if err != nil {
+		return res, err
+	}
+	defer l.rollback(ctx, tx)
+
+	var kind, mode, status, sourceKind string
+	var contentKey *string
+	var revertedAt *time.Time
+	var duplicateOf int64
+	err = tx.QueryRow(ctx, `SELECT kind, mode, status, source_kind, content_key, reverted_at, coalesce(duplicate_of, 0)
+		FROM batches WHERE id = $1 FOR UPDATE`, id).Scan(&kind, &mode, &status, &sourceKind, &contentKey, &revertedAt, &duplicateOf)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return res, ErrBatchNotFound
+	}
+	if err != nil {
+		return res, fmt.Errorf("read batch: %w", err)
+	}
+	refuse := func(reason string) (RevertResult, error) {
+		return res, &RevertRefusedError{BatchID: id, Reason: reason}
+	}
+	switch Status(status) {
+	case StatusReverted, StatusDiscarded:
+		res.Status = "unchanged"
+		res.Message = fmt.Sprintf("batch %d was already %s at %s: nothing to do", id, status, revertedAt.UTC().Format(time.RFC3339))
+		return res, nil
+	case StatusRejected:
+		return refuse("it was rejected and loaded nothing")
+	case StatusDuplicate:
+		return refuse(fmt.Sprintf("it is a duplicate of batch %d and loaded nothing; revert batch %d to take that content out", duplicateOf, duplicateOf))
+	}
+	if Kind(sourceKind) == "seed" {
+		return refuse("it is the seed's own record; load another dump with rates seed --replace instead")
+	}
+	if contentKey != nil {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", contentLockNamespace+*contentKey); err != nil {
+			return res, fmt.Errorf("wait for the content lock: %w", err)
+		}
+	}
+	if DataKind(kind) == DataPrices {
+		err = l.revertPrices(ctx, tx, id, Mode(mode), &res)
+	} else {
+		err = l.revertReference(ctx, tx, id, DataKind(kind), &res)
+	}
+	if err != nil {
+		var refused *RevertRefusedError
+		if errors.As(err, &refused) {
+			refused.BatchID = id
+		}
+		return res, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE batches SET status = 'reverted', reverted_at = now(), content_key = NULL,
+		revert_reason = 'reverted' WHERE id = $1`, id); err != nil {
+		return res, fmt.Errorf("record the revert: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return res, fmt.Errorf("commit: %w", err)
+	}
+	res.Status = "reverted"
+	res.Message = fmt.Sprintf("batch %d reverted: %d rows removed, %d rows restored", id, res.RemovedRows, res.RestoredRows)
+	return res, nil
+}
+
+func idList(ids []int64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatInt(id, 10)
+	}
+	return strings.Join(s, ", ")
+}
+
+func (l *Loader) revertPrices(ctx context.Context, tx pgx.Tx, id int64, mode Mode, res *RevertResult) error {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT displaced_by FROM prices_displaced WHERE batch_id = $1 ORDER BY 1`, id)
+	if err != nil {
+		return fmt.Errorf("look for replaces of the batch's rows: %w", err)
+	}
+	later, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("look for replaces of the batch's rows: %w", err)
+	}
+	if len(later) > 0 {
+		return &RevertRefusedError{Reason: fmt.Sprintf("some of its rows were replaced by batch %s; revert that first", idList(later))}
+	}
+	tag, err := tx.Exec(ctx, `DELETE FROM prices WHERE batch_id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("remove the batch's prices: %w", err)
+	}
+	res.RemovedRows = tag.RowsAffected()
+	// A replace that committed while the DELETE waited for its row locks may have displaced
+	// some of the rows; this statement's snapshot sees it.
+	var raced int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce(min(displaced_by), 0) FROM prices_displaced WHERE batch_id = $1`, id).Scan(&raced); err != nil {
+		return fmt.Errorf("look for replaces of the batch's rows: %w", err)
+	}
+	if raced != 0 {
+		return &RevertRefusedError{Reason: fmt.Sprintf("some of its rows were replaced by batch %d meanwhile; revert that first", raced)}
+	}
+	if mode == ModeReplace {
+		tag, err := tx.Exec(ctx, `WITH back AS (DELETE FROM prices_displaced WHERE displaced_by = $1
+				RETURNING orig_code, dest_code, day, price, batch_id)
+			INSERT INTO prices (orig_code, dest_code, day, price, batch_id)
+			SELECT orig_code, dest_code, day, price, batch_id FROM back ORDER BY orig_code, dest_code, day`, id)
+		if err != nil {
+			return fmt.Errorf("restore the prices the batch replaced: %w", err)
+		}
+		res.RestoredRows = tag.RowsAffected()
+	}
+	return nil
+}
+
+func (l *Loader) revertReference(ctx context.Context, tx pgx.Tx, id int64, kind DataKind, res *RevertResult) error {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT c2.batch_id FROM reference_changes c
+		JOIN reference_changes c2 ON c2.kind = c.kind AND c2.key = c.key AND c2.batch_id > c.batch_id
+		JOIN batches b ON b.id = c2.batch_id AND b.status = 'loaded'
+		WHERE c.batch_id = $1 ORDER BY 1`, id)
+	if err != nil {
+		return fmt.Errorf("look for later changes: %w", err)
+	}
+	later, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("look for later changes: %w", err)
+	}
+	if len(later) > 0 {
+		return &RevertRefusedError{Reason: fmt.Sprintf("batch %s changed the same %s later; revert that first", idList(later), kind)}
+	}
+	usedSQL := `SELECT c.key FROM reference_changes c WHERE c.batch_id = $1 AND NOT c.existed
+		AND (EXISTS (SELECT 1 FROM prices p WHERE p.orig_code = c.key) OR EXISTS (SELECT 1 FROM prices p WHERE p.dest_code = c.key)
+		  OR EXISTS (SELECT 1 FROM prices_displaced p WHERE p.orig_code = c.key OR p.dest_code = c.key))
+		ORDER BY 1 LIMIT 10`
+	what := "prices still use port"
+	if kind == DataRegions {
+		usedSQL = `SELECT c.key FROM reference_changes c WHERE c.batch_id = $1 AND NOT c.existed
+			AND (EXISTS (SELECT 1 FROM ports p WHERE p.parent_slug = c.key)
+			  OR EXISTS (SELECT 1 FROM regions r WHERE r.parent_slug = c.key AND NOT EXISTS (
+				SELECT 1 FROM reference_changes o WHERE o.batch_id = $1 AND o.key = r.slug)))
+			ORDER BY 1 LIMIT 10`
+		what = "ports or other regions still belong to region"
+	}
+	rows, err = tx.Query(ctx, usedSQL, id)
+	if err != nil {
+		return fmt.Errorf("look for uses of what the batch created: %w", err)
+	}
+	used, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("look for uses of what the batch created: %w", err)
+	}
+	if len(used) > 0 {
+		return &RevertRefusedError{Reason: fmt.Sprintf("%s %s, which it created", what, strings.Join(used, ", "))}
+	}
+	if _, err := tx.Exec(ctx, "SET CONSTRAINTS ALL DEFERRED"); err != nil {
+		return fmt.Errorf("defer constraints: %w", err)
+	}
+	table, key := "ports", "code"
+	if kind == DataRegions {
+		table, key = "regions", "slug"
+	}
+	tag, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %[1]s t SET name = c.old_name, parent_slug = c.old_parent_slug
+		FROM reference_changes c WHERE c.batch_id = $1 AND c.existed AND t.%[2]s = c.key`, table, key), id)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", table, err)
+	}
+	res.RestoredRows = tag.RowsAffected()
+	tag, err = tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %[1]s t USING reference_changes c
+		WHERE c.batch_id = $1 AND NOT c.existed AND t.%[2]s = c.key`, table, key), id)
+	if err != nil {
+		return fmt.Errorf("remove the %s the batch created: %w", table, err)
+	}
+	res.RemovedRows = tag.RowsAffected()
+	if kind == DataRegions {
+		var cycle *string
+		err := tx.QueryRow(ctx, `WITH RECURSIVE walk (start, slug, depth) AS (
+				SELECT r.slug, r.parent_slug, 1 FROM regions r JOIN reference_changes c ON c.key = r.slug AND c.batch_id = $1
+				WHERE r.parent_slug IS NOT NULL
+				UNION ALL
+				SELECT w.start, r.parent_slug, w.depth + 1 FROM walk w JOIN regions r ON r.slug = w.slug
+				WHERE r.parent_slug IS NOT NULL AND w.slug <> w.start AND w.depth <= (SELECT count(*) FROM regions))
+			SELECT start FROM walk WHERE slug = start LIMIT 1`, id).Scan(&cycle)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("check the region tree: %w", err)
+		}
+		if cycle != nil {
+			return &RevertRefusedError{Reason: "restoring the previous parents would make region " + *cycle + " its own ancestor"}
+		}
+	}
+	if _, err := tx.Exec(ctx, "SET CONSTRAINTS ALL IMMEDIATE"); err != nil {
+		return fmt.Errorf("check references: %w", describeErr(err))
+	}
+	return nil
+}
+
+// describeErr adds the server's detail (the offending key of a constraint) to its message.
+func describeErr(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Detail != "" {
+		return fmt.Errorf("%w (%s)", err, pgErr.Detail)
+	}
+	return err
+}
