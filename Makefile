@@ -32,7 +32,7 @@ build: ## build bin/rates (static, as in the container image)
 .PHONY: run
 run: build ## serve the API on localhost:3000 with a local PostgreSQL and the default dump
 	$(GO) build -o bin/devdb ./cmd/devdb
-	HTTP_ADDR='$(HTTP_ADDR)' SEED_FILE='$(SEED_FILE)' LOG_FORMAT=$${LOG_FORMAT:-text} \
+	HTTP_ADDR='$(HTTP_ADDR)' SEED_FILE='$(SEED_FILE)' MIGRATE_ON_START=true LOG_FORMAT=$${LOG_FORMAT:-text} \
 		bin/devdb -data .data/postgres -port $(PG_PORT) -- bin/rates serve
 
 .PHONY: test

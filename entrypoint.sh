@@ -1,8 +1,10 @@
 #!/bin/sh
 # Container entry point for the rates image.
 #
-#   (no arguments or flags)   migrate, seed SEED_FILE (empty: skip), then exec `rates serve "$@"`
-#   migrate|seed|version|...  a one-off job: exec `rates <subcommand> ...` directly
+#   (no arguments or flags)   migrate when MIGRATE_ON_START=true (otherwise `rates serve` only
+#                             checks the schema), seed SEED_FILE (empty: skip), then exec
+#                             `rates serve "$@"`
+#   migrate|seed|check|...    a one-off job: exec `rates <subcommand> ...` directly
 #
 # Every step logs a JSON line; a failing step stops the container with its exit status before
 # anything listens. The server replaces this shell (exec), so it receives SIGTERM directly.
@@ -17,7 +19,7 @@ case "${1:-}" in
 serve)
 	shift
 	;;
-migrate | seed | version | help | worker | ingest)
+migrate | seed | check | version | help | worker | ingest)
 	exec rates "$@"
 	;;
 esac
@@ -51,7 +53,11 @@ run_step() {
 	log info "$step: done"
 }
 
-run_step migrate migrate up
+if [ "${MIGRATE_ON_START:-false}" = true ]; then
+	run_step migrate migrate up
+else
+	log info "migrate: MIGRATE_ON_START is not true, the deploy migrates; serve checks the schema"
+fi
 if [ -n "${SEED_FILE:-}" ]; then
 	run_step seed seed --file "$SEED_FILE"
 else

@@ -33,6 +33,20 @@ ephemeral "aws_secretsmanager_random_password" "db_master" {
   require_each_included_type = true
 }
 
+# The passwords of the API's and the worker's database roles, generated the same way: they only
+# reach the write-only values of their SSM parameters, whenever db_role_password_version changes.
+ephemeral "aws_secretsmanager_random_password" "db_api" {
+  password_length            = 40
+  exclude_punctuation        = true
+  require_each_included_type = true
+}
+
+ephemeral "aws_secretsmanager_random_password" "db_worker" {
+  password_length            = 40
+  exclude_punctuation        = true
+  require_each_included_type = true
+}
+
 module "stack" {
   source = "./stack"
 
@@ -41,6 +55,9 @@ module "stack" {
 
   db_master_password         = ephemeral.aws_secretsmanager_random_password.db_master.random_password
   db_master_password_version = var.db_master_password_version
+  db_api_password            = ephemeral.aws_secretsmanager_random_password.db_api.random_password
+  db_worker_password         = ephemeral.aws_secretsmanager_random_password.db_worker.random_password
+  db_role_password_version   = var.db_role_password_version
 
   certificate_arn         = var.certificate_arn
   alb_ingress_cidr_blocks = var.alb_ingress_cidr_blocks

@@ -14,6 +14,12 @@ variable "db_master_password_version" {
   default     = 1
 }
 
+variable "db_role_password_version" {
+  description = "Rotation knob of the passwords of the API's and the worker's database roles: increase it to write newly generated passwords to their SSM parameters; the migration task of the deploy that follows sets them on the roles."
+  type        = number
+  default     = 1
+}
+
 variable "certificate_arn" {
   description = "ARN of the ACM certificate for the API's domain, in the same region. Null: plain HTTP on port 80 (dev or staging without a domain; the prod workspace refuses to plan without it)."
   type        = string
@@ -39,7 +45,7 @@ variable "log_level" {
 }
 
 variable "seed_file" {
-  description = "SEED_FILE of the service. Null keeps the image default (/usr/share/rates/rates.sql); an empty string disables the import."
+  description = "SEED_FILE of the one-off seed task the deploy runs after the migration (a dump in the image). Null keeps the workspace's setting: the image's synthetic dump in dev, none in staging and prod; set it to seed staging or prod on purpose (docs/operations.md)."
   type        = string
   default     = null
 }

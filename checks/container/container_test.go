@@ -143,6 +143,12 @@ func knownVariables(t *testing.T) map[string]bool {
 	return seen
 }
 
+// Paths in the image: the synthetic dump, and the RDS CA bundle that DB_SSLROOTCERT names.
+const (
+	imageDump = "/usr/share/rates/rates.sql"
+	rdsBundle = "/usr/share/rates/rds-ca.pem"
+)
+
 func TestDockerfile(t *testing.T) {
 	d := parseDockerfile(t)
 	for _, from := range d.froms {
@@ -164,8 +170,36 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("build command %q lacks %s", d.buildCmd, flag)
 		}
 	}
-	if src := d.copies[d.env["SEED_FILE"]]; src != "db/seed/rates.sql" {
-		t.Errorf("SEED_FILE %q is not the default dump copied into the image (copied from %q)", d.env["SEED_FILE"], src)
+	if src := d.copies[imageDump]; src != "db/seed/rates.sql" {
+		t.Errorf("the default dump is not copied to %s (copied from %q)", imageDump, src)
+	}
+	// In AWS the deploy migrates and seeds with one-off tasks: the image does neither by default.
+	for _, name := range []string{"SEED_FILE", "MIGRATE_ON_START"} {
+		if v, ok := d.env[name]; ok {
+			t.Errorf("the image sets %s=%s; it must be unset so that only compose and dev opt in", name, v)
+		}
+	}
+	// The RDS bundle for verify-full comes from the named context rds-ca, never from the network,
+	// to the path the task definitions name (modules/ecs_task's db_ca_bundle_path).
+	raw, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(d.froms, "busybox:1.37.0-musl") || !strings.Contains(string(raw), "AS rds-ca\n") ||
+		!slices.Contains(d.lines, "COPY --from=rds-ca /global-bundle.pem "+rdsBundle) {
+		t.Errorf("the Dockerfile must copy the RDS bundle from a stage named rds-ca (replaced by --build-context rds-ca=DIR) to %s", rdsBundle)
+	}
+	for _, ins := range d.lines {
+		if (strings.HasPrefix(ins, "RUN") && (strings.Contains(ins, "wget") || strings.Contains(ins, "curl"))) || strings.HasPrefix(ins, "ADD http") {
+			t.Errorf("the Dockerfile downloads something while building (%s): the bundle comes from the rds-ca context", ins)
+		}
+	}
+	tf, err := os.ReadFile(filepath.Join(root, "terraform", "modules", "ecs_task", "variables.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(tf), `default     = "`+rdsBundle+`"`) {
+		t.Errorf("modules/ecs_task's db_ca_bundle_path does not default to the image's bundle %s", rdsBundle)
 	}
 	known := knownVariables(t)
 	for name := range d.env {
@@ -248,6 +282,11 @@ func TestCompose(t *testing.T) {
 		api.Environment["DB_USER"] != db.Environment["POSTGRES_USER"] || api.Environment["DB_NAME"] != db.Environment["POSTGRES_DB"] {
 		t.Errorf("api database settings %v do not match the db service %v", api.Environment, db.Environment)
 	}
+	// Locally the container migrates and imports the image's dump itself; plain connections.
+	if api.Environment["MIGRATE_ON_START"] != "true" || api.Environment["SEED_FILE"] != imageDump || api.Environment["DB_SSLMODE"] != "disable" {
+		t.Errorf("compose api: MIGRATE_ON_START=%q SEED_FILE=%q DB_SSLMODE=%q, want true, %s and disable",
+			api.Environment["MIGRATE_ON_START"], api.Environment["SEED_FILE"], api.Environment["DB_SSLMODE"], imageDump)
+	}
 }
 
 // lockedBuffer collects a process's output while it runs.
@@ -274,6 +313,19 @@ type container struct {
 type image struct {
 	binDir string
 	env    map[string]string
+	local  map[string]string // what compose adds: migrate and seed at start
+}
+
+// withLocal is extra on top of compose's settings.
+func (img image) withLocal(extra map[string]string) map[string]string {
+	env := map[string]string{}
+	for k, v := range img.local {
+		env[k] = v
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
 }
 
 func newImage(t *testing.T) image {
@@ -288,15 +340,9 @@ func newImage(t *testing.T) image {
 		t.Fatal(built.err)
 	}
 	img := image{binDir: built.dir, env: d.env}
-	// Files the image carries are read from the build context instead.
-	for path, src := range d.copies {
-		for k, v := range img.env {
-			if v == path {
-				abs, _ := filepath.Abs(filepath.Join(root, src))
-				img.env[k] = abs
-			}
-		}
-	}
+	dump, _ := filepath.Abs(filepath.Join(root, d.copies[imageDump]))
+	// compose's settings, with the dump read from the build context.
+	img.local = map[string]string{"MIGRATE_ON_START": "true", "SEED_FILE": dump}
 	return img
 }
 
@@ -373,7 +419,7 @@ func TestEntrypointServesStopsAndDoesNotReimport(t *testing.T) {
 	img := newImage(t)
 	url := pgserver.NewDatabase(t, srv)
 
-	c := img.start(t, url, nil)
+	c := img.start(t, url, img.withLocal(nil))
 	c.waitReady(t)
 	resp, err := http.Get("http://" + c.addr + "/rates?date_from=2026-01-01&date_to=2026-01-07&orig_code=CNSHA&dest_code=NLRTM")
 	if err != nil {
@@ -402,7 +448,7 @@ func TestEntrypointServesStopsAndDoesNotReimport(t *testing.T) {
 		}
 	}
 
-	again := img.start(t, url, nil)
+	again := img.start(t, url, img.withLocal(nil))
 	again.waitReady(t)
 	out = again.output.String()
 	if !strings.Contains(out, "seed already applied") || strings.Contains(out, `"msg":"seed applied"`) {
@@ -416,7 +462,7 @@ func TestEntrypointStopsOnCorruptSeed(t *testing.T) {
 	if err := os.WriteFile(corrupt, []byte("COPY public.prices (orig_code, dest_code, day, price) FROM stdin;\nA\tB\tnot-a-day\t1\n\\.\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := img.start(t, pgserver.NewDatabase(t, srv), map[string]string{"SEED_FILE": corrupt})
+	c := img.start(t, pgserver.NewDatabase(t, srv), img.withLocal(map[string]string{"SEED_FILE": corrupt}))
 	err := c.wait(t, 30*time.Second)
 	if err == nil {
 		t.Fatalf("entrypoint exited 0 with a corrupt SEED_FILE:\n%s", c.output)
@@ -438,7 +484,7 @@ func TestEntrypointSubcommandsAndEmptySeed(t *testing.T) {
 	}
 
 	url := pgserver.NewDatabase(t, srv)
-	c = img.start(t, url, map[string]string{"SEED_FILE": ""})
+	c = img.start(t, url, img.withLocal(map[string]string{"SEED_FILE": ""}))
 	c.waitReady(t)
 	if out := c.output.String(); !strings.Contains(out, "SEED_FILE is empty, skipping") || strings.Contains(out, "seed applied") {
 		t.Fatalf("empty SEED_FILE did not skip seeding:\n%s", out)
@@ -449,6 +495,31 @@ func TestEntrypointSubcommandsAndEmptySeed(t *testing.T) {
 	job := img.start(t, url, nil, "seed", "--file", dump)
 	if err := job.wait(t, 30*time.Second); err != nil || !strings.Contains(job.output.String(), "prices 50000") {
 		t.Fatalf("seed job: %v\n%s", err, job.output)
+	}
+}
+
+// As in AWS (no MIGRATE_ON_START, no SEED_FILE): the container neither migrates nor seeds; on
+// a database its migration task has not prepared it stops before listening, naming both
+// versions, and once `migrate` ran as a one-off job it serves.
+func TestEntrypointWithoutMigrateOnStart(t *testing.T) {
+	img := newImage(t)
+	url := pgserver.NewDatabase(t, srv)
+	c := img.start(t, url, nil)
+	if err := c.wait(t, 30*time.Second); err == nil {
+		t.Fatalf("entrypoint exited 0 on an empty database:\n%s", c.output)
+	}
+	out := c.output.String()
+	if !strings.Contains(out, "database schema is at version 0, this binary needs version") || strings.Contains(out, `"msg":"listening"`) {
+		t.Fatalf("want a refusal naming the versions before listening:\n%s", out)
+	}
+	job := img.start(t, url, nil, "migrate", "up")
+	if err := job.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("migrate job: %v\n%s", err, job.output)
+	}
+	served := img.start(t, url, nil)
+	served.waitReady(t)
+	if out := served.output.String(); strings.Contains(out, "migrate: done") || strings.Contains(out, "seed: done") {
+		t.Fatalf("the container migrated or seeded without being asked:\n%s", out)
 	}
 }
 

@@ -178,7 +178,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	spec := loadOpenAPI(t)
 	const token = "test-token-0123456789abcdef"
 	r := startServe(t, map[string]string{
-		"DATABASE_URL": pgserver.NewDatabase(t, srv), "HTTP_ADDR": freeAddr(t),
+		"DATABASE_URL": pgserver.NewDatabase(t, srv), "HTTP_ADDR": freeAddr(t), "MIGRATE_ON_START": "true",
 		"SEED_FILE":        filepath.Join(root, "db", "seed", "rates.sql"),
 		"INGEST_API_TOKEN": token, "INGEST_MAX_BATCH_BYTES": "4096",
 	})

@@ -51,14 +51,16 @@ type job struct {
 }
 
 type step struct {
-	ID    string            `yaml:"id"`
-	Name  string            `yaml:"name"`
-	If    string            `yaml:"if"`
-	Uses  string            `yaml:"uses"`
-	Run   string            `yaml:"run"`
-	Shell string            `yaml:"shell"`
-	With  map[string]string `yaml:"with"`
-	Env   map[string]string `yaml:"env"`
+	ID    string `yaml:"id"`
+	Name  string `yaml:"name"`
+	If    string `yaml:"if"`
+	Uses  string `yaml:"uses"`
+	Run   string `yaml:"run"`
+	Shell string `yaml:"shell"`
+	// ContinueOnError lets a step fail without failing its job.
+	ContinueOnError string            `yaml:"continue-on-error"`
+	With            map[string]string `yaml:"with"`
+	Env             map[string]string `yaml:"env"`
 }
 
 // label names a step in failure messages.

@@ -109,7 +109,7 @@ func (c *dbCheck) fingerprint() string {
 // --json output and exit codes, replace and revert, reference data, and seed --replace.
 func TestBatchLifeCycleThroughTheBinary(t *testing.T) {
 	url := pgserver.NewDatabase(t, srv)
-	env := map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "warn"}
+	env := map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "warn", "MIGRATE_ON_START": "true"}
 	if out, err := ratesCmd(t, env, "seed", "--file", defaultDump); err != nil {
 		t.Fatalf("seed: %v\n%s", err, out)
 	}

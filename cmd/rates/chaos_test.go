@@ -154,6 +154,7 @@ func load(addr, path string, workers int, stop <-chan struct{}, o *outcome) *syn
 func serveEnv(t *testing.T, databaseURL string, extra map[string]string) map[string]string {
 	env := map[string]string{
 		"DATABASE_URL": databaseURL, "HTTP_ADDR": freeAddr(t), "SEED_FILE": defaultDump, "LOG_LEVEL": "warn",
+		"MIGRATE_ON_START": "true",
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -394,7 +395,7 @@ func TestKilledSeedLeavesDatabaseUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	env := map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "warn"}
+	env := map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "warn", "MIGRATE_ON_START": "true"}
 
 	first := startProc(t, env, "seed", "--file", defaultDump)
 	if err := first.wait(t, 60*time.Second); err != nil {
@@ -492,7 +493,7 @@ func waitNoOtherSessions(t *testing.T, conn *pgx.Conn) {
 // same file again completes, once.
 func TestKilledIngestLeavesDatabaseUnchanged(t *testing.T) {
 	url := pgserver.NewDatabase(t, srv)
-	env := map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "warn"}
+	env := map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "warn", "MIGRATE_ON_START": "true"}
 	seeded := startProc(t, env, "seed", "--file", defaultDump)
 	if err := seeded.wait(t, 60*time.Second); err != nil {
 		t.Fatalf("seed: %v\n%s", err, seeded.output)

@@ -14,6 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rates/internal/config"
@@ -54,8 +57,18 @@ func batchHandler(ctx context.Context, db config.DB, ing config.Ingest, m *metri
 }
 
 // workerCmd runs `rates worker`: it loads the batches announced on INGEST_QUEUE_URL until ctx
-// ends, then lets the batch in hand finish within SHUTDOWN_TIMEOUT or rolls it back.
-func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, logOut io.Writer, log *slog.Logger) error {
+// ends, then lets the batch in hand finish within SHUTDOWN_TIMEOUT or rolls it back. With
+// --check it proves the worker could start, and exits.
+func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	check := fs.Bool("check", false, "check settings, queue and database access, then exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errors.New("usage: rates worker [--check]")
+	}
 	if ing.QueueURL == "" {
 		return errors.New("INGEST_QUEUE_URL: required by rates worker")
 	}
@@ -63,14 +76,17 @@ func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, logOut
 	if err != nil {
 		return err
 	}
-	pool, err := openMigrated(ctx, cfg.DB, log)
+	if *check {
+		return workerCheck(ctx, cfg, ing, sqsClient, stdout, log)
+	}
+	pool, err := openReady(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	m := metrics.New(version)
 	m.WatchPool(pool)
-	stopPublishing := publishMetrics(ctx, cfg.Metrics, m, logOut, log)
+	stopPublishing := publishMetrics(ctx, cfg.Metrics, m, stderr, log)
 	defer stopPublishing()
 	stopMetrics, err := serveMetrics(ctx, cfg, m, log)
 	if err != nil {
@@ -85,6 +101,35 @@ func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, logOut
 		ShutdownGrace:     cfg.Shutdown.Timeout,
 	}, log)
 	return worker.Run(ctx)
+}
+
+// workerCheck is what the deploy runs as a one-off task in every environment, including those
+// whose worker service runs no task: the image starts, its settings parse, the queue answers
+// to the task's credentials, the schema suits this binary and the role may load batches.
+func workerCheck(ctx context.Context, cfg config.Config, ing config.Ingest, queue *sqs.Client, stdout io.Writer, log *slog.Logger) error {
+	out, err := queue.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(ing.QueueURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return fmt.Errorf("worker check: queue %s: %w", ing.QueueURL, err)
+	}
+	pool, err := openReady(ctx, cfg, log)
+	if err != nil {
+		return fmt.Errorf("worker check: %w", err)
+	}
+	defer pool.Close()
+	var user string
+	var canLoad bool
+	if err := pool.QueryRow(ctx, `SELECT current_user, has_table_privilege('prices', 'INSERT')
+		AND has_table_privilege('batches', 'INSERT') AND has_table_privilege('price_daily', 'UPDATE')`).Scan(&user, &canLoad); err != nil {
+		return fmt.Errorf("worker check: database privileges: %w", err)
+	}
+	if !canLoad {
+		return fmt.Errorf("worker check: database role %s may not load batches (INSERT on prices and batches, UPDATE on price_daily): run the migration task, which grants them", user)
+	}
+	fmt.Fprintf(stdout, "worker check passed: queue %s, database role %s may load batches\n", out.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], user)
+	return nil
 }
 
 // ingestOutput is what `rates ingest --json` prints: one object.
@@ -133,7 +178,7 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 		return fmt.Errorf("ingest %s: %w", *file, err)
 	}
 	defer f.Close()
-	pool, err := openMigrated(ctx, cfg.DB, log)
+	pool, err := openReady(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -213,7 +258,7 @@ func batchesCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args 
 	default:
 		return errors.New(usage)
 	}
-	pool, err := openMigrated(ctx, cfg.DB, log)
+	pool, err := openReady(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 
 func TestIngestCommand(t *testing.T) {
 	url := pgserver.NewDatabase(t, srv)
-	env := lookupOf(map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "warn"})
+	env := lookupOf(map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "warn", "MIGRATE_ON_START": "true"})
 	ctx := context.Background()
 	if err := run(ctx, []string{"seed", "--file", defaultDump}, env, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)

@@ -1,8 +1,10 @@
 // Command rates serves the freight rates API and prepares its database.
 //
-//	rates serve                       migrate, seed (SEED_FILE), then serve HTTP
+//	rates serve                       check the schema (MIGRATE_ON_START: migrate), seed (SEED_FILE), serve HTTP
 //	rates migrate [up|down N|version|force V]
 //	rates seed --file PATH [--replace]
+//	rates check [--repair]
+//	rates worker [--check]
 //	rates version
 package main
 

@@ -36,7 +36,7 @@ func TestReadmeExamples(t *testing.T) {
 		t.Fatalf("found %d curl examples in the README, want at least 5", len(examples))
 	}
 	r := startServe(t, map[string]string{
-		"DATABASE_URL": pgserver.NewDatabase(t, srv), "HTTP_ADDR": freeAddr(t), "SEED_FILE": defaultDump,
+		"DATABASE_URL": pgserver.NewDatabase(t, srv), "HTTP_ADDR": freeAddr(t), "SEED_FILE": defaultDump, "MIGRATE_ON_START": "true",
 	})
 	r.waitReady(t)
 	for _, ex := range examples {

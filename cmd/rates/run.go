@@ -25,16 +25,21 @@ import (
 const usage = `usage: rates <command> [arguments]
 
 commands:
-  serve                          apply migrations, import SEED_FILE if set, then serve HTTP
+  serve                          check the schema (MIGRATE_ON_START=true: migrate), import
+                                 SEED_FILE if set, then serve HTTP
   migrate [up | down N | version | force V]
-                                 manage the schema (default: up)
+                                 manage the schema (default: up); up also creates or updates
+                                 the login roles DB_API_ROLE and DB_WORKER_ROLE
   seed --file PATH [--replace [--discard-batches]]
                                  import a plain-format pg_dump file
   ingest --file PATH [--kind prices|ports|regions] [--mode append|replace] [--json]
                                  load one CSV batch (plain or gzip), all or nothing
   batches list [--limit N] [--json] | show ID [--json] | revert ID [--json]
                                  list, show or revert loaded batches
-  worker                         load the batches announced on INGEST_QUEUE_URL (S3 events via SQS)
+  worker [--check]               load the batches announced on INGEST_QUEUE_URL (S3 events via SQS);
+                                 --check: verify settings, queue and database access, then exit
+  check [--repair]               compare derived data (price_daily) with prices; --repair
+                                 rebuilds it in one transaction
   version                        print the version
 
 Settings come from the environment; see README.md.
@@ -55,7 +60,7 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "migrate", "seed", "ingest", "batches", "worker":
+	case "serve", "migrate", "seed", "ingest", "batches", "worker", "check":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -81,7 +86,7 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 		}
 		err = serve(ctx, cfg, ing, stderr, log)
 	case "migrate":
-		err = migrateCmd(ctx, cfg, args, stdout, log)
+		err = migrateCmd(ctx, cfg, lookup, args, stdout, log)
 	case "seed":
 		err = seedCmd(ctx, cfg, args, stdout, stderr, log)
 	case "ingest":
@@ -89,7 +94,9 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 	case "batches":
 		err = batchesCmd(ctx, cfg, ing, args, stdout, stderr, log)
 	case "worker":
-		err = workerCmd(ctx, cfg, ing, stderr, log)
+		err = workerCmd(ctx, cfg, ing, args, stdout, stderr, log)
+	case "check":
+		err = checkCmd(ctx, cfg, args, stdout, stderr, log)
 	}
 	if err != nil {
 		log.Error(cmd+" failed", "error", err.Error())
@@ -156,14 +163,31 @@ func openDB(ctx context.Context, cfg config.DB, log *slog.Logger) (*pgxpool.Pool
 	return store.Open(ctx, poolCfg, cfg.WaitTimeout, log)
 }
 
-// openMigrated connects and brings the schema up to date, as every command that touches data
-// does first.
-func openMigrated(ctx context.Context, cfg config.DB, log *slog.Logger) (*pgxpool.Pool, error) {
-	pool, err := openDB(ctx, cfg, log)
+// openReady connects and makes sure this binary can use the schema, as every command that
+// touches data does first. With MIGRATE_ON_START it applies pending migrations (make run,
+// compose, tests); otherwise (AWS, where the deploy's migration task migrates) it only checks:
+// a schema older than the binary needs stops the command before anything listens, one newer
+// (a rollback to an earlier release) is used as it is.
+func openReady(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, error) {
+	pool, err := openDB(ctx, cfg.DB, log)
 	if err != nil {
 		return nil, err
 	}
-	if err := migrateUp(ctx, pool, log); err != nil {
+	if cfg.Migrate.OnStart {
+		err = migrateUp(ctx, pool, log)
+	}
+	if err == nil {
+		var s store.Schema
+		if s, err = store.CheckSchema(ctx, pool); err == nil {
+			if s.Newer() {
+				log.Warn("database schema is newer than this binary: serving it as the previous release (expand/contract keeps it compatible)",
+					"schema_version", s.Have, "binary_version", s.Need)
+			} else {
+				log.Info("schema version checked", "schema_version", s.Have, "binary_version", s.Need)
+			}
+		}
+	}
+	if err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -211,7 +235,7 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, logOut io.
 	m := metrics.New(version)
 	stopPublishing := publishMetrics(ctx, cfg.Metrics, m, logOut, log)
 	defer stopPublishing()
-	pool, err := openMigrated(ctx, cfg.DB, log)
+	pool, err := openReady(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -298,7 +322,7 @@ type noDrain struct{}
 
 func (noDrain) SetReady(bool) {}
 
-func migrateCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer, log *slog.Logger) error {
+func migrateCmd(ctx context.Context, cfg config.Config, lookup config.Lookup, args []string, stdout io.Writer, log *slog.Logger) error {
 	action := "up"
 	if len(args) > 0 {
 		action, args = args[0], args[1:]
@@ -315,6 +339,10 @@ func migrateCmd(ctx context.Context, cfg config.Config, args []string, stdout io
 			return fmt.Errorf("migrate %s: %q is not a number", action, args[0])
 		}
 	}
+	roles, err := config.LoadRoles(lookup)
+	if err != nil {
+		return err
+	}
 	pool, err := openDB(ctx, cfg.DB, log)
 	if err != nil {
 		return err
@@ -327,7 +355,9 @@ func migrateCmd(ctx context.Context, cfg config.Config, args []string, stdout io
 	defer m.Close()
 	switch action {
 	case "up":
-		err = m.Up(ctx)
+		if err = m.Up(ctx); err == nil && roles.Any() {
+			err = syncRoles(ctx, pool, roles, log)
+		}
 	case "down":
 		err = m.Down(ctx, num)
 	case "force":
@@ -344,6 +374,32 @@ func migrateCmd(ctx context.Context, cfg config.Config, args []string, stdout io
 	return nil
 }
 
+// syncRoles creates or updates the login roles of the services with their passwords (read
+// from SSM when so configured) and re-applies the grants.
+func syncRoles(ctx context.Context, pool *pgxpool.Pool, roles config.Roles, log *slog.Logger) error {
+	if roles.API.PasswordSSMParameter != "" || roles.Worker.PasswordSSMParameter != "" {
+		client, err := config.NewSSMClient(ctx)
+		if err != nil {
+			return err
+		}
+		if err := config.ResolveRolePasswords(ctx, &roles, client); err != nil {
+			return err
+		}
+	}
+	var login []store.LoginRole
+	if roles.API.Name != "" {
+		login = append(login, store.LoginRole{Name: roles.API.Name, Password: roles.API.Password, Group: store.ReaderRole})
+	}
+	if roles.Worker.Name != "" {
+		login = append(login, store.LoginRole{Name: roles.Worker.Name, Password: roles.Worker.Password, Group: store.LoaderRole})
+	}
+	if err := store.SyncRoles(ctx, pool, login); err != nil {
+		return err
+	}
+	log.Info("database roles in step", "api_role", roles.API.Name, "worker_role", roles.Worker.Name)
+	return nil
+}
+
 func seedCmd(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -356,7 +412,7 @@ func seedCmd(ctx context.Context, cfg config.Config, args []string, stdout, stde
 	if *file == "" || fs.NArg() > 0 {
 		return errors.New("usage: rates seed --file PATH [--replace [--discard-batches]]")
 	}
-	pool, err := openMigrated(ctx, cfg.DB, log)
+	pool, err := openReady(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

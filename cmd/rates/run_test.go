@@ -87,8 +87,13 @@ func (r *running) stop(t *testing.T) error {
 	}
 }
 
+// startServe runs `rates serve` with env; MIGRATE_ON_START is true unless env sets it, as
+// these tests start from empty databases.
 func startServe(t *testing.T, env map[string]string) *running {
 	t.Helper()
+	if _, ok := env["MIGRATE_ON_START"]; !ok {
+		env["MIGRATE_ON_START"] = "true"
+	}
 	r := &running{addr: env["HTTP_ADDR"], logs: &syncBuffer{}, done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -234,6 +239,7 @@ func TestServeFailsClearly(t *testing.T) {
 			}
 			addr := freeAddr(t)
 			env["HTTP_ADDR"] = addr
+			env["MIGRATE_ON_START"] = "true"
 			var logs syncBuffer
 			start := time.Now()
 			err := run(context.Background(), []string{"serve"}, lookupOf(env), io.Discard, &logs)
@@ -255,7 +261,7 @@ func TestServeFailsClearly(t *testing.T) {
 
 func TestSeedAndMigrateCommands(t *testing.T) {
 	url := pgserver.NewDatabase(t, srv)
-	env := map[string]string{"DATABASE_URL": url}
+	env := map[string]string{"DATABASE_URL": url, "MIGRATE_ON_START": "true"}
 	var out bytes.Buffer
 	runOK := func(args ...string) string {
 		t.Helper()

@@ -27,7 +27,7 @@ import (
 func TestWorkerBinaryDeadlineRollsBackAndRedelivers(t *testing.T) {
 	ctx := context.Background()
 	url := pgserver.NewDatabase(t, srv)
-	env := map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "warn"}
+	env := map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "warn", "MIGRATE_ON_START": "true"}
 	if out, err := ratesCmd(t, env, "seed", "--file", defaultDump); err != nil {
 		t.Fatalf("seed: %v\n%s", err, out)
 	}

@@ -209,7 +209,7 @@ func startService(o options, dbURL string, env ...string) (*service, error) {
 		return nil, err
 	}
 	cmd := exec.Command(o.ratesBin, "serve")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "HTTP_ADDR="+addr)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "HTTP_ADDR="+addr, "MIGRATE_ON_START=true")
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

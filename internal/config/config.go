@@ -20,6 +20,7 @@ type Config struct {
 	HTTP     HTTP
 	DB       DB
 	Seed     Seed
+	Migrate  Migrate
 	Log      Log
 	Metrics  Metrics
 	API      API
@@ -58,10 +59,19 @@ type DB struct {
 	User                 string
 	Password             string
 	SSLMode              string
+	SSLRootCert          string // DB_SSLROOTCERT: CA bundle that verify-ca/verify-full check the server against
 	PasswordSSMParameter string // name of an SSM SecureString holding the password
 	MaxConns             int32
 	WaitTimeout          time.Duration // how long start-up waits for the database
 	QueryTimeout         time.Duration // per-request bound on database work
+}
+
+// Migrate configures what the long-running commands do about the schema at start.
+type Migrate struct {
+	// OnStart (MIGRATE_ON_START, default false) applies pending migrations before serving, for
+	// make run, compose and tests. Off, as in AWS where the deploy's migration task applies
+	// them, a process only checks that the schema is recent enough for it and stops otherwise.
+	OnStart bool
 }
 
 // Seed configures the dump imported at start-up.
@@ -129,12 +139,14 @@ func Load(lookup Lookup) (Config, error) {
 			User:                 r.str("DB_USER", "rates"),
 			Password:             r.str("DB_PASSWORD", ""),
 			SSLMode:              r.oneOf("DB_SSLMODE", "prefer", sslModes),
+			SSLRootCert:          r.str("DB_SSLROOTCERT", ""),
 			PasswordSSMParameter: r.str("DB_PASSWORD_SSM_PARAMETER", ""),
 			MaxConns:             int32(r.intRange("DB_MAX_CONNS", 16, 1, 1000)), //nolint:gosec // G115: bounded to 1..1000
 			WaitTimeout:          r.duration("DB_WAIT_TIMEOUT", 60*time.Second),
 			QueryTimeout:         r.duration("DB_QUERY_TIMEOUT", 3*time.Second),
 		},
-		Seed: Seed{File: r.str("SEED_FILE", "")},
+		Seed:    Seed{File: r.str("SEED_FILE", "")},
+		Migrate: Migrate{OnStart: r.boolean("MIGRATE_ON_START", false)},
 		Log: Log{
 			Level:  r.level("LOG_LEVEL", slog.LevelInfo),
 			Format: r.oneOf("LOG_FORMAT", "json", []string{"json", "text"}),
@@ -226,6 +238,9 @@ func (d DB) PoolConfig() (*pgxpool.Config, error) {
 			Path:     "/" + d.Name,
 			RawQuery: url.Values{"sslmode": {d.SSLMode}}.Encode(),
 		}
+		if d.SSLRootCert != "" {
+			u.RawQuery = url.Values{"sslmode": {d.SSLMode}, "sslrootcert": {d.SSLRootCert}}.Encode()
+		}
 		if d.Password == "" {
 			u.User = url.User(d.User)
 		}
@@ -276,7 +291,7 @@ func (d DB) LogValue() slog.Value {
 			attrs = append(attrs, slog.String("read_host", d.ReadHost))
 		}
 		attrs = append(attrs, slog.String("host", d.Host), slog.Int("port", d.Port),
-			slog.String("name", d.Name), slog.String("user", d.User), slog.String("sslmode", d.SSLMode))
+			slog.String("name", d.Name), slog.String("user", d.User), slog.String("sslmode", d.SSLMode), slog.String("sslrootcert", d.SSLRootCert))
 	}
 	return slog.GroupValue(attrs...)
 }

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"path"
+	"strconv"
 	"strings"
 
 	"github.com/golang-migrate/migrate/v4"
 	pgxmigrate "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -19,7 +23,8 @@ import (
 // Migrator applies the embedded schema migrations. golang-migrate holds a PostgreSQL advisory
 // lock while it works, so several instances starting at once apply each migration exactly once.
 type Migrator struct {
-	m *migrate.Migrate
+	m   *migrate.Migrate
+	log *slog.Logger
 }
 
 // NewMigrator opens a dedicated connection for golang-migrate from the pool's settings.
@@ -40,11 +45,27 @@ func NewMigrator(pool *pgxpool.Pool, log *slog.Logger) (*Migrator, error) {
 		return nil, fmt.Errorf("create migrator: %w", err)
 	}
 	m.Log = migrateLogger{log}
-	return &Migrator{m: m}, nil
+	return &Migrator{m: m, log: log}, nil
 }
 
-// Up applies every pending migration; nothing pending is not an error.
+// Up applies every pending migration; nothing pending is not an error. A database already
+// beyond the newest migration this binary knows (after a rollback to an earlier release) is
+// left as it is: golang-migrate would refuse a version it has no file for, and expand/contract
+// guarantees that this binary still works on the newer schema.
 func (mg *Migrator) Up(ctx context.Context) error {
+	need, err := RequiredVersion()
+	if err != nil {
+		return err
+	}
+	have, dirty, err := mg.Version()
+	if err != nil {
+		return err
+	}
+	if !dirty && have > need {
+		mg.log.Warn("database schema is newer than this binary's migrations; nothing to apply",
+			"schema_version", have, "binary_version", need)
+		return nil
+	}
 	return mg.run(ctx, "up", mg.m.Up)
 }
 
@@ -100,3 +121,96 @@ func (l migrateLogger) Printf(format string, v ...any) {
 }
 
 func (l migrateLogger) Verbose() bool { return false }
+
+// RequiredVersion is the newest migration embedded in this binary: the schema version it needs.
+func RequiredVersion() (uint, error) {
+	files, err := fs.Glob(db.Migrations, "migrations/*.up.sql")
+	if err != nil {
+		return 0, fmt.Errorf("list embedded migrations: %w", err)
+	}
+	var newest uint
+	for _, f := range files {
+		n, _, ok := strings.Cut(path.Base(f), "_")
+		v, err := strconv.ParseUint(n, 10, 64)
+		if !ok || err != nil {
+			return 0, fmt.Errorf("embedded migration %s: name does not start with a version number", f)
+		}
+		newest = max(newest, uint(v))
+	}
+	if newest == 0 {
+		return 0, errors.New("no embedded migrations")
+	}
+	return newest, nil
+}
+
+// Schema is the state of a database's schema as seen by this binary.
+type Schema struct {
+	Have  uint // applied version; 0 means none
+	Need  uint // the version this binary's queries are written for
+	Dirty bool // a migration failed half-way
+}
+
+// Newer reports a database beyond this binary's migrations: the state after a rollback.
+func (s Schema) Newer() bool { return s.Have > s.Need }
+
+// SchemaTooOldError stops a binary whose queries need migrations the database lacks.
+type SchemaTooOldError struct{ Have, Need uint }
+
+func (e *SchemaTooOldError) Error() string {
+	return fmt.Sprintf("database schema is at version %d, this binary needs version %d: apply the migrations with "+
+		"`rates migrate up` (in AWS the deploy's migration task runs it; locally set MIGRATE_ON_START=true)", e.Have, e.Need)
+}
+
+// SchemaDirtyError stops every binary until an operator has repaired a failed migration.
+type SchemaDirtyError struct{ Version uint }
+
+func (e *SchemaDirtyError) Error() string {
+	return fmt.Sprintf("database schema version %d is dirty (its migration failed half-way): repair what it left, "+
+		"then record the last complete version with `rates migrate force VERSION` and run `rates migrate up`", e.Version)
+}
+
+// CheckSchema reads the applied version without migrating, and fails unless this binary can
+// use it: the database must be at least at the version the binary needs and not dirty. A
+// newer database is accepted, since every migration keeps the previous release working.
+func CheckSchema(ctx context.Context, pool *pgxpool.Pool) (Schema, error) {
+	need, err := RequiredVersion()
+	if err != nil {
+		return Schema{}, err
+	}
+	have, dirty, err := SchemaVersion(ctx, pool)
+	if err != nil {
+		return Schema{}, err
+	}
+	s := Schema{Have: have, Need: need, Dirty: dirty}
+	switch {
+	case dirty:
+		return s, &SchemaDirtyError{Version: have}
+	case have < need:
+		return s, &SchemaTooOldError{Have: have, Need: need}
+	}
+	return s, nil
+}
+
+// SchemaVersion reads golang-migrate's record of the applied version directly, since
+// golang-migrate itself refuses a version it has no file for. No record means version 0.
+func SchemaVersion(ctx context.Context, pool *pgxpool.Pool) (version uint, dirty bool, err error) {
+	var exists bool
+	if err := pool.QueryRow(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&exists); err != nil {
+		return 0, false, fmt.Errorf("read schema version: %w", err)
+	}
+	if !exists {
+		return 0, false, nil
+	}
+	var v int64
+	err = pool.QueryRow(ctx, "SELECT version, dirty FROM schema_migrations LIMIT 1").Scan(&v, &dirty)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read schema version: %w", err)
+	}
+	if v < 0 { // golang-migrate's "no version" after a full migrate down
+		return 0, false, nil
+	}
+	return uint(v), dirty, nil
+}

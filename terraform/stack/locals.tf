@@ -13,8 +13,18 @@ locals {
     ecr_repository         = "rates-${local.environment}"
     log_group              = "/ecs/rates-${local.environment}"
     db_password_parameter  = "/rates/${local.environment}/db/password"
-    db_instance            = "rates-${local.environment}"
-    load_balancer          = "rates-${local.environment}"
+
+    # Least privilege in the database (db/migrations/000009_roles.up.sql): the API and the worker
+    # connect as their own roles, with their own password parameters; the migration task, as the
+    # master user, keeps the roles in step with the parameters.
+    db_api_role                    = "rates_api"
+    db_worker_role                 = "rates_worker"
+    db_api_password_parameter      = "/rates/${local.environment}/db/api-password"
+    db_worker_password_parameter   = "/rates/${local.environment}/db/worker-password"
+    migrate_task_definition_family = "rates-${local.environment}-migrate"
+    migrate_log_group              = "/ecs/rates-${local.environment}-migrate"
+    db_instance                    = "rates-${local.environment}"
+    load_balancer                  = "rates-${local.environment}"
 
     # Ingestion (modules/ingest): the worker runs the same image and container name as the API.
     worker_service                = "rates-${local.environment}-worker"
@@ -84,6 +94,10 @@ locals {
       worker_min_capacity = 0
       worker_max_capacity = 1
 
+      # The one-off seed task of the deploy imports the image's synthetic dump (skipped once
+      # applied). Nowhere else: staging and prod hold real data, seeded on purpose only.
+      seed_file = "/usr/share/rates/rates.sql"
+
       ingest_bucket_force_destroy        = true
       ingest_incoming_expiration_days    = 7
       ingest_reports_expiration_days     = 14
@@ -133,6 +147,8 @@ locals {
       worker_memory       = 512
       worker_min_capacity = 0
       worker_max_capacity = 2
+
+      seed_file = ""
 
       ingest_bucket_force_destroy        = false
       ingest_incoming_expiration_days    = 14
@@ -184,6 +200,8 @@ locals {
       worker_min_capacity = 1
       worker_max_capacity = 4
 
+      seed_file = ""
+
       ingest_bucket_force_destroy        = false
       ingest_incoming_expiration_days    = 30
       ingest_reports_expiration_days     = 90
@@ -203,4 +221,5 @@ locals {
   # Region and account of the workspace (var.environments, from terraform/environments.auto.tfvars
   # written by bootstrap): account IDs are the team's data, not code, so they live in that file.
   placement = lookup(var.environments, local.environment, null)
+  seed_file = coalesce(var.seed_file, local.settings.seed_file, "-") == "-" ? "" : coalesce(var.seed_file, local.settings.seed_file)
 }

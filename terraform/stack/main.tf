@@ -114,6 +114,14 @@ module "database" {
   master_password         = var.db_master_password
   master_password_version = var.db_master_password_version
   password_parameter_name = local.names.db_password_parameter
+
+  api_role_name                  = local.names.db_api_role
+  worker_role_name               = local.names.db_worker_role
+  api_password                   = var.db_api_password
+  worker_password                = var.db_worker_password
+  role_password_version          = var.db_role_password_version
+  api_password_parameter_name    = local.names.db_api_password_parameter
+  worker_password_parameter_name = local.names.db_worker_password_parameter
 }
 
 module "service" {
@@ -136,7 +144,6 @@ module "service" {
   metrics_ingress_cidr_blocks = [module.network.vpc_cidr_block]
 
   log_level          = var.log_level
-  seed_file          = var.seed_file
   max_range_days     = var.max_range_days
   log_retention_days = local.settings.log_retention_days
 
@@ -144,9 +151,9 @@ module "service" {
   db_read_host               = try(module.database.replica_addresses[0], null)
   db_port                    = module.database.port
   db_name                    = module.database.db_name
-  db_user                    = module.database.username
-  db_password_parameter_name = module.database.password_parameter_name
-  db_password_parameter_arn  = module.database.password_parameter_arn
+  db_user                    = module.database.api_role_name
+  db_password_parameter_name = module.database.api_password_parameter_name
+  db_password_parameter_arn  = module.database.api_password_parameter_arn
   db_password_kms_key_arn    = module.database.kms_key_arn
   database_security_group_id = module.database.security_group_id
 
@@ -198,9 +205,9 @@ module "ingest" {
   db_host                    = module.database.address
   db_port                    = module.database.port
   db_name                    = module.database.db_name
-  db_user                    = module.database.username
-  db_password_parameter_name = module.database.password_parameter_name
-  db_password_parameter_arn  = module.database.password_parameter_arn
+  db_user                    = module.database.worker_role_name
+  db_password_parameter_name = module.database.worker_password_parameter_name
+  db_password_parameter_arn  = module.database.worker_password_parameter_arn
   db_password_kms_key_arn    = module.database.kms_key_arn
   database_security_group_id = module.database.security_group_id
 
@@ -212,6 +219,48 @@ module "ingest" {
   max_capacity           = local.settings.worker_max_capacity
   enable_execute_command = local.settings.enable_execute_command
   metrics_namespace      = local.metrics_namespace
+}
+
+# The one-off tasks of the deploy, before any service changes: `rates migrate up` as the master
+# user (it also creates or updates the services' roles with the passwords of their parameters),
+# then, where seed_file is set, `rates seed` with the same task definition. The deploy runs them
+# with the new image in the API's subnets and security group (which the database admits), and
+# waits for exit 0. A task role of its own: only this task reads the master password.
+module "migrate" {
+  source = "../modules/ecs_task"
+
+  name           = "${local.name_prefix}-migrate"
+  service_name   = local.names.migrate_task_definition_family
+  task_family    = local.names.migrate_task_definition_family
+  container_name = local.names.container
+  log_group_name = local.names.migrate_log_group
+
+  image   = "${module.ecr.repository_url}:${var.image_tag}"
+  command = ["migrate", "up"]
+  environment = {
+    DB_HOST                          = module.database.address
+    DB_PORT                          = tostring(module.database.port)
+    DB_NAME                          = module.database.db_name
+    DB_USER                          = module.database.username
+    DB_PASSWORD_SSM_PARAMETER        = module.database.password_parameter_name
+    DB_API_ROLE                      = module.database.api_role_name
+    DB_API_PASSWORD_SSM_PARAMETER    = module.database.api_password_parameter_name
+    DB_WORKER_ROLE                   = module.database.worker_role_name
+    DB_WORKER_PASSWORD_SSM_PARAMETER = module.database.worker_password_parameter_name
+    SEED_FILE                        = local.seed_file
+    LOG_FORMAT                       = "json"
+    LOG_LEVEL                        = var.log_level
+  }
+  cpu    = local.settings.worker_cpu
+  memory = local.settings.worker_memory
+
+  log_retention_days        = local.settings.log_retention_days
+  ecr_repository_arn        = module.ecr.repository_arn
+  db_password_parameter_arn = module.database.password_parameter_arn
+  db_password_kms_key_arn   = module.database.kms_key_arn
+  additional_parameter_arns = [module.database.api_password_parameter_arn, module.database.worker_password_parameter_arn]
+  task_policy_name          = "read-database-passwords"
+  task_role_purpose         = "reads the master password and the passwords it sets on the services' database roles"
 }
 
 module "monitoring" {
@@ -252,5 +301,14 @@ module "github_oidc" {
     module.service.execution_role_arn,
     module.ingest.worker_task_role_arn,
     module.ingest.worker_execution_role_arn,
+    module.migrate.task_role_arn,
+    module.migrate.execution_role_arn,
   ]
+
+  # One-off tasks: the migration (and seed) task, and the worker's start check.
+  run_task_definition_arns = [
+    for arn in [module.migrate.task_definition_arn, module.ingest.worker_task_definition_arn] : replace(arn, "/:[0-9]+$/", ":*")
+  ]
+  cluster_arn         = module.service.cluster_arn
+  read_log_group_arns = [module.migrate.log_group_arn, module.ingest.worker_log_group_arn]
 }

@@ -207,3 +207,25 @@ output "flow_log_group_name" {
   description = "CloudWatch log group of the VPC flow logs."
   value       = module.network.flow_log_group_name
 }
+
+output "migrate_task_definition_family" {
+  description = "Family of the one-off migration (and seed) task the deploy runs before the services change."
+  value       = module.migrate.task_definition_family
+}
+
+output "db_roles" {
+  description = "Database login roles of the services and the SSM parameters of their passwords (the migration task keeps the roles in step with them)."
+  value = {
+    api    = { role = module.database.api_role_name, password_parameter = module.database.api_password_parameter_name }
+    worker = { role = module.database.worker_role_name, password_parameter = module.database.worker_password_parameter_name }
+  }
+}
+
+output "task_environments" {
+  description = "Environment of the API's, the worker's and the migration task's containers as registered."
+  value = {
+    api     = module.service.container_environment
+    worker  = module.ingest.worker_container_environment
+    migrate = { for e in jsondecode(module.migrate.container_definitions)[0].environment : e.name => e.value }
+  }
+}

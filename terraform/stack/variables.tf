@@ -35,6 +35,28 @@ variable "db_master_password_version" {
   default     = 1
 }
 
+variable "db_api_password" {
+  description = "Password of the API's database role, ephemeral like db_master_password: only written to its SSM parameter."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+  nullable    = false
+}
+
+variable "db_worker_password" {
+  description = "Password of the worker's database role, ephemeral like db_master_password: only written to its SSM parameter."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+  nullable    = false
+}
+
+variable "db_role_password_version" {
+  description = "Rotation knob of the two role passwords: increase it to write newly generated passwords to their parameters (the next migration task sets them on the roles)."
+  type        = number
+  default     = 1
+}
+
 variable "certificate_arn" {
   description = "ARN of the ACM certificate of the API's domain. Null: the load balancer serves plain HTTP on port 80 (dev or staging without a domain; prod refuses it). Set: HTTPS on 443 and port 80 redirects."
   type        = string
@@ -65,7 +87,7 @@ variable "log_level" {
 }
 
 variable "seed_file" {
-  description = "SEED_FILE of the service. Null keeps the image default (/usr/share/rates/rates.sql); an empty string disables the import."
+  description = "SEED_FILE of the one-off seed task the deploy runs after the migration. Null keeps the workspace's setting (seed_file in locals.tf: the image's dump in dev, empty elsewhere); an empty string disables seeding."
   type        = string
   default     = null
 }

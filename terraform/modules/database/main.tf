@@ -6,6 +6,11 @@ locals {
   engine_major     = split(".", var.engine_version)[0]
   parameter_family = "postgres${local.engine_major}"
   log_exports      = ["postgresql", "upgrade"]
+
+  login_roles = {
+    api    = { role = var.api_role_name, parameter_name = var.api_password_parameter_name }
+    worker = { role = var.worker_role_name, parameter_name = var.worker_password_parameter_name }
+  }
 }
 
 ################################################################################
@@ -158,6 +163,37 @@ resource "aws_ssm_parameter" "password" {
   # Write-only: same value and same version as aws_db_instance.this.password_wo.
   value_wo         = var.master_password
   value_wo_version = var.master_password_version
+
+  tags = var.tags
+
+  lifecycle {
+    # A new instance (KMS key, user name, snapshot restore, -replace) receives the password
+    # generated in that same apply, while an unchanged version would leave the old one here and
+    # lock every task out. resource_id changes exactly when the instance is replaced, and a
+    # replaced parameter is created with the same value as the new instance.
+    replace_triggered_by = [aws_db_instance.this.resource_id]
+  }
+}
+
+################################################################################
+# Passwords of the services' login roles
+################################################################################
+
+# The API and the worker connect with roles of their own (least privilege, see
+# db/migrations/000009_roles.up.sql). Their passwords are generated like the master password
+# and kept only here; the migration task, connected as the master user, creates or updates the
+# roles with them on every run (`rates migrate up` with DB_API_ROLE / DB_WORKER_ROLE), so a new
+# instance gets them back with the deploy that follows.
+resource "aws_ssm_parameter" "role_password" {
+  for_each = local.login_roles
+
+  name        = each.value.parameter_name
+  description = "Password of the ${each.value.role} database role of ${var.identifier} (${each.key}; written by Terraform, set on the role by the migration task, read by the ${each.key} at start)"
+  type        = "SecureString"
+  key_id      = aws_kms_key.this.arn
+
+  value_wo         = each.key == "api" ? var.api_password : var.worker_password
+  value_wo_version = var.role_password_version
 
   tags = var.tags
 }

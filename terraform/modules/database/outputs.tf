@@ -24,7 +24,7 @@ output "db_name" {
 }
 
 output "username" {
-  description = "Master user name (DB_USER of the service)."
+  description = "Master user name (DB_USER of the migration task; the services connect with their own roles)."
   value       = aws_db_instance.this.username
 }
 
@@ -34,12 +34,12 @@ output "security_group_id" {
 }
 
 output "password_parameter_name" {
-  description = "Name of the SSM SecureString holding the master password (DB_PASSWORD_SSM_PARAMETER of the service)."
+  description = "Name of the SSM SecureString holding the master password (DB_PASSWORD_SSM_PARAMETER of the migration task)."
   value       = aws_ssm_parameter.password.name
 }
 
 output "password_parameter_arn" {
-  description = "ARN of the SSM SecureString holding the master password (the only parameter the task role may read)."
+  description = "ARN of the SSM SecureString holding the master password (only the migration task may read it)."
   value       = aws_ssm_parameter.password.arn
 }
 
@@ -82,4 +82,34 @@ output "replica_addresses" {
 output "replica_identifiers" {
   description = "Identifiers of the read replicas (for their CloudWatch metrics, ReplicaLag among them)."
   value       = aws_db_instance.replica[*].identifier
+}
+
+output "api_role_name" {
+  description = "Login role of the API (DB_USER of the API; DB_API_ROLE of the migration task)."
+  value       = var.api_role_name
+}
+
+output "worker_role_name" {
+  description = "Login role of the worker (DB_USER of the worker; DB_WORKER_ROLE of the migration task)."
+  value       = var.worker_role_name
+}
+
+output "api_password_parameter_name" {
+  description = "Name of the SSM SecureString holding the API role's password."
+  value       = aws_ssm_parameter.role_password["api"].name
+}
+
+output "api_password_parameter_arn" {
+  description = "ARN of the SSM SecureString holding the API role's password (the API's task role reads it and nothing else; the migration task reads it too)."
+  value       = aws_ssm_parameter.role_password["api"].arn
+}
+
+output "worker_password_parameter_name" {
+  description = "Name of the SSM SecureString holding the worker role's password."
+  value       = aws_ssm_parameter.role_password["worker"].name
+}
+
+output "worker_password_parameter_arn" {
+  description = "ARN of the SSM SecureString holding the worker role's password (the worker's task role reads it and nothing else; the migration task reads it too)."
+  value       = aws_ssm_parameter.role_password["worker"].arn
 }

@@ -140,6 +140,85 @@ variable "password_parameter_name" {
   }
 }
 
+variable "api_role_name" {
+  description = "Login role of the API (DB_USER of the service): member of rates_reader, SELECT on what GET /rates needs."
+  type        = string
+  default     = "rates_api"
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.api_role_name))
+    error_message = "The api_role_name must be a lower-case PostgreSQL identifier."
+  }
+}
+
+variable "worker_role_name" {
+  description = "Login role of the ingest worker (DB_USER of the worker): member of rates_loader, what ingestion needs."
+  type        = string
+  default     = "rates_worker"
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.worker_role_name))
+    error_message = "The worker_role_name must be a lower-case PostgreSQL identifier."
+  }
+}
+
+variable "api_password" {
+  description = "Password of the API's role, ephemeral like master_password: only written to the SSM parameter's write-only value."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9]{16,128}$", var.api_password))
+    error_message = "The api_password must be 16-128 letters and digits."
+  }
+}
+
+variable "worker_password" {
+  description = "Password of the worker's role, ephemeral like master_password: only written to the SSM parameter's write-only value."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9]{16,128}$", var.worker_password))
+    error_message = "The worker_password must be 16-128 letters and digits."
+  }
+}
+
+variable "role_password_version" {
+  description = "Rotation knob of the two role passwords: increase it to write newly generated passwords to their parameters; the next migration task sets them on the roles, and services started after it use them."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.role_password_version >= 1 && floor(var.role_password_version) == var.role_password_version
+    error_message = "The role_password_version must be a whole number of at least 1."
+  }
+}
+
+variable "api_password_parameter_name" {
+  description = "Name of the SSM SecureString holding the API role's password (DB_PASSWORD_SSM_PARAMETER of the API)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^/[a-zA-Z0-9_.\\-/]+$", var.api_password_parameter_name))
+    error_message = "The api_password_parameter_name must be a hierarchical SSM parameter name starting with a slash."
+  }
+}
+
+variable "worker_password_parameter_name" {
+  description = "Name of the SSM SecureString holding the worker role's password (DB_PASSWORD_SSM_PARAMETER of the worker)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^/[a-zA-Z0-9_.\\-/]+$", var.worker_password_parameter_name))
+    error_message = "The worker_password_parameter_name must be a hierarchical SSM parameter name starting with a slash."
+  }
+}
+
 variable "multi_az" {
   description = "Whether RDS keeps a synchronous standby in a second zone (prod)."
   type        = bool

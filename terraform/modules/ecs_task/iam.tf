@@ -2,8 +2,9 @@
 # - execution role (used by ECS itself): pull the image from the one repository, write the one
 #   log group;
 # - task role (used by the application): the caller's statements (task_policy_statements), read
-#   the one password parameter and decrypt it with its key through SSM only; plus the SSM
-#   Messages channels when ECS Exec is enabled.
+#   its own password parameter (plus additional_parameter_arns, for the migration task) and
+#   decrypt with their key through SSM only; plus the SSM Messages channels when ECS Exec is
+#   enabled.
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
@@ -70,6 +71,15 @@ locals {
           Condition = {
             StringEquals = { "kms:ViaService" = "ssm.${local.region}.amazonaws.com" }
           }
+        },
+      ],
+      # The migration task only: the passwords it sets on the services' roles.
+      length(var.additional_parameter_arns) == 0 ? [] : [
+        {
+          Sid      = "ReadAdditionalParameters"
+          Effect   = "Allow"
+          Action   = ["ssm:GetParameter"]
+          Resource = var.additional_parameter_arns
         },
       ],
       var.enable_execute_command ? [

@@ -8,6 +8,18 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
+# Every task of the image talks to RDS over TLS with the server's certificate checked against
+# the RDS CA bundle the image carries (see the Dockerfile): verify-full, whatever the caller set.
+# The AWS SDK of the binary finds its region here.
+locals {
+  task_environment = {
+    AWS_REGION     = local.region
+    DB_SSLMODE     = "verify-full"
+    DB_SSLROOTCERT = var.db_ca_bundle_path
+  }
+  environment = merge(var.environment, local.task_environment)
+}
+
 locals {
   region = data.aws_region.current.name
 

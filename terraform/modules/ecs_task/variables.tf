@@ -184,8 +184,30 @@ variable "ecr_repository_arn" {
 }
 
 variable "db_password_parameter_arn" {
-  description = "ARN of the SSM parameter holding the database password: the only parameter the task role may read."
+  description = "ARN of the SSM parameter holding the password of the task's own database role: the only parameter the task role may read, besides additional_parameter_arns."
   type        = string
+}
+
+variable "additional_parameter_arns" {
+  description = "Further SSM parameters the task role may read, encrypted with the same key: the migration task reads the passwords it sets on the services' roles. Empty for the services, which read their own password only."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.additional_parameter_arns : can(regex("^arn:[a-z-]+:ssm:[a-z0-9-]+:[0-9]{12}:parameter/", a))])
+    error_message = "Every additional parameter must be an SSM parameter ARN."
+  }
+}
+
+variable "db_ca_bundle_path" {
+  description = "Path in the image of the RDS CA bundle (DB_SSLROOTCERT); the task connects with DB_SSLMODE=verify-full against it."
+  type        = string
+  default     = "/usr/share/rates/rds-ca.pem"
+
+  validation {
+    condition     = startswith(var.db_ca_bundle_path, "/")
+    error_message = "The db_ca_bundle_path must be an absolute path in the image."
+  }
 }
 
 variable "db_password_kms_key_arn" {

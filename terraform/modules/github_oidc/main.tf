@@ -65,6 +65,48 @@ data "aws_iam_policy_document" "deploy" {
     resources = var.ecs_service_arns
   }
 
+  # One-off tasks before the services change: the migration (and seed) task and the worker's
+  # start check, in this environment's cluster only; the deploy waits for them and reads their
+  # logs.
+  dynamic "statement" {
+    for_each = length(var.run_task_definition_arns) > 0 ? [var.cluster_arn] : []
+
+    content {
+      sid       = "RunOneOffTasks"
+      effect    = "Allow"
+      actions   = ["ecs:RunTask"]
+      resources = var.run_task_definition_arns
+
+      condition {
+        test     = "ArnEquals"
+        variable = "ecs:cluster"
+        values   = [statement.value]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.run_task_definition_arns) > 0 ? [var.cluster_arn] : []
+
+    content {
+      sid       = "WatchOneOffTasks"
+      effect    = "Allow"
+      actions   = ["ecs:DescribeTasks", "ecs:StopTask"]
+      resources = ["${replace(statement.value, ":cluster/", ":task/")}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.read_log_group_arns) > 0 ? [var.read_log_group_arns] : []
+
+    content {
+      sid       = "ReadOneOffTaskLogs"
+      effect    = "Allow"
+      actions   = ["logs:GetLogEvents"]
+      resources = [for arn in statement.value : "${arn}:log-stream:*"]
+    }
+  }
+
   statement {
     sid       = "PassTaskRoles"
     effect    = "Allow"

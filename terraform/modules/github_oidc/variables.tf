@@ -37,3 +37,32 @@ variable "pass_role_arns" {
     error_message = "Give at least one role ARN, without wildcards."
   }
 }
+
+variable "run_task_definition_arns" {
+  description = "Task definition ARN patterns (`...:task-definition/<family>:*`) the deploy may run one-off tasks of: the migration task and the worker's start check."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.run_task_definition_arns : can(regex("^arn:[a-z-]+:ecs:[a-z0-9-]+:[0-9]{12}:task-definition/[A-Za-z0-9_-]+:(\\*|[0-9]+)$", a))])
+    error_message = "Every entry must be a task definition ARN ending in :* or a revision."
+  }
+}
+
+variable "cluster_arn" {
+  description = "ARN of the environment's ECS cluster: one-off tasks run there only. Required with run_task_definition_arns."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cluster_arn == null || can(regex("^arn:[a-z-]+:ecs:[a-z0-9-]+:[0-9]{12}:cluster/", var.cluster_arn))
+    error_message = "The cluster_arn must be an ECS cluster ARN."
+  }
+}
+
+variable "read_log_group_arns" {
+  description = "Log groups of the one-off tasks, whose output the deploy shows."
+  type        = list(string)
+  default     = []
+}
+

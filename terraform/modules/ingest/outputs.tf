@@ -98,6 +98,11 @@ output "worker_task_definition_family" {
   value       = module.task.task_definition_family
 }
 
+output "worker_task_definition_arn" {
+  description = "ARN of the revision of the worker's task definition Terraform registered (the deploy role may run one-off tasks of this family: the worker's start check)."
+  value       = module.task.task_definition_arn
+}
+
 output "worker_container_name" {
   description = "Name of the container in the worker's task definition."
   value       = var.container_name
@@ -159,8 +164,8 @@ output "worker_autoscaling_max_capacity" {
 }
 
 output "worker_container_environment" {
-  description = "Environment variables of the worker container as Terraform registers them (with METRICS_EMF_* from modules/ecs_task), for reviews and tests."
-  value       = module.task.environment
+  description = "Environment of the worker's container as registered (the module's variables plus what modules/ecs_task adds)."
+  value       = { for e in jsondecode(module.task.container_definitions)[0].environment : e.name => e.value }
 }
 
 output "worker_execute_command_enabled" {

@@ -17,7 +17,6 @@ locals {
     DB_NAME                   = var.db_name
     DB_USER                   = var.db_user
     DB_PASSWORD_SSM_PARAMETER = var.db_password_parameter_name
-    DB_SSLMODE                = "require"
     LOG_FORMAT                = "json"
     LOG_LEVEL                 = var.log_level
     SHUTDOWN_TIMEOUT          = "${var.shutdown_timeout_seconds}s"

@@ -7,7 +7,9 @@ locals {
   region = data.aws_region.current.name
 
   # The environment contract of the binary. Values Terraform cannot know stay unset so that the
-  # binary's defaults apply.
+  # binary's defaults apply. The API never migrates (MIGRATE_ON_START unset: it checks the schema)
+  # nor seeds (SEED_FILE unset): the deploy runs both as one-off tasks before it. modules/ecs_task
+  # adds DB_SSLMODE=verify-full and the CA bundle.
   app_environment = merge(
     {
       HTTP_ADDR                 = ":${var.container_port}"
@@ -17,13 +19,11 @@ locals {
       DB_NAME                   = var.db_name
       DB_USER                   = var.db_user
       DB_PASSWORD_SSM_PARAMETER = var.db_password_parameter_name
-      DB_SSLMODE                = "require"
       LOG_LEVEL                 = var.log_level
       LOG_FORMAT                = "json"
       SHUTDOWN_TIMEOUT          = var.shutdown_timeout
       AWS_REGION                = local.region
     },
-    var.seed_file == null ? {} : { SEED_FILE = var.seed_file },
     var.max_range_days == null ? {} : { MAX_RANGE_DAYS = tostring(var.max_range_days) },
     # /rates reads go to a read replica when the database has one (cmd/rates: openReads).
     var.db_read_host == null ? {} : { DB_READ_HOST = var.db_read_host },

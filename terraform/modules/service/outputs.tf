@@ -104,8 +104,8 @@ output "execution_role_policy" {
 }
 
 output "container_environment" {
-  description = "Environment variables of the API container as Terraform registers them (with METRICS_EMF_* from modules/ecs_task), for reviews and tests."
-  value       = module.task.environment
+  description = "Environment of the API's container as registered (the module's variables plus what modules/ecs_task adds)."
+  value       = { for e in jsondecode(module.task.container_definitions)[0].environment : e.name => e.value }
 }
 
 output "execute_command_enabled" {

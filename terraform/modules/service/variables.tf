@@ -155,12 +155,6 @@ variable "shutdown_timeout" {
   }
 }
 
-variable "seed_file" {
-  description = "SEED_FILE of the service: path of the SQL dump imported at start. Null keeps the image default (/usr/share/rates/rates.sql); an empty string disables the import."
-  type        = string
-  default     = null
-}
-
 variable "max_range_days" {
   description = "MAX_RANGE_DAYS of the service (longest date range a request may ask for). Null keeps the service default."
   type        = number

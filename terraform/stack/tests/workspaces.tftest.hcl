@@ -118,6 +118,9 @@ variables {
     staging = { region = "eu-central-1", account_id = "123456789012" }
     prod    = { region = "eu-central-1", account_id = "123456789012" }
   }
+  db_api_password    = "NeverInPlanMarkerApi0123456789"
+  db_worker_password = "NeverInPlanMarkerWorker0123456789"
+  github_repository  = "example-org/rates"
 }
 
 run "dev" {
@@ -154,6 +157,22 @@ run "dev" {
     }
   }
 
+  override_resource {
+    target          = module.database.aws_ssm_parameter.role_password["api"]
+    override_during = plan
+    values = {
+      arn = "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/dev/db/api-password"
+    }
+  }
+
+  override_resource {
+    target          = module.database.aws_ssm_parameter.role_password["worker"]
+    override_during = plan
+    values = {
+      arn = "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/dev/db/worker-password"
+    }
+  }
+
   assert {
     condition = output.names == {
       prefix                 = "rates-dev"
@@ -166,6 +185,13 @@ run "dev" {
       db_password_parameter  = "/rates/dev/db/password"
       db_instance            = "rates-dev"
       load_balancer          = "rates-dev"
+
+      db_api_role                    = "rates_api"
+      db_worker_role                 = "rates_worker"
+      db_api_password_parameter      = "/rates/dev/db/api-password"
+      db_worker_password_parameter   = "/rates/dev/db/worker-password"
+      migrate_task_definition_family = "rates-dev-migrate"
+      migrate_log_group              = "/ecs/rates-dev-migrate"
 
       worker_service                = "rates-dev-worker"
       worker_task_definition_family = "rates-dev-worker"
@@ -249,8 +275,8 @@ run "dev" {
     condition = [
       for s in jsondecode(module.service.task_role_policy).Statement : s.Resource
       if contains(flatten([s.Action]), "ssm:GetParameter")
-    ] == ["arn:aws:ssm:eu-central-1:123456789012:parameter/rates/dev/db/password"]
-    error_message = "The task role must read exactly the dev password parameter."
+    ] == ["arn:aws:ssm:eu-central-1:123456789012:parameter/rates/dev/db/api-password"]
+    error_message = "The API's task role must read exactly the dev API role's password parameter."
   }
 
   assert {
@@ -272,8 +298,8 @@ run "dev" {
     condition = [
       for s in jsondecode(module.ingest.worker_task_role_policy).Statement : s.Resource
       if contains(flatten([s.Action]), "ssm:GetParameter")
-    ] == ["arn:aws:ssm:eu-central-1:123456789012:parameter/rates/dev/db/password"]
-    error_message = "The worker must read exactly the dev password parameter."
+    ] == ["arn:aws:ssm:eu-central-1:123456789012:parameter/rates/dev/db/worker-password"]
+    error_message = "The worker must read exactly the dev worker role's password parameter."
   }
 
   assert {
@@ -454,6 +480,22 @@ run "prod" {
   }
 
   override_resource {
+    target          = module.database.aws_ssm_parameter.role_password["api"]
+    override_during = plan
+    values = {
+      arn = "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/prod/db/api-password"
+    }
+  }
+
+  override_resource {
+    target          = module.database.aws_ssm_parameter.role_password["worker"]
+    override_during = plan
+    values = {
+      arn = "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/prod/db/worker-password"
+    }
+  }
+
+  override_resource {
     target          = module.ingest.aws_s3_bucket.this
     override_during = plan
     values = {
@@ -529,6 +571,63 @@ run "prod" {
     }
   }
 
+  # The one-off tasks the deploy role may run: migration (and seed), worker start check.
+  override_resource {
+    target          = module.migrate.aws_iam_role.task
+    override_during = plan
+    values = {
+      arn = "arn:aws:iam::123456789012:role/rates-prod-migrate-task"
+    }
+  }
+
+  override_resource {
+    target          = module.migrate.aws_iam_role.execution
+    override_during = plan
+    values = {
+      arn = "arn:aws:iam::123456789012:role/rates-prod-migrate-task-execution"
+    }
+  }
+
+  override_resource {
+    target          = module.migrate.aws_ecs_task_definition.this
+    override_during = plan
+    values = {
+      arn = "arn:aws:ecs:eu-central-1:123456789012:task-definition/rates-prod-migrate:3"
+    }
+  }
+
+  override_resource {
+    target          = module.ingest.module.task.aws_ecs_task_definition.this
+    override_during = plan
+    values = {
+      arn = "arn:aws:ecs:eu-central-1:123456789012:task-definition/rates-prod-worker:12"
+    }
+  }
+
+  override_resource {
+    target          = module.service.aws_ecs_cluster.this
+    override_during = plan
+    values = {
+      arn = "arn:aws:ecs:eu-central-1:123456789012:cluster/rates-prod"
+    }
+  }
+
+  override_resource {
+    target          = module.migrate.aws_cloudwatch_log_group.this
+    override_during = plan
+    values = {
+      arn = "arn:aws:logs:eu-central-1:123456789012:log-group:/ecs/rates-prod-migrate"
+    }
+  }
+
+  override_resource {
+    target          = module.ingest.module.task.aws_cloudwatch_log_group.this
+    override_during = plan
+    values = {
+      arn = "arn:aws:logs:eu-central-1:123456789012:log-group:/ecs/rates-prod-worker"
+    }
+  }
+
   assert {
     condition = (
       module.database.instance_settings.multi_az == true &&
@@ -572,8 +671,8 @@ run "prod" {
     condition = [
       for s in jsondecode(module.service.task_role_policy).Statement : s.Resource
       if contains(flatten([s.Action]), "ssm:GetParameter")
-    ] == ["arn:aws:ssm:eu-central-1:123456789012:parameter/rates/prod/db/password"]
-    error_message = "The task role must read exactly the prod password parameter."
+    ] == ["arn:aws:ssm:eu-central-1:123456789012:parameter/rates/prod/db/api-password"]
+    error_message = "The API's task role must read exactly the prod API role's password parameter."
   }
 
   assert {
@@ -612,9 +711,27 @@ run "prod" {
         "arn:aws:iam::123456789012:role/rates-prod-task-execution",
         "arn:aws:iam::123456789012:role/rates-prod-worker-task",
         "arn:aws:iam::123456789012:role/rates-prod-worker-task-execution",
+        "arn:aws:iam::123456789012:role/rates-prod-migrate-task",
+        "arn:aws:iam::123456789012:role/rates-prod-migrate-task-execution",
+      ])
+      RunOneOffTasks = toset([
+        "arn:aws:ecs:eu-central-1:123456789012:task-definition/rates-prod-migrate:*",
+        "arn:aws:ecs:eu-central-1:123456789012:task-definition/rates-prod-worker:*",
+      ])
+      WatchOneOffTasks = toset(["arn:aws:ecs:eu-central-1:123456789012:task/rates-prod/*"])
+      ReadOneOffTaskLogs = toset([
+        "arn:aws:logs:eu-central-1:123456789012:log-group:/ecs/rates-prod-migrate:log-stream:*",
+        "arn:aws:logs:eu-central-1:123456789012:log-group:/ecs/rates-prod-worker:log-stream:*",
       ])
     }
-    error_message = "The deploy role may push to the prod repository, roll the two prod services and pass exactly their four roles."
+    error_message = "The deploy role may push to the prod repository, roll the two prod services, pass exactly their roles and the migration task's, and run, watch and read the logs of the one-off tasks in the prod cluster."
+  }
+
+  assert {
+    condition = [
+      for s in module.github_oidc.deploy_policy_statements : [for c in s.condition : [c.test, c.variable, c.values]] if s.sid == "RunOneOffTasks"
+    ] == [[["ArnEquals", "ecs:cluster", tolist(["arn:aws:ecs:eu-central-1:123456789012:cluster/rates-prod"])]]]
+    error_message = "One-off tasks run in the prod cluster only."
   }
 
   assert {

@@ -6,7 +6,14 @@
 # a marker: .ci/terraform-checks.sh runs the tests with -verbose and fails if it shows up in the
 # printed plans.
 
-mock_provider "aws" {}
+mock_provider "aws" {
+  # The instance validates its key ARNs, which the applies below need to be well-formed.
+  mock_resource "aws_kms_key" {
+    defaults = {
+      arn = "arn:aws:kms:eu-central-1:111122223333:key/00000000-0000-0000-0000-000000000000"
+    }
+  }
+}
 
 variables {
   identifier              = "rates-test"
@@ -14,6 +21,11 @@ variables {
   subnet_ids              = ["subnet-0000000000000000a", "subnet-0000000000000000b"]
   password_parameter_name = "/rates/test/db/password"
   master_password         = "NeverInPlanMarker0123456789abcdef"
+
+  api_password                   = "NeverInPlanMarkerApi0123456789"
+  worker_password                = "NeverInPlanMarkerWorker0123456789"
+  api_password_parameter_name    = "/rates/test/db/api-password"
+  worker_password_parameter_name = "/rates/test/db/worker-password"
 
   allowed_security_group_ids = {
     service = "sg-0service0000000000"
@@ -186,4 +198,83 @@ run "rejects_a_password_rds_would_refuse" {
   }
 
   expect_failures = [var.master_password]
+}
+
+run "role_passwords_in_their_own_write_only_parameters" {
+  command = plan
+
+  assert {
+    condition = (
+      aws_ssm_parameter.role_password["api"].name == "/rates/test/db/api-password" &&
+      aws_ssm_parameter.role_password["worker"].name == "/rates/test/db/worker-password"
+    )
+    error_message = "Each role's password must have its own parameter."
+  }
+
+  assert {
+    condition = alltrue([for k, p in aws_ssm_parameter.role_password :
+      p.type == "SecureString" && p.value_wo == null && p.value_wo_version == 1
+    ])
+    error_message = "The role password parameters must be SecureStrings with write-only values (never in the plan)."
+  }
+
+  assert {
+    condition     = output.api_role_name == "rates_api" && output.worker_role_name == "rates_worker"
+    error_message = "The login roles must default to rates_api and rates_worker."
+  }
+}
+
+run "rejects_a_role_password_with_punctuation" {
+  command = plan
+
+  variables {
+    api_password = "quote'in-the-password-0123456789"
+  }
+
+  expect_failures = [var.api_password]
+}
+
+# Instance replacement: the applies below use the mocked provider, whose computed values (ARNs,
+# IDs) are new for every object it creates, so a changed ARN shows a replaced parameter.
+run "first_apply" {
+  command = apply
+}
+
+run "instance_replacement_replaces_the_master_password_parameter" {
+  command = apply
+
+  plan_options {
+    replace = [aws_db_instance.this]
+  }
+
+  assert {
+    condition     = output.password_parameter_arn != run.first_apply.password_parameter_arn
+    error_message = "A replaced instance gets the password generated in that apply; the parameter must be written with it (replaced), or every task is locked out."
+  }
+
+  assert {
+    condition     = aws_ssm_parameter.password.value_wo_version == aws_db_instance.this.password_wo_version
+    error_message = "RDS and the parameter must still share one password version."
+  }
+
+  assert {
+    condition = (
+      output.api_password_parameter_arn == run.first_apply.api_password_parameter_arn &&
+      output.worker_password_parameter_arn == run.first_apply.worker_password_parameter_arn
+    )
+    error_message = "The role passwords stay: the migration task sets them on the new instance."
+  }
+}
+
+run "in_place_change_keeps_the_master_password_parameter" {
+  command = apply
+
+  variables {
+    instance_class = "db.t4g.small"
+  }
+
+  assert {
+    condition     = output.password_parameter_arn == run.instance_replacement_replaces_the_master_password_parameter.password_parameter_arn
+    error_message = "An in-place change of the instance must not rewrite the password parameter (RDS keeps its password)."
+  }
 }

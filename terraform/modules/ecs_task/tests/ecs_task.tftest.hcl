@@ -94,8 +94,11 @@ run "fargate_task_with_one_hardened_container" {
   }
 
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment == [{ name = "A", value = "1" }, { name = "B", value = "2" }]
-    error_message = "The environment is sorted by name, as ECS returns it."
+    condition = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment == [
+      { name = "A", value = "1" }, { name = "AWS_REGION", value = "eu-central-1" }, { name = "B", value = "2" },
+      { name = "DB_SSLMODE", value = "verify-full" }, { name = "DB_SSLROOTCERT", value = "/usr/share/rates/rds-ca.pem" },
+    ]
+    error_message = "The environment is sorted by name, as ECS returns it, and verifies the database's certificate against the image's RDS bundle."
   }
 
   assert {
@@ -363,4 +366,53 @@ run "aws_namespaces_are_refused" {
   }
 
   expect_failures = [var.metrics_namespace]
+}
+
+run "verify_full_whatever_the_caller_sets" {
+  command = plan
+
+  variables {
+    environment = { DB_SSLMODE = "require", DB_SSLROOTCERT = "" }
+  }
+
+  assert {
+    condition = {
+      for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e.name => e.value
+    } == { AWS_REGION = "eu-central-1", DB_SSLMODE = "verify-full", DB_SSLROOTCERT = "/usr/share/rates/rds-ca.pem" }
+    error_message = "Every task of the image connects with verify-full against the RDS bundle."
+  }
+}
+
+run "migration_task_reads_the_role_passwords_too" {
+  command = plan
+
+  variables {
+    additional_parameter_arns = [
+      "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/test/db/api-password",
+      "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/test/db/worker-password",
+    ]
+  }
+
+  assert {
+    condition = {
+      for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Sid => s.Resource if contains(s.Action, "ssm:GetParameter")
+      } == {
+      ReadDatabasePassword = "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/test/db/password"
+      ReadAdditionalParameters = [
+        "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/test/db/api-password",
+        "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/test/db/worker-password",
+      ]
+    }
+    error_message = "The migration task reads its own password and the ones it sets on the roles, nothing else."
+  }
+}
+
+run "rejects_an_additional_parameter_that_is_not_an_ssm_arn" {
+  command = plan
+
+  variables {
+    additional_parameter_arns = ["*"]
+  }
+
+  expect_failures = [var.additional_parameter_arns]
 }

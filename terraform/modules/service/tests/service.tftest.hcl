@@ -158,10 +158,6 @@ run "counts_follow_the_variables" {
 run "container_matches_the_binary_contract" {
   command = plan
 
-  variables {
-    seed_file = ""
-  }
-
   assert {
     condition     = jsondecode(module.task.container_definitions)[0].name == "rates"
     error_message = "The container must be named rates."
@@ -196,16 +192,16 @@ run "container_matches_the_binary_contract" {
       DB_NAME                   = "rates"
       DB_PASSWORD_SSM_PARAMETER = "/rates/test/db/password"
       DB_PORT                   = "5432"
-      DB_SSLMODE                = "require"
+      DB_SSLMODE                = "verify-full"
+      DB_SSLROOTCERT            = "/usr/share/rates/rds-ca.pem"
       DB_USER                   = "rates"
       HTTP_ADDR                 = ":3000"
       LOG_FORMAT                = "json"
       LOG_LEVEL                 = "info"
       METRICS_ADDR              = ":9090"
-      SEED_FILE                 = ""
       SHUTDOWN_TIMEOUT          = "25s"
     }
-    error_message = "The environment must match the binary's variables."
+    error_message = "The environment must match the binary's variables: no MIGRATE_ON_START, no SEED_FILE (both are one-off tasks of the deploy), verify-full TLS."
   }
 
   assert {
