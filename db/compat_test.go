@@ -1,0 +1,150 @@
+package db_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"rates/internal/testing/dbtest"
+	"rates/internal/testing/pgserver"
+)
+
+var srv *pgserver.Server
+
+func TestMain(m *testing.M) { os.Exit(pgserver.Main(m, &srv)) }
+
+// previousRelease is what the release before this one sends to the database, copied from its
+// source (store, ingest loader, seeder) at the release. During a rolling deploy, and after a
+// rollback to it, that release runs against the schema this release migrates to, so every
+// statement here must keep working: a migration that drops, renames or tightens what these
+// statements use breaks CI instead of the deploy (expand/contract, docs/operations.md). When
+// a release ships, this list becomes that release's statements.
+var previousRelease = []struct {
+	name string
+	sql  string
+	args []any
+}{
+	{"generation", `SELECT generation FROM data_generation`, nil},
+	{"resolve a code", `
+WITH RECURSIVE subtree(slug) AS (
+    SELECT slug FROM regions WHERE slug = $1
+    UNION
+    SELECT r.slug FROM regions r JOIN subtree t ON r.parent_slug = t.slug
+)
+SELECT CASE
+         WHEN EXISTS (SELECT 1 FROM ports WHERE code = upper($1)) THEN ARRAY[upper($1)]
+         ELSE ARRAY(SELECT p.code FROM ports p JOIN subtree t ON p.parent_slug = t.slug ORDER BY p.code)
+       END,
+       EXISTS (SELECT 1 FROM ports WHERE code = upper($1)) OR EXISTS (SELECT 1 FROM subtree)`, []any{"china"}},
+	{"daily stats", `
+SELECT day, sum(prices)::bigint, sum(price_sum)::bigint
+FROM price_daily
+WHERE orig_code = ANY($1::text[]) AND dest_code = ANY($2::text[]) AND day BETWEEN $3 AND $4
+GROUP BY day`, []any{[]string{"CNSHA"}, []string{"NLRTM"}, day("2026-01-01"), day("2026-01-31")}},
+	{"seed: last applied dump", `SELECT sha256 FROM seed_history ORDER BY id DESC LIMIT 1`, nil},
+	{"seed: data present", `SELECT EXISTS (SELECT 1 FROM regions) OR EXISTS (SELECT 1 FROM ports)
+		OR EXISTS (SELECT 1 FROM prices)`, nil},
+	{"seed: constraints and indexes to drop for the load", `
+		SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname),
+		       format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid)),
+		       1 AS restore_order
+		FROM pg_constraint
+		WHERE contype = 'f' AND conrelid = ANY (ARRAY['prices', 'ports', 'regions']::regclass[])
+		UNION ALL
+		SELECT format('DROP INDEX %s', indexrelid::regclass), pg_get_indexdef(indexrelid), 0
+		FROM pg_index
+		WHERE indrelid = 'prices'::regclass AND NOT indisunique
+		ORDER BY 3, 1`, nil},
+	// A batch load of the previous release, statement by statement, in one transaction.
+	{"ingest: source lock", `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, []any{"rates.ingest:compat"}},
+	{"ingest: find source", `SELECT id, status, rows, bytes, sha256, started_at, duration_ms, report
+		FROM batches WHERE source_key = $1`, []any{"compat"}},
+	{"ingest: staging table", `CREATE TEMP TABLE ingest_rows (
+		line      bigint NOT NULL,
+		orig_code text,
+		dest_code text,
+		day       date,
+		price     integer
+	) ON COMMIT DROP`, nil},
+	{"ingest: stage rows", `INSERT INTO ingest_rows VALUES
+		(2, 'CNSHA', 'NLRTM', '2026-01-05', 1000), (3, 'CNSHA', 'NLRTM', '2026-01-05', 1200),
+		(4, 'CNSHA', 'NLRTM', '2031-06-01', 900)`, nil},
+	{"ingest: count bad rows", `SELECT count(*) FROM ingest_rows t
+		LEFT JOIN ports o ON o.code = t.orig_code
+		LEFT JOIN ports d ON d.code = t.dest_code
+		WHERE o.code IS NULL OR d.code IS NULL OR t.day IS NULL OR t.price IS NULL`, nil},
+	{"ingest: unknown codes", `SELECT line, col, code FROM (
+		SELECT t.line, 1 AS ord, 'orig_code' AS col, t.orig_code AS code FROM ingest_rows t
+		WHERE t.orig_code IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ports p WHERE p.code = t.orig_code)
+		UNION ALL
+		SELECT t.line, 2, 'dest_code', t.dest_code FROM ingest_rows t
+		WHERE t.dest_code IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ports p WHERE p.code = t.dest_code)
+	) e ORDER BY line, ord LIMIT $1`, []any{20}},
+	{"ingest: lock ports", `SELECT code FROM ports WHERE code = ANY($1::text[]) FOR KEY SHARE`, []any{[]string{"CNSHA", "NLRTM"}}},
+	{"ingest: own triggers", `SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'prices'::regclass
+			AND NOT tgisinternal AND tgenabled IN ('O', 'R'))
+		OR EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class = 'prices'::regclass AND ev_enabled IN ('O', 'R'))`, nil},
+	{"ingest: insert prices", `INSERT INTO prices (orig_code, dest_code, day, price)
+		SELECT orig_code, dest_code, day, price FROM ingest_rows ORDER BY orig_code, dest_code, day`, nil},
+	{"ingest: record the batch", `INSERT INTO batches (source_key, source_kind, source_name, status, rows, bad_rows,
+		bytes, sha256, started_at, finished_at, duration_ms, timings, report)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+		[]any{"compat", "file", "compat.csv", "loaded", 3, 0, 120,
+			"0000000000000000000000000000000000000000000000000000000000000000",
+			time.Now(), time.Now(), 5, []byte(`{}`), nil}},
+}
+
+func day(s string) time.Time {
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// The previous release's statements run on the schema of this release, and its writes keep
+// the derived data exact.
+func TestPreviousReleaseRunsOnThisSchema(t *testing.T) {
+	pool, _ := dbtest.Seeded(t, srv, "seed/rates.sql")
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	for _, st := range previousRelease {
+		rows, err := tx.Query(ctx, st.sql, st.args...)
+		if err == nil {
+			for rows.Next() {
+			}
+			rows.Close()
+			err = rows.Err()
+		}
+		if err != nil {
+			t.Fatalf("%s: the previous release fails on this schema: %v", st.name, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatalf("commit of the previous release's batch: %v", err)
+	}
+
+	var diff int64
+	if err := pool.QueryRow(ctx, `
+		SELECT count(*) FROM (
+			(SELECT orig_code, dest_code, day, count(*)::bigint, sum(price)::bigint FROM prices GROUP BY 1, 2, 3
+			 EXCEPT SELECT orig_code, dest_code, day, prices, price_sum FROM price_daily)
+			UNION ALL
+			(SELECT orig_code, dest_code, day, prices, price_sum FROM price_daily
+			 EXCEPT SELECT orig_code, dest_code, day, count(*)::bigint, sum(price)::bigint FROM prices GROUP BY 1, 2, 3)
+		) d`).Scan(&diff); err != nil {
+		t.Fatal(err)
+	}
+	if diff != 0 {
+		t.Fatalf("after the previous release's batch, %d route-days of price_daily differ from prices", diff)
+	}
+	var n int64
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM prices WHERE day = '2031-06-01'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the previous release's batch row: %d rows, %v", n, err)
+	}
+}
