@@ -700,7 +700,7 @@ func TestActionsPinned(t *testing.T) {
 				continue
 			}
 			v := versionRE.FindStringSubmatch(comment)
-			if v == nil || v[2] == "" || v[3] == "" {
+			if len(v) < 4 || v[2] == "" || v[3] == "" {
 				t.Errorf("%s: %s needs the version it pins as a comment (# vX.Y.Z), found %q", where, uses, comment)
 				continue
 			}

@@ -65,7 +65,7 @@ func TestPriceDailyRebuildCountsABatchCommittedMeanwhile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer batch.Rollback(ctx) //nolint:errcheck
+	defer batch.Rollback(ctx) //nolint:errcheck // committed below; the rollback only runs when the test fails first
 	if _, err := batch.Exec(ctx, `INSERT INTO prices VALUES ('CNSHA', 'NLRTM', '2026-01-01', 400), ('CNSHA', 'NLRTM', '2026-01-03', 500)`); err != nil {
 		t.Fatal(err)
 	}

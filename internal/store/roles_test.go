@@ -22,18 +22,18 @@ import (
 
 // connectAs opens a connection to the database at dbURL as role (the test cluster trusts
 // local connections, so no password is needed to act as the role).
-func connectAs(t *testing.T, dbURL, role string) *pgx.Conn {
+func connectAs(ctx context.Context, t *testing.T, dbURL, role string) *pgx.Conn {
 	t.Helper()
 	u, err := url.Parse(dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.User = url.User(role)
-	conn, err := pgx.Connect(context.Background(), u.String())
+	conn, err := pgx.Connect(ctx, u.String())
 	if err != nil {
 		t.Fatalf("connect as %s: %v", role, err)
 	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	t.Cleanup(func() { _ = conn.Close(context.WithoutCancel(ctx)) })
 	return conn
 }
 
@@ -92,8 +92,8 @@ func TestSyncRolesGrantsLeastPrivilege(t *testing.T) {
 		{worker, "TRUNCATE prices", "42501"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.role[:strings.Index(tt.role, "_")]+": "+tt.sql, func(t *testing.T) {
-			conn := connectAs(t, dbURL, tt.role)
+		t.Run(strings.SplitN(tt.role, "_", 2)[0]+": "+tt.sql, func(t *testing.T) {
+			conn := connectAs(ctx, t, dbURL, tt.role)
 			tx, err := conn.Begin(ctx)
 			if err != nil {
 				t.Fatal(err)
