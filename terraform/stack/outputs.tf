@@ -226,6 +226,6 @@ output "task_environments" {
   value = {
     api     = module.service.container_environment
     worker  = module.ingest.worker_container_environment
-    migrate = { for e in jsondecode(module.migrate.container_definitions)[0].environment : e.name => e.value }
+    migrate = module.migrate.environment
   }
 }

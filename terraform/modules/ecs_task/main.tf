@@ -17,7 +17,6 @@ locals {
     DB_SSLMODE     = "verify-full"
     DB_SSLROOTCERT = var.db_ca_bundle_path
   }
-  environment = merge(var.environment, local.task_environment)
 }
 
 locals {
@@ -31,7 +30,7 @@ locals {
     METRICS_EMF_NAMESPACE = var.metrics_namespace
     METRICS_EMF_SERVICE   = var.service_name
   }
-  environment = merge(var.environment, local.metrics_environment)
+  environment = merge(var.environment, local.metrics_environment, local.task_environment)
   writable_volumes = concat(
     [{ name = "tmp", path = "/tmp" }],
     var.enable_execute_command ? [

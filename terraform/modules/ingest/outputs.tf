@@ -165,7 +165,7 @@ output "worker_autoscaling_max_capacity" {
 
 output "worker_container_environment" {
   description = "Environment of the worker's container as registered (the module's variables plus what modules/ecs_task adds)."
-  value       = { for e in jsondecode(module.task.container_definitions)[0].environment : e.name => e.value }
+  value       = module.task.environment
 }
 
 output "worker_execute_command_enabled" {

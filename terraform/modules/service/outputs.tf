@@ -105,7 +105,7 @@ output "execution_role_policy" {
 
 output "container_environment" {
   description = "Environment of the API's container as registered (the module's variables plus what modules/ecs_task adds)."
-  value       = { for e in jsondecode(module.task.container_definitions)[0].environment : e.name => e.value }
+  value       = module.task.environment
 }
 
 output "execute_command_enabled" {

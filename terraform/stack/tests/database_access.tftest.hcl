@@ -115,9 +115,15 @@ override_resource {
 variables {
   # Marker values: .ci/terraform-checks.sh fails if they show up in the verbose test output.
   db_master_password = "NeverInPlanMarker0123456789abcdef"
+
+  # What environments.auto.tfvars holds: the mocked provider answers eu-central-1 and 123456789012.
+  environments = {
+    dev     = { region = "eu-central-1", account_id = "123456789012" }
+    staging = { region = "eu-central-1", account_id = "123456789012" }
+    prod    = { region = "eu-central-1", account_id = "123456789012" }
+  }
   db_api_password    = "NeverInPlanMarkerApi0123456789"
   db_worker_password = "NeverInPlanMarkerWorker0123456789"
-  github_repository  = "example-org/rates"
   certificate_arn    = "arn:aws:acm:eu-central-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
 }
 

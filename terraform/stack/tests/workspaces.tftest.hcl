@@ -120,7 +120,6 @@ variables {
   }
   db_api_password    = "NeverInPlanMarkerApi0123456789"
   db_worker_password = "NeverInPlanMarkerWorker0123456789"
-  github_repository  = "example-org/rates"
 }
 
 run "dev" {

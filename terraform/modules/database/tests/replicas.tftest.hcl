@@ -10,6 +10,11 @@ variables {
   master_password         = "NeverInPlanMarker0123456789abcdef"
   instance_class          = "db.m7g.large"
 
+  api_password                   = "NeverInPlanMarkerApi0123456789"
+  worker_password                = "NeverInPlanMarkerWorker0123456789"
+  api_password_parameter_name    = "/rates/test/db/api-password"
+  worker_password_parameter_name = "/rates/test/db/worker-password"
+
   allowed_security_group_ids = {
     service = "sg-0service0000000000"
   }

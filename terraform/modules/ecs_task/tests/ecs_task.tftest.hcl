@@ -313,7 +313,10 @@ run "metrics_reach_cloudwatch_through_the_log_output_without_a_sidecar" {
   assert {
     condition = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment == [
       { name = "A", value = "1" },
+      { name = "AWS_REGION", value = "eu-central-1" },
       { name = "B", value = "2" },
+      { name = "DB_SSLMODE", value = "verify-full" },
+      { name = "DB_SSLROOTCERT", value = "/usr/share/rates/rds-ca.pem" },
       { name = "METRICS_EMF_NAMESPACE", value = "rates-test" },
       { name = "METRICS_EMF_SERVICE", value = "rates-test-api" },
     ]
