@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -155,14 +156,21 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("file", "", "CSV batch, plain or gzip")
+	manifest := fs.String("manifest", "", "JSON manifest of a multi-part price batch; its parts' paths are relative to its folder (instead of --file)")
 	kindFlag := fs.String("kind", "prices", "what the batch holds: prices (orig_code,dest_code,day,price), ports (code,name,parent_slug) or regions (slug,name,parent_slug)")
 	modeFlag := fs.String("mode", "append", "append adds the prices; replace replaces every price on the batch's route-days")
 	asJSON := fs.Bool("json", false, "print one JSON object (batch_id, status, rows, ...) instead of a sentence")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *file == "" || fs.NArg() > 0 {
-		return errors.New("usage: rates ingest --file PATH [--kind prices|ports|regions] [--mode append|replace] [--json]")
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if (*file == "") == (*manifest == "") || fs.NArg() > 0 {
+		return errors.New("usage: rates ingest --file PATH [--kind prices|ports|regions] [--mode append|replace] [--json]\n" +
+			"       rates ingest --manifest PATH [--json]")
+	}
+	if *manifest != "" && (set["kind"] || set["mode"]) {
+		return errors.New("ingest --manifest: a multi-part batch holds prices, and its manifest gives its mode: drop --kind and --mode")
 	}
 	kind, err := ingest.ParseDataKind(*kindFlag)
 	if err != nil {
@@ -173,11 +181,21 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 		return fmt.Errorf("--mode: %w", err)
 	}
 	started := time.Now()
-	f, err := os.Open(*file)
-	if err != nil {
-		return fmt.Errorf("ingest %s: %w", *file, err)
+	var (
+		f    *os.File
+		data []byte
+	)
+	if *manifest != "" {
+		if data, err = os.ReadFile(*manifest); err != nil {
+			return fmt.Errorf("ingest %s: %w", *manifest, err)
+		}
+		*file = *manifest
+	} else {
+		if f, err = os.Open(*file); err != nil {
+			return fmt.Errorf("ingest %s: %w", *file, err)
+		}
+		defer f.Close()
 	}
-	defer f.Close()
 	pool, err := openReady(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -185,10 +203,18 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 	defer pool.Close()
 	src := ingest.FileSource(*file)
 	src.Data, src.Mode, src.ReceivedAt = kind, mode, started
-	res, err := newLoader(pool, ing, nil, log).Load(ctx, src, f)
+	loader := newLoader(pool, ing, nil, log)
+	var res ingest.Result
+	if *manifest != "" {
+		src.Mode = ""
+		res, err = loader.LoadManifest(ctx, src, data, ingest.FileParts(filepath.Dir(*manifest)))
+	} else {
+		res, err = loader.Load(ctx, src, f)
+	}
 	if err != nil {
 		return err
 	}
+	kind, mode = res.Source.Data, res.Source.Mode
 	out := ingestOutput{BatchID: res.BatchID, Status: res.Status, Kind: res.Source.Data, Mode: res.Source.Mode,
 		Rows: res.Rows, DisplacedRows: res.DisplacedRows, SHA256: res.SHA256, DurationMS: res.Duration.Milliseconds(), Source: *file}
 	var rejected error

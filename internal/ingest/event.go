@@ -94,17 +94,30 @@ func (o ObjectRef) Source() Source {
 	return src
 }
 
+// The folders right below the incoming prefix that hold multi-part batches: the parts, which
+// are not batches of their own, and the manifests that load them.
+const (
+	PartsFolder     = "parts"
+	ManifestsFolder = "manifests"
+)
+
+// folderOf returns the folder right below the incoming prefix that holds key, or "" for an
+// object directly in it.
+func folderOf(key string) string {
+	parts := strings.Split(key, "/")
+	if len(parts) < 3 {
+		return ""
+	}
+	return parts[1]
+}
+
 // RouteOf reads a batch's kind and mode from its object key: the folder right below the
 // incoming prefix decides. incoming/replace/... is a price batch in replace mode,
 // incoming/ports/... a ports batch, incoming/regions/... a regions batch; any other key
 // (incoming/daily.csv, incoming/2026/...) a price batch in append mode. The one S3
 // notification on the incoming prefix covers them all.
 func RouteOf(key string) (DataKind, Mode) {
-	parts := strings.Split(key, "/")
-	if len(parts) < 3 {
-		return DataPrices, ModeAppend
-	}
-	switch parts[1] {
+	switch folderOf(key) {
 	case "replace":
 		return DataPrices, ModeReplace
 	case "ports":

@@ -166,10 +166,10 @@ func TestLoadReportsFirstErrorsByLineAndCountsAllBadRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []RowError{
-		{5, "day", `"2024-02-30" is not a real date`},
-		{6, "orig_code", `unknown port code "AAAAA"`},
-		{6, "dest_code", `unknown port code "BBBBB"`},
-		{9, "", "expected 4 fields, got 3"},
+		{Line: 5, Column: "day", Reason: `"2024-02-30" is not a real date`},
+		{Line: 6, Column: "orig_code", Reason: `unknown port code "AAAAA"`},
+		{Line: 6, Column: "dest_code", Reason: `unknown port code "BBBBB"`},
+		{Line: 9, Column: "", Reason: "expected 4 fields, got 3"},
 	}
 	if res.Status != StatusRejected || res.Report.BadRows != int64(len(bad)) || !equalErrors(res.Report.Errors, want) {
 		t.Fatalf("result %+v, report %+v; want %d bad rows and errors %+v", res, res.Report, len(bad), want)

@@ -25,6 +25,8 @@ type RowError struct {
 	Line   int64  `json:"line"`
 	Column string `json:"column,omitempty"`
 	Reason string `json:"reason"`
+	// Part is the key of the part of a multi-part batch the line is in.
+	Part string `json:"part,omitempty"`
 }
 
 // columnOrder sorts errors of one line in field order.
@@ -164,6 +166,19 @@ type converter struct {
 	// is dropped (codesOverflow) to keep memory flat, and the checks fall back to SQL.
 	codes         map[string]struct{}
 	codesOverflow bool
+
+	// known, when set, is every port code in the database: the checks of a part of a
+	// multi-part batch, which run before its transaction, report unknown codes by line.
+	known map[string]struct{}
+}
+
+// checkKnown reports a well-formed code that is not a known port.
+func (c *converter) checkKnown(line int64, column, code string) bool {
+	if _, ok := c.known[code]; ok || !domain.IsPortCode(code) {
+		return true
+	}
+	c.bad(RowError{Line: line, Column: column, Reason: "unknown port code " + quote(code)})
+	return false
 }
 
 // maxDistinctCodes bounds the code set: about 5 MB, far more ports than exist.
@@ -206,6 +221,10 @@ func (c *converter) next() ([]byte, error) {
 	c.rows++
 	var ok bool
 	c.buf, ok = checkRow(c.buf[:0], int64(line), rec, c.bad)
+	if c.known != nil && len(rec) == len(headerFields) {
+		ok = c.checkKnown(int64(line), "orig_code", rec[0]) && ok
+		ok = c.checkKnown(int64(line), "dest_code", rec[1]) && ok
+	}
 	if !ok {
 		c.badRows++
 	}

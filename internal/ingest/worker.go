@@ -244,27 +244,29 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 		log.Info("not a batch (report or folder marker): skipped")
 		return nil
 	}
+	switch folderOf(ref.Key) {
+	case PartsFolder:
+		log.Info("part of a multi-part batch: loaded with its manifest, not alone")
+		return nil
+	case ManifestsFolder:
+		return w.manifest(ctx, ref, log)
+	}
 	src := ref.Source()
 	res, found, err := w.loader.Find(ctx, src)
 	if err != nil {
 		return err
 	}
 	if !found {
-		in := &s3.GetObjectInput{Bucket: aws.String(ref.Bucket), Key: aws.String(ref.Key)}
-		if ref.VersionID != "" && ref.VersionID != "null" {
-			in.VersionId = aws.String(ref.VersionID)
-		}
-		obj, err := w.s3.GetObject(ctx, in)
+		obj, missing, err := w.getObject(ctx, ref.Bucket, ref.Key, ref.VersionID)
 		if err != nil {
-			var apiErr smithy.APIError
-			if errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NoSuchKey" || apiErr.ErrorCode() == "NoSuchVersion") {
-				// Deleted before the worker got to it: retrying cannot help. A report says so,
-				// and the message is deleted. (Without s3:ListBucket S3 answers 403 instead,
-				// which stays an error: the role grants it on the incoming prefix.)
-				log.Warn("object no longer exists: nothing to load, report written")
-				return w.writeMissingReport(ctx, ref)
-			}
-			return fmt.Errorf("get object: %w", err)
+			return err
+		}
+		if missing {
+			// Deleted before the worker got to it: retrying cannot help. A report says so,
+			// and the message is deleted. (Without s3:ListBucket S3 answers 403 instead,
+			// which stays an error: the role grants it on the incoming prefix.)
+			log.Warn("object no longer exists: nothing to load, report written")
+			return w.writeMissingReport(ctx, ref)
 		}
 		body := newIdleTimeoutReader(obj.Body, w.cfg.ReadIdleTimeout)
 		defer body.Close()
@@ -278,6 +280,79 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 			return err
 		}
 	}
+	return w.outcome(ctx, ref, res, log)
+}
+
+// getObject reads the version of the object ref names (the newest without a version id). A
+// missing object is reported with missing set and no error.
+func (w *Worker) getObject(ctx context.Context, bucket, key, versionID string) (obj *s3.GetObjectOutput, missing bool, err error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
+	if versionID != "" && versionID != "null" {
+		in.VersionId = aws.String(versionID)
+	}
+	obj, err = w.s3.GetObject(ctx, in)
+	if err != nil {
+		var apiErr smithy.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NoSuchKey" || apiErr.ErrorCode() == "NoSuchVersion") {
+			return nil, true, nil
+		}
+		return nil, false, fmt.Errorf("get object: %w", err)
+	}
+	return obj, false, nil
+}
+
+// manifest loads the multi-part batch whose manifest ref is. Its parts must be in the parts
+// folder of the same incoming prefix: any other object there is a batch of its own.
+func (w *Worker) manifest(ctx context.Context, ref ObjectRef, log *slog.Logger) error {
+	src := ref.Source()
+	src.Mode = ""
+	res, found, err := w.loader.Find(ctx, src)
+	if err != nil {
+		return err
+	}
+	if !found {
+		obj, missing, err := w.getObject(ctx, ref.Bucket, ref.Key, ref.VersionID)
+		if err != nil {
+			return err
+		}
+		if missing {
+			log.Warn("object no longer exists: nothing to load, report written")
+			return w.writeMissingReport(ctx, ref)
+		}
+		data, err := io.ReadAll(io.LimitReader(newIdleTimeoutReader(obj.Body, w.cfg.ReadIdleTimeout), MaxManifestBytes+1))
+		_ = obj.Body.Close()
+		if err != nil {
+			return fmt.Errorf("read manifest: %w", err)
+		}
+		partsPrefix := strings.SplitN(ref.Key, "/", 2)[0] + "/" + PartsFolder + "/"
+		parts := Parts{
+			Open: func(ctx context.Context, key string) (io.ReadCloser, error) {
+				obj, missing, err := w.getObject(ctx, ref.Bucket, key, "")
+				if missing {
+					return nil, fmt.Errorf("no object s3://%s/%s", ref.Bucket, key)
+				}
+				if err != nil {
+					return nil, err
+				}
+				return newIdleTimeoutReader(obj.Body, w.cfg.ReadIdleTimeout), nil
+			},
+			Allow: func(key string) error {
+				if !strings.HasPrefix(key, partsPrefix) || strings.HasSuffix(key, "/") {
+					return fmt.Errorf("parts must be objects below %s in the same bucket (any other object there is a batch of its own)", partsPrefix)
+				}
+				return nil
+			},
+		}
+		if res, err = w.loader.LoadManifest(ctx, src, data, parts); err != nil {
+			return err
+		}
+	}
+	log.Info("multi-part batch", "batch_id", res.BatchID, "status", res.Status, "rows", res.Rows)
+	return w.outcome(ctx, ref, res, log)
+}
+
+// outcome logs what became of a batch and writes the report of a rejected one.
+func (w *Worker) outcome(ctx context.Context, ref ObjectRef, res Result, log *slog.Logger) error {
 	if res.Status == StatusDuplicate {
 		log.Info("batch content already loaded: nothing written", "batch_id", res.BatchID, "sha256", res.SHA256)
 	}

@@ -2,8 +2,14 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // The worker path end to end (gofakes3, sqsfake, PostgreSQL): a ports batch under
@@ -84,5 +90,68 @@ func TestWorkerLoadPastDeadlineIsRetriedThenDeadLettered(t *testing.T) {
 	_ = tx.Rollback(ctx)
 	if n := p.count(`SELECT count(*) FROM batches`); n != 0 {
 		t.Fatalf("%d batches recorded, want none", n)
+	}
+}
+
+// A multi-part batch through the worker (gofakes3, sqsfake, PostgreSQL): the parts' own events
+// load nothing; the manifest loads them as one batch; a manifest naming an object outside the
+// parts folder, or a bad part, is rejected with a report and writes nothing.
+func TestWorkerMultiPartBatch(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t, newDB(t), false)
+	p.start(p.sqs, p.config())
+	step := func(key string, data []byte) {
+		t.Helper()
+		n := len(p.fake.Deleted(p.queue))
+		p.send(event(p.upload(key, data)))
+		eventually(t, 30*time.Second, key+" processed", func() bool { return len(p.fake.Deleted(p.queue)) == n+1 })
+	}
+	part1 := csvOf(Header, "PT001,PT002,2024-06-01,100", "PT001,PT002,2024-06-01,200")
+	part2 := gzipped(csvOf(Header, "PT001,PT002,2024-06-01,300", "PT003,PT004,2024-06-02,40"))
+	step("incoming/parts/2024-06-01/a.csv", part1)
+	step("incoming/parts/2024-06-01/b.csv.gz", part2)
+	if n := p.count(`SELECT count(*) FROM batches`); n != 0 {
+		t.Fatalf("%d batches recorded for parts alone, want none", n)
+	}
+	manifest := func(parts ...ManifestPart) []byte {
+		b, err := json.Marshal(Manifest{Parts: parts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a := ManifestPart{Key: "incoming/parts/2024-06-01/a.csv", SHA256: sha(part1)}
+	b := ManifestPart{Key: "incoming/parts/2024-06-01/b.csv.gz", SHA256: sha(gunzip(t, part2))}
+	step("incoming/manifests/2024-06-01.json", manifest(a, b))
+	if n := p.count(`SELECT count(*) FROM batches WHERE status = 'loaded' AND rows = 4 AND source_name LIKE '%/incoming/manifests/2024-06-01.json'`); n != 1 {
+		t.Fatalf("%d loaded manifest batches of 4 rows, want 1", n)
+	}
+	if n := p.count(`SELECT sum(price) FROM prices`); n != 640 {
+		t.Fatalf("prices sum to %d, want 640", n)
+	}
+
+	outside := ManifestPart{Key: "incoming/daily.csv", SHA256: sha(part1)}
+	step("incoming/manifests/outside.json", manifest(a, outside))
+	bad := csvOf(Header, "PT001,NOPE1,2024-06-03,1")
+	step("incoming/parts/2024-06-03/bad.csv", bad)
+	step("incoming/manifests/bad.json", manifest(ManifestPart{Key: "incoming/parts/2024-06-03/bad.csv", SHA256: sha(bad)}))
+	for key, want := range map[string]string{
+		"reports/incoming/manifests/outside.json.json": "parts must be objects below incoming/parts/",
+		"reports/incoming/manifests/bad.json.json":     `unknown port code \"NOPE1\"`,
+	} {
+		out, err := p.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(key)})
+		if err != nil {
+			t.Fatalf("report %s: %v", key, err)
+		}
+		body, _ := io.ReadAll(out.Body)
+		if !strings.Contains(string(body), want) || !strings.Contains(string(body), `"status": "rejected"`) {
+			t.Fatalf("report %s:\n%s\nwant it to say %s", key, body, want)
+		}
+	}
+	if n := p.count(`SELECT sum(price) FROM prices`); n != 640 {
+		t.Fatalf("prices sum to %d after the rejected manifests, want 640", n)
+	}
+	if !p.drained() {
+		t.Fatalf("queue %+v, want empty", p.fake.Stats(p.queue))
 	}
 }
