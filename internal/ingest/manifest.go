@@ -289,13 +289,12 @@ type partsReader struct {
 	parts []ManifestPart
 	open  func(context.Context, string) (io.ReadCloser, error)
 
-	i      int // part being read
-	cur    io.ReadCloser
-	br     *bufio.Reader
-	body   *hashReader
-	raw    *sourceReader
-	last   byte // last byte of the current part, to add a missing line break
-	closed bool
+	i    int // part being read
+	cur  io.ReadCloser
+	br   *bufio.Reader
+	body *hashReader
+	raw  *sourceReader
+	last byte // last byte of the current part, to add a missing line break
 }
 
 func (r *partsReader) Read(p []byte) (int, error) {
