@@ -394,7 +394,11 @@ run "dev" {
   }
 
   assert {
-    condition     = !contains(keys(module.service.environment), "DB_READ_HOST") && module.database.replica_addresses == []
+    condition = (
+      !contains(keys(module.service.container_environment), "DB_READ_HOST") &&
+      contains(keys(module.service.container_environment), "DB_HOST") &&
+      module.database.replica_addresses == []
+    )
     error_message = "Without replicas the API reads from the primary (no DB_READ_HOST)."
   }
 }
@@ -844,13 +848,13 @@ run "a_read_replica_serves_the_rates_reads" {
     condition = (
       length(module.database.replica_identifiers) == 1 &&
       module.database.replica_identifiers[0] == "rates-staging-replica-1" &&
-      module.service.environment["DB_READ_HOST"] == "rates-staging-replica-1.abc.eu-central-1.rds.amazonaws.com"
+      module.service.container_environment["DB_READ_HOST"] == "rates-staging-replica-1.abc.eu-central-1.rds.amazonaws.com"
     )
     error_message = "With a replica, the API's DB_READ_HOST is the first replica's address."
   }
 
   assert {
-    condition     = module.service.environment["DB_HOST"] == "rates-staging.abc.eu-central-1.rds.amazonaws.com"
+    condition     = module.service.container_environment["DB_HOST"] == "rates-staging.abc.eu-central-1.rds.amazonaws.com"
     error_message = "Writes stay on the primary."
   }
 }
