@@ -746,10 +746,12 @@ func ingestRuns(ctx context.Context, w io.Writer, _ *pgserver.Server, o options)
 				if err != nil {
 					return err
 				}
-				seed := exec.Command(o.ratesBin, "seed", "--file", o.defaultDump)
-				seed.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LOG_LEVEL=warn")
-				if out, err := seed.CombinedOutput(); err != nil {
-					return fmt.Errorf("seed: %w: %s", err, out)
+				for _, args := range [][]string{{"migrate"}, {"seed", "--file", o.defaultDump}} {
+					prep := exec.Command(o.ratesBin, args...)
+					prep.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LOG_LEVEL=warn")
+					if out, err := prep.CombinedOutput(); err != nil {
+						return fmt.Errorf("%s: %w: %s", args[0], err, out)
+					}
 				}
 				var cmd *exec.Cmd
 				if tool == "rates" {

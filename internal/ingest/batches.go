@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // BatchInfo is one batch as `rates batches show` and GET /batches/{id} present it.
@@ -134,22 +135,20 @@ func (l *Loader) Revert(ctx context.Context, id int64) (RevertResult, error) {
 
 func (l *Loader) revert(ctx context.Context, id int64) (RevertResult, error) {
 	res := RevertResult{BatchID: id}
-	conn, err := l.pool.Acquire(ctx)
-	if err != nil {
-		return res, fmt.Errorf("acquire connection: %w", err)
-	}
-	defer conn.Release()
-	tx, err := l.begin(ctx, conn)
-	if err != nil {
-		return res, err
-	}
-	defer l.rollback(ctx, tx)
+	err := l.inTx(ctx, func(_ *pgxpool.Conn, tx pgx.Tx) error {
+		var err error
+		res, err = l.revertTx(ctx, tx, id, res)
+		return err
+	})
+	return res, err
+}
 
+func (l *Loader) revertTx(ctx context.Context, tx pgx.Tx, id int64, res RevertResult) (RevertResult, error) {
 	var kind, mode, status, sourceKind string
 	var contentKey *string
 	var revertedAt *time.Time
 	var duplicateOf int64
-	err = tx.QueryRow(ctx, `SELECT kind, mode, status, source_kind, content_key, reverted_at, coalesce(duplicate_of, 0)
+	err := tx.QueryRow(ctx, `SELECT kind, mode, status, source_kind, content_key, reverted_at, coalesce(duplicate_of, 0)
 		FROM batches WHERE id = $1 FOR UPDATE`, id).Scan(&kind, &mode, &status, &sourceKind, &contentKey, &revertedAt, &duplicateOf)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return res, ErrBatchNotFound

@@ -269,18 +269,32 @@ func (l *Loader) rollback(ctx context.Context, tx pgx.Tx) {
 	_ = tx.Rollback(rctx)
 }
 
-func (l *Loader) load(ctx context.Context, src Source, r io.Reader, res Result) (Result, error) {
+// inTx runs fn in the transaction of a load or revert (see begin), on a connection of its own.
+// fn commits; whatever it leaves uncommitted is rolled back.
+func (l *Loader) inTx(ctx context.Context, fn func(conn *pgxpool.Conn, tx pgx.Tx) error) error {
 	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
-		return res, fmt.Errorf("acquire connection: %w", err)
+		return fmt.Errorf("acquire connection: %w", err)
 	}
 	defer conn.Release()
 	tx, err := l.begin(ctx, conn)
 	if err != nil {
-		return res, err
+		return err
 	}
 	defer l.rollback(ctx, tx)
+	return fn(conn, tx)
+}
 
+func (l *Loader) load(ctx context.Context, src Source, r io.Reader, res Result) (Result, error) {
+	err := l.inTx(ctx, func(conn *pgxpool.Conn, tx pgx.Tx) error {
+		var err error
+		res, err = l.loadTx(ctx, conn, tx, src, r, res)
+		return err
+	})
+	return res, err
+}
+
+func (l *Loader) loadTx(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src Source, r io.Reader, res Result) (Result, error) {
 	timings := map[string]int64{}
 	phase := time.Now()
 	raw := &sourceReader{r: r}

@@ -25,6 +25,7 @@ import (
 	"rates/internal/copystream"
 	"rates/internal/domain"
 	"rates/internal/pgdump"
+	"rates/internal/store"
 )
 
 // LockKey is the advisory lock that serialises seeding across all instances sharing a
@@ -122,7 +123,7 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 	// and pages already all-visible, so reads are index-only from the first query on without
 	// waiting for a VACUUM. TRUNCATE blocks readers until commit; a replace is an operator's
 	// act, and a first seed runs before the instance serves.
-	if _, err := tx.Exec(ctx, "TRUNCATE prices, ports, regions, prices_displaced, reference_changes"); err != nil {
+	if _, err := tx.Exec(ctx, "TRUNCATE prices, price_daily, ports, regions, prices_displaced, reference_changes"); err != nil {
 		return res, fmt.Errorf("seed %s: empty tables: %w", path, err)
 	}
 	// The seed's own batch record owns the rows it loads: the column default of
@@ -236,41 +237,67 @@ func (s *Seeder) discardBatches(ctx context.Context, tx pgx.Tx, path, sum string
 	return batches, nil
 }
 
-// dropForLoad removes the foreign keys of the loaded tables and the secondary indexes of prices
-// for the load, and returns the statements that restore them, taken from the catalog so they
-// are exactly what the migrations created. Checking a foreign key once, set-based, when it is
-// added back is far cheaper than a deferred check per row, and a sorted index build is faster
-// than inserting every row into it; pg_dump orders its own output the same way.
+// dropForLoad removes, for the load, the foreign keys of the loaded tables, the secondary
+// indexes of prices and the per-row maintenance of price_daily (its key and the triggers that
+// add and subtract each statement's rows), and returns the statements that restore them, taken
+// from the catalog so they are exactly what the migrations created. Checking a foreign key
+// once, set-based, when it is added back is far cheaper than a deferred check per row, a
+// sorted index build is faster than inserting every row into it, and price_daily is rebuilt
+// with one GROUP BY over the loaded prices instead of an upsert per route and day; pg_dump
+// orders its own output the same way. The seed holds prices' exclusive lock (TRUNCATE) until
+// it commits, so no other writer can run while the triggers are off.
 func dropForLoad(ctx context.Context, tx pgx.Tx) ([]string, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname),
-		       format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid)),
-		       1 AS restore_order
-		FROM pg_constraint
-		WHERE contype = 'f' AND conrelid = ANY (ARRAY['prices', 'ports', 'regions']::regclass[])
-		UNION ALL
-		SELECT format('DROP INDEX %s', indexrelid::regclass), pg_get_indexdef(indexrelid), 0
+		SELECT format('DROP INDEX %s', indexrelid::regclass), pg_get_indexdef(indexrelid), 0 AS restore_order
 		FROM pg_index
 		WHERE indrelid = 'prices'::regclass AND NOT indisunique
+		UNION ALL
+		SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname),
+		       format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid)), 2
+		FROM pg_constraint
+		WHERE contype = 'p' AND conrelid = 'price_daily'::regclass
+		UNION ALL
+		SELECT format('ALTER TABLE prices DISABLE TRIGGER %I', tgname),
+		       format('ALTER TABLE prices ENABLE %s TRIGGER %I',
+		              CASE tgenabled WHEN 'A' THEN 'ALWAYS' WHEN 'R' THEN 'REPLICA' ELSE '' END, tgname), 3
+		FROM pg_trigger
+		WHERE tgrelid = 'prices'::regclass AND NOT tgisinternal AND tgenabled <> 'D'
+		  AND tgfoid IN ('price_daily_add'::regproc, 'price_daily_remove'::regproc)
+		UNION ALL
+		SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname),
+		       format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid)), 4
+		FROM pg_constraint
+		WHERE contype = 'f' AND conrelid = ANY (ARRAY['prices', 'ports', 'regions']::regclass[])
 		ORDER BY 3, 1`)
 	if err != nil {
-		return nil, fmt.Errorf("read constraints and indexes: %w", err)
+		return nil, fmt.Errorf("read constraints, indexes and triggers: %w", err)
 	}
-	type ddl struct{ drop, restore string }
+	type ddl struct {
+		drop, restore string
+		order         int
+	}
 	ddls, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ddl, error) {
 		var d ddl
-		var order int
-		return d, row.Scan(&d.drop, &d.restore, &order)
+		return d, row.Scan(&d.drop, &d.restore, &d.order)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read constraints and indexes: %w", err)
+		return nil, fmt.Errorf("read constraints, indexes and triggers: %w", err)
 	}
-	restore := make([]string, 0, len(ddls))
+	// price_daily is emptied with prices (TRUNCATE) and filled again, before its key is added
+	// back and its triggers are on again, from every price the seed leaves.
+	restore := make([]string, 0, len(ddls)+1)
+	rebuilt := false
 	for _, d := range ddls {
 		if _, err := tx.Exec(ctx, d.drop); err != nil {
 			return nil, fmt.Errorf("prepare load: %w", err)
 		}
+		if d.order >= 2 && !rebuilt {
+			restore, rebuilt = append(restore, store.RebuildPriceDailySQL), true
+		}
 		restore = append(restore, d.restore)
+	}
+	if !rebuilt {
+		restore = append(restore, store.RebuildPriceDailySQL)
 	}
 	return restore, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rates/internal/seed"
+	"rates/internal/store"
 	"rates/internal/testing/dbtest"
 	"rates/internal/testing/pgserver"
 	"rates/internal/testing/reference"
@@ -46,6 +47,43 @@ func snap(t *testing.T, pool *pgxpool.Pool) snapshot {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// derivedExact fails unless price_daily equals the GROUP BY over prices after a seed, and its
+// triggers are back as the migrations left them (ENABLE ALWAYS): a price written by hand and
+// deleted again keeps it exact.
+func derivedExact(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	check := func(when string) {
+		t.Helper()
+		rep, err := store.Check(ctx, pool, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Mismatches != 0 {
+			t.Fatalf("price_daily %s: %d mismatches, first %v", when, rep.Mismatches, rep.First)
+		}
+	}
+	check("after the seed")
+	var daily, always int64
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM price_daily),
+		(SELECT count(*) FROM pg_trigger WHERE tgrelid = 'prices'::regclass AND tgname LIKE 'price_daily%' AND tgenabled = 'A')`).
+		Scan(&daily, &always); err != nil {
+		t.Fatal(err)
+	}
+	if daily == 0 || always != 5 {
+		t.Fatalf("after the seed: %d price_daily rows, %d of the 5 price_daily triggers ENABLE ALWAYS", daily, always)
+	}
+	for _, stmt := range []string{
+		"INSERT INTO prices (orig_code, dest_code, day, price) SELECT orig_code, dest_code, day, price + 7 FROM prices LIMIT 1",
+		"DELETE FROM prices WHERE ctid = (SELECT max(ctid) FROM prices)",
+	} {
+		if _, err := pool.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+		check("after " + strings.Fields(stmt)[0])
+	}
 }
 
 func writeFile(t *testing.T, content string) string {
@@ -152,6 +190,7 @@ func TestDumpLoadsOnceAndRerunIsNoop(t *testing.T) {
 			if after := snap(t, pool); after != before {
 				t.Fatalf("second run changed data: %+v -> %+v", before, after)
 			}
+			derivedExact(t, pool)
 		})
 	}
 }
@@ -186,6 +225,7 @@ func TestDifferentDumpRefusedThenReplaced(t *testing.T) {
 	if got := snap(t, pool); got.prices != 1 || got.ports != 2 || got.regions != 3 || got.history != 2 {
 		t.Fatalf("after replace: %+v", got)
 	}
+	derivedExact(t, pool)
 	var name string
 	if err := pool.QueryRow(ctx, "SELECT name FROM ports WHERE code = 'BBBBB'").Scan(&name); err != nil || name != "Beta\twith tab" {
 		t.Fatalf("COPY escapes: name = %q (%v)", name, err)
@@ -316,6 +356,7 @@ CCCCC	Quote ' and "double" and back\\slash and ünïcödé; semicolon	north
 			if got.regions != want.regions || got.ports != want.ports || got.prices != want.prices || got.digest != want.digest {
 				t.Fatalf("round trip: got %+v, want %+v", got, want)
 			}
+			derivedExact(t, target)
 		})
 	}
 }

@@ -81,6 +81,10 @@ func Check(ctx context.Context, pool *pgxpool.Pool, limit int) (CheckReport, err
 	return rep, nil
 }
 
+// RebuildPriceDailySQL fills an empty price_daily from prices, in the order of its key.
+const RebuildPriceDailySQL = `INSERT INTO price_daily (orig_code, dest_code, day, prices, price_sum)
+	SELECT orig_code, dest_code, day, count(*), sum(price) FROM prices GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
+
 // Repair rebuilds price_daily from prices in one transaction, holding writers of prices off
 // (readers go on) so that nothing commits between the rebuild and its commit, and advances the
 // data generation so that no answer cached from the drifted rows is served again. It returns
@@ -99,8 +103,7 @@ func Repair(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 				return err
 			}
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO price_daily (orig_code, dest_code, day, prices, price_sum)
-			SELECT orig_code, dest_code, day, count(*), sum(price) FROM prices GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`)
+		tag, err := tx.Exec(ctx, RebuildPriceDailySQL)
 		if err != nil {
 			return err
 		}
