@@ -71,7 +71,7 @@ func TestTerraformPullRequestsUsePlanRole(t *testing.T) {
 		}
 	}
 
-	// The caller: pull requests plan with apply: false; only push and dispatch apply.
+	// The caller: pull requests plan with apply: false; only a dispatch applies.
 	w := all["terraform.yml"]
 	for _, j := range w.sortedJobs() {
 		if j.With["apply"] == "true" && strings.Contains(j.If, "pull_request") {

@@ -895,11 +895,22 @@ func TestTerraformWorkflow(t *testing.T) {
 	// Applies: one job per workspace, in a GitHub environment of the same name.
 	applied := map[string]bool{}
 	for _, j := range w.sortedJobs() {
-		if j.With["apply"] == "true" {
-			applied[j.With["workspace"]] = true
-			if group, cancel := concurrency(&j.Concurrency); group != "terraform-"+j.With["workspace"] || cancel != "false" {
-				t.Errorf("%s: job %s: concurrency %q cancel-in-progress %s, want terraform-%s and false", w.path, j.id, group, cancel, j.With["workspace"])
-			}
+		if j.With["apply"] != "true" {
+			continue
+		}
+		applied[j.With["workspace"]] = true
+		if group, cancel := concurrency(&j.Concurrency); group != "terraform-"+j.With["workspace"] || cancel != "false" {
+			t.Errorf("%s: job %s: concurrency %q cancel-in-progress %s, want terraform-%s and false", w.path, j.id, group, cancel, j.With["workspace"])
+		}
+		// A dispatch applies the one workspace chosen. The other apply jobs are skipped, and a
+		// job that needs a skipped job is skipped too (unless its condition starts with a status
+		// function), so each apply job stands alone.
+		want := "github.event_name == 'workflow_dispatch' && inputs.workspace == '" + j.With["workspace"] + "'"
+		if got := strings.Join(strings.Fields(j.If), " "); got != want {
+			t.Errorf("%s: job %s: if %q, want %q", w.path, j.id, got, want)
+		}
+		if needs := stringList(&j.Needs); len(needs) > 0 {
+			t.Errorf("%s: job %s needs %v: a dispatch of its workspace alone would skip it", w.path, j.id, needs)
 		}
 	}
 	var appliedList []string

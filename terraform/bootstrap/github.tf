@@ -64,36 +64,26 @@ data "aws_iam_openid_connect_provider" "github" {
 # ---------------------------------------------------------------------------------------------
 # Trust policies
 
-data "aws_iam_policy_document" "plan_trust" {
-  statement {
-    sid     = "PullRequestsOfThisRepository"
-    effect  = "Allow"
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-
-    principals {
-      type        = "Federated"
-      identifiers = [local.github_oidc_provider_arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.github_oidc_iss}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.github_oidc_iss}:sub"
-      values   = [local.plan_subject]
-    }
-  }
+# One document per trusted GitHub context, keyed like the `sub` claim after the repository
+# (`pull_request`, `environment:<env>`; an environment name cannot contain a colon, so no key of
+# an environment can be taken for the plan role's). The apply and deploy roles of an environment
+# share its document.
+locals {
+  trust_policies = merge(
+    {
+      pull_request = { sid = "PullRequestsOfThisRepository", subject = local.plan_subject }
+    },
+    {
+      for env, sub in local.environment_subjects : "environment:${env}" => { sid = "JobsOfTheEnvironment", subject = sub }
+    },
+  )
 }
 
-data "aws_iam_policy_document" "environment_trust" {
-  for_each = local.environment_subjects
+data "aws_iam_policy_document" "trust" {
+  for_each = local.trust_policies
 
   statement {
-    sid     = "JobsOfTheEnvironment"
+    sid     = each.value.sid
     effect  = "Allow"
     actions = ["sts:AssumeRoleWithWebIdentity"]
 
@@ -108,12 +98,13 @@ data "aws_iam_policy_document" "environment_trust" {
       values   = ["sts.amazonaws.com"]
     }
 
-    # Only jobs that run in this GitHub environment (its required reviewers and branch rules
-    # gate them); branches, pull requests, tags and the other environments are refused.
+    # Exactly one subject: same-repository pull requests, or the jobs that run in one GitHub
+    # environment (its required reviewers and branch rules gate them); branches, tags and the
+    # other environments are refused.
     condition {
       test     = "StringEquals"
       variable = "${local.github_oidc_iss}:sub"
-      values   = [each.value]
+      values   = [each.value.subject]
     }
   }
 }
@@ -183,7 +174,7 @@ resource "aws_iam_role" "plan" {
   name                 = "rates-ci-terraform-plan"
   path                 = local.ci_role_path
   description          = "terraform plan of ${var.github_repository} pull requests: read-only, state lock"
-  assume_role_policy   = data.aws_iam_policy_document.plan_trust.json
+  assume_role_policy   = data.aws_iam_policy_document.trust["pull_request"].json
   max_session_duration = 3600
 }
 
@@ -322,7 +313,7 @@ resource "aws_iam_role" "apply" {
   name                 = "rates-${each.key}-terraform-apply"
   path                 = local.ci_role_path
   description          = "terraform apply of the ${each.key} workspace from the GitHub environment ${each.key} of ${var.github_repository}"
-  assume_role_policy   = data.aws_iam_policy_document.environment_trust[each.key].json
+  assume_role_policy   = data.aws_iam_policy_document.trust["environment:${each.key}"].json
   max_session_duration = 7200
 }
 
@@ -352,6 +343,6 @@ resource "aws_iam_role" "deploy" {
   name                 = "rates-${each.key}-github-deploy"
   path                 = local.ci_role_path
   description          = "Deploys ${var.github_repository} to ${each.key} from the GitHub environment ${each.key}; permissions come from the ${each.key} workspace"
-  assume_role_policy   = data.aws_iam_policy_document.environment_trust[each.key].json
+  assume_role_policy   = data.aws_iam_policy_document.trust["environment:${each.key}"].json
   max_session_duration = 3600
 }

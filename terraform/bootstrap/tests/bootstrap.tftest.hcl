@@ -93,7 +93,7 @@ run "an_existing_provider_is_looked_up" {
   }
 
   assert {
-    condition     = one(data.aws_iam_policy_document.plan_trust.statement[0].principals).identifiers == toset(["arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"])
+    condition     = one(data.aws_iam_policy_document.trust["pull_request"].statement[0].principals).identifiers == toset(["arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"])
     error_message = "The roles trust the existing provider."
   }
 }
@@ -105,14 +105,14 @@ run "plan_role_trusts_pull_requests_only" {
     condition = (
       aws_iam_role.plan.name == "rates-ci-terraform-plan" &&
       aws_iam_role.plan.path == "/rates-ci/" &&
-      length(data.aws_iam_policy_document.plan_trust.statement) == 1
+      length(data.aws_iam_policy_document.trust["pull_request"].statement) == 1
     )
     error_message = "One plan role under /rates-ci/ with one trust statement."
   }
 
   assert {
     condition = {
-      for c in data.aws_iam_policy_document.plan_trust.statement[0].condition : c.variable => [c.test, c.values]
+      for c in data.aws_iam_policy_document.trust["pull_request"].statement[0].condition : c.variable => [c.test, c.values]
       } == {
       "token.actions.githubusercontent.com:aud" = ["StringEquals", tolist(["sts.amazonaws.com"])]
       "token.actions.githubusercontent.com:sub" = ["StringEquals", tolist(["repo:example-org/rates:pull_request"])]
@@ -184,7 +184,7 @@ run "environment_roles_trust_their_environment_only" {
   assert {
     condition = alltrue([
       for env in ["dev", "staging", "prod"] : {
-        for c in data.aws_iam_policy_document.environment_trust[env].statement[0].condition : c.variable => [c.test, c.values]
+        for c in data.aws_iam_policy_document.trust["environment:${env}"].statement[0].condition : c.variable => [c.test, c.values]
         } == {
         "token.actions.githubusercontent.com:aud" = ["StringEquals", tolist(["sts.amazonaws.com"])]
         "token.actions.githubusercontent.com:sub" = ["StringEquals", tolist(["repo:example-org/rates:environment:${env}"])]
@@ -208,11 +208,70 @@ run "environment_roles_trust_their_environment_only" {
 
   assert {
     condition = alltrue(flatten([
-      for d in concat([data.aws_iam_policy_document.plan_trust], values(data.aws_iam_policy_document.environment_trust)) : [
+      for d in values(data.aws_iam_policy_document.trust) : [
         for c in d.statement[0].condition : [for v in c.values : !strcontains(v, "*")]
       ]
     ]))
     error_message = "No trust condition may contain a wildcard."
+  }
+}
+
+# The mocked provider renders every document as the same JSON; here each trust document gets its
+# own, so the roles' assume_role_policy shows which document each role uses.
+run "each_role_uses_the_trust_document_of_its_context" {
+  command = plan
+
+  override_data {
+    target = data.aws_iam_policy_document.trust["pull_request"]
+    values = {
+      json = "{\"Version\":\"2012-10-17\",\"Id\":\"pull_request\",\"Statement\":[]}"
+    }
+  }
+
+  override_data {
+    target = data.aws_iam_policy_document.trust["environment:dev"]
+    values = {
+      json = "{\"Version\":\"2012-10-17\",\"Id\":\"environment:dev\",\"Statement\":[]}"
+    }
+  }
+
+  override_data {
+    target = data.aws_iam_policy_document.trust["environment:staging"]
+    values = {
+      json = "{\"Version\":\"2012-10-17\",\"Id\":\"environment:staging\",\"Statement\":[]}"
+    }
+  }
+
+  override_data {
+    target = data.aws_iam_policy_document.trust["environment:prod"]
+    values = {
+      json = "{\"Version\":\"2012-10-17\",\"Id\":\"environment:prod\",\"Statement\":[]}"
+    }
+  }
+
+  assert {
+    condition = (
+      keys(data.aws_iam_policy_document.trust) == ["environment:dev", "environment:prod", "environment:staging", "pull_request"] &&
+      { for k, d in data.aws_iam_policy_document.trust : k => d.statement[0].sid } == {
+        "environment:dev"     = "JobsOfTheEnvironment"
+        "environment:prod"    = "JobsOfTheEnvironment"
+        "environment:staging" = "JobsOfTheEnvironment"
+        pull_request          = "PullRequestsOfThisRepository"
+      }
+    )
+    error_message = "One trust document for pull requests and one per environment, with their statement IDs."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_iam_role.plan.assume_role_policy).Id == "pull_request" &&
+      alltrue([
+        for env in ["dev", "staging", "prod"] :
+        jsondecode(aws_iam_role.apply[env].assume_role_policy).Id == "environment:${env}" &&
+        jsondecode(aws_iam_role.deploy[env].assume_role_policy).Id == "environment:${env}"
+      ])
+    )
+    error_message = "The plan role trusts pull requests; the apply and deploy roles of an environment trust that environment's jobs."
   }
 }
 

@@ -104,7 +104,7 @@ output "execution_role_policy" {
 }
 
 output "container_environment" {
-  description = "Environment of the API's container as registered (the module's variables plus what modules/ecs_task adds)."
+  description = "Environment of the API's container as registered, a map of name to value (the module's variables plus what modules/ecs_task adds; no secret is among them: the password is read from SSM at start)."
   value       = module.task.environment
 }
 
@@ -116,9 +116,4 @@ output "execute_command_enabled" {
 output "writable_paths" {
   description = "Container paths on writable task volumes (the root filesystem is read-only); with ECS Exec they include the SSM agent's /var/lib/amazon and /var/log/amazon."
   value       = module.task.writable_paths
-}
-
-output "environment" {
-  description = "Environment variables of the API container (names and values; no secret is among them: the password is read from SSM at start)."
-  value       = local.environment
 }

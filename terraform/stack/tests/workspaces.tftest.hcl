@@ -3,6 +3,10 @@
 #
 # Security group IDs, the password parameter's ARN and the key's ARN are only known after apply;
 # the overrides below make them known during plan so that the wiring between modules can be checked.
+#
+# The runs also check how each task reaches the database: its own role and password parameter,
+# TLS with certificate verification, no migration or seed at service start, and seeding only where
+# a workspace asks for it.
 
 mock_provider "aws" {
   mock_data "aws_availability_zones" {
@@ -169,6 +173,24 @@ run "dev" {
     override_during = plan
     values = {
       arn = "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/dev/db/worker-password"
+    }
+  }
+
+  # The container definitions name the image and the database host.
+  override_resource {
+    target          = module.database.aws_db_instance.this
+    override_during = plan
+    values = {
+      address = "rates-dev.abcdefghijkl.eu-central-1.rds.amazonaws.com"
+    }
+  }
+
+  override_resource {
+    target          = module.ecr.aws_ecr_repository.this
+    override_during = plan
+    values = {
+      arn            = "arn:aws:ecr:eu-central-1:123456789012:repository/rates-dev"
+      repository_url = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/rates-dev"
     }
   }
 
@@ -394,8 +416,76 @@ run "dev" {
   }
 
   assert {
-    condition     = !contains(keys(module.service.environment), "DB_READ_HOST") && module.database.replica_addresses == []
+    condition = (
+      !contains(keys(module.service.container_environment), "DB_READ_HOST") &&
+      contains(keys(module.service.container_environment), "DB_HOST") &&
+      module.database.replica_addresses == []
+    )
     error_message = "Without replicas the API reads from the primary (no DB_READ_HOST)."
+  }
+
+  assert {
+    condition = alltrue([for t in values(output.task_environments) :
+      t.DB_SSLMODE == "verify-full" && t.DB_SSLROOTCERT == "/usr/share/rates/rds-ca.pem"
+    ])
+    error_message = "Every task verifies the database's certificate against the RDS bundle of the image."
+  }
+
+  assert {
+    condition = (
+      output.task_environments.api.DB_USER == "rates_api" &&
+      output.task_environments.api.DB_PASSWORD_SSM_PARAMETER == "/rates/dev/db/api-password" &&
+      output.task_environments.worker.DB_USER == "rates_worker" &&
+      output.task_environments.worker.DB_PASSWORD_SSM_PARAMETER == "/rates/dev/db/worker-password" &&
+      output.task_environments.migrate.DB_USER == "rates" &&
+      output.task_environments.migrate.DB_PASSWORD_SSM_PARAMETER == "/rates/dev/db/password"
+    )
+    error_message = "The API and the worker connect with their own roles and passwords; only the migration task uses the master user."
+  }
+
+  assert {
+    condition = (
+      output.task_environments.migrate.DB_API_ROLE == "rates_api" &&
+      output.task_environments.migrate.DB_API_PASSWORD_SSM_PARAMETER == "/rates/dev/db/api-password" &&
+      output.task_environments.migrate.DB_WORKER_ROLE == "rates_worker" &&
+      output.task_environments.migrate.DB_WORKER_PASSWORD_SSM_PARAMETER == "/rates/dev/db/worker-password" &&
+      jsondecode(module.migrate.container_definitions)[0].command == ["migrate", "up"]
+    )
+    error_message = "The migration task migrates, then sets both roles' passwords from their parameters."
+  }
+
+  assert {
+    condition = alltrue([for name in ["api", "worker"] :
+      !contains(keys(output.task_environments[name]), "SEED_FILE") && !contains(keys(output.task_environments[name]), "MIGRATE_ON_START")
+    ])
+    error_message = "The services neither migrate nor seed at start: both are one-off tasks of the deploy."
+  }
+
+  assert {
+    condition     = output.task_environments.migrate.SEED_FILE == "/usr/share/rates/rates.sql"
+    error_message = "dev seeds the image's synthetic dump through the one-off seed task."
+  }
+
+  assert {
+    condition = {
+      for s in jsondecode(module.migrate.task_role_policy).Statement : s.Sid => s.Resource if contains(s.Action, "ssm:GetParameter")
+      } == {
+      ReadDatabasePassword = "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/dev/db/password"
+      ReadAdditionalParameters = [
+        "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/dev/db/api-password",
+        "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/dev/db/worker-password",
+      ]
+    }
+    error_message = "Only the migration task reads the master password, and the role passwords it sets."
+  }
+
+  assert {
+    condition = (
+      output.db_roles.api.password_parameter == "/rates/dev/db/api-password" &&
+      output.db_roles.worker.password_parameter == "/rates/dev/db/worker-password" &&
+      output.migrate_task_definition_family == "rates-dev-migrate"
+    )
+    error_message = "The role parameters and the migration task follow the naming contract."
   }
 }
 
@@ -459,6 +549,25 @@ run "staging" {
   assert {
     condition     = output.vpc_endpoint_ids == {} && length(module.waf) == 1
     error_message = "staging runs with WAF (like prod), without VPC endpoints."
+  }
+
+  assert {
+    condition     = output.task_environments.migrate.SEED_FILE == ""
+    error_message = "staging holds real data: the seed task imports nothing unless seed_file is set on purpose."
+  }
+}
+
+run "staging_seeded_on_purpose" {
+  command = plan
+
+  variables {
+    environment = "staging"
+    seed_file   = "/usr/share/rates/rates.sql"
+  }
+
+  assert {
+    condition     = output.task_environments.migrate.SEED_FILE == "/usr/share/rates/rates.sql"
+    error_message = "seed_file seeds a workspace on purpose."
   }
 }
 
@@ -766,6 +875,16 @@ run "prod" {
     condition     = !local.settings.enable_execute_command && !module.service.execute_command_enabled && module.service.writable_paths == ["/tmp"]
     error_message = "prod runs without ECS Exec and without the agent's volumes."
   }
+
+  assert {
+    condition     = output.task_environments.migrate.SEED_FILE == ""
+    error_message = "prod holds real data: the seed task imports nothing unless seed_file is set on purpose."
+  }
+
+  assert {
+    condition     = alltrue([for t in values(output.task_environments) : t.DB_SSLMODE == "verify-full"])
+    error_message = "prod verifies the database's certificate in every task."
+  }
 }
 
 run "prod_without_certificate_is_refused" {
@@ -844,13 +963,13 @@ run "a_read_replica_serves_the_rates_reads" {
     condition = (
       length(module.database.replica_identifiers) == 1 &&
       module.database.replica_identifiers[0] == "rates-staging-replica-1" &&
-      module.service.environment["DB_READ_HOST"] == "rates-staging-replica-1.abc.eu-central-1.rds.amazonaws.com"
+      module.service.container_environment["DB_READ_HOST"] == "rates-staging-replica-1.abc.eu-central-1.rds.amazonaws.com"
     )
     error_message = "With a replica, the API's DB_READ_HOST is the first replica's address."
   }
 
   assert {
-    condition     = module.service.environment["DB_HOST"] == "rates-staging.abc.eu-central-1.rds.amazonaws.com"
+    condition     = module.service.container_environment["DB_HOST"] == "rates-staging.abc.eu-central-1.rds.amazonaws.com"
     error_message = "Writes stay on the primary."
   }
 }
