@@ -196,6 +196,12 @@ func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Resu
 	if err := tx.Commit(ctx); err != nil {
 		return res, fmt.Errorf("seed %s: commit: %w", path, describe(err))
 	}
+	// price_daily was rebuilt by INSERT, so its pages are not yet known to be all-visible and
+	// GET /rates's index-only scans would visit the heap for every row until autovacuum gets
+	// to it; the new data is already committed and served, so a failure here only costs that.
+	if _, err := conn.Exec(ctx, "VACUUM price_daily"); err != nil {
+		s.log.Warn("seed: vacuum price_daily failed; autovacuum will do it", "error", err.Error())
+	}
 	res.Duration = time.Since(start)
 	s.log.Info("seed applied", "file", path, "sha256", sum, "regions", res.Rows["regions"],
 		"ports", res.Rows["ports"], "prices", res.Rows["prices"], "replaced", hasData, "discarded_batches", discarded,

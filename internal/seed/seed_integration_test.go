@@ -66,6 +66,13 @@ func derivedExact(t *testing.T, pool *pgxpool.Pool) {
 		}
 	}
 	check("after the seed")
+	var pages, visible int64
+	if err := pool.QueryRow(ctx, `SELECT relpages, relallvisible FROM pg_class WHERE oid = 'price_daily'::regclass`).Scan(&pages, &visible); err != nil {
+		t.Fatal(err)
+	}
+	if pages == 0 || visible != pages {
+		t.Fatalf("after the seed: %d of price_daily's %d pages all-visible, want all (vacuumed)", visible, pages)
+	}
 	var daily, always int64
 	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM price_daily),
 		(SELECT count(*) FROM pg_trigger WHERE tgrelid = 'prices'::regclass AND tgname LIKE 'price_daily%' AND tgenabled = 'A')`).
