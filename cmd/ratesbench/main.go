@@ -102,14 +102,20 @@ func run() error {
 			return err
 		}
 		sum.seedRatio = ratio
+		refURL := ""
 		if ref := reference.Find(); ref != "" {
-			if _, _, err := seedRun(ctx, w, pg, o, ref, "reference dump (an extra comparison; not in the repository)", 3, true); err != nil {
+			if refURL, _, err = seedRun(ctx, w, pg, o, ref, "reference dump (an extra comparison; not in the repository)", 3, true); err != nil {
 				return err
 			}
 		}
 		if o.sections["load"] {
 			if sum.load, err = loadRuns(ctx, w, pg, o, dbURL, "default dump"); err != nil {
 				return err
+			}
+			if refURL != "" {
+				if sum.refRealistic, err = realisticRun(ctx, w, pg, o, refURL, "reference dump (an extra comparison)"); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -135,6 +141,8 @@ type summary struct {
 	seedRatio float64
 	load      loadResults
 	scale     wrkResult
+	// refRealistic is the realistic mix on the reference dump, when it is beside the repository.
+	refRealistic wrkResult
 }
 
 func (s summary) write(w io.Writer, o options) {
@@ -156,6 +164,7 @@ func (s summary) write(w io.Writer, o options) {
 		fmt.Fprintf(w, "| %s | %.0f requests/s, p99 %.2f ms, %d errors | %s |\n", target, r.rps(), r.P99US/1000, r.Errors+r.Non2xx, met(ok))
 	}
 	line("realistic mix: ≥ 10,000 requests/s, p99 ≤ 20 ms", s.load.realistic, 10_000, 20*time.Millisecond)
+	line("realistic mix from a cold start (the same target)", s.load.cold, 10_000, 20*time.Millisecond)
 	line("the same 20 routes and 31 days: ≥ 20,000 requests/s, p99 ≤ 10 ms", s.load.repeated, 20_000, 10*time.Millisecond)
 	line("realistic mix with a batch every second: ≥ 8,000 requests/s", s.load.batches, 8_000, 0)
 	if s.seedRatio > 0 {
@@ -165,6 +174,11 @@ func (s summary) write(w io.Writer, o options) {
 		ratio := s.scale.P99US / s.load.realistic.P99US
 		fmt.Fprintf(w, "| realistic mix at %d prices: p99 within 2× of the default dump's | %.2f ms vs %.2f ms: %.2f× | %s |\n",
 			o.scalePrices, s.scale.P99US/1000, s.load.realistic.P99US/1000, ratio, met(ratio <= 2))
+		if s.refRealistic.Requests > 0 {
+			ratio := s.scale.P99US / s.refRealistic.P99US
+			fmt.Fprintf(w, "| realistic mix at %d prices: p99 within 2× of the reference dump's (when it is present) | %.2f ms vs %.2f ms: %.2f× | %s |\n",
+				o.scalePrices, s.scale.P99US/1000, s.refRealistic.P99US/1000, ratio, met(ratio <= 2))
+		}
 	}
 	fmt.Fprintln(w)
 }
@@ -382,6 +396,7 @@ type scenario struct {
 	paths   []string
 	mix     *ratesmix.Data
 	batches bool // commit a price batch every second during the run
+	cold    bool // no warm-up: the measured run starts with empty caches and pool
 }
 
 // wrkScript writes the Lua script of sc. Each wrk thread draws its own random sequence.
@@ -517,9 +532,11 @@ func runWrk(ctx context.Context, svc *service, pgPid int, dbURL string, sc scena
 		"--timeout", "5s", "-s", script, "http://" + addr}
 	// Warm-up: fills the pool, the caches and the CPU's frequency.
 	// Its own random sequence ("warm"), so the measured run does not replay it from the cache.
-	warm := exec.Command("wrk", "-t", fmt.Sprint(threads), "-c", fmt.Sprint(conns), "-d", "2s", "-s", script, "http://"+addr, "warm")
-	if out, err := warm.CombinedOutput(); err != nil {
-		return wrkResult{}, fmt.Errorf("wrk warm-up: %w: %s", err, out)
+	if !sc.cold {
+		warm := exec.Command("wrk", "-t", fmt.Sprint(threads), "-c", fmt.Sprint(conns), "-d", "2s", "-s", script, "http://"+addr, "warm")
+		if out, err := warm.CombinedOutput(); err != nil {
+			return wrkResult{}, fmt.Errorf("wrk warm-up: %w: %s", err, out)
+		}
 	}
 	before, err := cacheLookups(addr)
 	if err != nil {
@@ -626,6 +643,7 @@ func loadRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, 
 	}{
 		{scenario{name: realistic.name + ", answer cache off (`CACHE_MAX_BYTES=0`)", mix: &mix}, []string{"CACHE_MAX_BYTES=0"}},
 		{realistic, nil},
+		{scenario{name: realistic.name + ", from a cold start (no warm-up: every month is read from PostgreSQL the first time)", mix: &mix, cold: true}, nil},
 		{scenario{name: "the same 20 routes, the same 31 days", paths: repeated}, nil},
 		{scenario{name: "realistic mix, a batch of 1,000 prices committing every second", mix: &mix, batches: true}, nil},
 	} {
@@ -644,7 +662,7 @@ func loadRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, 
 			return loadResults{}, fmt.Errorf("%s: %w", run.sc.name, err)
 		}
 		fmt.Fprintln(w, res.row(run.sc.name, conns))
-		*[]*wrkResult{&results.uncached, &results.realistic, &results.repeated, &results.batches}[i] = res
+		*[]*wrkResult{&results.uncached, &results.realistic, &results.cold, &results.repeated, &results.batches}[i] = res
 		if run.sc.batches {
 			fmt.Fprintf(w, "\nBatches committed during the run: %d, median commit %s, max %s.\n", len(res.batches), ms(median(res.batches)), ms(slices.Max(res.batches)))
 		}
@@ -653,9 +671,40 @@ func loadRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, 
 	return results, nil
 }
 
+// realisticRun runs the realistic mix alone on the database at dbURL.
+func realisticRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, dbURL, label string) (wrkResult, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return wrkResult{}, err
+	}
+	mix, err := ratesmix.Load(ctx, conn)
+	conn.Close(ctx)
+	if err != nil {
+		return wrkResult{}, err
+	}
+	s, err := startService(o, dbURL, "LOG_LEVEL=info")
+	if err != nil {
+		return wrkResult{}, err
+	}
+	defer func() { _ = s.stop() }() // a measurement already failed if this runs early
+	if err := s.waitReady(60 * time.Second); err != nil {
+		return wrkResult{}, err
+	}
+	sc := scenario{name: fmt.Sprintf("realistic mix (%d routes with prices, ports and regions, ranges of 1-60 days)", len(mix.Routes)), mix: &mix}
+	res, err := runWrk(ctx, s, pg.Pid(), dbURL, sc, 64, o.duration)
+	if err != nil {
+		return wrkResult{}, err
+	}
+	fmt.Fprintf(w, "## GET /rates on the %s\n\n", label)
+	fmt.Fprintln(w, resultHeader)
+	fmt.Fprintln(w, res.row(sc.name, 64))
+	fmt.Fprintln(w)
+	return res, nil
+}
+
 // loadResults are the runs of loadRuns.
 type loadResults struct {
-	uncached, realistic, repeated, batches wrkResult
+	uncached, realistic, cold, repeated, batches wrkResult
 }
 
 // scaleRun seeds a generated dump of many prices and runs the realistic mix on it, comparing

@@ -198,7 +198,7 @@ func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Genera
 		cached       [][]store.DayStat
 		firstMissing = -1
 		lastMissing  = -1
-		pairKey      = "m\x00" + orig.Key + "\x00" + dest.Key + "\x00"
+		pairKey      = monthKeyPrefix + orig.Key + "\x00" + dest.Key + "\x00"
 		monthKey     = func(m time.Time) string { return pairKey + m.Format("2006-01") }
 	)
 	for m := time.Date(q.From.Year(), q.From.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(q.To); m = m.AddDate(0, 1, 0) {

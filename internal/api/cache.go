@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strings"
 	"sync"
 
 	"rates/internal/store"
@@ -13,14 +14,38 @@ import (
 // generation it reads (advance), which empties it, and lookups and stores name the
 // generation they belong to and must match it exactly. Exact matching, not ordering, is what
 // makes a reset of the counter (a new epoch) safe.
-// A byte budget bounds memory; past it, arbitrary entries are dropped (Go's map order is
+// A byte budget bounds memory, split between the two kinds of entry: answers get a quarter and
+// months the rest, so that answers to ranges asked once (most of them, when clients ask for
+// many routes and ranges) cannot push out the months every later query over the same pair is
+// built from. Past its share, arbitrary entries of the same kind are dropped (Go's map order is
 // random), which is enough for entries that are all cheap to recompute.
 type answerCache struct {
-	mu       sync.RWMutex
-	gen      store.Generation
+	mu    sync.RWMutex
+	gen   store.Generation
+	kinds [2]cacheShare // answers, months
+}
+
+// cacheShare is the entries of one kind and their share of the budget.
+type cacheShare struct {
 	entries  map[string]cacheEntry
 	bytes    int
 	maxBytes int
+}
+
+// The kinds of entry, told apart by their keys: month keys start with monthKeyPrefix, answer
+// keys with a date.
+const (
+	answerKind = iota
+	monthKind
+)
+
+const monthKeyPrefix = "m\x00"
+
+func kindOf(key string) int {
+	if strings.HasPrefix(key, monthKeyPrefix) {
+		return monthKind
+	}
+	return answerKind
 }
 
 // cacheEntry is an answer (status and body) or a month of day stats (days).
@@ -34,7 +59,10 @@ type cacheEntry struct {
 func (e cacheEntry) size(key string) int { return len(key) + len(e.body) + len(e.days)*40 + 64 }
 
 func newAnswerCache(maxBytes int) *answerCache {
-	return &answerCache{entries: map[string]cacheEntry{}, maxBytes: maxBytes}
+	c := &answerCache{}
+	c.kinds[answerKind] = cacheShare{entries: map[string]cacheEntry{}, maxBytes: maxBytes / 4}
+	c.kinds[monthKind] = cacheShare{entries: map[string]cacheEntry{}, maxBytes: maxBytes - maxBytes/4}
+	return c
 }
 
 // advance moves the cache to the generation just read, emptying it when that differs from the
@@ -47,8 +75,11 @@ func (c *answerCache) advance(gen store.Generation) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
-		clear(c.entries)
-		c.gen, c.bytes = gen, 0
+		for i := range c.kinds {
+			clear(c.kinds[i].entries)
+			c.kinds[i].bytes = 0
+		}
+		c.gen = gen
 	}
 }
 
@@ -61,7 +92,7 @@ func (c *answerCache) get(key string, gen store.Generation) (cacheEntry, bool) {
 	if gen != c.gen {
 		return cacheEntry{}, false
 	}
-	e, ok := c.entries[key]
+	e, ok := c.kinds[kindOf(key)].entries[key]
 	return e, ok
 }
 
@@ -72,24 +103,25 @@ func (c *answerCache) put(key string, gen store.Generation, e cacheEntry) {
 		return
 	}
 	size := e.size(key)
-	if size > c.maxBytes/16 {
-		return
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	share := &c.kinds[kindOf(key)]
+	if size > share.maxBytes/16 {
+		return
+	}
 	if gen != c.gen {
 		return // the data has changed since (or the cache has not seen this generation yet)
 	}
-	if old, ok := c.entries[key]; ok {
-		c.bytes -= old.size(key)
+	if old, ok := share.entries[key]; ok {
+		share.bytes -= old.size(key)
 	}
-	for k, v := range c.entries {
-		if c.bytes+size <= c.maxBytes {
+	for k, v := range share.entries {
+		if share.bytes+size <= share.maxBytes {
 			break
 		}
-		delete(c.entries, k)
-		c.bytes -= v.size(k)
+		delete(share.entries, k)
+		share.bytes -= v.size(k)
 	}
-	c.entries[key] = e
-	c.bytes += size
+	share.entries[key] = e
+	share.bytes += size
 }
