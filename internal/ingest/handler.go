@@ -361,7 +361,10 @@ func isTimeout(err error) bool {
 
 // RejectionMessage summarises a rejection for people.
 func RejectionMessage(badRows int64) string {
-	if badRows == 1 {
+	switch badRows {
+	case 0: // the manifest of a multi-part batch, or a part's checksum: no row to blame
+		return "batch rejected: see the errors"
+	case 1:
 		return "batch rejected: 1 bad row"
 	}
 	return "batch rejected: " + strconv.FormatInt(badRows, 10) + " bad rows"

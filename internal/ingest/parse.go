@@ -19,8 +19,9 @@ const Header = "orig_code,dest_code,day,price"
 
 var headerFields = []string{"orig_code", "dest_code", "day", "price"}
 
-// RowError is one problem found in a batch. Line is the CSV line (the header is line 1);
-// Column names the field, or is empty when the problem concerns the whole row or file.
+// RowError is one problem found in a batch. Line is the CSV line (the header is line 1), or 0
+// when the problem concerns a whole part of a multi-part batch or its manifest; Column names
+// the field, or is empty when the problem concerns the whole row or file.
 type RowError struct {
 	Line   int64  `json:"line"`
 	Column string `json:"column,omitempty"`
