@@ -325,3 +325,25 @@ func gunzip(t *testing.T, b []byte) []byte {
 	}
 	return out
 }
+
+// A part that cannot be read (not uploaded yet) fails the attempt without recording anything,
+// so the delivery is retried rather than rejected.
+func TestManifestMissingPartIsRetried(t *testing.T) {
+	t.Parallel()
+	l := NewLoader(newDB(t), LoaderOptions{}, testLogger(t))
+	m := newMemParts()
+	data := manifestOf(t, m, "", csvOf(Header, "PT001,PT002,2024-03-01,100"), csvOf(Header, "PT003,PT004,2024-03-01,100"))
+	delete(m.data, "parts/p02.csv")
+	src := s3Source("incoming/manifests/m.json", "e1")
+	_, err := l.LoadManifest(context.Background(), src, data, m.parts())
+	var srcErr *SourceError
+	if !errors.As(err, &srcErr) || !strings.Contains(err.Error(), "parts/p02.csv") {
+		t.Fatalf("err = %v, want a source error naming the missing part", err)
+	}
+	if _, found, err := l.Find(context.Background(), src); err != nil || found {
+		t.Fatalf("a failed attempt was recorded (found=%v, %v): the retry would replay it", found, err)
+	}
+	if n := routeRows(t, l); n != 0 {
+		t.Fatalf("%d prices written", n)
+	}
+}
