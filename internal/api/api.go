@@ -69,21 +69,26 @@ type Handler struct {
 	log       *slog.Logger
 	readiness *Readiness
 	router    chi.Router
-	cache     *answerCache
-	gens      *generationReader
-	treeMu    sync.Mutex
-	tree      atomic.Pointer[store.Tree]
+	// answers and months are the two caches (newCaches); both nil when caching is off.
+	answers *answerCache
+	months  *answerCache
+	gens    *generationReader
+	treeMu  sync.Mutex
+	tree    atomic.Pointer[store.Tree]
 }
 
 // New builds the router with its middleware.
 func New(st Store, cfg Config, readiness *Readiness, log *slog.Logger) *Handler {
 	h := &Handler{store: st, cfg: cfg, log: log, readiness: readiness}
 	if cfg.CacheBytes > 0 {
-		h.cache = newAnswerCache(cfg.CacheBytes)
+		h.answers, h.months = newCaches(cfg.CacheBytes)
 	}
 	h.gens = newGenerationReader(func(ctx context.Context) (store.Generation, error) {
 		return store.RetryOnce(ctx, st.Generation)
-	}, cfg.QueryTimeout, h.cache.advance)
+	}, cfg.QueryTimeout, func(gen store.Generation) {
+		h.answers.advance(gen)
+		h.months.advance(gen)
+	})
 
 	r := chi.NewRouter()
 	r.Use(requestID, observe(log, cfg.Metrics, newRequestLogPolicy(cfg.RequestLog)), recoverPanics(log), limitQuery(cfg.MaxQueryBytes), middleware.GetHead)
@@ -132,7 +137,7 @@ func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := q.cacheKey()
-	answer, hit := h.cache.get(key, gen)
+	answer, hit := h.answers.get(key, gen)
 	result := "hit"
 	if !hit {
 		// A deadlock or serialization failure of the read (40P01, 40001) is retried once.
@@ -145,9 +150,9 @@ func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 			h.storeFailed(w, r, err)
 			return
 		}
-		h.cache.put(key, gen, answer)
+		h.answers.put(key, gen, answer)
 	}
-	if h.cache != nil {
+	if h.answers != nil {
 		h.cfg.Metrics.CacheLookup(result)
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -189,7 +194,7 @@ func (h *Handler) answer(ctx context.Context, q RatesQuery, gen store.Generation
 // months, each cached under the resolved pair, so that other ranges over the same pair are
 // answered from memory; the months not cached are read in one query.
 func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Generation, orig, dest store.Location) ([]store.DayStat, string, error) {
-	if h.cache == nil {
+	if h.months == nil {
 		stats, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, q.From, q.To)
 		return stats, "miss", err
 	}
@@ -198,11 +203,11 @@ func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Genera
 		cached       [][]store.DayStat
 		firstMissing = -1
 		lastMissing  = -1
-		pairKey      = monthKeyPrefix + orig.Key + "\x00" + dest.Key + "\x00"
+		pairKey      = orig.Key + "\x00" + dest.Key + "\x00"
 		monthKey     = func(m time.Time) string { return pairKey + m.Format("2006-01") }
 	)
 	for m := time.Date(q.From.Year(), q.From.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(q.To); m = m.AddDate(0, 1, 0) {
-		e, ok := h.cache.get(monthKey(m), gen)
+		e, ok := h.months.get(monthKey(m), gen)
 		if !ok {
 			if firstMissing < 0 {
 				firstMissing = len(months)
@@ -220,13 +225,13 @@ func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Genera
 		// is likely to ask for a neighbouring range.
 		from, to := months[firstMissing], months[lastMissing].AddDate(0, 1, 0)
 		if before := from.AddDate(0, -1, 0); before.Year() >= 1 {
-			if _, ok := h.cache.get(monthKey(before), gen); !ok {
+			if _, ok := h.months.get(monthKey(before), gen); !ok {
 				from = before
 			}
 		}
 		if to.Year() > 9999 {
 			to = months[lastMissing]
-		} else if _, ok := h.cache.get(monthKey(to), gen); ok {
+		} else if _, ok := h.months.get(monthKey(to), gen); ok {
 			to = months[lastMissing]
 		}
 		stats, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, from, to.AddDate(0, 1, -1))
@@ -243,7 +248,7 @@ func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Genera
 			if j := (m.Year()-months[0].Year())*12 + int(m.Month()-months[0].Month()); j >= 0 && j < len(months) {
 				cached[j] = days
 			}
-			h.cache.put(monthKey(m), gen, cacheEntry{days: days})
+			h.months.put(monthKey(m), gen, cacheEntry{days: days})
 		}
 	}
 	var stats []store.DayStat

@@ -17,52 +17,56 @@ func TestCacheKindsKeepTheirOwnShare(t *testing.T) {
 		for d := range days {
 			days[d] = store.DayStat{Day: time.Date(2026, 1, d+1, 0, 0, 0, 0, time.UTC), Count: 3, Sum: int64(300 + i)}
 		}
-		return fmt.Sprintf("%sp:AAAAA\x00p:BBBBB\x00%04d-01", monthKeyPrefix, 2000+i), cacheEntry{days: days}
+		return fmt.Sprintf("p:AAAAA\x00p:BBBBB\x00%04d-01", 2000+i), cacheEntry{days: days}
 	}
 	answer := func(i int) (string, cacheEntry) {
 		return fmt.Sprintf("2026-01-01\x002026-01-%02d\x00AAAAA\x00Q%04d", 1+i%28, i), cacheEntry{status: 200, body: make([]byte, 900)}
 	}
 	for _, tc := range []struct {
-		name          string
-		keep, flood   func(int) (string, cacheEntry)
-		keepKind      int
-		floodKind     int
-		floodMaxShare int
+		name         string
+		keep, flood  func(int) (string, cacheEntry)
+		answersFlood bool
 	}{
-		{"answers flood, months stay", month, answer, monthKind, answerKind, 4},
-		{"months flood, answers stay", answer, month, answerKind, monthKind, 4},
+		{"answers flood, months stay", month, answer, true},
+		{"months flood, answers stay", answer, month, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const budget = 256 << 10
-			c := newAnswerCache(budget)
-			c.advance(gen)
+			answers, months := newCaches(budget)
+			keepIn, floodIn := answers, months
+			if tc.answersFlood {
+				keepIn, floodIn = months, answers
+			}
+			for _, c := range []*answerCache{answers, months} {
+				c.advance(gen)
+			}
 			var kept []string
 			for i := range 8 {
 				k, e := tc.keep(i)
-				c.put(k, gen, e)
+				keepIn.put(k, gen, e)
 				kept = append(kept, k)
 			}
 			for i := range 2000 {
 				k, e := tc.flood(i)
-				c.put(k, gen, e)
+				floodIn.put(k, gen, e)
 			}
 			for _, k := range kept {
-				if _, ok := c.get(k, gen); !ok {
+				if _, ok := keepIn.get(k, gen); !ok {
 					t.Fatalf("entry %q was pushed out by the other kind", k)
 				}
 			}
-			for kind, share := range c.kinds {
-				if share.bytes > share.maxBytes {
-					t.Errorf("kind %d holds %d bytes, more than its share %d", kind, share.bytes, share.maxBytes)
+			for kind, c := range []*answerCache{answers, months} {
+				if c.bytes > c.maxBytes {
+					t.Errorf("kind %d holds %d bytes, more than its share %d", kind, c.bytes, c.maxBytes)
 				}
 			}
-			if got := c.kinds[answerKind].maxBytes + c.kinds[monthKind].maxBytes; got != budget {
+			if got := answers.maxBytes + months.maxBytes; got != budget {
 				t.Errorf("shares add up to %d, want the budget %d", got, budget)
 			}
-			if c.kinds[tc.floodKind].bytes < c.kinds[tc.floodKind].maxBytes/2 {
-				t.Errorf("the flooding kind holds only %d of its %d bytes: eviction dropped too much", c.kinds[tc.floodKind].bytes, c.kinds[tc.floodKind].maxBytes)
+			if floodIn.bytes < floodIn.maxBytes/2 {
+				t.Errorf("the flooding kind holds only %d of its %d bytes: eviction dropped too much", floodIn.bytes, floodIn.maxBytes)
 			}
-			if _, ok := c.get(kept[0], store.Generation{Epoch: store.Epoch{Table: 1}, Data: 8}); ok {
+			if _, ok := keepIn.get(kept[0], store.Generation{Epoch: store.Epoch{Table: 1}, Data: 8}); ok {
 				t.Fatal("an entry was served for another generation")
 			}
 		})
