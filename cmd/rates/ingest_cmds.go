@@ -206,7 +206,6 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 	loader := newLoader(pool, ing, nil, log)
 	var res ingest.Result
 	if *manifest != "" {
-		src.Mode = ""
 		res, err = loader.LoadManifest(ctx, src, data, ingest.FileParts(filepath.Dir(*manifest)))
 	} else {
 		res, err = loader.Load(ctx, src, f)

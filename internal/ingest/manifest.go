@@ -108,7 +108,7 @@ type Parts struct {
 }
 
 // LoadManifest loads the multi-part batch whose manifest is data, delivered as src, as one
-// batch; the manifest's mode applies. A manifest that cannot be parsed, or names a part that
+// batch; the manifest's mode applies, whatever src says. A manifest that cannot be parsed, or names a part that
 // parts does not allow, rejects the batch. Otherwise every part is read and checked outside any
 // transaction: its checksum against the manifest, its rows as a single batch's would be, its
 // port codes against ports. A part that fails rejects the whole batch, recorded with a report
@@ -117,10 +117,8 @@ type Parts struct {
 // *SourceError; nothing written) and the next attempt rejects it. The loader's deadline covers
 // both passes.
 func (l *Loader) LoadManifest(ctx context.Context, src Source, data []byte, parts Parts) (Result, error) {
-	src.Data = DataPrices
-	if src.Mode == "" {
-		src.Mode = ModeAppend
-	}
+	// The manifest gives the mode; one that cannot be read is recorded as an append.
+	src.Data, src.Mode = DataPrices, ModeAppend
 	res := Result{Source: src, StartedAt: time.Now(), Bytes: int64(len(data))}
 	sum := sha256.Sum256(data)
 	res.SHA256 = hex.EncodeToString(sum[:])

@@ -244,12 +244,10 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 		log.Info("not a batch (report or folder marker): skipped")
 		return nil
 	}
-	switch folderOf(ref.Key) {
-	case PartsFolder:
+	manifest := folderOf(ref.Key) == ManifestsFolder
+	if folderOf(ref.Key) == PartsFolder {
 		log.Info("part of a multi-part batch: loaded with its manifest, not alone")
 		return nil
-	case ManifestsFolder:
-		return w.manifest(ctx, ref, log)
 	}
 	src := ref.Source()
 	res, found, err := w.loader.Find(ctx, src)
@@ -275,16 +273,32 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 			log.Warn("object was replaced since the event: skipped", "event_etag", ref.ETag, "etag", aws.ToString(obj.ETag))
 			return nil
 		}
-		src.Gzip = strings.EqualFold(aws.ToString(obj.ContentEncoding), "gzip")
-		if res, err = w.loader.Load(ctx, src, body); err != nil {
+		if manifest {
+			res, err = w.loadManifest(ctx, ref, src, body)
+		} else {
+			src.Gzip = strings.EqualFold(aws.ToString(obj.ContentEncoding), "gzip")
+			res, err = w.loader.Load(ctx, src, body)
+		}
+		if err != nil {
 			return err
 		}
 	}
-	return w.outcome(ctx, ref, res, log)
+	if res.Status == StatusDuplicate {
+		log.Info("batch content already loaded: nothing written", "batch_id", res.BatchID, "sha256", res.SHA256)
+	}
+	if res.Status == StatusRejected {
+		// Written on every delivery, so a report lost to a crash after the commit is redone.
+		if err := w.writeReport(ctx, ref, res); err != nil {
+			return err
+		}
+		log.Warn("batch rejected", "batch_id", res.BatchID, "bad_rows", res.Report.BadRows,
+			"report", "s3://"+ref.Bucket+"/"+w.reportKey(ref))
+	}
+	return nil
 }
 
-// getObject reads the version of the object ref names (the newest without a version id). A
-// missing object is reported with missing set and no error.
+// getObject reads a version of an object (the newest without a version id). A missing object
+// is reported with missing set and no error.
 func (w *Worker) getObject(ctx context.Context, bucket, key, versionID string) (obj *s3.GetObjectOutput, missing bool, err error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	if versionID != "" && versionID != "null" {
@@ -301,70 +315,32 @@ func (w *Worker) getObject(ctx context.Context, bucket, key, versionID string) (
 	return obj, false, nil
 }
 
-// manifest loads the multi-part batch whose manifest ref is. Its parts must be in the parts
-// folder of the same incoming prefix: any other object there is a batch of its own.
-func (w *Worker) manifest(ctx context.Context, ref ObjectRef, log *slog.Logger) error {
-	src := ref.Source()
-	src.Mode = ""
-	res, found, err := w.loader.Find(ctx, src)
+// loadManifest loads the multi-part batch whose manifest ref is. Its parts must be in the
+// parts folder of the same incoming prefix: any other object there is a batch of its own.
+func (w *Worker) loadManifest(ctx context.Context, ref ObjectRef, src Source, body io.Reader) (Result, error) {
+	data, err := io.ReadAll(io.LimitReader(body, MaxManifestBytes+1))
 	if err != nil {
-		return err
+		return Result{}, fmt.Errorf("read manifest: %w", err)
 	}
-	if !found {
-		obj, missing, err := w.getObject(ctx, ref.Bucket, ref.Key, ref.VersionID)
-		if err != nil {
-			return err
-		}
-		if missing {
-			log.Warn("object no longer exists: nothing to load, report written")
-			return w.writeMissingReport(ctx, ref)
-		}
-		data, err := io.ReadAll(io.LimitReader(newIdleTimeoutReader(obj.Body, w.cfg.ReadIdleTimeout), MaxManifestBytes+1))
-		_ = obj.Body.Close()
-		if err != nil {
-			return fmt.Errorf("read manifest: %w", err)
-		}
-		partsPrefix := strings.SplitN(ref.Key, "/", 2)[0] + "/" + PartsFolder + "/"
-		parts := Parts{
-			Open: func(ctx context.Context, key string) (io.ReadCloser, error) {
-				obj, missing, err := w.getObject(ctx, ref.Bucket, key, "")
-				if missing {
-					return nil, fmt.Errorf("no object s3://%s/%s", ref.Bucket, key)
-				}
-				if err != nil {
-					return nil, err
-				}
-				return newIdleTimeoutReader(obj.Body, w.cfg.ReadIdleTimeout), nil
-			},
-			Allow: func(key string) error {
-				if !strings.HasPrefix(key, partsPrefix) || strings.HasSuffix(key, "/") {
-					return fmt.Errorf("parts must be objects below %s in the same bucket (any other object there is a batch of its own)", partsPrefix)
-				}
-				return nil
-			},
-		}
-		if res, err = w.loader.LoadManifest(ctx, src, data, parts); err != nil {
-			return err
-		}
-	}
-	log.Info("multi-part batch", "batch_id", res.BatchID, "status", res.Status, "rows", res.Rows)
-	return w.outcome(ctx, ref, res, log)
-}
-
-// outcome logs what became of a batch and writes the report of a rejected one.
-func (w *Worker) outcome(ctx context.Context, ref ObjectRef, res Result, log *slog.Logger) error {
-	if res.Status == StatusDuplicate {
-		log.Info("batch content already loaded: nothing written", "batch_id", res.BatchID, "sha256", res.SHA256)
-	}
-	if res.Status == StatusRejected {
-		// Written on every delivery, so a report lost to a crash after the commit is redone.
-		if err := w.writeReport(ctx, ref, res); err != nil {
-			return err
-		}
-		log.Warn("batch rejected", "batch_id", res.BatchID, "bad_rows", res.Report.BadRows,
-			"report", "s3://"+ref.Bucket+"/"+w.reportKey(ref))
-	}
-	return nil
+	partsPrefix := strings.SplitN(ref.Key, "/", 2)[0] + "/" + PartsFolder + "/"
+	return w.loader.LoadManifest(ctx, src, data, Parts{
+		Open: func(ctx context.Context, key string) (io.ReadCloser, error) {
+			obj, missing, err := w.getObject(ctx, ref.Bucket, key, "")
+			if missing {
+				return nil, fmt.Errorf("no object s3://%s/%s", ref.Bucket, key)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return newIdleTimeoutReader(obj.Body, w.cfg.ReadIdleTimeout), nil
+		},
+		Allow: func(key string) error {
+			if !strings.HasPrefix(key, partsPrefix) || strings.HasSuffix(key, "/") {
+				return fmt.Errorf("parts must be objects below %s in the same bucket (any other object there is a batch of its own)", partsPrefix)
+			}
+			return nil
+		},
+	})
 }
 
 func (w *Worker) reportKey(ref ObjectRef) string { return w.cfg.ReportsPrefix + ref.Key + ".json" }
