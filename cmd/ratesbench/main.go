@@ -113,7 +113,7 @@ func run() error {
 				return err
 			}
 			if refURL != "" {
-				if sum.refRealistic, err = realisticRun(ctx, w, pg, o, refURL, "reference dump (an extra comparison)"); err != nil {
+				if sum.refRealistic, err = realisticRun(ctx, w, pg, o, refURL, "on the reference dump (an extra comparison)"); err != nil {
 					return err
 				}
 			}
@@ -618,12 +618,7 @@ func commitBatches(ctx context.Context, dbURL string, mix *ratesmix.Data, stop <
 // off), the same 20 routes over the same 31 days, and the realistic mix while a batch commits
 // every second (last, since it adds prices), in the order of loadResults.
 func loadRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, dbURL, label string) (loadResults, error) {
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return loadResults{}, err
-	}
-	mix, err := ratesmix.Load(ctx, conn)
-	conn.Close(ctx)
+	mix, err := loadMix(ctx, dbURL)
 	if err != nil {
 		return loadResults{}, err
 	}
@@ -671,14 +666,20 @@ func loadRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, 
 	return results, nil
 }
 
-// realisticRun runs the realistic mix alone on the database at dbURL.
-func realisticRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, dbURL, label string) (wrkResult, error) {
+// loadMix reads the routes of the realistic mix from the database at dbURL.
+func loadMix(ctx context.Context, dbURL string) (ratesmix.Data, error) {
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
-		return wrkResult{}, err
+		return ratesmix.Data{}, err
 	}
-	mix, err := ratesmix.Load(ctx, conn)
-	conn.Close(ctx)
+	defer conn.Close(ctx)
+	return ratesmix.Load(ctx, conn)
+}
+
+// realisticRun runs the realistic mix alone on the database at dbURL and prints it under
+// "GET /rates <where>".
+func realisticRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, dbURL, where string) (wrkResult, error) {
+	mix, err := loadMix(ctx, dbURL)
 	if err != nil {
 		return wrkResult{}, err
 	}
@@ -695,7 +696,7 @@ func realisticRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o optio
 	if err != nil {
 		return wrkResult{}, err
 	}
-	fmt.Fprintf(w, "## GET /rates on the %s\n\n", label)
+	fmt.Fprintf(w, "## GET /rates %s\n\n", where)
 	fmt.Fprintln(w, resultHeader)
 	fmt.Fprintln(w, res.row(sc.name, 64))
 	fmt.Fprintln(w)
@@ -729,32 +730,11 @@ func scaleRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, 
 	if err != nil {
 		return wrkResult{}, err
 	}
-	conn, err := pgx.Connect(ctx, dbURL)
+	res, err := realisticRun(ctx, w, pg, o, dbURL, fmt.Sprintf("at %d prices", o.scalePrices))
 	if err != nil {
 		return wrkResult{}, err
 	}
-	mix, err := ratesmix.Load(ctx, conn)
-	conn.Close(ctx)
-	if err != nil {
-		return wrkResult{}, err
-	}
-	s, err := startService(o, dbURL, "LOG_LEVEL=info")
-	if err != nil {
-		return wrkResult{}, err
-	}
-	defer func() { _ = s.stop() }() // a measurement already failed if this runs early
-	if err := s.waitReady(60 * time.Second); err != nil {
-		return wrkResult{}, err
-	}
-	sc := scenario{name: fmt.Sprintf("realistic mix at %d prices (%d routes with prices)", o.scalePrices, len(mix.Routes)), mix: &mix}
-	res, err := runWrk(ctx, s, pg.Pid(), dbURL, sc, 64, o.duration)
-	if err != nil {
-		return wrkResult{}, err
-	}
-	fmt.Fprintf(w, "## GET /rates at %d prices\n\n", o.scalePrices)
-	fmt.Fprintln(w, resultHeader)
-	fmt.Fprintln(w, res.row(sc.name, 64))
-	fmt.Fprintf(w, "\np99 at %d prices: %.2f ms, %.2f× the default dump's %.2f ms (target: within 2×).\n\n",
+	fmt.Fprintf(w, "p99 at %d prices: %.2f ms, %.2f× the default dump's %.2f ms (target: within 2×).\n\n",
 		o.scalePrices, res.P99US/1000, res.P99US/small.P99US, small.P99US/1000)
 	return res, nil
 }
