@@ -258,6 +258,10 @@ func dropForLoad(ctx context.Context, tx pgx.Tx) ([]string, error) {
 		FROM pg_index
 		WHERE indrelid = 'prices'::regclass AND NOT indisunique
 		UNION ALL
+		-- price_daily, emptied with prices (TRUNCATE), is filled again from every price the
+		-- seed leaves before its key is added back and its triggers are on again.
+		SELECT '', $1, 1
+		UNION ALL
 		SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname),
 		       format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid)), 2
 		FROM pg_constraint
@@ -274,36 +278,27 @@ func dropForLoad(ctx context.Context, tx pgx.Tx) ([]string, error) {
 		       format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid)), 4
 		FROM pg_constraint
 		WHERE contype = 'f' AND conrelid = ANY (ARRAY['prices', 'ports', 'regions']::regclass[])
-		ORDER BY 3, 1`)
+		ORDER BY 3, 1`, store.RebuildPriceDailySQL)
 	if err != nil {
 		return nil, fmt.Errorf("read constraints, indexes and triggers: %w", err)
 	}
-	type ddl struct {
-		drop, restore string
-		order         int
-	}
+	type ddl struct{ drop, restore string }
 	ddls, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ddl, error) {
 		var d ddl
-		return d, row.Scan(&d.drop, &d.restore, &d.order)
+		var order int
+		return d, row.Scan(&d.drop, &d.restore, &order)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read constraints, indexes and triggers: %w", err)
 	}
-	// price_daily is emptied with prices (TRUNCATE) and filled again, before its key is added
-	// back and its triggers are on again, from every price the seed leaves.
-	restore := make([]string, 0, len(ddls)+1)
-	rebuilt := false
+	restore := make([]string, 0, len(ddls))
 	for _, d := range ddls {
-		if _, err := tx.Exec(ctx, d.drop); err != nil {
-			return nil, fmt.Errorf("prepare load: %w", err)
-		}
-		if d.order >= 2 && !rebuilt {
-			restore, rebuilt = append(restore, store.RebuildPriceDailySQL), true
+		if d.drop != "" {
+			if _, err := tx.Exec(ctx, d.drop); err != nil {
+				return nil, fmt.Errorf("prepare load: %w", err)
+			}
 		}
 		restore = append(restore, d.restore)
-	}
-	if !rebuilt {
-		restore = append(restore, store.RebuildPriceDailySQL)
 	}
 	return restore, nil
 }
