@@ -3,13 +3,9 @@ package ingest
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // The worker path end to end (gofakes3, sqsfake, PostgreSQL): a ports batch under
@@ -19,17 +15,11 @@ func TestWorkerDuplicateReplaceAndReferenceUploads(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t, newDB(t), false)
 	p.start(p.sqs, p.config())
-	step := func(key string, data []byte) {
-		t.Helper()
-		n := len(p.fake.Deleted(p.queue))
-		p.send(event(p.upload(key, data)))
-		eventually(t, 30*time.Second, key+" processed", func() bool { return len(p.fake.Deleted(p.queue)) == n+1 })
-	}
-	step("incoming/ports/2026-05-new.csv", csvOf(PortsHeader, "NEWP1,New port,test_region"))
+	p.step("incoming/ports/2026-05-new.csv", csvOf(PortsHeader, "NEWP1,New port,test_region"))
 	prices := csvOf(Header, "NEWP1,PT002,2024-05-01,100", "NEWP1,PT002,2024-05-01,200", "NEWP1,PT002,2024-05-02,300")
-	step("incoming/daily.csv", prices)
-	step("incoming/daily-resent.csv", prices)
-	step("incoming/replace/daily-fix.csv", csvOf(Header, "NEWP1,PT002,2024-05-01,150"))
+	p.step("incoming/daily.csv", prices)
+	p.step("incoming/daily-resent.csv", prices)
+	p.step("incoming/replace/daily-fix.csv", csvOf(Header, "NEWP1,PT002,2024-05-01,150"))
 
 	type rec struct {
 		kind, mode, status string
@@ -100,16 +90,10 @@ func TestWorkerMultiPartBatch(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t, newDB(t), false)
 	p.start(p.sqs, p.config())
-	step := func(key string, data []byte) {
-		t.Helper()
-		n := len(p.fake.Deleted(p.queue))
-		p.send(event(p.upload(key, data)))
-		eventually(t, 30*time.Second, key+" processed", func() bool { return len(p.fake.Deleted(p.queue)) == n+1 })
-	}
 	part1 := csvOf(Header, "PT001,PT002,2024-06-01,100", "PT001,PT002,2024-06-01,200")
 	part2 := gzipped(csvOf(Header, "PT001,PT002,2024-06-01,300", "PT003,PT004,2024-06-02,40"))
-	step("incoming/parts/2024-06-01/a.csv", part1)
-	step("incoming/parts/2024-06-01/b.csv.gz", part2)
+	p.step("incoming/parts/2024-06-01/a.csv", part1)
+	p.step("incoming/parts/2024-06-01/b.csv.gz", part2)
 	if n := p.count(`SELECT count(*) FROM batches`); n != 0 {
 		t.Fatalf("%d batches recorded for parts alone, want none", n)
 	}
@@ -122,7 +106,7 @@ func TestWorkerMultiPartBatch(t *testing.T) {
 	}
 	a := ManifestPart{Key: "incoming/parts/2024-06-01/a.csv", SHA256: sha(part1)}
 	b := ManifestPart{Key: "incoming/parts/2024-06-01/b.csv.gz", SHA256: sha(gunzip(t, part2))}
-	step("incoming/manifests/2024-06-01.json", manifest(a, b))
+	p.step("incoming/manifests/2024-06-01.json", manifest(a, b))
 	if n := p.count(`SELECT count(*) FROM batches WHERE status = 'loaded' AND rows = 4 AND source_name LIKE '%/incoming/manifests/2024-06-01.json'`); n != 1 {
 		t.Fatalf("%d loaded manifest batches of 4 rows, want 1", n)
 	}
@@ -131,19 +115,15 @@ func TestWorkerMultiPartBatch(t *testing.T) {
 	}
 
 	outside := ManifestPart{Key: "incoming/daily.csv", SHA256: sha(part1)}
-	step("incoming/manifests/outside.json", manifest(a, outside))
+	p.step("incoming/manifests/outside.json", manifest(a, outside))
 	bad := csvOf(Header, "PT001,NOPE1,2024-06-03,1")
-	step("incoming/parts/2024-06-03/bad.csv", bad)
-	step("incoming/manifests/bad.json", manifest(ManifestPart{Key: "incoming/parts/2024-06-03/bad.csv", SHA256: sha(bad)}))
+	p.step("incoming/parts/2024-06-03/bad.csv", bad)
+	p.step("incoming/manifests/bad.json", manifest(ManifestPart{Key: "incoming/parts/2024-06-03/bad.csv", SHA256: sha(bad)}))
 	for key, want := range map[string]string{
 		"reports/incoming/manifests/outside.json.json": "parts must be objects below incoming/parts/",
 		"reports/incoming/manifests/bad.json.json":     `unknown port code \"NOPE1\"`,
 	} {
-		out, err := p.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(key)})
-		if err != nil {
-			t.Fatalf("report %s: %v", key, err)
-		}
-		body, _ := io.ReadAll(out.Body)
+		body, _ := p.read(key)
 		if !strings.Contains(string(body), want) || !strings.Contains(string(body), `"status": "rejected"`) {
 			t.Fatalf("report %s:\n%s\nwant it to say %s", key, body, want)
 		}

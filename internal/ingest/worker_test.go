@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -225,6 +226,29 @@ func (p *pipeline) upload(key string, data []byte) string {
 	return record("ObjectCreated:Put", p.bucket, encoded, aws.ToString(out.VersionId), strings.Trim(aws.ToString(out.ETag), `"`), len(data))
 }
 
+// read returns the object at key (a report) and its Content-Type, failing the test when there
+// is none.
+func (p *pipeline) read(key string) (body []byte, contentType string) {
+	p.t.Helper()
+	obj, err := p.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(key)})
+	if err != nil {
+		p.t.Fatalf("object %s: %v", key, err)
+	}
+	defer obj.Body.Close()
+	if body, err = io.ReadAll(obj.Body); err != nil {
+		p.t.Fatalf("object %s: %v", key, err)
+	}
+	return body, aws.ToString(obj.ContentType)
+}
+
+// step uploads key and sends its event, then waits until the worker has deleted the message.
+func (p *pipeline) step(key string, data []byte) {
+	p.t.Helper()
+	n := len(p.fake.Deleted(p.queue))
+	p.send(event(p.upload(key, data)))
+	eventually(p.t, 30*time.Second, key+" processed", func() bool { return len(p.fake.Deleted(p.queue)) == n+1 })
+}
+
 func (p *pipeline) send(body string) {
 	p.t.Helper()
 	if _, err := p.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(p.queue), MessageBody: aws.String(body)}); err != nil {
@@ -363,13 +387,9 @@ func TestWorkerRejectsBadBatchAndWritesReport(t *testing.T) {
 	if n := p.count(`SELECT count(*) FROM batches WHERE status = 'rejected' AND bad_rows = 1`); n != 1 {
 		t.Fatalf("%d rejected batches recorded, want 1", n)
 	}
-	obj, err := p.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(p.bucket), Key: aws.String("reports/incoming/bad batch.csv.json")})
-	if err != nil {
-		t.Fatalf("report object: %v", err)
-	}
-	defer obj.Body.Close()
 	var report S3Report
-	if err := json.NewDecoder(obj.Body).Decode(&report); err != nil {
+	body, contentType := p.read("reports/incoming/bad batch.csv.json")
+	if err := json.Unmarshal(body, &report); err != nil {
 		t.Fatal(err)
 	}
 	want := RowError{Line: badLine, Column: "day", Reason: `"2024-13-01" is not a real date`}
@@ -377,8 +397,8 @@ func TestWorkerRejectsBadBatchAndWritesReport(t *testing.T) {
 		report.Errors[0] != want || report.Key != "incoming/bad batch.csv" || report.VersionID == "" || len(report.SHA256) != 64 {
 		t.Fatalf("report = %+v, want the bad line %+v", report, want)
 	}
-	if aws.ToString(obj.ContentType) != "application/json" {
-		t.Errorf("report Content-Type = %q", aws.ToString(obj.ContentType))
+	if contentType != "application/json" {
+		t.Errorf("report Content-Type = %q", contentType)
 	}
 }
 
@@ -541,14 +561,9 @@ func TestWorkerSkipsReportsAndMissingObjects(t *testing.T) {
 		t.Fatalf("%d batches recorded, want none", n)
 	}
 	// The missing object gets a report saying so; the message was deleted, not retried.
-	obj, err := p.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(p.bucket),
-		Key: aws.String("reports/incoming/deleted-before-processing.csv.json")})
-	if err != nil {
-		t.Fatalf("report of the missing object: %v", err)
-	}
-	defer obj.Body.Close()
 	var rep MissingReport
-	if err := json.NewDecoder(obj.Body).Decode(&rep); err != nil || rep.Status != "missing" || rep.Key != "incoming/deleted-before-processing.csv" {
+	body, _ := p.read("reports/incoming/deleted-before-processing.csv.json")
+	if err := json.Unmarshal(body, &rep); err != nil || rep.Status != "missing" || rep.Key != "incoming/deleted-before-processing.csv" {
 		t.Fatalf("report %+v, %v", rep, err)
 	}
 	if p.fake.Stats(p.dlq) != (sqsfake.Stats{}) {
