@@ -19,13 +19,21 @@ import (
 	"rates/internal/testing/pgserver"
 )
 
-func TestIngestCommand(t *testing.T) {
+// seededDatabase returns a new database seeded with the default dump by run, and the
+// environment that points the commands at it.
+func seededDatabase(t *testing.T) (string, func(string) (string, bool)) {
+	t.Helper()
 	url := pgserver.NewDatabase(t, srv)
 	env := lookupOf(map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "warn", "MIGRATE_ON_START": "true"})
-	ctx := context.Background()
-	if err := run(ctx, []string{"seed", "--file", defaultDump}, env, io.Discard, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"seed", "--file", defaultDump}, env, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
+	return url, env
+}
+
+func TestIngestCommand(t *testing.T) {
+	url, env := seededDatabase(t)
+	ctx := context.Background()
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.csv")
 	bad := filepath.Join(dir, "bad.csv")
@@ -59,12 +67,8 @@ func TestIngestCommand(t *testing.T) {
 // rates ingest --manifest loads the parts beside the manifest as one batch, and says so in
 // its JSON line; the same rows as one file are then a duplicate.
 func TestIngestManifestCommand(t *testing.T) {
-	url := pgserver.NewDatabase(t, srv)
-	env := lookupOf(map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "warn", "MIGRATE_ON_START": "true"})
+	_, env := seededDatabase(t)
 	ctx := context.Background()
-	if err := run(ctx, []string{"seed", "--file", defaultDump}, env, io.Discard, io.Discard); err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	parts := []string{
 		"orig_code,dest_code,day,price\nCNSHA,NLRTM,2026-02-01,1500\n",
