@@ -273,20 +273,13 @@ func TestLoadPastItsDeadlineRollsBack(t *testing.T) {
 	pool := newDB(t)
 	l := NewLoader(pool, LoaderOptions{MaxDuration: 2 * time.Second}, testLogger(t))
 	ctx := context.Background()
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, "LOCK TABLE prices IN EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	release := hold(t, pool, "LOCK TABLE prices IN EXCLUSIVE MODE")
 	start := time.Now()
-	_, err = l.Load(ctx, apiSource("late"), bytes.NewReader(batchBytes(100, nil)))
+	_, err := l.Load(ctx, apiSource("late"), bytes.NewReader(batchBytes(100, nil)))
 	if err == nil || time.Since(start) > 10*time.Second {
 		t.Fatalf("load under a held lock: %v after %s, want an error within the deadline", err, time.Since(start))
 	}
-	_ = tx.Rollback(ctx)
+	release()
 	if n := sqlCount(t, l, `SELECT count(*) FROM batches`); n != 0 {
 		t.Fatalf("%d batches recorded", n)
 	}
@@ -325,21 +318,14 @@ func TestSeedLockKeepsLoadsOut(t *testing.T) {
 	pool := newDB(t)
 	l := NewLoader(pool, LoaderOptions{MaxDuration: 2 * time.Second}, testLogger(t))
 	ctx := context.Background()
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", seed.LockKey); err != nil {
-		t.Fatal(err)
-	}
+	release := hold(t, pool, "SELECT pg_advisory_xact_lock($1)", seed.LockKey)
 	if _, err := l.Load(ctx, apiSource("during-seed"), bytes.NewReader(batchBytes(10, nil))); err == nil || !strings.Contains(err.Error(), "running seed") {
 		t.Fatalf("load during a seed: %v, want it kept out", err)
 	}
 	if _, err := l.Revert(ctx, 1); err == nil || !strings.Contains(err.Error(), "running seed") {
 		t.Fatalf("revert during a seed: %v, want it kept out", err)
 	}
-	_ = tx.Rollback(ctx)
+	release()
 	if res := load(t, l, apiSource("during-seed"), batchBytes(10, nil)); res.Status != StatusLoaded {
 		t.Fatalf("after the seed: %+v", res)
 	}

@@ -177,3 +177,20 @@ func fingerprint(t testing.TB, pool *pgxpool.Pool) string {
 	}
 	return fp
 }
+
+// hold runs stmt in a transaction of its own and keeps it open (and whatever stmt locks held)
+// until release is called or the test ends.
+func hold(t testing.TB, pool *pgxpool.Pool, stmt string, args ...any) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release = func() { _ = tx.Rollback(ctx) }
+	t.Cleanup(release)
+	if _, err := tx.Exec(ctx, stmt, args...); err != nil {
+		t.Fatal(err)
+	}
+	return release
+}

@@ -62,22 +62,14 @@ func TestWorkerLoadPastDeadlineIsRetriedThenDeadLettered(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t, newDB(t), true)
 	p.loader = NewLoader(p.pool, LoaderOptions{MaxDuration: time.Second}, testLogger(t))
-	ctx := context.Background()
-	tx, err := p.pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, "LOCK TABLE prices IN EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	release := hold(t, p.pool, "LOCK TABLE prices IN EXCLUSIVE MODE")
 	p.send(event(p.upload("incoming/blocked.csv", batchBytes(100, nil))))
 	p.start(p.sqs, p.config())
 	eventually(t, 60*time.Second, "redrive to the dead-letter queue", func() bool { return len(p.fake.Messages(p.dlq)) == 1 })
 	if got := p.fake.Messages(p.dlq)[0]; got.Receives != 3 {
 		t.Errorf("dead-letter queue holds %+v, want the message after 3 receives", got)
 	}
-	_ = tx.Rollback(ctx)
+	release()
 	if n := p.count(`SELECT count(*) FROM batches`); n != 0 {
 		t.Fatalf("%d batches recorded, want none", n)
 	}
