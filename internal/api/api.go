@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -204,7 +205,13 @@ func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Genera
 		firstMissing = -1
 		lastMissing  = -1
 		pairKey      = orig.Key + "\x00" + dest.Key + "\x00"
-		monthKey     = func(m time.Time) string { return pairKey + m.Format("2006-01") }
+		monthKey     = func(m time.Time) string {
+			var b strings.Builder
+			b.Grow(len(pairKey) + dayKeyLen)
+			b.WriteString(pairKey)
+			writeDayKey(&b, m)
+			return b.String()
+		}
 	)
 	for m := time.Date(q.From.Year(), q.From.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(q.To); m = m.AddDate(0, 1, 0) {
 		e, ok := h.months.get(monthKey(m), gen)
@@ -251,7 +258,7 @@ func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Genera
 			h.months.put(monthKey(m), gen, cacheEntry{days: days})
 		}
 	}
-	var stats []store.DayStat
+	stats := make([]store.DayStat, 0, q.Days())
 	for _, days := range cached {
 		for _, s := range days {
 			if !s.Day.Before(q.From) && !s.Day.After(q.To) {

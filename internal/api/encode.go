@@ -13,26 +13,39 @@ import (
 // carry their keys in the order count, day, price, as the service this API replaces wrote
 // them; count is null on a day without prices and price is null on a day without an average (domain.HasAverage).
 func appendRates(b []byte, q RatesQuery, stats []store.DayStat) []byte {
-	byDay := make(map[int64]store.DayStat, len(stats))
-	for _, s := range stats {
-		byDay[s.Day.Unix()] = s
+	first := epochDay(q.From)
+	n := q.Days()
+	// slot[i] is 1 + the index in stats of the day first+i, or 0 for a day without prices.
+	// Most ranges fit the array on the stack.
+	var small [64]int32
+	var slot []int32
+	if n <= len(small) {
+		slot = small[:n]
+	} else {
+		slot = make([]int32, n)
+	}
+	for i, s := range stats {
+		if d := epochDay(s.Day) - first; d >= 0 && d < int64(n) {
+			slot[d] = int32(i) + 1 //nolint:gosec // G115: a day's stats are at most one per day of the range
+		}
 	}
 	b = append(b, `{"rates":[`...)
-	for day, i := q.To, 0; !day.Before(q.From); day, i = day.AddDate(0, 0, -1), i+1 {
-		if i > 0 {
+	for d := n - 1; d >= 0; d-- {
+		if d < n-1 {
 			b = append(b, ',')
 		}
 		b = append(b, `{"count":`...)
-		s, ok := byDay[day.Unix()]
-		if ok {
+		var s store.DayStat
+		if slot[d] > 0 {
+			s = stats[slot[d]-1]
 			b = strconv.AppendInt(b, s.Count, 10)
 		} else {
 			b = append(b, "null"...)
 		}
 		b = append(b, `,"day":"`...)
-		b = day.AppendFormat(b, time.DateOnly)
+		b = appendDate(b, first+int64(d))
 		b = append(b, `","price":`...)
-		if ok && domain.HasAverage(s.Count) {
+		if slot[d] > 0 && domain.HasAverage(s.Count) {
 			b = appendPythonFloat(b, float64(s.Sum)/float64(s.Count))
 		} else {
 			b = append(b, "null"...)
@@ -40,6 +53,37 @@ func appendRates(b []byte, q RatesQuery, stats []store.DayStat) []byte {
 		b = append(b, '}')
 	}
 	return append(b, "]}\n"...)
+}
+
+// epochDay is the number of days from 1970-01-01 to day, a UTC midnight.
+func epochDay(day time.Time) int64 { return day.Unix() / 86400 }
+
+// appendDate writes the day epochDay days after 1970-01-01 as YYYY-MM-DD, like
+// time.Time.AppendFormat(b, time.DateOnly) for the years 1-9999 that queries can name, without
+// the time.Time arithmetic: an answer writes one date per day of its range.
+func appendDate(b []byte, epochDay int64) []byte {
+	// The days-to-civil algorithm of Howard Hinnant's chrono-compatible date algorithms, over
+	// eras of 400 years starting on March 1st; z >= 0 from year 1 on.
+	z := epochDay + 719468
+	era := z / 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day := doy - (153*mp+2)/5 + 1
+	month := mp + 3
+	if month > 12 {
+		month -= 12
+	}
+	year := yoe + era*400
+	if month <= 2 {
+		year++
+	}
+	//nolint:gosec // G115: each of these is a digit 0-9 for the years 1-9999
+	return append(b,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-',
+		byte('0'+day/10), byte('0'+day%10))
 }
 
 // appendPythonFloat writes f the way Python's repr (and so its json module) does: the

@@ -1,8 +1,12 @@
 package api
 
 import (
+	"bytes"
+	"fmt"
 	"math"
+	"strings"
 	"testing"
+	"time"
 
 	"rates/internal/store"
 )
@@ -59,6 +63,51 @@ func TestAppendRatesYearOne(t *testing.T) {
 	want := `{"rates":[{"count":null,"day":"0001-01-02","price":null},{"count":null,"day":"0001-01-01","price":null}]}` + "\n"
 	if got := string(appendRates(nil, q, nil)); got != want {
 		t.Fatalf("appendRates:\n got %s\nwant %s", got, want)
+	}
+}
+
+// Every day a query can name, against the standard library's formatting.
+func TestAppendDateEveryDay(t *testing.T) {
+	var got, want []byte
+	for d := day(1, 1, 1); d.Year() <= 9999; d = d.AddDate(0, 0, 1) {
+		got = appendDate(got[:0], epochDay(d))
+		want = d.AppendFormat(want[:0], time.DateOnly)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("appendDate(%d) = %s, want %s", epochDay(d), got, want)
+		}
+	}
+}
+
+// A range longer than the stack array, with the days in no particular order (the database
+// returns them unsorted) and one day outside the range, which is ignored.
+func TestAppendRatesLongRangeUnsorted(t *testing.T) {
+	q := RatesQuery{From: day(2020, 12, 1), To: day(2021, 3, 31)}
+	stats := []store.DayStat{
+		{Day: day(2021, 3, 31), Count: 3, Sum: 300},
+		{Day: day(2020, 12, 1), Count: 1, Sum: 7},
+		{Day: day(2021, 2, 28), Count: 4, Sum: 402},
+		{Day: day(2021, 4, 1), Count: 9, Sum: 9},
+	}
+	var want strings.Builder
+	want.WriteString(`{"rates":[`)
+	for d := q.To; !d.Before(q.From); d = d.AddDate(0, 0, -1) {
+		if d != q.To {
+			want.WriteByte(',')
+		}
+		count, price := "null", "null"
+		switch d {
+		case day(2021, 3, 31):
+			count, price = "3", "100.0"
+		case day(2020, 12, 1):
+			count = "1"
+		case day(2021, 2, 28):
+			count, price = "4", "100.5"
+		}
+		fmt.Fprintf(&want, `{"count":%s,"day":"%s","price":%s}`, count, d.Format(time.DateOnly), price)
+	}
+	want.WriteString("]}\n")
+	if got := string(appendRates(nil, q, stats)); got != want.String() {
+		t.Fatalf("appendRates:\n got %s\nwant %s", got, want.String())
 	}
 }
 

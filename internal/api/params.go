@@ -1,8 +1,10 @@
 package api
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -15,10 +17,28 @@ type RatesQuery struct {
 	Orig, Dest string    // as given: a port code (any case) or a region slug
 }
 
-// cacheKey identifies the answer to q. Codes never hold control characters, so NUL separates
-// the parts unambiguously.
+// cacheKey identifies the answer to q: both days at a fixed width, then the codes. Codes never
+// hold control characters, so NUL separates them unambiguously.
 func (q RatesQuery) cacheKey() string {
-	return formatDay(q.From) + "\x00" + formatDay(q.To) + "\x00" + q.Orig + "\x00" + q.Dest
+	var b strings.Builder
+	b.Grow(2*dayKeyLen + len(q.Orig) + 1 + len(q.Dest))
+	writeDayKey(&b, q.From)
+	writeDayKey(&b, q.To)
+	b.WriteString(q.Orig)
+	b.WriteByte(0)
+	b.WriteString(q.Dest)
+	return b.String()
+}
+
+// dayKeyLen is the width of a day in a cache key.
+const dayKeyLen = 8
+
+// writeDayKey writes day (a UTC midnight) to a cache key as its Unix time in binary: keys are
+// built on every request, and formatting the dates as text took a third of a cache hit's CPU.
+func writeDayKey(b *strings.Builder, day time.Time) {
+	var d [dayKeyLen]byte
+	binary.BigEndian.PutUint64(d[:], uint64(day.Unix())) //nolint:gosec // G115: a bijection is all a key needs, sign included
+	b.Write(d[:])
 }
 
 // Days is the number of calendar days in the range, both ends included.

@@ -131,3 +131,33 @@ func FuzzParseRatesQuery(f *testing.F) {
 		}
 	})
 }
+
+// Queries that differ in any part have different cache keys, including where a byte could move
+// from one part to the next; the same query parsed twice has the same key.
+func TestCacheKeyIdentifiesTheQuery(t *testing.T) {
+	queries := []RatesQuery{
+		{From: day(2021, 1, 1), To: day(2021, 1, 31), Orig: "CNSGH", Dest: "NLRTM"},
+		{From: day(2021, 1, 1), To: day(2021, 1, 30), Orig: "CNSGH", Dest: "NLRTM"},
+		{From: day(2021, 1, 2), To: day(2021, 1, 31), Orig: "CNSGH", Dest: "NLRTM"},
+		{From: day(2021, 1, 31), To: day(2021, 1, 1), Orig: "CNSGH", Dest: "NLRTM"},
+		{From: day(2021, 1, 1), To: day(2021, 1, 31), Orig: "CNSG", Dest: "HNLRTM"},
+		{From: day(2021, 1, 1), To: day(2021, 1, 31), Orig: "NLRTM", Dest: "CNSGH"},
+		{From: day(2021, 1, 1), To: day(2021, 1, 31), Orig: "cnsgh", Dest: "NLRTM"},
+		{From: day(1, 1, 1), To: day(1, 1, 1), Orig: "CNSGH", Dest: "NLRTM"},
+		{From: day(1969, 12, 31), To: day(1970, 1, 1), Orig: "CNSGH", Dest: "NLRTM"},
+		{From: day(1970, 1, 1), To: day(1969, 12, 31), Orig: "CNSGH", Dest: "NLRTM"},
+	}
+	seen := map[string]RatesQuery{}
+	for _, q := range queries {
+		if other, ok := seen[q.cacheKey()]; ok {
+			t.Fatalf("%+v and %+v share the cache key %q", q, other, q.cacheKey())
+		}
+		seen[q.cacheKey()] = q
+	}
+	raw := "date_from=2021-01-01&date_to=2021-01-31&orig_code=CNSGH&dest_code=NLRTM"
+	a, errA := ParseRatesQuery(raw, 366)
+	b, errB := ParseRatesQuery(raw, 366)
+	if errA != nil || errB != nil || a.cacheKey() != b.cacheKey() {
+		t.Fatalf("the same query: keys %q and %q (errors %v, %v)", a.cacheKey(), b.cacheKey(), errA, errB)
+	}
+}
