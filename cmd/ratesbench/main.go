@@ -77,6 +77,12 @@ func run() error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk not found: apt-get install wrk (make bench does it)")
 	}
+	if o.out != "" {
+		// Before the runs, so that a report that cannot be written fails now, not after them.
+		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil { //nolint:gosec // G301: a report anyone on the machine may read
+			return fmt.Errorf("report folder: %w", err)
+		}
+	}
 	ctx := context.Background()
 	// Durable: a batch committing under load is a write, and writes are measured with fsync on.
 	pg, err := pgserver.Start(ctx, pgserver.Options{Durable: true})
