@@ -34,7 +34,8 @@ func (q RatesQuery) cacheKey() string {
 const dayKeyLen = 8
 
 // writeDayKey writes day (a UTC midnight) to a cache key as its Unix time in binary: keys are
-// built on every request, and formatting the dates as text took a third of a cache hit's CPU.
+// built on every request, and formatting the dates as text took a third of the /rates
+// handler's own CPU on a cache hit (pprof of BenchmarkRatesHandler).
 func writeDayKey(b *strings.Builder, day time.Time) {
 	var d [dayKeyLen]byte
 	binary.BigEndian.PutUint64(d[:], uint64(day.Unix())) //nolint:gosec // G115: a bijection is all a key needs, sign included
