@@ -185,10 +185,9 @@ func (l *Loader) checkParts(ctx context.Context, m Manifest, open func(context.C
 		if sum != p.SHA256 {
 			errs = append([]RowError{{Reason: fmt.Sprintf("part content has sha256 %s, the manifest says %s", sum, p.SHA256)}}, errs...)
 		}
+		// A part that cannot be read as rows (a wrong header) adds no bad row, as a single
+		// batch in the same state reports none: its error says why.
 		report.BadRows += conv.badRows
-		if conv.fatal && conv.badRows == 0 {
-			report.BadRows++ // an unreadable part is one bad row at least, so its report counts it
-		}
 		for _, e := range errs {
 			if len(report.Errors) < l.maxErrors {
 				e.Part = p.Key

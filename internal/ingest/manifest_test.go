@@ -162,7 +162,7 @@ func TestManifestRejectsBadParts(t *testing.T) {
 		{name: "unknown port", parts: [][]byte{csvOf(Header, "PT001,NOPE1,2024-03-01,100"), good},
 			want: []RowError{{Part: "parts/p01.csv", Line: 2, Column: "dest_code", Reason: `unknown port code "NOPE1"`}}, bad: 1},
 		{name: "wrong header", parts: [][]byte{good, []byte("a,b,c,d\nPT001,PT002,2024-03-01,1\n")},
-			want: []RowError{{Part: "parts/p02.csv", Line: 1, Reason: `header must be orig_code,dest_code,day,price, got "a,b,c,d"`}}, bad: 1},
+			want: []RowError{{Part: "parts/p02.csv", Line: 1, Reason: `header must be orig_code,dest_code,day,price, got "a,b,c,d"`}}},
 		{name: "checksum differs", parts: [][]byte{good, good},
 			tweak: func(man *Manifest) { man.Parts[1].SHA256 = strings.Repeat("0", 64) },
 			want:  []RowError{{Part: "parts/p02.csv", Reason: "part content has sha256 " + sha(good) + ", the manifest says " + strings.Repeat("0", 64)}}},
