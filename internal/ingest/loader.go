@@ -7,8 +7,6 @@ package ingest
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -297,12 +295,10 @@ func (l *Loader) load(ctx context.Context, src Source, r io.Reader, res Result) 
 func (l *Loader) loadTx(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src Source, r io.Reader, res Result) (Result, error) {
 	timings := map[string]int64{}
 	phase := time.Now()
-	raw := &sourceReader{r: r}
-	decoded, err := decode(raw, src.Gzip)
+	raw, body, err := openContent(r, src.Gzip)
 	if err != nil {
 		return res, &SourceError{Err: err}
 	}
-	body := &hashReader{r: decoded, h: sha256.New()}
 	var st staged
 	if src.Data == DataPrices {
 		st, err = l.stagePrices(ctx, conn, body, raw)
@@ -312,38 +308,23 @@ func (l *Loader) loadTx(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src 
 	if err != nil {
 		return res, err
 	}
-	// Read what the converter left (nothing, unless it stopped early) so the checksum covers
-	// the whole batch and an HTTP client is not cut off mid-upload.
-	if _, err := io.Copy(io.Discard, body); err != nil {
-		if srcErr := raw.Err(); srcErr != nil {
-			return res, &SourceError{Err: srcErr}
-		}
-		// Undecodable past the point the batch was rejected: the checksum covers what was read.
-	}
-	if _, err := io.Copy(io.Discard, raw); err != nil {
+	if err := drain(raw, body); err != nil {
 		return res, &SourceError{Err: err}
 	}
-	res.Rows, res.Bytes, res.SHA256 = st.rows, raw.bytes, hex.EncodeToString(body.h.Sum(nil))
+	res.Rows, res.Bytes, res.SHA256 = st.rows, raw.bytes, body.sum()
 	timings["copy_ms"] = time.Since(phase).Milliseconds()
 
 	// Identity: the delivery's key first (a retry), then the content (a re-send).
 	contentKey := string(src.Data) + ":" + res.SHA256
-	if src.Key != "" {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lockNamespace+src.Key); err != nil {
-			return res, fmt.Errorf("wait for the batch lock: %w", err)
+	if first, ok, err := lockDelivery(ctx, tx, src); err != nil {
+		return res, err
+	} else if ok {
+		if first.SHA256 != res.SHA256 || first.Source.Data != src.Data {
+			return res, &KeyConflictError{Key: src.Key, BatchID: first.RecordID}
 		}
-		first, ok, err := findRecord(ctx, tx, findByKeySQL, src.Key, src)
-		if err != nil {
-			return res, err
-		}
-		if ok {
-			if first.SHA256 != res.SHA256 || first.Source.Data != src.Data {
-				return res, &KeyConflictError{Key: src.Key, BatchID: first.RecordID}
-			}
-			l.log.Info("batch already recorded, nothing to do", "source", src.Name, "key", src.Key,
-				"batch_id", first.BatchID, "status", first.Status)
-			return first, nil
-		}
+		l.log.Info("batch already recorded, nothing to do", "source", src.Name, "key", src.Key,
+			"batch_id", first.BatchID, "status", first.Status)
+		return first, nil
 	}
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", contentLockNamespace+contentKey); err != nil {
 		return res, fmt.Errorf("wait for the content lock: %w", err)
@@ -378,17 +359,7 @@ func (l *Loader) loadTx(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src 
 	timings["validate_ms"] = time.Since(phase).Milliseconds()
 	if report != nil {
 		res.Status, res.Report = StatusRejected, report
-		res.Duration = time.Since(res.StartedAt)
-		if res.RecordID, err = l.record(ctx, tx, src, res, "", 0, timings); err != nil {
-			return res, err
-		}
-		res.BatchID = res.RecordID
-		if err := tx.Commit(ctx); err != nil {
-			return res, fmt.Errorf("commit: %w", err)
-		}
-		l.log.Warn("batch rejected", "source", src.Name, "key", src.Key, "batch_id", res.BatchID,
-			"rows", res.Rows, "bad_rows", report.BadRows, "sha256", res.SHA256)
-		return res, nil
+		return l.commitRejected(ctx, tx, src, res, timings)
 	}
 
 	res.Status = StatusLoaded
@@ -444,6 +415,34 @@ func (l *Loader) loadTx(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src 
 		"bytes", res.Bytes, "sha256", res.SHA256, "duration_ms", res.Duration.Milliseconds(),
 		"copy_ms", timings["copy_ms"], "validate_ms", timings["validate_ms"], "insert_ms", timings["insert_ms"],
 		"row_fk_checks", timings["row_fk_checks"])
+	return res, nil
+}
+
+// lockDelivery takes the lock of src's delivery key and returns the batch already recorded
+// under it, if any; a source without a key (a file) has no delivery to find.
+func lockDelivery(ctx context.Context, tx pgx.Tx, src Source) (Result, bool, error) {
+	if src.Key == "" {
+		return Result{}, false, nil
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lockNamespace+src.Key); err != nil {
+		return Result{}, false, fmt.Errorf("wait for the batch lock: %w", err)
+	}
+	return findRecord(ctx, tx, findByKeySQL, src.Key, src)
+}
+
+// commitRejected records res, a rejected batch, and commits.
+func (l *Loader) commitRejected(ctx context.Context, tx pgx.Tx, src Source, res Result, timings map[string]int64) (Result, error) {
+	res.Duration = time.Since(res.StartedAt)
+	id, err := l.record(ctx, tx, src, res, "", 0, timings)
+	if err != nil {
+		return res, err
+	}
+	res.BatchID, res.RecordID = id, id
+	if err := tx.Commit(ctx); err != nil {
+		return res, fmt.Errorf("commit: %w", err)
+	}
+	l.log.Warn("batch rejected", "source", src.Name, "key", src.Key, "batch_id", id,
+		"rows", res.Rows, "bad_rows", res.Report.BadRows, "sha256", res.SHA256)
 	return res, nil
 }
 

@@ -209,22 +209,19 @@ func checkPart(ctx context.Context, p ManifestPart, open func(context.Context, s
 		return nil, "", &SourceError{Err: fmt.Errorf("open part %s: %w", p.Key, err)}
 	}
 	defer rc.Close()
-	raw := &sourceReader{r: rc}
-	decoded, err := decode(raw, false)
+	raw, body, err := openContent(rc, false)
 	if err != nil {
 		return nil, "", &SourceError{Err: fmt.Errorf("read part %s: %w", p.Key, err)}
 	}
-	body := &hashReader{r: decoded, h: sha256.New()}
 	conv := newConverter(body, maxErrors, raw.Err)
 	conv.known = known
 	if _, err := io.Copy(io.Discard, conv); err != nil {
 		return nil, "", &SourceError{Err: fmt.Errorf("read part %s: %w", p.Key, err)}
 	}
-	// What the checks left unread after a fatal problem still counts for the checksum.
-	if _, err := io.Copy(io.Discard, body); err != nil && raw.Err() != nil {
-		return nil, "", &SourceError{Err: fmt.Errorf("read part %s: %w", p.Key, raw.Err())}
+	if err := drain(raw, body); err != nil {
+		return nil, "", &SourceError{Err: fmt.Errorf("read part %s: %w", p.Key, err)}
 	}
-	return conv, hex.EncodeToString(body.h.Sum(nil)), nil
+	return conv, body.sum(), nil
 }
 
 // portCodes returns every port code: few enough to hold (thousands), and what lets the parts
@@ -249,31 +246,16 @@ func (l *Loader) portCodes(ctx context.Context) (map[string]struct{}, error) {
 // recorded already; then it returns that record, as Load does.
 func (l *Loader) recordRejected(ctx context.Context, src Source, res Result) (Result, error) {
 	err := l.inTx(ctx, func(_ *pgxpool.Conn, tx pgx.Tx) error {
-		if src.Key != "" {
-			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lockNamespace+src.Key); err != nil {
-				return fmt.Errorf("wait for the batch lock: %w", err)
-			}
-			first, ok, err := findRecord(ctx, tx, findByKeySQL, src.Key, src)
-			if err != nil {
-				return err
-			}
-			if ok {
-				res = first
-				return nil
-			}
-		}
-		res.Duration = time.Since(res.StartedAt)
-		id, err := l.record(ctx, tx, src, res, "", 0, map[string]int64{})
+		first, ok, err := lockDelivery(ctx, tx, src)
 		if err != nil {
 			return err
 		}
-		res.BatchID, res.RecordID = id, id
-		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("commit: %w", err)
+		if ok {
+			res = first
+			return nil
 		}
-		l.log.Warn("batch rejected before its load", "source", src.Name, "key", src.Key, "batch_id", id,
-			"bad_rows", res.Report.BadRows)
-		return nil
+		res, err = l.commitRejected(ctx, tx, src, res, map[string]int64{})
+		return err
 	})
 	return res, err
 }
@@ -335,12 +317,10 @@ func (r *partsReader) openPart() error {
 	if err != nil {
 		return fmt.Errorf("open part %s: %w", key, err)
 	}
-	r.cur, r.raw, r.last = rc, &sourceReader{r: rc}, 0
-	decoded, err := decode(r.raw, false)
-	if err != nil {
+	r.cur, r.last = rc, 0
+	if r.raw, r.body, err = openContent(rc, false); err != nil {
 		return fmt.Errorf("read part %s: %w", key, err)
 	}
-	r.body = &hashReader{r: decoded, h: sha256.New()}
 	r.br = bufio.NewReaderSize(r.body, 64<<10)
 	if r.i > 0 {
 		// The header was checked with the part; the batch has it once, from the first part.
@@ -353,7 +333,7 @@ func (r *partsReader) openPart() error {
 
 func (r *partsReader) endPart() error {
 	p := r.parts[r.i]
-	sum := hex.EncodeToString(r.body.h.Sum(nil))
+	sum := r.body.sum()
 	_ = r.cur.Close()
 	r.cur = nil
 	r.i++

@@ -3,6 +3,8 @@ package ingest
 import (
 	"bufio"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -202,6 +204,31 @@ func decode(src *sourceReader, declaredGzip bool) (io.Reader, error) {
 	return br, nil
 }
 
+// openContent wraps a batch's bytes: raw counts them and keeps the source's first error, body
+// is the decoded CSV text (see decode), hashed as it is read. A source error is returned.
+func openContent(r io.Reader, declaredGzip bool) (raw *sourceReader, body *hashReader, err error) {
+	raw = &sourceReader{r: r}
+	decoded, err := decode(raw, declaredGzip)
+	if err != nil {
+		return nil, nil, err
+	}
+	return raw, &hashReader{r: decoded, h: sha256.New()}, nil
+}
+
+// drain reads what the checks left of body (nothing, unless they stopped early), so that the
+// checksum covers the whole content, then of raw, so that an HTTP client is not cut off
+// mid-upload. Content undecodable past the point where the checks stopped is no error: the
+// checksum covers what was read. The error returned is the source's.
+func drain(raw *sourceReader, body *hashReader) error {
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		if srcErr := raw.Err(); srcErr != nil {
+			return srcErr
+		}
+	}
+	_, err := io.Copy(io.Discard, raw)
+	return err
+}
+
 // hashReader hashes the decompressed content: the batch's identity, the same whether it was
 // sent plain or gzip-encoded.
 type hashReader struct {
@@ -214,3 +241,6 @@ func (h *hashReader) Read(p []byte) (int, error) {
 	h.h.Write(p[:n])
 	return n, err
 }
+
+// sum is the hex SHA-256 of what has been read.
+func (h *hashReader) sum() string { return hex.EncodeToString(h.h.Sum(nil)) }
