@@ -181,19 +181,22 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 		return fmt.Errorf("--mode: %w", err)
 	}
 	started := time.Now()
+	// path is the batch's file: the CSV, or the manifest of a multi-part batch.
+	path := *file
 	var (
 		f    *os.File
 		data []byte
 	)
 	if *manifest != "" {
-		if data, err = os.ReadFile(*manifest); err != nil {
-			return fmt.Errorf("ingest %s: %w", *manifest, err)
-		}
-		*file = *manifest
+		path = *manifest
+		data, err = os.ReadFile(path) //nolint:gosec // G304: the operator names the file to load
 	} else {
-		if f, err = os.Open(*file); err != nil {
-			return fmt.Errorf("ingest %s: %w", *file, err)
-		}
+		f, err = os.Open(path) //nolint:gosec // G304: the operator names the file to load
+	}
+	if err != nil {
+		return fmt.Errorf("ingest %s: %w", path, err)
+	}
+	if f != nil {
 		defer f.Close()
 	}
 	pool, err := openReady(ctx, cfg, log)
@@ -201,25 +204,24 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 		return err
 	}
 	defer pool.Close()
-	src := ingest.FileSource(*file)
+	src := ingest.FileSource(path)
 	src.Data, src.Mode, src.ReceivedAt = kind, mode, started
 	loader := newLoader(pool, ing, nil, log)
 	var res ingest.Result
 	if *manifest != "" {
-		res, err = loader.LoadManifest(ctx, src, data, ingest.FileParts(filepath.Dir(*manifest)))
+		res, err = loader.LoadManifest(ctx, src, data, ingest.FileParts(filepath.Dir(path)))
 	} else {
 		res, err = loader.Load(ctx, src, f)
 	}
 	if err != nil {
 		return err
 	}
-	kind, mode = res.Source.Data, res.Source.Mode
 	out := ingestOutput{BatchID: res.BatchID, Status: res.Status, Kind: res.Source.Data, Mode: res.Source.Mode,
-		Rows: res.Rows, DisplacedRows: res.DisplacedRows, SHA256: res.SHA256, DurationMS: res.Duration.Milliseconds(), Source: *file}
+		Rows: res.Rows, DisplacedRows: res.DisplacedRows, SHA256: res.SHA256, DurationMS: res.Duration.Milliseconds(), Source: path}
 	var rejected error
 	if res.Status == ingest.StatusRejected {
 		out.Error, out.BadRows, out.Errors = ingest.RejectionMessage(res.Report.BadRows), res.Report.BadRows, res.Report.Errors
-		rejected = fmt.Errorf("ingest %s: batch %d: %s", *file, res.BatchID, out.Error)
+		rejected = fmt.Errorf("ingest %s: batch %d: %s", path, res.BatchID, out.Error)
 	}
 	switch {
 	case *asJSON:
@@ -233,10 +235,10 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 			return err
 		}
 	case res.Status == ingest.StatusDuplicate:
-		fmt.Fprintf(stdout, "%s already loaded as batch %d (%d rows, sha256 %s): nothing to do\n", *file, res.BatchID, res.Rows, res.SHA256)
+		fmt.Fprintf(stdout, "%s already loaded as batch %d (%d rows, sha256 %s): nothing to do\n", path, res.BatchID, res.Rows, res.SHA256)
 	default:
-		fmt.Fprintf(stdout, "%s loaded as batch %d (%s, %s): %d rows", *file, res.BatchID, kind, mode, res.Rows)
-		if mode == ingest.ModeReplace {
+		fmt.Fprintf(stdout, "%s loaded as batch %d (%s, %s): %d rows", path, res.BatchID, out.Kind, out.Mode, res.Rows)
+		if out.Mode == ingest.ModeReplace {
 			fmt.Fprintf(stdout, ", %d rows replaced", res.DisplacedRows)
 		}
 		fmt.Fprintf(stdout, " in %s\n", res.Duration.Round(time.Millisecond))

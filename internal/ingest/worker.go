@@ -244,8 +244,8 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 		log.Info("not a batch (report or folder marker): skipped")
 		return nil
 	}
-	manifest := folderOf(ref.Key) == ManifestsFolder
-	if folderOf(ref.Key) == PartsFolder {
+	folder := folderOf(ref.Key)
+	if folder == PartsFolder {
 		log.Info("part of a multi-part batch: loaded with its manifest, not alone")
 		return nil
 	}
@@ -273,7 +273,7 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 			log.Warn("object was replaced since the event: skipped", "event_etag", ref.ETag, "etag", aws.ToString(obj.ETag))
 			return nil
 		}
-		if manifest {
+		if folder == ManifestsFolder {
 			res, err = w.loadManifest(ctx, ref, src, body)
 		} else {
 			src.Gzip = strings.EqualFold(aws.ToString(obj.ContentEncoding), "gzip")
