@@ -6,8 +6,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // The benchmarks load a generated batch per iteration into an emptied prices table and report
@@ -35,7 +33,7 @@ func benchmarkLoad(b *testing.B, n int, setBased bool) {
 	ctx := context.Background()
 	pool := newDB(b)
 	if !setBased {
-		addOriginTrigger(b, pool)
+		addCountingTrigger(b, pool, "ENABLE") // of the default kind: the per-row checks stay
 	}
 	l := NewLoader(pool, LoaderOptions{}, testLogger(b))
 	var total time.Duration
@@ -60,12 +58,8 @@ func benchmarkLoad(b *testing.B, n int, setBased bool) {
 			b.Fatalf("status %s, rows %d", res.Status, res.Rows)
 		}
 		b.StopTimer()
-		var rowChecks int64
-		if err := pool.QueryRow(ctx, `SELECT (timings->>'row_fk_checks')::bigint FROM batches WHERE id = $1`, res.BatchID).Scan(&rowChecks); err != nil {
-			b.Fatal(err)
-		}
-		if (rowChecks == 0) != setBased {
-			b.Fatalf("the load made %d per-row foreign key checks; set-based mode: %v", rowChecks, setBased)
+		if n := rowChecks(b, pool, res.BatchID); (n == 0) != setBased {
+			b.Fatalf("the load made %d per-row foreign key checks; set-based mode: %v", n, setBased)
 		}
 		b.StartTimer()
 	}
@@ -73,15 +67,5 @@ func benchmarkLoad(b *testing.B, n int, setBased bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
 		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
-	}
-}
-
-// addOriginTrigger adds a no-op statement trigger of the default kind (ENABLE ORIGIN) to prices.
-func addOriginTrigger(b *testing.B, pool *pgxpool.Pool) {
-	_, err := pool.Exec(context.Background(), `
-		CREATE FUNCTION bench_noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
-		CREATE TRIGGER bench_origin AFTER INSERT ON prices FOR EACH STATEMENT EXECUTE FUNCTION bench_noop();`)
-	if err != nil {
-		b.Fatal(err)
 	}
 }

@@ -16,7 +16,7 @@ import (
 var roleSerial atomic.Int64
 
 // rowChecks returns how many per-row foreign key checks the batch's insert ran.
-func rowChecks(t *testing.T, pool *pgxpool.Pool, batchID int64) int64 {
+func rowChecks(t testing.TB, pool *pgxpool.Pool, batchID int64) int64 {
 	t.Helper()
 	var n int64
 	if err := pool.QueryRow(context.Background(), `SELECT (timings->>'row_fk_checks')::bigint FROM batches WHERE id = $1`, batchID).Scan(&n); err != nil {
@@ -27,7 +27,7 @@ func rowChecks(t *testing.T, pool *pgxpool.Pool, batchID int64) int64 {
 
 // addCountingTrigger installs a statement trigger on prices that counts its firings, enabled
 // the given way (ENABLE or ENABLE ALWAYS), and marks every other trigger of prices ALWAYS.
-func addCountingTrigger(t *testing.T, pool *pgxpool.Pool, enable string) func() int64 {
+func addCountingTrigger(t testing.TB, pool *pgxpool.Pool, enable string) func() int64 {
 	t.Helper()
 	ctx := context.Background()
 	for _, sql := range []string{
