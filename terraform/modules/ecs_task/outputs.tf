@@ -14,7 +14,7 @@ output "container_definitions" {
 }
 
 output "environment" {
-  description = "Environment variables of the container (the caller's map with METRICS_EMF_NAMESPACE and METRICS_EMF_SERVICE from metrics_namespace), known at plan time."
+  description = "Environment variables of the container (the caller's map with METRICS_EMF_NAMESPACE and METRICS_EMF_SERVICE from metrics_namespace, and AWS_REGION, DB_SSLMODE and DB_SSLROOTCERT, which win over it), known at plan time."
   value       = local.environment
 }
 

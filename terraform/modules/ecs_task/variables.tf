@@ -80,7 +80,7 @@ variable "command" {
 }
 
 variable "environment" {
-  description = "Environment variables of the container (sorted by name in the task definition, as ECS returns them). METRICS_EMF_NAMESPACE and METRICS_EMF_SERVICE come from metrics_namespace and win over this map."
+  description = "Environment variables of the container (sorted by name in the task definition, as ECS returns them). METRICS_EMF_NAMESPACE and METRICS_EMF_SERVICE (from metrics_namespace), AWS_REGION, DB_SSLMODE (verify-full) and DB_SSLROOTCERT (db_ca_bundle_path) are set by the module and win over this map."
   type        = map(string)
   default     = {}
 }
