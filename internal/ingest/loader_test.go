@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -30,9 +28,8 @@ func TestLoadValidBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(data)
 	if res.Status != StatusLoaded || res.Rows != 1000 || res.Bytes != int64(len(data)) ||
-		res.SHA256 != hex.EncodeToString(sum[:]) || res.Replayed || res.BatchID == 0 || res.Report != nil {
+		res.SHA256 != sha(data) || res.Replayed || res.BatchID == 0 || res.Report != nil {
 		t.Fatalf("result = %+v", res)
 	}
 	if n := countPrices(t, pool); n != 1000 {
