@@ -78,7 +78,7 @@ func run() error {
 		return errors.New("wrk not found: apt-get install wrk (make bench does it)")
 	}
 	if o.out != "" {
-		// Before the runs, so that a report that cannot be written fails now, not after them.
+		// Before the runs, so that a report folder that cannot be made fails now, not after them.
 		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil { //nolint:gosec // G301: a report anyone on the machine may read
 			return fmt.Errorf("report folder: %w", err)
 		}
@@ -93,7 +93,7 @@ func run() error {
 
 	var report bytes.Buffer
 	w := io.MultiWriter(os.Stdout, &report)
-	fmt.Fprintf(w, "Machine: %d CPUs (%s), %s, PostgreSQL from %s with fsync and synchronous_commit on; load tool wrk over loopback on the same cores, %s per run after a 2 s warm-up. Load on the machine when the run started: %s.\n\n",
+	fmt.Fprintf(w, "Machine: %d CPUs (%s), %s, PostgreSQL from %s with fsync and synchronous_commit on; load tool wrk over loopback on the same cores, %s per run after a 2 s warm-up (except the cold-start rows). Load on the machine when the run started: %s.\n\n",
 		runtime.NumCPU(), cpuModel(), runtime.Version(), pg.BinDir(), o.duration, loadAverage())
 
 	var sum summary
@@ -152,7 +152,7 @@ type summary struct {
 }
 
 func (s summary) write(w io.Writer, o options) {
-	fmt.Fprintln(w, "## Targets (64 connections)")
+	fmt.Fprintf(w, "## Targets (%d connections)\n", conns)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| target | measured | |")
 	fmt.Fprintln(w, "| --- | --- | --- |")
@@ -218,6 +218,14 @@ type service struct {
 	cmd  *exec.Cmd
 	addr string
 	done chan error
+}
+
+// ratesCmd is a one-off command of the rates binary on the database at dbURL, logging
+// warnings only.
+func ratesCmd(o options, dbURL string, args ...string) *exec.Cmd {
+	cmd := exec.Command(o.ratesBin, args...) //nolint:gosec // G204: the binary under measurement
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LOG_LEVEL=warn")
+	return cmd
 }
 
 func startService(o options, dbURL string, env ...string) (*service, error) {
@@ -338,13 +346,11 @@ func seedRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, d
 		if err != nil {
 			return "", 0, err
 		}
-		migrate := exec.Command(o.ratesBin, "migrate")
-		migrate.Env = append(os.Environ(), "DATABASE_URL="+url, "LOG_LEVEL=warn")
+		migrate := ratesCmd(o, url, "migrate")
 		if out, err := migrate.CombinedOutput(); err != nil {
 			return "", 0, fmt.Errorf("migrate: %w: %s", err, out)
 		}
-		seed := exec.Command(o.ratesBin, "seed", "--file", dump)
-		seed.Env = append(os.Environ(), "DATABASE_URL="+url, "LOG_LEVEL=warn")
+		seed := ratesCmd(o, url, "seed", "--file", dump)
 		start := time.Now()
 		if out, err := seed.CombinedOutput(); err != nil {
 			return "", 0, fmt.Errorf("seed %s: %w: %s", dump, err, out)
@@ -633,8 +639,7 @@ func loadRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, 
 		rt := mix.Routes[i*len(mix.Routes)/20]
 		repeated = append(repeated, ratesmix.Path(rt[0], rt[1], mix.First, 31))
 	}
-	realistic := scenario{name: fmt.Sprintf("realistic mix (%d routes with prices, ports and regions, ranges of 1-60 days)", len(mix.Routes)), mix: &mix}
-	const conns = 64
+	realistic := realisticScenario(&mix)
 	fmt.Fprintf(w, "## GET /rates on the %s\n\n", label)
 	fmt.Fprintln(w, resultHeader)
 	var results loadResults
@@ -672,6 +677,14 @@ func loadRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, 
 	return results, nil
 }
 
+// conns is how many connections wrk keeps open in every load run.
+const conns = 64
+
+// realisticScenario is the realistic mix over the routes of mix.
+func realisticScenario(mix *ratesmix.Data) scenario {
+	return scenario{name: fmt.Sprintf("realistic mix (%d routes with prices, ports and regions, ranges of 1-60 days)", len(mix.Routes)), mix: mix}
+}
+
 // loadMix reads the routes of the realistic mix from the database at dbURL.
 func loadMix(ctx context.Context, dbURL string) (ratesmix.Data, error) {
 	conn, err := pgx.Connect(ctx, dbURL)
@@ -697,14 +710,14 @@ func realisticRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o optio
 	if err := s.waitReady(60 * time.Second); err != nil {
 		return wrkResult{}, err
 	}
-	sc := scenario{name: fmt.Sprintf("realistic mix (%d routes with prices, ports and regions, ranges of 1-60 days)", len(mix.Routes)), mix: &mix}
-	res, err := runWrk(ctx, s, pg.Pid(), dbURL, sc, 64, o.duration)
+	sc := realisticScenario(&mix)
+	res, err := runWrk(ctx, s, pg.Pid(), dbURL, sc, conns, o.duration)
 	if err != nil {
 		return wrkResult{}, err
 	}
 	fmt.Fprintf(w, "## GET /rates %s\n\n", where)
 	fmt.Fprintln(w, resultHeader)
-	fmt.Fprintln(w, res.row(sc.name, 64))
+	fmt.Fprintln(w, res.row(sc.name, conns))
 	fmt.Fprintln(w)
 	return res, nil
 }
@@ -758,7 +771,7 @@ func ingestRuns(ctx context.Context, w io.Writer, _ *pgserver.Server, o options)
 	}
 	defer pg.Close()
 	_, ports := gendump.Geography()
-	fmt.Fprintln(w, "## Batch ingestion (`rates ingest --file`: process start to exit, one transaction, all or nothing)")
+	fmt.Fprintln(w, "## Batch ingestion (`rates ingest --file`, or `--manifest` for the parts: process start to exit, one transaction, all or nothing)")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "PostgreSQL with fsync=on and synchronous_commit=on (its defaults). Reference: `psql \\copy` of the same CSV into")
 	fmt.Fprintln(w, "`CREATE TABLE x (LIKE prices INCLUDING ALL)` (same indexes, no triggers, no checks) in a seeded database of the same run.")
@@ -779,35 +792,28 @@ func ingestRuns(ctx context.Context, w io.Writer, _ *pgserver.Server, o options)
 			if shape == "spread" && rows == 1_000_000 {
 				tools = append(tools, "manifest")
 			}
-			times := make([]time.Duration, len(tools))
-			wal := make([]float64, len(tools))
-			rss := make([]int64, len(tools))
-			phases := make([]string, len(tools))
-			for i, tool := range tools {
+			runs := map[string]ingestRun{}
+			for _, tool := range tools {
 				dbURL, err := pg.CreateDatabase(ctx, fmt.Sprintf("ingest_%s_%s_%d", tool, shape, rows))
 				if err != nil {
 					return err
 				}
-				for _, args := range [][]string{{"migrate"}, {"seed", "--file", o.defaultDump}} {
-					prep := exec.Command(o.ratesBin, args...)
-					prep.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LOG_LEVEL=warn")
-					if out, err := prep.CombinedOutput(); err != nil {
-						return fmt.Errorf("%s: %w: %s", args[0], err, out)
-					}
+				prep := ratesCmd(o, dbURL, "seed", "--file", o.defaultDump)
+				prep.Env = append(prep.Env, "MIGRATE_ON_START=true")
+				if out, err := prep.CombinedOutput(); err != nil {
+					return fmt.Errorf("seed: %w: %s", err, out)
 				}
 				var cmd *exec.Cmd
 				switch tool {
 				case "rates":
-					cmd = exec.Command(o.ratesBin, "ingest", "--file", csv)
-					cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LOG_LEVEL=warn")
+					cmd = ratesCmd(o, dbURL, "ingest", "--file", csv)
 				case "manifest":
 					manifest, err := splitBatch(csv, rows, manifestParts)
 					if err != nil {
 						return err
 					}
 					defer os.RemoveAll(filepath.Dir(manifest)) //nolint:gocritic // deferInLoop: one directory, removed when the runs end
-					cmd = exec.Command(o.ratesBin, "ingest", "--manifest", manifest)
-					cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LOG_LEVEL=warn")
+					cmd = ratesCmd(o, dbURL, "ingest", "--manifest", manifest)
 				default:
 					create := exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-c",
 						"CREATE TABLE x (LIKE prices INCLUDING ALL)", dbURL)
@@ -821,33 +827,48 @@ func ingestRuns(ctx context.Context, w io.Writer, _ *pgserver.Server, o options)
 				if err != nil {
 					return err
 				}
+				var run ingestRun
 				start := time.Now()
 				if out, err := cmd.CombinedOutput(); err != nil {
 					return fmt.Errorf("%s: %w: %s", tool, err, out)
 				}
-				times[i] = time.Since(start)
-				if wal[i], err = walSince(ctx, dbURL, lsn); err != nil {
+				run.took = time.Since(start)
+				if run.wal, err = walSince(ctx, dbURL, lsn); err != nil {
 					return err
 				}
 				if tool != "psql" {
-					rss[i] = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
-					if phases[i], err = loaderPhases(ctx, dbURL); err != nil {
+					run.rss = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+					if run.phases, err = loaderPhases(ctx, dbURL); err != nil {
 						return err
 					}
 				}
+				runs[tool] = run
 			}
-			fmt.Fprintf(w, "| %s | %d rows | %s | %.1f MB | %s | %.0f MB | %s | %.0f MB | %.2f× | %.2f× |\n", shape, rows, ms(times[0]),
-				float64(rss[0])/1024, phases[0], wal[0]/1e6, ms(times[1]), wal[1]/1e6, times[0].Seconds()/times[1].Seconds(), wal[0]/wal[1])
-			if len(tools) == 3 {
-				fmt.Fprintf(w, "| %s, %d parts by manifest (`rates ingest --manifest`) | %d rows | %s | %.1f MB | %s | %.0f MB | %s | %.0f MB | %.2f× | %.2f× |\n",
-					shape, manifestParts, rows, ms(times[2]), float64(rss[2])/1024, phases[2], wal[2]/1e6, ms(times[1]), wal[1]/1e6,
-					times[2].Seconds()/times[1].Seconds(), wal[2]/wal[1])
+			runs["rates"].row(w, shape, rows, runs["psql"])
+			if m, ok := runs["manifest"]; ok {
+				m.row(w, fmt.Sprintf("%s, %d parts by manifest (`rates ingest --manifest`)", shape, manifestParts), rows, runs["psql"])
 			}
 		}
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "The manifest row loads the same 1,000,000 rows as %d CSV parts of a temporary folder: the time includes the checks of every part before the transaction (a first read of all of them) and the load (a second read).\n\n", manifestParts)
 	return nil
+}
+
+// ingestRun is one load of ingestRuns: its time, the WAL it wrote and, for the rates binary,
+// its peak RSS (KiB) and the loader's phases.
+type ingestRun struct {
+	took   time.Duration
+	wal    float64
+	rss    int64
+	phases string
+}
+
+// row prints r's line of the ingestion table, with its ratios to ref, psql's load of the
+// same rows.
+func (r ingestRun) row(w io.Writer, label string, rows int, ref ingestRun) {
+	fmt.Fprintf(w, "| %s | %d rows | %s | %.1f MB | %s | %.0f MB | %s | %.0f MB | %.2f× | %.2f× |\n", label, rows, ms(r.took),
+		float64(r.rss)/1024, r.phases, r.wal/1e6, ms(ref.took), ref.wal/1e6, r.took.Seconds()/ref.took.Seconds(), r.wal/ref.wal)
 }
 
 // manifestParts is how many parts the multi-part run splits its batch into.
