@@ -111,6 +111,12 @@ func folderOf(key string) string {
 	return parts[1]
 }
 
+// partsPrefixOf returns the parts folder beside the manifest at key: the parts of a multi-part
+// batch sit below the same incoming prefix.
+func partsPrefixOf(key string) string {
+	return strings.SplitN(key, "/", 2)[0] + "/" + PartsFolder + "/"
+}
+
 // RouteOf reads a batch's kind and mode from its object key: the folder right below the
 // incoming prefix decides. incoming/replace/... is a price batch in replace mode,
 // incoming/ports/... a ports batch, incoming/regions/... a regions batch; any other key

@@ -322,7 +322,7 @@ func (w *Worker) loadManifest(ctx context.Context, ref ObjectRef, src Source, bo
 	if err != nil {
 		return Result{}, fmt.Errorf("read manifest: %w", err)
 	}
-	partsPrefix := strings.SplitN(ref.Key, "/", 2)[0] + "/" + PartsFolder + "/"
+	partsPrefix := partsPrefixOf(ref.Key)
 	return w.loader.LoadManifest(ctx, src, data, Parts{
 		Open: func(ctx context.Context, key string) (io.ReadCloser, error) {
 			obj, missing, err := w.getObject(ctx, ref.Bucket, key, "")
