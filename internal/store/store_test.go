@@ -5,8 +5,12 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"rates/internal/store"
 	"rates/internal/testing/dbtest"
@@ -173,6 +177,58 @@ func TestPriceDailyFollowsPrices(t *testing.T) {
 	var zero int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM price_daily WHERE prices = 0").Scan(&zero); err != nil || zero != 0 {
 		t.Fatalf("%d empty days kept in price_daily (%v)", zero, err)
+	}
+}
+
+// A batch reaches price_daily_add in key order (the loader sorts it), so the trigger's
+// aggregate must be a GroupAggregate over a sort that finds its input sorted, not a
+// HashAggregate and a second sort (migration 000032). auto_explain sends the plans of the
+// statements inside the trigger to this connection.
+func TestPriceDailyAddAggregatesInKeyOrder(t *testing.T) {
+	_, url := dbtest.Seeded(t, srv, "../../db/seed/rates.sql")
+	ctx := context.Background()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var plans []string
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		mu.Lock()
+		defer mu.Unlock()
+		plans = append(plans, n.Message)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{
+		"LOAD 'auto_explain'",
+		"SET auto_explain.log_min_duration = 0",
+		"SET auto_explain.log_nested_statements = on",
+		"SET auto_explain.log_level = notice",
+		`INSERT INTO prices (orig_code, dest_code, day, price)
+			SELECT 'CNSHA', 'NLRTM', DATE '2031-01-01' + i / 3, 100 + i FROM generate_series(0, 2999) i`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	mu.Lock()
+	seen := slices.Clone(plans)
+	mu.Unlock()
+	i := slices.IndexFunc(seen, func(p string) bool { return strings.Contains(p, "INSERT INTO price_daily") })
+	if i < 0 {
+		t.Fatalf("no plan of price_daily_add's INSERT among the %d plans seen", len(seen))
+	}
+	if !strings.Contains(seen[i], "GroupAggregate") || strings.Contains(seen[i], "HashAggregate") {
+		t.Fatalf("price_daily_add does not aggregate in key order:\n%s", seen[i])
+	}
+	var days int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM price_daily
+		WHERE orig_code = 'CNSHA' AND dest_code = 'NLRTM' AND day >= '2031-01-01' AND prices = 3`).Scan(&days); err != nil || days != 1000 {
+		t.Fatalf("price_daily holds %d days of 3 prices (%v), want 1000", days, err)
 	}
 }
 

@@ -1,0 +1,1 @@
+ALTER FUNCTION price_daily_add() RESET ALL;
