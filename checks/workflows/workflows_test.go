@@ -892,34 +892,32 @@ func TestTerraformWorkflow(t *testing.T) {
 		t.Errorf("%s: the pull request plans must not apply", w.path)
 	}
 
-	// Applies: one job per workspace, in a GitHub environment of the same name.
-	applied := map[string]bool{}
+	// Applies: by hand only, of the one workspace the dispatch names, never two at once for a
+	// workspace.
+	var applies []*job
 	for _, j := range w.sortedJobs() {
-		if j.With["apply"] != "true" {
-			continue
-		}
-		applied[j.With["workspace"]] = true
-		if group, cancel := concurrency(&j.Concurrency); group != "terraform-"+j.With["workspace"] || cancel != "false" {
-			t.Errorf("%s: job %s: concurrency %q cancel-in-progress %s, want terraform-%s and false", w.path, j.id, group, cancel, j.With["workspace"])
-		}
-		// A dispatch applies the one workspace chosen. The other apply jobs are skipped, and a
-		// job that needs a skipped job is skipped too (unless its condition starts with a status
-		// function), so each apply job stands alone.
-		want := "github.event_name == 'workflow_dispatch' && inputs.workspace == '" + j.With["workspace"] + "'"
-		if got := strings.Join(strings.Fields(j.If), " "); got != want {
-			t.Errorf("%s: job %s: if %q, want %q", w.path, j.id, got, want)
-		}
-		if needs := stringList(&j.Needs); len(needs) > 0 {
-			t.Errorf("%s: job %s needs %v: a dispatch of its workspace alone would skip it", w.path, j.id, needs)
+		if j.With["apply"] == "true" {
+			applies = append(applies, j)
 		}
 	}
-	var appliedList []string
-	for ws := range applied {
-		appliedList = append(appliedList, ws)
+	if len(applies) != 1 {
+		t.Fatalf("%s: %d apply jobs, want one for the dispatched workspace", w.path, len(applies))
 	}
-	sort.Strings(appliedList)
-	if !slices.Equal(appliedList, workspaces) {
-		t.Errorf("%s: applies %v, Terraform workspaces %v", w.path, appliedList, workspaces)
+	dispatch := applies[0]
+	if got := strings.Join(strings.Fields(dispatch.If), " "); got != "github.event_name == 'workflow_dispatch'" {
+		t.Errorf("%s: job %s: if %q, want only on workflow_dispatch", w.path, dispatch.id, got)
+	}
+	if ws := normalizeExpr(dispatch.With["workspace"]); ws != "${{ inputs.workspace }}" {
+		t.Errorf("%s: job %s applies workspace %q, want the dispatch's ${{ inputs.workspace }}", w.path, dispatch.id, ws)
+	}
+	if group, cancel := concurrency(&dispatch.Concurrency); normalizeExpr(group) != "terraform-${{ inputs.workspace }}" || cancel != "false" {
+		t.Errorf("%s: job %s: concurrency %q cancel-in-progress %s, want terraform-${{ inputs.workspace }} and false", w.path, dispatch.id, group, cancel)
+	}
+	input := mapping(mapping(mapping(events["workflow_dispatch"], "inputs"), "workspace"), "options")
+	options := stringList(input)
+	sort.Strings(options)
+	if !slices.Equal(options, workspaces) {
+		t.Errorf("%s: the dispatch offers workspaces %v, Terraform has %v", w.path, options, workspaces)
 	}
 
 	tw := all["terraform-workspace.yml"]
