@@ -12,7 +12,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -229,6 +228,11 @@ func ratesCmd(o options, dbURL string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// psqlCmd is psql of the cluster pg on the database at dbURL, stopping at the first error.
+func psqlCmd(pg *pgserver.Server, dbURL string, args ...string) *exec.Cmd {
+	return exec.Command(filepath.Join(pg.BinDir(), "psql"), append(append([]string{"-X", "-q", "-v", "ON_ERROR_STOP=1"}, args...), dbURL)...) //nolint:gosec // G204: the cluster's own psql
+}
+
 func startService(o options, dbURL string, env ...string) (*service, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -326,6 +330,11 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
+// spread is the median of ds with their range, "median (min-max)".
+func spread(ds []time.Duration) string {
+	return fmt.Sprintf("%s (%s-%s)", ms(median(ds)), ms(slices.Min(ds)), ms(slices.Max(ds)))
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
 
 // seedRun imports dump reps times into fresh databases with `rates seed`, and with `psql -f`
@@ -367,14 +376,14 @@ func seedRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, d
 		if err != nil {
 			return "", 0, err
 		}
-		psql := exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", dump, psqlURL)
+		psql := psqlCmd(pg, psqlURL, "-f", dump)
 		start = time.Now()
 		if out, err := psql.CombinedOutput(); err != nil {
 			return "", 0, fmt.Errorf("psql -f %s: %w: %s", dump, err, out)
 		}
 		psqlTimes = append(psqlTimes, time.Since(start))
 		psqlRSS = max(psqlRSS, psql.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
-		structures := exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", seedStructuresSQL, psqlURL)
+		structures := psqlCmd(pg, psqlURL, "-c", seedStructuresSQL)
 		if out, err := structures.CombinedOutput(); err != nil {
 			return "", 0, fmt.Errorf("psql -c structures: %w: %s", err, out)
 		}
@@ -392,9 +401,6 @@ func seedRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, d
 	fmt.Fprintf(w, "%d runs each, alternating, each into a fresh database; median (min-max).\n\n", reps)
 	fmt.Fprintln(w, "| importer | file | prices | wall time | prices/s | peak RSS |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- |")
-	spread := func(ds []time.Duration) string {
-		return fmt.Sprintf("%s (%s-%s)", ms(median(ds)), ms(slices.Min(ds)), ms(slices.Max(ds)))
-	}
 	fmt.Fprintf(w, "| `rates seed` (process start to exit: one transaction, COPY FREEZE, indexes and checks, ANALYZE) | %.1f MB | %d | %s | %.0f | %.1f MB |\n",
 		float64(info.Size())/1e6, prices, spread(seedTimes), float64(prices)/median(seedTimes).Seconds(), float64(seedRSS)/1024)
 	ratio := 0.0
@@ -871,17 +877,15 @@ func ingestOnce(ctx context.Context, pg *pgserver.Server, o options, tool, dbNam
 		}
 		defer os.RemoveAll(filepath.Dir(manifest))
 		cmd = ratesCmd(o, dbURL, "ingest", "--manifest", manifest)
-	case "prices":
-		cmd = exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-			"-c", `\copy prices (orig_code, dest_code, day, price) FROM '`+csv+`' WITH (FORMAT csv, HEADER)`, dbURL)
 	default:
-		create := exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-c",
-			"CREATE TABLE x (LIKE prices INCLUDING ALL)", dbURL)
-		if out, err := create.CombinedOutput(); err != nil {
-			return ingestRun{}, fmt.Errorf("create x: %w: %s", err, out)
+		table := "prices"
+		if tool == "psql" {
+			table = "x"
+			if out, err := psqlCmd(pg, dbURL, "-c", "CREATE TABLE x (LIKE prices INCLUDING ALL)").CombinedOutput(); err != nil {
+				return ingestRun{}, fmt.Errorf("create x: %w: %s", err, out)
+			}
 		}
-		cmd = exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-			"-c", `\copy x (orig_code, dest_code, day, price) FROM '`+csv+`' WITH (FORMAT csv, HEADER)`, dbURL)
+		cmd = psqlCmd(pg, dbURL, "-c", `\copy `+table+` (orig_code, dest_code, day, price) FROM '`+csv+`' WITH (FORMAT csv, HEADER)`)
 	}
 	lsn, err := walPosition(ctx, dbURL)
 	if err != nil {
@@ -905,13 +909,15 @@ func ingestOnce(ctx context.Context, pg *pgserver.Server, o options, tool, dbNam
 	return run, nil
 }
 
-// medianRun is the run of median time among rs (the upper middle of an even count).
+// medianRun is the run of median time among rs (see median), with the times of all of them.
 func medianRun(rs []ingestRun) ingestRun {
-	s := slices.Clone(rs)
-	slices.SortFunc(s, func(a, b ingestRun) int { return cmp.Compare(a.took, b.took) })
-	m := s[len(s)/2]
-	m.runs = len(s)
-	m.fastest, m.slowest = s[0].took, s[len(s)-1].took
+	times := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		times[i] = r.took
+	}
+	mid := median(times)
+	m := rs[slices.IndexFunc(rs, func(r ingestRun) bool { return r.took == mid })]
+	m.times = times
 	return m
 }
 
@@ -922,25 +928,23 @@ type ingestRun struct {
 	wal    float64
 	rss    int64
 	phases string
-	// Set by medianRun: how many runs took is the median of, and their extremes.
-	runs             int
-	fastest, slowest time.Duration
+	times  []time.Duration // set by medianRun: the times of the runs took is the median of
 }
 
-// time is the cell of r's time: with more than one run, the median and the range.
-func (r ingestRun) time() string {
-	if r.runs <= 1 {
+// timeCell is r's time for a table: with more than one run, the median and the range.
+func (r ingestRun) timeCell() string {
+	if len(r.times) <= 1 {
 		return ms(r.took)
 	}
-	return fmt.Sprintf("%s (%s-%s)", ms(r.took), ms(r.fastest), ms(r.slowest))
+	return spread(r.times)
 }
 
 // row prints r's line of the ingestion table, with its ratios to ref, psql's load of the
 // same rows into a copy of prices, and its time ratio to direct, psql's load into prices itself.
 func (r ingestRun) row(w io.Writer, label string, rows int, ref, direct ingestRun) {
-	fmt.Fprintf(w, "| %s | %d rows | %s | %.1f MB | %s | %.0f MB | %s | %.0f MB | %.2f× | %.2f× | %s | %.0f MB | %.2f× |\n", label, rows, r.time(),
-		float64(r.rss)/1024, r.phases, r.wal/1e6, ref.time(), ref.wal/1e6, r.took.Seconds()/ref.took.Seconds(), r.wal/ref.wal,
-		direct.time(), direct.wal/1e6, r.took.Seconds()/direct.took.Seconds())
+	fmt.Fprintf(w, "| %s | %d rows | %s | %.1f MB | %s | %.0f MB | %s | %.0f MB | %.2f× | %.2f× | %s | %.0f MB | %.2f× |\n", label, rows, r.timeCell(),
+		float64(r.rss)/1024, r.phases, r.wal/1e6, ref.timeCell(), ref.wal/1e6, r.took.Seconds()/ref.took.Seconds(), r.wal/ref.wal,
+		direct.timeCell(), direct.wal/1e6, r.took.Seconds()/direct.took.Seconds())
 }
 
 // manifestParts is how many parts the multi-part run splits its batch into.

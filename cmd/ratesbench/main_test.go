@@ -24,10 +24,10 @@ func TestFigures(t *testing.T) {
 		t.Errorf("rps = %v, want 1500", got)
 	}
 	m := medianRun([]ingestRun{{took: 3 * time.Second, wal: 3}, {took: time.Second, wal: 1}, {took: 2 * time.Second, wal: 2}})
-	if m.took != 2*time.Second || m.wal != 2 || m.time() != "2000 ms (1000 ms-3000 ms)" {
-		t.Errorf("medianRun of 3 s, 1 s, 2 s = %+v (%s), want the 2 s run with its range", m, m.time())
+	if m.took != 2*time.Second || m.wal != 2 || m.timeCell() != "2000 ms (1000 ms-3000 ms)" {
+		t.Errorf("medianRun of 3 s, 1 s, 2 s = %+v (%s), want the 2 s run with its range", m, m.timeCell())
 	}
-	if got := (ingestRun{took: time.Second}).time(); got != "1000 ms" {
+	if got := (ingestRun{took: time.Second}).timeCell(); got != "1000 ms" {
 		t.Errorf("time of a single run = %q, want 1000 ms", got)
 	}
 }
