@@ -285,8 +285,7 @@ func dropForLoad(ctx context.Context, tx pgx.Tx) ([]string, error) {
 	type ddl struct{ drop, restore string }
 	ddls, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ddl, error) {
 		var d ddl
-		var order int
-		return d, row.Scan(&d.drop, &d.restore, &order)
+		return d, row.Scan(&d.drop, &d.restore, nil) // the third column only orders the rows
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read constraints, indexes and triggers: %w", err)
