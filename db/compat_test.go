@@ -1,11 +1,21 @@
 package db_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rates/internal/ingest"
 	"rates/internal/testing/dbtest"
 	"rates/internal/testing/pgserver"
 )
@@ -147,4 +157,110 @@ func TestPreviousReleaseRunsOnThisSchema(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM prices WHERE day = '2031-06-01'`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("the previous release's batch row: %d rows, %v", n, err)
 	}
+}
+
+// compatCSV is the batch the previous release's statements stage (see "ingest: stage rows"),
+// as the CSV a producer sends: its checksum is what either release records for it.
+const compatCSV = `orig_code,dest_code,day,price
+CNSHA,NLRTM,2026-01-05,1000
+CNSHA,NLRTM,2026-01-05,1200
+CNSHA,NLRTM,2031-06-01,900
+`
+
+// previousReleaseLoad runs the previous release's batch load (the "ingest:" statements of
+// previousRelease) in one transaction, as a delivery with the given source key and checksum.
+func previousReleaseLoad(ctx context.Context, pool *pgxpool.Pool, key, sha string) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	for _, st := range previousRelease {
+		if !strings.HasPrefix(st.name, "ingest:") {
+			continue
+		}
+		args := slices.Clone(st.args)
+		switch st.name {
+		case "ingest: source lock":
+			args[0] = "rates.ingest:" + key
+		case "ingest: find source":
+			args[0] = key
+		case "ingest: record the batch":
+			args[0], args[7] = key, sha
+		}
+		rows, err := tx.Query(ctx, st.sql, args...)
+		if err == nil {
+			for rows.Next() {
+			}
+			rows.Close()
+			err = rows.Err()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// During a rollout, and after a rollback, the previous release and this one load the same
+// content once between them, whichever comes first (migration 000033).
+func TestPreviousReleaseAndThisOneLoadContentOnce(t *testing.T) {
+	sum := sha256.Sum256([]byte(compatCSV))
+	sha := hex.EncodeToString(sum[:])
+	ctx := context.Background()
+	loader := func(pool *pgxpool.Pool) *ingest.Loader {
+		return ingest.NewLoader(pool, ingest.LoaderOptions{}, dbtest.Discard)
+	}
+	prices := func(pool *pgxpool.Pool) (n int64) {
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM prices WHERE day = '2031-06-01'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	refused := func(t *testing.T, err error) {
+		t.Helper()
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "23505" || pgErr.ConstraintName != "batches_content_key_key" {
+			t.Fatalf("the previous release loaded content already in the database: %v", err)
+		}
+	}
+
+	t.Run("previous release first", func(t *testing.T) {
+		pool, _ := dbtest.Seeded(t, srv, "seed/rates.sql")
+		if err := previousReleaseLoad(ctx, pool, "s3:incoming/a.csv", sha); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, previousReleaseLoad(ctx, pool, "s3:incoming/b.csv", sha))
+		res, err := loader(pool).Load(ctx, ingest.FileSource("/tmp/c.csv"), bytes.NewReader([]byte(compatCSV)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != ingest.StatusDuplicate {
+			t.Fatalf("this release after the previous one: %s, want %s", res.Status, ingest.StatusDuplicate)
+		}
+		if n := prices(pool); n != 1 {
+			t.Fatalf("the batch's row is in prices %d times, want 1", n)
+		}
+	})
+
+	t.Run("this release first", func(t *testing.T) {
+		pool, _ := dbtest.Seeded(t, srv, "seed/rates.sql")
+		res, err := loader(pool).Load(ctx, ingest.FileSource("/tmp/c.csv"), bytes.NewReader([]byte(compatCSV)))
+		if err != nil || res.Status != ingest.StatusLoaded {
+			t.Fatalf("this release: %+v, %v", res, err)
+		}
+		refused(t, previousReleaseLoad(ctx, pool, "s3:incoming/a.csv", sha))
+		if n := prices(pool); n != 1 {
+			t.Fatalf("the batch's row is in prices %d times, want 1", n)
+		}
+		// Other content still loads through the previous release, and gets its key.
+		other := strings.Repeat("0", 63) + "1"
+		if err := previousReleaseLoad(ctx, pool, "s3:incoming/d.csv", other); err != nil {
+			t.Fatalf("the previous release, new content: %v", err)
+		}
+		var key string
+		if err := pool.QueryRow(ctx, `SELECT content_key FROM batches WHERE source_key = 's3:incoming/d.csv'`).Scan(&key); err != nil || key != "prices:"+other {
+			t.Fatalf("content key of the previous release's batch: %q, %v", key, err)
+		}
+	})
 }
