@@ -207,11 +207,10 @@ func previousReleaseLoad(ctx context.Context, pool *pgxpool.Pool, key, sha strin
 func TestPreviousReleaseAndThisOneLoadContentOnce(t *testing.T) {
 	sum := sha256.Sum256([]byte(compatCSV))
 	sha := hex.EncodeToString(sum[:])
-	ctx := context.Background()
 	loader := func(pool *pgxpool.Pool) *ingest.Loader {
 		return ingest.NewLoader(pool, ingest.LoaderOptions{}, dbtest.Discard)
 	}
-	prices := func(pool *pgxpool.Pool) (n int64) {
+	prices := func(ctx context.Context, pool *pgxpool.Pool) (n int64) {
 		if err := pool.QueryRow(ctx, `SELECT count(*) FROM prices WHERE day = '2031-06-01'`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
@@ -227,6 +226,7 @@ func TestPreviousReleaseAndThisOneLoadContentOnce(t *testing.T) {
 
 	t.Run("previous release first", func(t *testing.T) {
 		pool, _ := dbtest.Seeded(t, srv, "seed/rates.sql")
+		ctx := context.Background()
 		if err := previousReleaseLoad(ctx, pool, "s3:incoming/a.csv", sha); err != nil {
 			t.Fatal(err)
 		}
@@ -238,19 +238,20 @@ func TestPreviousReleaseAndThisOneLoadContentOnce(t *testing.T) {
 		if res.Status != ingest.StatusDuplicate {
 			t.Fatalf("this release after the previous one: %s, want %s", res.Status, ingest.StatusDuplicate)
 		}
-		if n := prices(pool); n != 1 {
+		if n := prices(ctx, pool); n != 1 {
 			t.Fatalf("the batch's row is in prices %d times, want 1", n)
 		}
 	})
 
 	t.Run("this release first", func(t *testing.T) {
 		pool, _ := dbtest.Seeded(t, srv, "seed/rates.sql")
+		ctx := context.Background()
 		res, err := loader(pool).Load(ctx, ingest.FileSource("/tmp/c.csv"), bytes.NewReader([]byte(compatCSV)))
 		if err != nil || res.Status != ingest.StatusLoaded {
 			t.Fatalf("this release: %+v, %v", res, err)
 		}
 		refused(t, previousReleaseLoad(ctx, pool, "s3:incoming/a.csv", sha))
-		if n := prices(pool); n != 1 {
+		if n := prices(ctx, pool); n != 1 {
 			t.Fatalf("the batch's row is in prices %d times, want 1", n)
 		}
 		// Other content still loads through the previous release, and gets its key.
