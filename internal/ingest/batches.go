@@ -148,6 +148,11 @@ func (l *Loader) revertTx(ctx context.Context, tx pgx.Tx, id int64, res RevertRe
 	var contentKey *string
 	var revertedAt *time.Time
 	var duplicateOf int64
+	// Before the batch's row lock: a replace takes takeOutLock first too, and then locks the
+	// records of the batches it displaces (foreign keys of prices_displaced).
+	if err := lockTakeOuts(ctx, tx); err != nil {
+		return res, err
+	}
 	err := tx.QueryRow(ctx, `SELECT kind, mode, status, source_kind, content_key, reverted_at, coalesce(duplicate_of, 0)
 		FROM batches WHERE id = $1 FOR UPDATE`, id).Scan(&kind, &mode, &status, &sourceKind, &contentKey, &revertedAt, &duplicateOf)
 	if errors.Is(err, pgx.ErrNoRows) {

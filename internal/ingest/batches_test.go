@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +140,88 @@ func TestReplaceLeavesExactlyItsRowsOnItsRouteDaysAndRevertRestores(t *testing.T
 	b, err := l.Batch(ctx, corr.BatchID)
 	if err != nil || b.Status != StatusReverted || b.Mode != ModeReplace || b.DisplacedRows != 4 || b.RevertedAt == nil {
 		t.Fatalf("batch record: %+v, %v", b, err)
+	}
+}
+
+// Replaces and reverts that take rows out of the same route-day take turns: whatever order they
+// commit in, the route-day ends as some serial order leaves it. An outside transaction holds the
+// route-day's row locked until both are waiting, so that both start before either commits.
+// Without takeOutLock the first case ends with both replaces' rows (200 and 300), the second
+// with the row the revert put back beside the replace's (100 and 300).
+func TestReplacesAndRevertsOfOneRouteDayTakeTurns(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		// first starts while the route-day is held; the replace of 300 starts after it.
+		first func(l *Loader, r1 int64) error
+		want  []string // what the route-day may hold afterwards, one per serial order
+	}{
+		{
+			name: "replace and replace",
+			first: func(l *Loader, _ int64) error {
+				_, err := l.Load(context.Background(), withMode(apiSource("r-200"), ModeReplace), bytes.NewReader(csvOf(Header, "PT001,PT002,2024-03-01,200")))
+				return err
+			},
+			want: []string{"200", "300"},
+		},
+		{
+			name: "revert of a replace and replace",
+			first: func(l *Loader, r1 int64) error {
+				_, err := l.Revert(context.Background(), r1)
+				return err
+			},
+			// The revert first: 100 back, then replaced by 300. The replace first: the revert is
+			// refused (the replace displaced r1's row) and 300 stays.
+			want: []string{"300"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pool := newDB(t)
+			l := NewLoader(pool, LoaderOptions{}, testLogger(t))
+			load(t, l, apiSource("base"), csvOf(Header, "PT001,PT002,2024-03-01,100"))
+			r1 := load(t, l, withMode(apiSource("r1"), ModeReplace), csvOf(Header, "PT001,PT002,2024-03-01,150"))
+
+			release := hold(t, pool, `SELECT 1 FROM prices WHERE orig_code = 'PT001' AND dest_code = 'PT002' AND day = '2024-03-01' FOR UPDATE`)
+			errs := make(chan error, 2)
+			go func() { errs <- tc.first(l, r1.BatchID) }()
+			waitForLockWaiters(t, l, 1)
+			go func() {
+				_, err := l.Load(context.Background(), withMode(apiSource("r-300"), ModeReplace), bytes.NewReader(csvOf(Header, "PT001,PT002,2024-03-01,300")))
+				errs <- err
+			}()
+			waitForLockWaiters(t, l, 2)
+			release()
+			for range 2 {
+				if err := <-errs; err != nil {
+					var refused *RevertRefusedError
+					if !errors.As(err, &refused) {
+						t.Fatal(err)
+					}
+				}
+			}
+			var got string
+			if err := pool.QueryRow(context.Background(), `SELECT string_agg(price::text, ',' ORDER BY price) FROM prices
+				WHERE orig_code = 'PT001' AND dest_code = 'PT002' AND day = '2024-03-01'`).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(tc.want, got) {
+				t.Fatalf("the route-day holds prices %q, want one of %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// waitForLockWaiters waits until n sessions of l's database wait for a row or advisory lock.
+func waitForLockWaiters(t *testing.T, l *Loader, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for sqlCount(t, l, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+		AND wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple', 'advisory')`) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %d sessions waiting for a lock", n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

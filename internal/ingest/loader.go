@@ -197,6 +197,23 @@ const (
 	contentLockNamespace = "rates.ingest.content:"
 )
 
+// takeOutLock is the advisory lock of the writers that take rows out of prices by what they
+// find there: replace batches and reverts. Under READ COMMITTED a DELETE that waits for another
+// transaction's rows does not see the rows that transaction inserted, so two replaces of one
+// route-day running together would both keep their rows, and a replace running beside the
+// revert of another would keep the rows the revert put back. Taken before the DELETE, the lock
+// makes the later one start after the earlier one committed. Appends do not take it: what they
+// add, a replace that follows takes out.
+const takeOutLock = "rates.ingest.take-out"
+
+// lockTakeOuts waits for the replaces and reverts in progress (see takeOutLock).
+func lockTakeOuts(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", takeOutLock); err != nil {
+		return fmt.Errorf("wait for the replaces and reverts in progress: %w", err)
+	}
+	return nil
+}
+
 // Load reads the batch from r and either applies all of it or nothing. A batch with bad data
 // is not an error: it is recorded and returned with StatusRejected and a report. Content
 // already loaded is recorded as a duplicate and returned with StatusDuplicate and the first
@@ -373,6 +390,9 @@ func (l *Loader) loadTx(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src 
 	phase = time.Now()
 	if src.Data == DataPrices {
 		if src.Mode == ModeReplace {
+			if err := lockTakeOuts(ctx, tx); err != nil {
+				return res, err
+			}
 			if _, err := tx.Exec(ctx, "ANALYZE ingest_rows"); err != nil {
 				return res, fmt.Errorf("analyze staging table: %w", err)
 			}
