@@ -298,21 +298,46 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 }
 
 // getObject reads a version of an object (the newest without a version id). A missing object
-// is reported with missing set and no error.
+// is reported with missing set and no error. The answer must start within ReadIdleTimeout, as
+// its body must keep coming (idleTimeoutReader): the SDK's HTTP client sets no deadline for the
+// response headers, and a GET that S3 accepted and never answered would hold the message for
+// ever, its visibility renewed by the heartbeat. Closing the body releases the request.
 func (w *Worker) getObject(ctx context.Context, bucket, key, versionID string) (obj *s3.GetObjectOutput, missing bool, err error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	if versionID != "" && versionID != "null" {
 		in.VersionId = aws.String(versionID)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	stalled := time.AfterFunc(w.cfg.ReadIdleTimeout, cancel)
 	obj, err = w.s3.GetObject(ctx, in)
+	if !stalled.Stop() {
+		if err == nil {
+			_ = obj.Body.Close()
+		}
+		cancel()
+		return nil, false, fmt.Errorf("get object: no answer from S3 for %s", w.cfg.ReadIdleTimeout)
+	}
 	if err != nil {
+		cancel()
 		var apiErr smithy.APIError
 		if errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NoSuchKey" || apiErr.ErrorCode() == "NoSuchVersion") {
 			return nil, true, nil
 		}
 		return nil, false, fmt.Errorf("get object: %w", err)
 	}
+	obj.Body = cancelOnClose{ReadCloser: obj.Body, cancel: cancel}
 	return obj, false, nil
+}
+
+// cancelOnClose ends a request's context when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	defer c.cancel()
+	return c.ReadCloser.Close()
 }
 
 // loadManifest loads the multi-part batch whose manifest ref is. Its parts must be in the

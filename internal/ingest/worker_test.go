@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
@@ -530,6 +531,48 @@ func TestWorkerRetriesStalledDownload(t *testing.T) {
 	}
 	if n := countPrices(t, p.pool); n != 10_000 {
 		t.Fatalf("prices holds %d rows, want 10000", n)
+	}
+}
+
+// S3 accepts the worker's first GET of the object and never answers it. The SDK's HTTP client
+// sets no deadline for the response headers, so without one of the worker's own it would wait
+// for ever, its heartbeat keeping the message from every other worker. The attempt fails after
+// ReadIdleTimeout and is retried, as a stalled download is (TestWorkerRetriesStalledDownload).
+func TestWorkerRetriesGetObjectThatNeverAnswers(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t, newDB(t), true)
+	p.loader = NewLoader(p.pool, LoaderOptions{MaxDuration: 2 * time.Second}, testLogger(t))
+	const key = "incoming/stall-headers.csv"
+	p.send(event(p.upload(key, batchBytes(100, nil))))
+
+	target, err := url.Parse(aws.ToString(p.s3.Options().BaseEndpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	unblock := make(chan struct{})
+	var stalled atomic.Bool
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/"+p.bucket+"/"+key && stalled.CompareAndSwap(false, true) {
+			select { // the first GET of the object gets no answer at all
+			case <-r.Context().Done():
+			case <-unblock:
+			}
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	t.Cleanup(func() { close(unblock) })
+	p.s3 = s3.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
+		func(o *s3.Options) { o.BaseEndpoint, o.UsePathStyle = aws.String(front.URL), true })
+
+	cfg := p.config()
+	cfg.ReadIdleTimeout = 300 * time.Millisecond
+	p.start(p.sqs, cfg)
+	eventually(t, 20*time.Second, "message deleted after a retry", func() bool { return len(p.fake.Deleted(p.queue)) == 1 })
+	if n := countPrices(t, p.pool); n != 100 {
+		t.Fatalf("prices holds %d rows, want 100", n)
 	}
 }
 
