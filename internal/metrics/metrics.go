@@ -124,10 +124,18 @@ func (m *Metrics) RequestStarted() (done func()) {
 }
 
 // RequestDone records an answered request. route is the router's pattern (not the raw path),
-// so the label set stays small whatever clients send.
+// and a method outside HTTP's standard ones is counted as OTHER, so the label set stays small
+// whatever clients send: net/http accepts any token as a method, and each new label value would
+// be a series kept for the life of the process.
 func (m *Metrics) RequestDone(route, method string, status int, d time.Duration) {
 	if m == nil {
 		return
+	}
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+	default:
+		method = "OTHER"
 	}
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route, method).Observe(d.Seconds())

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -50,6 +51,33 @@ func TestRecords(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("scrape lacks %s", want)
 		}
+	}
+}
+
+// Clients choose the method; only HTTP's standard methods become label values of their own.
+func TestRequestMethodLabelsAreBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, want string
+	}{
+		{"standard", "DELETE", "DELETE"},
+		{"made up", "PROBE1", "OTHER"},
+		{"lower case", "get", "OTHER"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := New("test")
+			m.RequestDone("unmatched", tc.method, 405, time.Millisecond)
+			body := scrape(t, m)
+			if want := `rates_http_requests_total{method="` + tc.want + `",route="unmatched",status="405"} 1`; !strings.Contains(body, want) {
+				t.Errorf("scrape lacks %s", want)
+			}
+		})
+	}
+	m := New("test")
+	for i := range 100 {
+		m.RequestDone("unmatched", fmt.Sprintf("X%d", i), 405, time.Millisecond)
+	}
+	if n := strings.Count(scrape(t, m), "rates_http_requests_total{"); n != 1 {
+		t.Errorf("100 made-up methods made %d series, want 1", n)
 	}
 }
 
