@@ -372,8 +372,78 @@ func TestAnswersReflectCommittedBatches(t *testing.T) {
 	}
 }
 
+// commitBeforeRead commits a change (once) just before its next DailyStats: a batch that lands
+// after a request's generation read and before its read of the days, as under traffic.
+type commitBeforeRead struct {
+	*store.Store
+	before func()
+}
+
+func (s *commitBeforeRead) DailyStats(ctx context.Context, orig, dest []string, from, to time.Time) ([]store.DayStat, error) {
+	if f := s.before; f != nil {
+		s.before = nil
+		f()
+	}
+	return s.Store.DailyStats(ctx, orig, dest, from, to)
+}
+
+// An answer is one view of the data: it shows all of a batch or none of it. Here the batch
+// commits between the request's generation read and its read of the months the cache lacks;
+// joined with the months cached before it, those would show the batch on 1 March and not on
+// 1 February.
+func TestAnswerNeverShowsPartOfABatch(t *testing.T) {
+	const (
+		warm   = "/rates?date_from=2021-01-10&date_to=2021-01-10&orig_code=CNAAA&dest_code=DEAAA" // caches December to February
+		target = "/rates?date_from=2021-02-01&date_to=2021-03-01&orig_code=CNAAA&dest_code=DEAAA"
+		batch  = `INSERT INTO prices VALUES ('CNAAA','DEAAA','2021-02-01',10), ('CNAAA','DEAAA','2021-02-01',20),
+			('CNAAA','DEAAA','2021-02-01',30), ('CNAAA','DEAAA','2021-03-01',10), ('CNAAA','DEAAA','2021-03-01',20),
+			('CNAAA','DEAAA','2021-03-01',30)`
+	)
+	for _, tc := range []struct {
+		name       string
+		cacheBytes int
+	}{
+		{"no cache", 0},
+		{"cache", 1 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool, _ := dbtest.Seeded(t, srv, "testdata/fixture.sql")
+			st := &commitBeforeRead{Store: store.New(pool)}
+			cfg := testConfig
+			cfg.CacheBytes = tc.cacheBytes
+			h := api.New(st, cfg, readyReadiness(), dbtest.Discard)
+			if status, _, body := do(t, h, "GET", warm); status != 200 {
+				t.Fatalf("warm-up: %d %s", status, body)
+			}
+			st.before = func() {
+				if _, err := pool.Exec(context.Background(), batch); err != nil {
+					t.Error(err)
+				}
+			}
+			counts, _ := dayCounts(t, h, target)
+			if feb, mar := counts["2021-02-01"], counts["2021-03-01"]; feb != mar {
+				t.Fatalf("the answer shows part of one batch: 2021-02-01 count %d, 2021-03-01 count %d", feb, mar)
+			}
+			// The next request arrives after the commit: all of the batch.
+			counts, _ = dayCounts(t, h, target)
+			if feb, mar := counts["2021-02-01"], counts["2021-03-01"]; feb != 3 || mar != 3 {
+				t.Fatalf("after the batch: counts %d and %d, want 3 and 3", feb, mar)
+			}
+		})
+	}
+}
+
 // dayCount returns the count of day in the answer to path (0 for null).
 func dayCount(t *testing.T, h http.Handler, path, day string) int64 {
+	counts, ok := dayCounts(t, h, path)
+	if !ok {
+		return -1
+	}
+	return counts[day]
+}
+
+// dayCounts returns the counts of the days of one answer to path (null days left out).
+func dayCounts(t *testing.T, h http.Handler, path string) (map[string]int64, bool) {
 	req := httptest.NewRequest("GET", path, nil)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -385,12 +455,13 @@ func dayCount(t *testing.T, h http.Handler, path, day string) int64 {
 	}
 	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &got) != nil {
 		t.Errorf("%s: %d %s", path, rec.Code, rec.Body)
-		return -1
+		return nil, false
 	}
+	counts := map[string]int64{}
 	for _, r := range got.Rates {
-		if r.Day == day && r.Count != nil {
-			return *r.Count
+		if r.Count != nil {
+			counts[r.Day] = *r.Count
 		}
 	}
-	return 0
+	return counts, true
 }
