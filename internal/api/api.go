@@ -142,19 +142,16 @@ func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 	result := "hit"
 	if !hit {
 		// A deadlock or serialization failure of the read (40P01, 40001) is retried once.
-		var cacheable bool
 		err = retryOnce(ctx, func(ctx context.Context) error {
 			var e error
-			answer, result, cacheable, e = h.answer(ctx, q, gen)
+			answer, result, e = h.answer(ctx, q, gen)
 			return e
 		})
 		if err != nil {
 			h.storeFailed(w, r, err)
 			return
 		}
-		if cacheable {
-			h.answers.put(key, gen, answer)
-		}
+		h.answers.put(key, gen, answer)
 	}
 	if h.answers != nil {
 		h.cfg.Metrics.CacheLookup(result)
@@ -165,34 +162,33 @@ func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 }
 
 // answer computes the response to a valid query: the days, or 400 for an unknown code. result
-// tells whether the days came from the cache ("days") or the database ("miss"); cacheable,
-// whether the answer shows the data of gen (see dailyStats).
-func (h *Handler) answer(ctx context.Context, q RatesQuery, gen store.Generation) (_ cacheEntry, result string, cacheable bool, _ error) {
+// tells whether the days came from the cache ("days") or the database ("miss").
+func (h *Handler) answer(ctx context.Context, q RatesQuery, gen store.Generation) (cacheEntry, string, error) {
 	tree, err := h.currentTree(ctx, gen)
 	if err != nil {
-		return cacheEntry{}, "", false, err
+		return cacheEntry{}, "", err
 	}
 	var locs [2]store.Location
 	for i, loc := range []struct{ param, code string }{{"orig_code", q.Orig}, {"dest_code", q.Dest}} {
 		l, ok := tree.Resolve(loc.code)
 		if !ok {
 			if l, err = h.store.Resolve(ctx, loc.code); err != nil {
-				return cacheEntry{}, "", false, err
+				return cacheEntry{}, "", err
 			}
 		}
 		if !l.Found {
 			return cacheEntry{status: http.StatusBadRequest,
-				body: httpjson.ErrorBody("unknown " + loc.param + " " + quote(loc.code) + ": not a port code or region slug")}, "miss", true, nil
+				body: httpjson.ErrorBody("unknown " + loc.param + " " + quote(loc.code) + ": not a port code or region slug")}, "miss", nil
 		}
 		locs[i] = l
 	}
-	stats, result, cacheable, err := h.dailyStats(ctx, q, gen, locs[0], locs[1])
+	stats, result, err := h.dailyStats(ctx, q, gen, locs[0], locs[1])
 	if err != nil {
-		return cacheEntry{}, "", false, err
+		return cacheEntry{}, "", err
 	}
 	// About 50 bytes a day; sized once so the cached slice is not copied again.
 	body := appendRates(make([]byte, 0, 16+q.Days()*56), q, stats)
-	return cacheEntry{status: http.StatusOK, body: body}, result, cacheable, nil
+	return cacheEntry{status: http.StatusOK, body: body}, result, nil
 }
 
 // dailyStats returns the stats of the days of q. With the cache on, it works in whole calendar
@@ -202,11 +198,12 @@ func (h *Handler) answer(ctx context.Context, q RatesQuery, gen store.Generation
 // and not in the ones cached at gen: an answer joining them would show part of it, and months
 // cached under gen would tear later answers. So a generation read that began after the months'
 // read (shared with other requests, as the first) must still find gen; if it does not, the
-// request's whole range is read in one query instead, and cacheable is false.
-func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Generation, orig, dest store.Location) (_ []store.DayStat, result string, cacheable bool, _ error) {
+// request's whole range is read in one query instead. Nothing of it is cached: that read moved
+// the caches to the newer generation, and they refuse entries of gen.
+func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Generation, orig, dest store.Location) ([]store.DayStat, string, error) {
 	if h.months == nil {
 		stats, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, q.From, q.To)
-		return stats, "miss", true, err
+		return stats, "miss", err
 	}
 	var (
 		months       []time.Time
@@ -233,7 +230,7 @@ func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Genera
 		months = append(months, m)
 		cached = append(cached, e.days)
 	}
-	result = "days"
+	result := "days"
 	if firstMissing >= 0 {
 		result = "miss"
 		// The month before and the one after come along when not held: the query costs one
@@ -252,15 +249,13 @@ func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Genera
 		}
 		stats, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, from, to.AddDate(0, 1, -1))
 		if err != nil {
-			return nil, "", false, err
+			return nil, "", err
 		}
 		if now, err := h.gens.get(ctx); err != nil {
-			return nil, "", false, err
+			return nil, "", err
 		} else if now != gen {
-			if stats, err = h.store.DailyStats(ctx, orig.Ports, dest.Ports, q.From, q.To); err != nil {
-				return nil, "", false, err
-			}
-			return stats, result, false, nil
+			stats, err = h.store.DailyStats(ctx, orig.Ports, dest.Ports, q.From, q.To)
+			return stats, result, err
 		}
 		byMonth := make([][]store.DayStat, (to.Year()-from.Year())*12+int(to.Month()-from.Month())+1)
 		for _, s := range stats {
@@ -283,7 +278,7 @@ func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Genera
 			}
 		}
 	}
-	return stats, result, true, nil
+	return stats, result, nil
 }
 
 // currentTree returns the port and region tree of gen or newer, loading it when ports or
