@@ -266,18 +266,17 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 			log.Warn("object no longer exists: nothing to load, report written")
 			return w.writeMissingReport(ctx, ref)
 		}
-		body := newIdleTimeoutReader(obj.Body, w.cfg.ReadIdleTimeout)
-		defer body.Close()
+		defer obj.Body.Close()
 		if ref.VersionID == "" && ref.ETag != "" && strings.Trim(aws.ToString(obj.ETag), `"`) != strings.Trim(ref.ETag, `"`) {
 			// Overwritten since the event: the newer object has an event of its own.
 			log.Warn("object was replaced since the event: skipped", "event_etag", ref.ETag, "etag", aws.ToString(obj.ETag))
 			return nil
 		}
 		if folder == ManifestsFolder {
-			res, err = w.loadManifest(ctx, ref, src, body)
+			res, err = w.loadManifest(ctx, ref, src, obj.Body)
 		} else {
 			src.Gzip = strings.EqualFold(aws.ToString(obj.ContentEncoding), "gzip")
-			res, err = w.loader.Load(ctx, src, body)
+			res, err = w.loader.Load(ctx, src, obj.Body)
 		}
 		if err != nil {
 			return err
@@ -298,23 +297,20 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 }
 
 // getObject reads a version of an object (the newest without a version id). A missing object
-// is reported with missing set and no error. The answer must start within ReadIdleTimeout, as
-// its body must keep coming (idleTimeoutReader): the SDK's HTTP client sets no deadline for the
-// response headers, and a GET that S3 accepted and never answered would hold the message for
-// ever, its visibility renewed by the heartbeat. Closing the body releases the request.
+// is reported with missing set and no error. The request is held to ReadIdleTimeout from the
+// start (idleTimeoutReader): its body, which the caller must close, fails when S3 stops sending.
 func (w *Worker) getObject(ctx context.Context, bucket, key, versionID string) (obj *s3.GetObjectOutput, missing bool, err error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	if versionID != "" && versionID != "null" {
 		in.VersionId = aws.String(versionID)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	stalled := time.AfterFunc(w.cfg.ReadIdleTimeout, cancel)
+	body := newIdleTimeoutReader(w.cfg.ReadIdleTimeout, cancel)
 	obj, err = w.s3.GetObject(ctx, in)
-	if !stalled.Stop() {
+	if !body.answered() {
 		if err == nil {
 			_ = obj.Body.Close()
 		}
-		cancel()
 		return nil, false, fmt.Errorf("get object: no answer from S3 for %s", w.cfg.ReadIdleTimeout)
 	}
 	if err != nil {
@@ -325,19 +321,9 @@ func (w *Worker) getObject(ctx context.Context, bucket, key, versionID string) (
 		}
 		return nil, false, fmt.Errorf("get object: %w", err)
 	}
-	obj.Body = cancelOnClose{ReadCloser: obj.Body, cancel: cancel}
+	body.r = obj.Body
+	obj.Body = body
 	return obj, false, nil
-}
-
-// cancelOnClose ends a request's context when its body is closed.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (c cancelOnClose) Close() error {
-	defer c.cancel()
-	return c.ReadCloser.Close()
 }
 
 // loadManifest loads the multi-part batch whose manifest ref is. Its parts must be in the
@@ -357,7 +343,7 @@ func (w *Worker) loadManifest(ctx context.Context, ref ObjectRef, src Source, bo
 			if err != nil {
 				return nil, err
 			}
-			return newIdleTimeoutReader(obj.Body, w.cfg.ReadIdleTimeout), nil
+			return obj.Body, nil
 		},
 		Allow: func(key string) error {
 			if !strings.HasPrefix(key, partsPrefix) || strings.HasSuffix(key, "/") {
@@ -451,21 +437,34 @@ func graceContext(parent context.Context, grace time.Duration) (context.Context,
 	}
 }
 
-// idleTimeoutReader closes a stream that delivers nothing for d, so a stalled S3 download
-// fails the attempt instead of holding the message (whose visibility the heartbeat renews)
-// forever.
+// idleTimeoutReader cancels an S3 request that makes no progress for d: from the request until
+// S3 starts answering (the SDK's HTTP client sets no deadline for that), then during each read
+// of the body; the time between reads is the reader's own. A stalled S3 then fails the attempt
+// instead of holding the message, whose visibility the heartbeat renews, for ever. Closing it
+// releases the request.
 type idleTimeoutReader struct {
-	r        io.ReadCloser
+	r        io.ReadCloser // the body, once S3 answered
 	d        time.Duration
+	cancel   context.CancelFunc // of the request
 	timer    *time.Timer
 	timedOut atomic.Bool
 }
 
-func newIdleTimeoutReader(r io.ReadCloser, d time.Duration) *idleTimeoutReader {
-	t := &idleTimeoutReader{r: r, d: d}
-	t.timer = time.AfterFunc(d, func() { t.timedOut.Store(true); r.Close() })
-	t.timer.Stop()
+// newIdleTimeoutReader starts the clock of a request about to be sent; cancel is its context's.
+func newIdleTimeoutReader(d time.Duration, cancel context.CancelFunc) *idleTimeoutReader {
+	t := &idleTimeoutReader{d: d, cancel: cancel}
+	t.timer = time.AfterFunc(d, func() { t.timedOut.Store(true); cancel() })
 	return t
+}
+
+// answered stops the clock when S3's answer (or the request's error) is in; false means the
+// request was cancelled for taking too long.
+func (t *idleTimeoutReader) answered() bool {
+	if t.timer.Stop() {
+		return true
+	}
+	t.cancel()
+	return false
 }
 
 func (t *idleTimeoutReader) Read(p []byte) (int, error) {
@@ -480,6 +479,7 @@ func (t *idleTimeoutReader) Read(p []byte) (int, error) {
 
 func (t *idleTimeoutReader) Close() error {
 	t.timer.Stop()
+	defer t.cancel()
 	return t.r.Close()
 }
 
