@@ -111,11 +111,11 @@ type Parts struct {
 // batch; the manifest's mode applies, whatever src says. A manifest that cannot be parsed, or
 // names a part that parts does not allow, rejects the batch. Otherwise every part is read and
 // checked outside any transaction: its checksum against the manifest, its rows as a single
-// batch's would be, its port codes against ports. A part that fails rejects the whole batch, recorded with a report
-// that names the part and its lines, and nothing is written. Then the parts are read again, in
-// order, into one Load: a part whose content changed in between fails the load (a
-// *SourceError; nothing written) and the next attempt rejects it. The loader's deadline covers
-// both passes.
+// batch's would be, its port codes against ports. A part that fails rejects the whole batch,
+// recorded with a report that names the part and its lines, and nothing is written. Then the
+// parts are read again, in order, into one Load: a part whose content changed in between fails
+// the load (a *SourceError; nothing written) and the next attempt rejects it. The loader's
+// deadline covers both passes.
 func (l *Loader) LoadManifest(ctx context.Context, src Source, data []byte, parts Parts) (Result, error) {
 	// The manifest gives the mode; one that cannot be read is recorded as an append.
 	src.Data, src.Mode = DataPrices, ModeAppend
