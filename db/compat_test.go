@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -124,14 +125,7 @@ func TestPreviousReleaseRunsOnThisSchema(t *testing.T) {
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 	for _, st := range previousRelease {
-		rows, err := tx.Query(ctx, st.sql, st.args...)
-		if err == nil {
-			for rows.Next() {
-			}
-			rows.Close()
-			err = rows.Err()
-		}
-		if err != nil {
+		if err := run(ctx, tx, st.sql, st.args...); err != nil {
 			t.Fatalf("%s: the previous release fails on this schema: %v", st.name, err)
 		}
 	}
@@ -188,18 +182,23 @@ func previousReleaseLoad(ctx context.Context, pool *pgxpool.Pool, key, sha strin
 		case "ingest: record the batch":
 			args[0], args[7] = key, sha
 		}
-		rows, err := tx.Query(ctx, st.sql, args...)
-		if err == nil {
-			for rows.Next() {
-			}
-			rows.Close()
-			err = rows.Err()
-		}
-		if err != nil {
+		if err := run(ctx, tx, st.sql, args...); err != nil {
 			return err
 		}
 	}
 	return tx.Commit(ctx)
+}
+
+// run runs one statement of previousRelease in tx and reads whatever rows it returns.
+func run(ctx context.Context, tx pgx.Tx, sql string, args ...any) error {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+	}
+	rows.Close()
+	return rows.Err()
 }
 
 // During a rollout, and after a rollback, the previous release and this one load the same
