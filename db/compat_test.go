@@ -202,7 +202,7 @@ func run(ctx context.Context, tx pgx.Tx, sql string, args ...any) error {
 }
 
 // During a rollout, and after a rollback, the previous release and this one load the same
-// content once between them, whichever comes first (migration 000033).
+// content once between them, whichever comes first (the trigger batches_fill_content_key).
 func TestPreviousReleaseAndThisOneLoadContentOnce(t *testing.T) {
 	sum := sha256.Sum256([]byte(compatCSV))
 	sha := hex.EncodeToString(sum[:])

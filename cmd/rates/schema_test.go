@@ -98,22 +98,28 @@ func TestServeAcceptsANewerSchema(t *testing.T) {
 // before anything listens, naming both versions and the fix.
 func TestServeRefusesAnOlderSchema(t *testing.T) {
 	versions := migrationVersions(t)
-	latest, previous := versions[len(versions)-1], versions[len(versions)-2]
+	latest := versions[len(versions)-1]
 	tests := []struct {
 		name    string
 		prepare func(t *testing.T, dbURL string)
 		have    int
 	}{
 		{"empty database", func(*testing.T, string) {}, 0},
+		// A database an earlier release migrated: its record names a version below this one's.
 		{"previous version", func(t *testing.T, dbURL string) {
 			env := map[string]string{"DATABASE_URL": dbURL}
 			if _, logs, err := runCmd(t, env, "migrate", "up"); err != nil {
 				t.Fatalf("migrate up: %v\n%s", err, logs)
 			}
-			if _, logs, err := runCmd(t, env, "migrate", "down", "1"); err != nil {
-				t.Fatalf("migrate down 1: %v\n%s", err, logs)
+			conn, err := pgx.Connect(context.Background(), dbURL)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}, previous},
+			defer conn.Close(context.Background())
+			if _, err := conn.Exec(context.Background(), "UPDATE schema_migrations SET version = $1", latest-1); err != nil {
+				t.Fatal(err)
+			}
+		}, latest - 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

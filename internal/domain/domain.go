@@ -1,6 +1,6 @@
 // Package domain holds the rules every entry point applies to the service's data (the API's
 // parameters, batch files, seed dumps) so that each has one home. The database backs the rules
-// on the data it holds with CHECK constraints (migration 000030), and a test holds the two
+// on the data it holds with CHECK constraints (db/migrations), and a test holds the two
 // together.
 package domain
 

@@ -10,7 +10,7 @@ import (
 )
 
 // Derived data is what the database keeps from other tables for speed: today price_daily, the
-// per route-and-day count and sum of prices that triggers maintain (migration 000007). Check
+// per route-and-day count and sum of prices that triggers maintain (see the schema). Check
 // compares it with what it is derived from; Repair rebuilds it.
 
 // Mismatch is one route and day where price_daily differs from the GROUP BY over prices.
@@ -92,8 +92,8 @@ const RebuildPriceDailySQL = `INSERT INTO price_daily (orig_code, dest_code, day
 func Repair(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	var rows int64
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		// The same lock as migration 000008: SHARE ROW EXCLUSIVE keeps INSERT, UPDATE, DELETE
-		// and TRUNCATE of prices waiting, and conflicts with itself.
+		// SHARE ROW EXCLUSIVE keeps INSERT, UPDATE, DELETE and TRUNCATE of prices waiting, and
+		// conflicts with itself.
 		for _, stmt := range []string{
 			"SET LOCAL lock_timeout = '5min'",
 			"LOCK TABLE prices IN SHARE ROW EXCLUSIVE MODE",

@@ -10,7 +10,6 @@ import (
 
 	"rates/internal/store"
 	"rates/internal/testing/dbtest"
-	"rates/internal/testing/pgserver"
 )
 
 func mustExec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
@@ -30,29 +29,14 @@ func routeDaily(t *testing.T, pool *pgxpool.Pool, day string) (prices int64) {
 	return prices
 }
 
-// Migration 000008 rebuilds price_daily under a lock that keeps writers out: a batch in flight
-// when it starts is waited for and counted, and the rows 000007 could miss (inserted while no
-// trigger counted them) are counted too.
-func TestPriceDailyRebuildCountsABatchCommittedMeanwhile(t *testing.T) {
+// Repair rebuilds price_daily under a lock that keeps writers out: a batch in flight when it
+// starts is waited for and counted, and rows no trigger counted are counted too.
+func TestRepairCountsABatchCommittedMeanwhile(t *testing.T) {
 	ctx := context.Background()
-	url := pgserver.NewDatabase(t, srv)
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	m, err := store.NewMigrator(pool, dbtest.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if err := m.Goto(7); err != nil {
-		t.Fatal(err)
-	}
+	pool, _ := dbtest.Migrated(t, srv)
 	mustExec(t, pool, `INSERT INTO regions VALUES ('r', 'R', NULL)`)
 	mustExec(t, pool, `INSERT INTO ports VALUES ('CNSHA', 'Shanghai', 'r'), ('NLRTM', 'Rotterdam', 'r')`)
-	// What 000007 left behind when a batch committed between its INSERT ... SELECT and its
-	// triggers: 3 prices, none of them in price_daily.
+	// Drift: 3 prices that no trigger counted.
 	mustExec(t, pool, `ALTER TABLE prices DISABLE TRIGGER price_daily_insert`)
 	mustExec(t, pool, `INSERT INTO prices VALUES ('CNSHA', 'NLRTM', '2026-01-01', 100), ('CNSHA', 'NLRTM', '2026-01-01', 200), ('CNSHA', 'NLRTM', '2026-01-02', 300)`)
 	mustExec(t, pool, `ALTER TABLE prices ENABLE ALWAYS TRIGGER price_daily_insert`)
@@ -60,7 +44,7 @@ func TestPriceDailyRebuildCountsABatchCommittedMeanwhile(t *testing.T) {
 		t.Fatalf("set-up: price_daily already counts %d prices", got)
 	}
 
-	// A batch in flight: its rows are written, not committed, when the migration starts.
+	// A batch in flight: its rows are written, not committed, when the repair starts.
 	batch, err := pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -70,9 +54,12 @@ func TestPriceDailyRebuildCountsABatchCommittedMeanwhile(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- m.Goto(8) }()
+	go func() {
+		_, err := store.Repair(ctx, pool)
+		done <- err
+	}()
 
-	// The migration waits for the batch's lock on prices.
+	// The repair waits for the batch's lock on prices.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var waiting bool
@@ -85,11 +72,11 @@ func TestPriceDailyRebuildCountsABatchCommittedMeanwhile(t *testing.T) {
 		}
 		select {
 		case err := <-done:
-			t.Fatalf("migration 000008 finished (%v) while a batch held prices: it took no lock", err)
+			t.Fatalf("repair finished (%v) while a batch held prices: it took no lock", err)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("migration 000008 never waited for the batch in flight")
+			t.Fatal("repair never waited for the batch in flight")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -99,10 +86,10 @@ func TestPriceDailyRebuildCountsABatchCommittedMeanwhile(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("migration 000008: %v", err)
+			t.Fatalf("repair: %v", err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("migration 000008 did not finish after the batch committed")
+		t.Fatal("repair did not finish after the batch committed")
 	}
 	for day, want := range map[string]int64{"2026-01-01": 3, "2026-01-02": 1, "2026-01-03": 1} {
 		if got := routeDaily(t, pool, day); got != want {
@@ -114,7 +101,7 @@ func TestPriceDailyRebuildCountsABatchCommittedMeanwhile(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rep.Mismatches != 0 {
-		t.Fatalf("after 000008, check finds %d mismatches: %v", rep.Mismatches, rep.First)
+		t.Fatalf("after the repair, check finds %d mismatches: %v", rep.Mismatches, rep.First)
 	}
 }
 

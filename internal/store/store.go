@@ -64,9 +64,9 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 // Generation was read reflects every change committed before that read.
 type Generation struct {
 	Epoch Epoch
-	// Data advances in every transaction that changes prices, ports or regions (000005).
+	// Data advances in every transaction that changes prices, ports or regions (db/migrations).
 	Data int64
-	// Tree advances in every transaction that changes ports or regions (000020).
+	// Tree advances in every transaction that changes ports or regions (db/migrations).
 	Tree int64
 }
 
@@ -158,8 +158,8 @@ func (s *Store) Resolve(ctx context.Context, code string) (Location, error) {
 	return loc, nil
 }
 
-// dailyStatsSQL reads the per-day counts and sums that triggers keep in price_daily (migration
-// 000007): at most one row per port pair and day, answered by an index-only scan of its key, so
+// dailyStatsSQL reads the per-day counts and sums that triggers keep in price_daily (see the
+// schema): at most one row per port pair and day, answered by an index-only scan of its key, so
 // the cost does not grow with the number of prices per day.
 const dailyStatsSQL = `
 SELECT day, sum(prices)::bigint, sum(price_sum)::bigint

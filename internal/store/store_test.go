@@ -182,7 +182,7 @@ func TestPriceDailyFollowsPrices(t *testing.T) {
 
 // A batch reaches price_daily_add in key order (the loader sorts it), so the trigger's
 // aggregate must be a GroupAggregate over a sort that finds its input sorted, not a
-// HashAggregate and a second sort (migration 000032). auto_explain sends the plans of the
+// HashAggregate and a second sort (the settings of price_daily_add). auto_explain sends the plans of the
 // statements inside the trigger to this connection.
 func TestPriceDailyAddAggregatesInKeyOrder(t *testing.T) {
 	_, url := dbtest.Seeded(t, srv, "../../db/seed/rates.sql")

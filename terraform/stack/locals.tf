@@ -14,7 +14,7 @@ locals {
     log_group              = "/ecs/rates-${local.environment}"
     db_password_parameter  = "/rates/${local.environment}/db/password"
 
-    # Least privilege in the database (db/migrations/000009_roles.up.sql): the API and the worker
+    # Least privilege in the database (db/migrations/000033_baseline.up.sql): the API and the worker
     # connect as their own roles, with their own password parameters; the migration task, as the
     # master user, keeps the roles in step with the parameters.
     db_api_role                    = "rates_api"

@@ -180,7 +180,7 @@ resource "aws_ssm_parameter" "password" {
 ################################################################################
 
 # The API and the worker connect with roles of their own (least privilege, see
-# db/migrations/000009_roles.up.sql). Their passwords are generated like the master password
+# db/migrations/000033_baseline.up.sql). Their passwords are generated like the master password
 # and kept only here; the migration task, connected as the master user, creates or updates the
 # roles with them on every run (`rates migrate up` with DB_API_ROLE / DB_WORKER_ROLE), so a new
 # instance gets them back with the deploy that follows.

@@ -1,1 +1,0 @@
-ALTER FUNCTION price_daily_add() RESET ALL;
