@@ -1,10 +1,11 @@
 #!/bin/sh
 # Container entry point for the rates image.
 #
-#   (no arguments or flags)   migrate when MIGRATE_ON_START=true (otherwise `rates serve` only
-#                             checks the schema), seed SEED_FILE (empty: skip), then exec
+#   serve, or no arguments    migrate when MIGRATE_ON_START=true (otherwise `rates serve` only
+#   or flags only             checks the schema), seed SEED_FILE (empty: skip), then exec
 #                             `rates serve "$@"`
-#   migrate|seed|check|...    a one-off job: exec `rates <subcommand> ...` directly
+#   any other subcommand      a one-off job (migrate, seed, check, batches, ...): exec
+#                             `rates <subcommand> ...` directly, without the start-up steps
 #
 # Every step logs a JSON line; a failing step stops the container with its exit status before
 # anything listens. The server replaces this shell (exec), so it receives SIGTERM directly.
@@ -19,7 +20,8 @@ case "${1:-}" in
 serve)
 	shift
 	;;
-migrate | seed | check | version | help | worker | ingest)
+"" | -*) ;;
+*)
 	exec rates "$@"
 	;;
 esac

@@ -498,6 +498,46 @@ func TestEntrypointSubcommandsAndEmptySeed(t *testing.T) {
 	}
 }
 
+// Every subcommand other than serve goes straight to rates, even with compose's settings that
+// make a start migrate and seed: the start-up steps belong to serving only.
+func TestEntrypointPassesSubcommandsToRates(t *testing.T) {
+	img := newImage(t)
+	url := pgserver.NewDatabase(t, srv)
+	dump, _ := filepath.Abs(filepath.Join(root, "db", "seed", "rates.sql"))
+	for _, job := range [][]string{{"migrate", "up"}, {"seed", "--file", dump}} {
+		if c := img.start(t, url, nil, job...); c.wait(t, 60*time.Second) != nil {
+			t.Fatalf("%v: %s", job, c.output)
+		}
+	}
+	tests := []struct {
+		args     []string
+		wantExit bool     // exit status 0
+		want     []string // in the output
+	}{
+		{[]string{"batches", "list"}, true, []string{"KIND", "prices", "loaded", dump}},
+		{[]string{"batches", "show", "1", "--json"}, true, []string{`"source_kind": "seed"`}},
+		{[]string{"no-such-command"}, false, []string{"usage: rates <command>"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			c := img.start(t, url, img.withLocal(nil), tt.args...)
+			err := c.wait(t, 30*time.Second)
+			out := c.output.String()
+			if (err == nil) != tt.wantExit {
+				t.Fatalf("entrypoint %v: exit %v, want success %t\n%s", tt.args, err, tt.wantExit, out)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("entrypoint %v: output lacks %s\n%s", tt.args, want, out)
+				}
+			}
+			if strings.Contains(out, `"component":"entrypoint"`) {
+				t.Errorf("entrypoint %v ran the start-up steps instead of passing the command on:\n%s", tt.args, out)
+			}
+		})
+	}
+}
+
 // As in AWS (no MIGRATE_ON_START, no SEED_FILE): the container neither migrates nor seeds; on
 // a database its migration task has not prepared it stops before listening, naming both
 // versions, and once `migrate` ran as a one-off job it serves.
