@@ -84,7 +84,8 @@ $(TOOLS_DIR)/bin/golangci-lint-$(GOLANGCI_VERSION):
 	touch $@
 
 .PHONY: lint
-lint: tools ## gofmt, golangci-lint (both modules), shellcheck, trivy on the Dockerfile, the Terraform checks (fmt, validate, test, tflint, trivy), actionlint
+lint: tools ## tracked file sizes, gofmt, golangci-lint (both modules), shellcheck, trivy on the Dockerfile, the Terraform checks (fmt, validate, test, tflint, trivy), actionlint
+	bash .ci/large-files.sh
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(TOOLS_DIR)/bin/golangci-lint run --allow-parallel-runners ./...

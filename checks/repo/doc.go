@@ -1,0 +1,4 @@
+// Package repo checks rules of the repository as a whole: no tracked file over the size limit of
+// .ci/large-files.sh but the SQL dumps, and the README as the front door (it starts with the
+// two commands, `.ci/run` runs its test command, it stays short and its links resolve).
+package repo
