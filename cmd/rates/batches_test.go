@@ -197,7 +197,7 @@ func TestBatchLifeCycleThroughTheBinary(t *testing.T) {
 
 	// seed --replace is refused while ingested batches are loaded, and says how much is at stake.
 	out, err = ratesCmd(t, env, "seed", "--file", defaultDump, "--replace")
-	if err == nil || !strings.Contains(out, "would discard 4 loaded batches (8 rows)") {
+	if err == nil || !strings.Contains(out, "would discard 4 loaded batches (8 rows)") || !strings.Contains(out, "pass --discard-batches") {
 		t.Fatalf("seed --replace with batches: %v\n%s", err, out)
 	}
 	if out, err := ratesCmd(t, env, "seed", "--file", defaultDump, "--replace", "--discard-batches"); err != nil {

@@ -99,6 +99,7 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 		err = checkCmd(ctx, cfg, args, stdout, stderr, log)
 	}
 	if err != nil {
+		err = advise(cmd, err)
 		log.Error(cmd+" failed", "error", err.Error())
 	}
 	return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"rates/db"
+	"rates/internal/seed"
 	"rates/internal/testing/pgserver"
 	"rates/internal/testing/ssmfake"
 )
@@ -289,7 +291,20 @@ func TestSeedAndMigrateCommands(t *testing.T) {
 	if got := runOK("seed", "--file", defaultDump); !strings.Contains(got, "already applied") {
 		t.Fatalf("second seed = %q", got)
 	}
-	if got := runOK("seed", "--file", defaultDump, "--replace"); !strings.Contains(got, "imported in") {
+	// Another dump on a database that holds data is refused, and the command says how to replace it.
+	raw, err := os.ReadFile(defaultDump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(t.TempDir(), "other.sql")
+	if err := os.WriteFile(other, append(raw, "-- another dump of the same rows\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"seed", "--file", other}, lookupOf(env), io.Discard, io.Discard); !errors.Is(err, seed.ErrDataDiffers) ||
+		!strings.Contains(err.Error(), "seed "+other+": ") || !strings.Contains(err.Error(), "pass --replace") {
+		t.Fatalf("seed of another dump: err = %v, want ErrDataDiffers naming the file and --replace", err)
+	}
+	if got := runOK("seed", "--file", other, "--replace"); !strings.Contains(got, "imported in") {
 		t.Fatalf("seed --replace = %q", got)
 	}
 	if got := runOK("migrate", "down", "1"); !strings.HasPrefix(got, fmt.Sprintf("schema version %d ", previous)) {

@@ -87,9 +87,6 @@ func NewScanner(r io.Reader) *Scanner {
 	return &Scanner{r: bufio.NewReaderSize(r, 64<<10)}
 }
 
-// Line is the number of lines read so far.
-func (s *Scanner) Line() int { return s.line }
-
 // readLine returns the next line including its newline (none at the end of the input); the
 // slice is valid until the next call.
 func (s *Scanner) readLine() ([]byte, error) {
@@ -119,7 +116,7 @@ func (s *Scanner) readLine() ([]byte, error) {
 // statement the caller must read its rows from CopyRows before calling Next again.
 func (s *Scanner) Next() (*Statement, error) {
 	if s.inCopy {
-		return nil, errors.New("seed: Next called before the COPY rows were read")
+		return nil, errors.New("pgdump: Next called before the rows of the COPY statement were read")
 	}
 	lx := lexer{buf: s.buf}
 	var toks []token

@@ -72,141 +72,206 @@ func New(pool *pgxpool.Pool, log *slog.Logger) *Seeder {
 }
 
 // ApplyFile imports the dump at path. Several instances may call it at once: one imports while
-// the others wait on an advisory lock, then find the dump applied and do nothing.
+// the others wait on an advisory lock, then find the dump applied and do nothing. Every error
+// starts with "seed PATH:"; ErrDataDiffers and ErrBatchesPresent are refusals that leave the
+// database as it was, like every other failure.
 func (s *Seeder) ApplyFile(ctx context.Context, path string, opts Options) (Result, error) {
-	start := time.Now()
+	res, err := s.applyFile(ctx, path, opts)
+	if err != nil {
+		return res, fmt.Errorf("seed %s: %w", path, err)
+	}
+	return res, nil
+}
+
+// importRun is one import of a dump, in one transaction on one connection.
+type importRun struct {
+	conn    *pgxpool.Conn
+	tx      pgx.Tx
+	path    string
+	sum     string // SHA-256 of the file, hashed before the import and checked after it
+	start   time.Time
+	replace bool  // the tables held data, which the dump replaces
+	batchID int64 // the seed's own batch record, which owns the rows the dump loads
+	bytes   int64 // bytes of the file read by the import
+}
+
+func (s *Seeder) applyFile(ctx context.Context, path string, opts Options) (Result, error) {
 	res := Result{File: path, Rows: map[string]int64{}}
-	sum, err := domain.FileSHA256(path)
-	if err != nil {
-		return res, fmt.Errorf("seed %s: %w", path, err)
+	run := &importRun{path: path, start: time.Now()}
+	var err error
+	if run.sum, err = domain.FileSHA256(path); err != nil {
+		return res, err
 	}
-	res.SHA256 = sum
+	res.SHA256 = run.sum
+	if run.conn, err = s.pool.Acquire(ctx); err != nil {
+		return res, fmt.Errorf("acquire connection: %w", err)
+	}
+	defer run.conn.Release()
+	if run.tx, err = run.conn.Begin(ctx); err != nil {
+		return res, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = run.tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return res, fmt.Errorf("seed %s: acquire connection: %w", path, err)
+	if res.Skipped, err = s.lockAndCheck(ctx, run, opts); err != nil || res.Skipped {
+		res.Duration = time.Since(run.start)
+		return res, err
 	}
-	defer conn.Release()
-	tx, err := conn.Begin(ctx)
+	discarded, restore, err := s.prepare(ctx, run, opts)
 	if err != nil {
-		return res, fmt.Errorf("seed %s: begin: %w", path, err)
+		return res, err
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := run.loadDump(ctx, res.Rows); err != nil {
+		return res, err
+	}
+	if err := run.finish(ctx, restore, &res); err != nil {
+		return res, err
+	}
+	if err := run.tx.Commit(ctx); err != nil {
+		return res, fmt.Errorf("commit: %w", describe(err))
+	}
+	s.vacuum(ctx, run.conn)
+	res.Duration = time.Since(run.start)
+	s.log.Info("seed applied", "file", path, "sha256", run.sum, "regions", res.Rows["regions"],
+		"ports", res.Rows["ports"], "prices", res.Rows["prices"], "replaced", run.replace, "discarded_batches", discarded,
+		"duration_ms", res.Duration.Milliseconds())
+	return res, nil
+}
 
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", LockKey); err != nil {
-		return res, fmt.Errorf("seed %s: wait for the seed lock: %w", path, err)
+// lockAndCheck waits for the seed lock, then decides from what the database holds: the dump
+// applied last, asked again without Replace, is skipped; other data without Replace is refused
+// with ErrDataDiffers.
+func (s *Seeder) lockAndCheck(ctx context.Context, run *importRun, opts Options) (skip bool, err error) {
+	if _, err := run.tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", LockKey); err != nil {
+		return false, fmt.Errorf("wait for the seed lock: %w", err)
 	}
-	current, hasData, err := currentState(ctx, tx)
+	current, hasData, err := currentState(ctx, run.tx)
 	if err != nil {
-		return res, fmt.Errorf("seed %s: %w", path, err)
+		return false, err
 	}
+	run.replace = hasData
 	switch {
-	case current == sum && !opts.Replace:
-		res.Skipped = true
-		res.Duration = time.Since(start)
-		s.log.Info("seed already applied, nothing to do", "file", path, "sha256", sum)
-		return res, nil
+	case current == run.sum && !opts.Replace:
+		s.log.Info("seed already applied, nothing to do", "file", run.path, "sha256", run.sum)
+		return true, nil
 	case hasData && !opts.Replace:
 		was := "data not loaded by the seeder"
 		if current != "" {
-			was = "dump sha256 " + current
+			was = "the dump with sha256 " + current
 		}
-		return res, fmt.Errorf("seed %s (sha256 %s): %w (%s); pass --replace to replace it", path, sum, ErrDataDiffers, was)
+		return false, fmt.Errorf("%w: it holds %s, this dump has sha256 %s", ErrDataDiffers, was, run.sum)
 	}
-	var discarded int64
-	if hasData {
-		if discarded, err = s.discardBatches(ctx, tx, path, sum, opts); err != nil {
-			return res, err
+	return false, nil
+}
+
+// prepare makes the tables ready for the dump: it applies the replace policy to the ingested
+// batches, empties the tables, records the seed's batch and drops what the load rebuilds. It
+// returns how many ingested batches a replace discarded and the statements that restore what
+// was dropped.
+func (s *Seeder) prepare(ctx context.Context, run *importRun, opts Options) (discarded int64, restore []string, err error) {
+	if run.replace {
+		if discarded, err = s.discardBatches(ctx, run.tx, run.path, run.sum, opts); err != nil {
+			return 0, nil, err
 		}
 	}
 	// Emptying the tables in this transaction lets COPY ... FREEZE write rows already frozen
 	// and pages already all-visible, so reads are index-only from the first query on without
 	// waiting for a VACUUM. TRUNCATE blocks readers until commit; a replace is an operator's
 	// act, and a first seed runs before the instance serves.
-	if _, err := tx.Exec(ctx, "TRUNCATE prices, price_daily, ports, regions, prices_displaced, reference_changes"); err != nil {
-		return res, fmt.Errorf("seed %s: empty tables: %w", path, err)
+	if _, err := run.tx.Exec(ctx, "TRUNCATE prices, price_daily, ports, regions, prices_displaced, reference_changes"); err != nil {
+		return 0, nil, fmt.Errorf("empty tables: %w", err)
 	}
-	// The seed's own batch record owns the rows it loads: the column default of
-	// prices.batch_id reads rates.batch_id.
-	var batchID int64
+	if err := run.recordBatch(ctx); err != nil {
+		return 0, nil, err
+	}
+	restore, err = dropForLoad(ctx, run.tx)
+	return discarded, restore, err
+}
+
+// recordBatch inserts the seed's own batch record and makes it the owner of the rows loaded
+// next: the column default of prices.batch_id reads the setting rates.batch_id.
+func (run *importRun) recordBatch(ctx context.Context) error {
 	mode := "append"
-	if hasData {
+	if run.replace {
 		mode = "replace"
 	}
-	if err := tx.QueryRow(ctx, `INSERT INTO batches (source_kind, source_name, status, rows, bytes, sha256,
+	if err := run.tx.QueryRow(ctx, `INSERT INTO batches (source_kind, source_name, status, rows, bytes, sha256,
 			started_at, finished_at, duration_ms, kind, mode, received_at)
 		VALUES ('seed', $1, 'loaded', 0, 0, $2, $3, $3, 0, 'prices', $4, $3) RETURNING id`,
-		path, sum, start, mode).Scan(&batchID); err != nil {
-		return res, fmt.Errorf("seed %s: record the seed's batch: %w", path, err)
+		run.path, run.sum, run.start, mode).Scan(&run.batchID); err != nil {
+		return fmt.Errorf("record the seed's batch: %w", err)
 	}
-	if _, err := tx.Exec(ctx, "SELECT set_config('rates.batch_id', $1, true)", strconv.FormatInt(batchID, 10)); err != nil {
-		return res, fmt.Errorf("seed %s: %w", path, err)
+	if _, err := run.tx.Exec(ctx, "SELECT set_config('rates.batch_id', $1, true)", strconv.FormatInt(run.batchID, 10)); err != nil {
+		return fmt.Errorf("set rates.batch_id: %w", err)
 	}
-	restore, err := dropForLoad(ctx, tx)
-	if err != nil {
-		return res, fmt.Errorf("seed %s: %w", path, err)
-	}
+	return nil
+}
 
-	f, err := os.Open(path) //nolint:gosec // G304: the operator names the dump to load
+// loadDump streams the file into the emptied tables and checks that the bytes loaded are the
+// bytes hashed before the import.
+func (run *importRun) loadDump(ctx context.Context, rows map[string]int64) error {
+	f, err := os.Open(run.path) //nolint:gosec // G304: the operator names the dump to load
 	if err != nil {
-		return res, fmt.Errorf("seed %s: %w", path, err)
+		return err
 	}
 	defer f.Close()
 	h := &countingHash{h: sha256.New()}
 	lineage := false
-	if err := load(ctx, conn.Conn().PgConn(), io.TeeReader(f, h), res.Rows, &lineage); err != nil {
-		return res, fmt.Errorf("seed %s: %w", path, err)
+	if err := load(ctx, run.conn.Conn().PgConn(), io.TeeReader(f, h), rows, &lineage); err != nil {
+		return err
 	}
 	if lineage {
 		// A dump of this service's own database names the batches of its source database,
 		// which do not exist here: the rows belong to this seed. (The foreign keys are off
 		// until restore, so the values loaded are never checked.)
-		if _, err := tx.Exec(ctx, "UPDATE prices SET batch_id = $1 WHERE batch_id IS DISTINCT FROM $1", batchID); err != nil {
-			return res, fmt.Errorf("seed %s: set the lineage of the dump's prices: %w", path, err)
+		if _, err := run.tx.Exec(ctx, "UPDATE prices SET batch_id = $1 WHERE batch_id IS DISTINCT FROM $1", run.batchID); err != nil {
+			return fmt.Errorf("set the lineage of the dump's prices: %w", err)
 		}
 	}
-	if got := hex.EncodeToString(h.h.Sum(nil)); got != sum {
-		return res, fmt.Errorf("seed %s: file changed while it was being imported", path)
+	if got := hex.EncodeToString(h.h.Sum(nil)); got != run.sum {
+		return errors.New("file changed while it was being imported")
 	}
+	run.bytes = h.size
+	return nil
+}
+
+// finish restores what prepare dropped, which checks the loaded data against every constraint,
+// analyzes the tables reads plan with, and records the run in batches and seed_history.
+func (run *importRun) finish(ctx context.Context, restore []string, res *Result) error {
 	for _, stmt := range restore {
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			return res, fmt.Errorf("seed %s: check loaded data: %w", path, describe(err))
+		if _, err := run.tx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("check loaded data: %w", describe(err))
 		}
 	}
 	// Statistics for what GET /rates plans with, so its first queries use price_daily's key.
 	// prices, the largest table and one no request reads, is left to autovacuum, which
-	// analyzes a table that has just received this many rows within a minute: sampling it
-	// here was a third of the seed's time.
-	if _, err := tx.Exec(ctx, "ANALYZE regions, ports, price_daily"); err != nil {
-		return res, fmt.Errorf("seed %s: analyze: %w", path, err)
+	// analyzes a table that has just received this many rows within a minute.
+	if _, err := run.tx.Exec(ctx, "ANALYZE regions, ports, price_daily"); err != nil {
+		return fmt.Errorf("analyze: %w", err)
 	}
-	res.Duration = time.Since(start)
-	if _, err := tx.Exec(ctx, `UPDATE batches SET rows = $2, bytes = $3, finished_at = now(), duration_ms = $4 WHERE id = $1`,
-		batchID, res.Rows["prices"], h.size, res.Duration.Milliseconds()); err != nil {
-		return res, fmt.Errorf("seed %s: record the seed's batch: %w", path, err)
+	res.Duration = time.Since(run.start)
+	if _, err := run.tx.Exec(ctx, `UPDATE batches SET rows = $2, bytes = $3, finished_at = now(), duration_ms = $4 WHERE id = $1`,
+		run.batchID, res.Rows["prices"], run.bytes, res.Duration.Milliseconds()); err != nil {
+		return fmt.Errorf("record the seed's batch: %w", err)
 	}
-	if _, err := tx.Exec(ctx, "SELECT set_config('rates.batch_id', '', true)"); err != nil {
-		return res, fmt.Errorf("seed %s: %w", path, err)
+	if _, err := run.tx.Exec(ctx, "SELECT set_config('rates.batch_id', '', true)"); err != nil {
+		return fmt.Errorf("clear rates.batch_id: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO seed_history (sha256, source, regions, ports, prices, duration_ms, replaced)
+	if _, err := run.tx.Exec(ctx, `INSERT INTO seed_history (sha256, source, regions, ports, prices, duration_ms, replaced)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		sum, path, res.Rows["regions"], res.Rows["ports"], res.Rows["prices"], res.Duration.Milliseconds(), hasData); err != nil {
-		return res, fmt.Errorf("seed %s: record: %w", path, err)
+		run.sum, run.path, res.Rows["regions"], res.Rows["ports"], res.Rows["prices"], res.Duration.Milliseconds(), run.replace); err != nil {
+		return fmt.Errorf("record the seed in seed_history: %w", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return res, fmt.Errorf("seed %s: commit: %w", path, describe(err))
-	}
-	// price_daily was rebuilt by INSERT, so its pages are not yet known to be all-visible and
-	// GET /rates's index-only scans would visit the heap for every row until autovacuum gets
-	// to it; the new data is already committed and served, so a failure here only costs that.
+	return nil
+}
+
+// vacuum marks price_daily's pages all-visible after the commit. price_daily was rebuilt by
+// INSERT, so until then GET /rates's index-only scans would visit the heap for every row; the
+// new data is already committed and served, so a failure here costs only that, until
+// autovacuum gets to it.
+func (s *Seeder) vacuum(ctx context.Context, conn *pgxpool.Conn) {
 	if _, err := conn.Exec(ctx, "VACUUM price_daily"); err != nil {
 		s.log.Warn("seed: vacuum price_daily failed; autovacuum will do it", "error", err.Error())
 	}
-	res.Duration = time.Since(start)
-	s.log.Info("seed applied", "file", path, "sha256", sum, "regions", res.Rows["regions"],
-		"ports", res.Rows["ports"], "prices", res.Rows["prices"], "replaced", hasData, "discarded_batches", discarded,
-		"duration_ms", res.Duration.Milliseconds())
-	return res, nil
 }
 
 // countingHash hashes and counts what the dump's reader passes through.
@@ -227,15 +292,14 @@ func (s *Seeder) discardBatches(ctx context.Context, tx pgx.Tx, path, sum string
 	var batches, rows int64
 	if err := tx.QueryRow(ctx, `SELECT count(*), coalesce(sum(rows), 0) FROM batches
 		WHERE status = 'loaded' AND source_kind <> 'seed'`).Scan(&batches, &rows); err != nil {
-		return 0, fmt.Errorf("seed %s: count ingested batches: %w", path, err)
+		return 0, fmt.Errorf("count ingested batches: %w", err)
 	}
 	if batches > 0 && !opts.DiscardBatches {
-		return 0, fmt.Errorf("seed %s: %w: replacing the data would discard %d loaded batches (%d rows); "+
-			"revert them or pass --discard-batches to discard them", path, ErrBatchesPresent, batches, rows)
+		return 0, fmt.Errorf("%w: replacing the data would discard %d loaded batches (%d rows)", ErrBatchesPresent, batches, rows)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE batches SET status = 'discarded', reverted_at = now(), content_key = NULL,
 		revert_reason = 'discarded by rates seed --replace of ' || $1 WHERE status = 'loaded'`, sum); err != nil {
-		return 0, fmt.Errorf("seed %s: record discarded batches: %w", path, err)
+		return 0, fmt.Errorf("record discarded batches: %w", err)
 	}
 	if batches > 0 {
 		s.log.Warn("seed replace discards ingested batches", "file", path, "batches", batches, "rows", rows)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"rates/internal/domain"
 	"rates/internal/seed"
 	"rates/internal/store"
 	"rates/internal/testing/dbtest"
@@ -214,8 +215,19 @@ func TestDifferentDumpRefusedThenReplaced(t *testing.T) {
 
 	second := writeFile(t, strings.Replace(smallDump, "\t100\n", "\t200\n", 1))
 	_, err := s.ApplyFile(ctx, second, seed.Options{})
-	if !errors.Is(err, seed.ErrDataDiffers) || !strings.Contains(err.Error(), "--replace") {
-		t.Fatalf("different dump: err = %v, want ErrDataDiffers mentioning --replace", err)
+	if !errors.Is(err, seed.ErrDataDiffers) {
+		t.Fatalf("different dump: err = %v, want ErrDataDiffers", err)
+	}
+	// The error names the file once and both dumps; what to do about it is the command's to say.
+	firstSum, _ := domain.FileSHA256(first)
+	secondSum, _ := domain.FileSHA256(second)
+	for _, want := range []string{"seed " + second + ": ", firstSum, secondSum} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("different dump: err = %v, want it to contain %q", err, want)
+		}
+	}
+	if !strings.HasPrefix(err.Error(), "seed "+second+": ") || strings.Count(err.Error(), second) != 1 || strings.Contains(err.Error(), "--") {
+		t.Errorf("different dump: err = %v, want one \"seed PATH:\" prefix and no command-line advice", err)
 	}
 	if after := snap(t, pool); after != before {
 		t.Fatalf("refused dump changed data")
@@ -274,9 +286,13 @@ func TestBrokenDumpLeavesDatabaseUnchanged(t *testing.T) {
 					}
 				}
 				before := snap(t, pool)
-				_, err := s.ApplyFile(ctx, writeFile(t, tt.dump), seed.Options{Replace: replacing})
+				path := writeFile(t, tt.dump)
+				_, err := s.ApplyFile(ctx, path, seed.Options{Replace: replacing})
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("replacing=%v: err = %v, want it to contain %q", replacing, err, tt.wantErr)
+				}
+				if prefix := "seed " + path + ": "; !strings.HasPrefix(err.Error(), prefix) || strings.Count(err.Error(), prefix) != 1 {
+					t.Errorf("replacing=%v: err = %v, want it to start with %q once", replacing, err, prefix)
 				}
 				if after := snap(t, pool); after != before {
 					t.Fatalf("replacing=%v: data changed: %+v -> %+v", replacing, before, after)

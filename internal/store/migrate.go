@@ -157,16 +157,14 @@ func (s Schema) Newer() bool { return s.Have > s.Need }
 type SchemaTooOldError struct{ Have, Need uint }
 
 func (e *SchemaTooOldError) Error() string {
-	return fmt.Sprintf("database schema is at version %d, this binary needs version %d: apply the migrations with "+
-		"`rates migrate up` (in AWS the deploy's migration task runs it; locally set MIGRATE_ON_START=true)", e.Have, e.Need)
+	return fmt.Sprintf("database schema is at version %d, this binary needs version %d", e.Have, e.Need)
 }
 
 // SchemaDirtyError stops every binary until an operator has repaired a failed migration.
 type SchemaDirtyError struct{ Version uint }
 
 func (e *SchemaDirtyError) Error() string {
-	return fmt.Sprintf("database schema version %d is dirty (its migration failed half-way): repair what it left, "+
-		"then record the last complete version with `rates migrate force VERSION` and run `rates migrate up`", e.Version)
+	return fmt.Sprintf("database schema version %d is dirty (its migration failed half-way)", e.Version)
 }
 
 // CheckSchema reads the applied version without migrating, and fails unless this binary can
