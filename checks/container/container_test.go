@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 }
 
 // built is the binary of the Dockerfile's build line, built once for all tests of the package:
-// linking a static binary takes seconds on a busy machine, and every test used to pay for it.
+// linking a static binary takes seconds on a busy machine.
 var built struct {
 	once sync.Once
 	dir  string

@@ -86,9 +86,9 @@ type Log struct {
 	Requests RequestLog
 }
 
-// RequestLog chooses which requests get an access log line (LOG_REQUESTS): at 10,000 requests/s
-// one line each is about 2 MB/s of log ingestion, while the load balancer's access logs keep the
-// full record. Errors (status 400 and above) and slow requests are always logged.
+// RequestLog chooses which requests get an access log line (LOG_REQUESTS); the load balancer's
+// access logs keep the full record (the log volume of each setting is in docs/benchmarks.md).
+// Errors (status 400 and above) and slow requests are always logged.
 type RequestLog struct {
 	// SampleEvery logs one in SampleEvery of the other requests: 1 logs every request
 	// (LOG_REQUESTS=all), 0 none of them (errors), N one in N (sample:N).
