@@ -32,7 +32,7 @@ func TestAdvise(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := advise(tt.cmd, tt.err)
 			if tt.advice == "" {
-				if got != tt.err {
+				if got.Error() != tt.err.Error() {
 					t.Fatalf("advise changed %v into %v", tt.err, got)
 				}
 				return

@@ -62,6 +62,35 @@ type options struct {
 }
 
 func run() error {
+	o, err := parseOptions()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	// Durable: a batch committing under load is a write, and writes are measured with fsync on.
+	pg, err := pgserver.Start(ctx, pgserver.Options{Durable: true})
+	if err != nil {
+		return err
+	}
+	defer pg.Close()
+
+	var report bytes.Buffer
+	w := io.MultiWriter(os.Stdout, &report)
+	fmt.Fprintf(w, "Machine: %d CPUs (%s), %s, PostgreSQL from %s with fsync and synchronous_commit on; load tool wrk over loopback on the same cores, %s per run after a 2 s warm-up (except the cold-start rows). Load on the machine when the run started: %s.\n\n",
+		runtime.NumCPU(), cpuModel(), runtime.Version(), pg.BinDir(), o.duration, loadAverage())
+	sum, err := runSections(ctx, w, pg, o)
+	if err != nil {
+		return err
+	}
+	sum.write(w, o)
+	if o.out != "" {
+		return os.WriteFile(o.out, report.Bytes(), 0o644)
+	}
+	return nil
+}
+
+// parseOptions reads the flags and checks what the runs need before any of them starts.
+func parseOptions() (options, error) {
 	var o options
 	flag.StringVar(&o.ratesBin, "rates", "bin/rates", "the rates binary to measure")
 	flag.StringVar(&o.defaultDump, "default-dump", "db/seed/rates.sql", "the project's default dump")
@@ -76,69 +105,69 @@ func run() error {
 		o.sections[strings.TrimSpace(s)] = true
 	}
 	if _, err := exec.LookPath("wrk"); err != nil {
-		return errors.New("wrk not found: apt-get install wrk (make bench does it)")
+		return o, errors.New("wrk not found: apt-get install wrk (make bench does it)")
 	}
 	if o.out != "" {
 		// Before the runs, so that a report folder that cannot be made fails now, not after them.
 		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil { //nolint:gosec // G301: a report anyone on the machine may read
-			return fmt.Errorf("report folder: %w", err)
+			return o, fmt.Errorf("report folder: %w", err)
 		}
 	}
-	ctx := context.Background()
-	// Durable: a batch committing under load is a write, and writes are measured with fsync on.
-	pg, err := pgserver.Start(ctx, pgserver.Options{Durable: true})
-	if err != nil {
-		return err
-	}
-	defer pg.Close()
+	return o, nil
+}
 
-	var report bytes.Buffer
-	w := io.MultiWriter(os.Stdout, &report)
-	fmt.Fprintf(w, "Machine: %d CPUs (%s), %s, PostgreSQL from %s with fsync and synchronous_commit on; load tool wrk over loopback on the same cores, %s per run after a 2 s warm-up (except the cold-start rows). Load on the machine when the run started: %s.\n\n",
-		runtime.NumCPU(), cpuModel(), runtime.Version(), pg.BinDir(), o.duration, loadAverage())
-
+// runSections runs the sections o asks for, in order, writing their tables to w, and returns
+// the figures that have targets.
+func runSections(ctx context.Context, w io.Writer, pg *pgserver.Server, o options) (summary, error) {
 	var sum summary
+	var err error
 	if o.sections["startup"] {
 		if err := startupRuns(ctx, w, pg, o); err != nil {
-			return err
+			return sum, err
 		}
 	}
 	if o.sections["seed"] {
-		dbURL, ratio, err := seedRun(ctx, w, pg, o, o.defaultDump, "default dump", 3, true)
-		if err != nil {
-			return err
-		}
-		sum.seedRatio = ratio
-		refURL := ""
-		if ref := reference.Find(); ref != "" {
-			if refURL, _, err = seedRun(ctx, w, pg, o, ref, "reference dump (an extra comparison; not in the repository)", 3, true); err != nil {
-				return err
-			}
-		}
-		if o.sections["load"] {
-			if sum.load, err = loadRuns(ctx, w, pg, o, dbURL, "default dump"); err != nil {
-				return err
-			}
-			if refURL != "" {
-				if sum.refRealistic, err = realisticRun(ctx, w, pg, o, refURL, "on the reference dump (an extra comparison)"); err != nil {
-					return err
-				}
-			}
+		if err := seedAndLoadRuns(ctx, w, pg, o, &sum); err != nil {
+			return sum, err
 		}
 	}
 	if o.sections["ingest"] {
 		if sum.ingest, err = ingestRuns(ctx, w, o); err != nil {
-			return err
+			return sum, err
 		}
 	}
 	if o.scale && sum.load.realistic.Requests > 0 {
 		if sum.scale, err = scaleRun(ctx, w, pg, o, sum.load.realistic); err != nil {
+			return sum, err
+		}
+	}
+	return sum, nil
+}
+
+// seedAndLoadRuns seeds the default dump (and the reference dump when it is beside the
+// repository), then, with the load section, runs the load scenarios on what they seeded.
+func seedAndLoadRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, sum *summary) error {
+	dbURL, ratio, err := seedRun(ctx, w, pg, o, o.defaultDump, "default dump", 3, true)
+	if err != nil {
+		return err
+	}
+	sum.seedRatio = ratio
+	refURL := ""
+	if ref := reference.Find(); ref != "" {
+		if refURL, _, err = seedRun(ctx, w, pg, o, ref, "reference dump (an extra comparison; not in the repository)", 3, true); err != nil {
 			return err
 		}
 	}
-	sum.write(w, o)
-	if o.out != "" {
-		return os.WriteFile(o.out, report.Bytes(), 0o644)
+	if !o.sections["load"] {
+		return nil
+	}
+	if sum.load, err = loadRuns(ctx, w, pg, o, dbURL, "default dump"); err != nil {
+		return err
+	}
+	if refURL != "" {
+		if sum.refRealistic, err = realisticRun(ctx, w, pg, o, refURL, "on the reference dump (an extra comparison)"); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -709,7 +738,7 @@ func loadRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, 
 		}
 		fmt.Fprintln(w, res.row(run.sc.name, conns))
 		*[]*wrkResult{&results.uncached, &results.realistic, &results.cold, &results.repeated, &results.batches}[i] = res
-		if run.sc.batches {
+		if run.sc.batches && len(res.batches) > 0 {
 			fmt.Fprintf(w, "\nBatches committed during the run: %d, median commit %s, max %s.\n", len(res.batches), ms(median(res.batches)), ms(slices.Max(res.batches)))
 		}
 	}

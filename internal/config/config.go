@@ -170,33 +170,8 @@ func Load(lookup Lookup) (Config, error) {
 			Timeout:    r.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		},
 	}
-	switch {
-	case cfg.DB.URL == "" && cfg.DB.Host == "":
-		r.fail("DATABASE_URL", "set DATABASE_URL, or DB_HOST with DB_PORT, DB_NAME, DB_USER and a password")
-	case cfg.DB.URL != "" && cfg.DB.Host != "":
-		r.fail("DATABASE_URL", "set either DATABASE_URL or DB_HOST, not both")
-	case cfg.DB.URL != "":
-		if _, err := pgxpool.ParseConfig(cfg.DB.URL); err != nil {
-			r.fail("DATABASE_URL", "not a valid connection string") // the parse error may quote the password
-		}
-	}
-	if cfg.DB.ReadHost != "" && cfg.DB.Host == "" {
-		r.fail("DB_READ_HOST", "needs DB_HOST (the replica shares its port, name, user, password and sslmode)")
-	}
-	if cfg.DB.Password != "" && cfg.DB.PasswordSSMParameter != "" {
-		r.fail("DB_PASSWORD_SSM_PARAMETER", "set either DB_PASSWORD or DB_PASSWORD_SSM_PARAMETER, not both")
-	}
-	if p := cfg.DB.PasswordSSMParameter; p != "" && !validSSMName(p) {
-		r.fail("DB_PASSWORD_SSM_PARAMETER", fmt.Sprintf("%q is not an SSM parameter name or ARN", p))
-	}
-	if ns := cfg.Metrics.EMFNamespace; ns != "" {
-		if !validNamespace(ns) {
-			r.fail("METRICS_EMF_NAMESPACE", fmt.Sprintf("%q is not a CloudWatch namespace (1-255 letters, digits and . - _ / # :, not starting with AWS/)", ns))
-		}
-		if cfg.Metrics.EMFService == "" {
-			r.fail("METRICS_EMF_SERVICE", "required with METRICS_EMF_NAMESPACE (the Service dimension, for example the ECS service name)")
-		}
-	}
+	r.checkDB(cfg.DB)
+	r.checkMetrics(cfg.Metrics)
 	return cfg, errors.Join(r.errs...)
 }
 
@@ -302,6 +277,42 @@ type reader struct {
 }
 
 func (r *reader) fail(name, msg string) { r.errs = append(r.errs, fmt.Errorf("%s: %s", name, msg)) }
+
+// checkDB adds the problems of database settings that are valid one by one but not together.
+func (r *reader) checkDB(db DB) {
+	switch {
+	case db.URL == "" && db.Host == "":
+		r.fail("DATABASE_URL", "set DATABASE_URL, or DB_HOST with DB_PORT, DB_NAME, DB_USER and a password")
+	case db.URL != "" && db.Host != "":
+		r.fail("DATABASE_URL", "set either DATABASE_URL or DB_HOST, not both")
+	case db.URL != "":
+		if _, err := pgxpool.ParseConfig(db.URL); err != nil {
+			r.fail("DATABASE_URL", "not a valid connection string") // the parse error may quote the password
+		}
+	}
+	if db.ReadHost != "" && db.Host == "" {
+		r.fail("DB_READ_HOST", "needs DB_HOST (the replica shares its port, name, user, password and sslmode)")
+	}
+	if db.Password != "" && db.PasswordSSMParameter != "" {
+		r.fail("DB_PASSWORD_SSM_PARAMETER", "set either DB_PASSWORD or DB_PASSWORD_SSM_PARAMETER, not both")
+	}
+	if p := db.PasswordSSMParameter; p != "" && !validSSMName(p) {
+		r.fail("DB_PASSWORD_SSM_PARAMETER", fmt.Sprintf("%q is not an SSM parameter name or ARN", p))
+	}
+}
+
+// checkMetrics adds the problems of the metric settings that are valid one by one but not
+// together.
+func (r *reader) checkMetrics(m Metrics) {
+	if ns := m.EMFNamespace; ns != "" {
+		if !validNamespace(ns) {
+			r.fail("METRICS_EMF_NAMESPACE", fmt.Sprintf("%q is not a CloudWatch namespace (1-255 letters, digits and . - _ / # :, not starting with AWS/)", ns))
+		}
+		if m.EMFService == "" {
+			r.fail("METRICS_EMF_SERVICE", "required with METRICS_EMF_NAMESPACE (the Service dimension, for example the ECS service name)")
+		}
+	}
+}
 
 func (r *reader) str(name, def string) string {
 	if v, ok := r.lookup(name); ok {

@@ -104,70 +104,93 @@ func newPriceGen(opts Options) *priceGen {
 // pickRoutes chooses n distinct routes: the busy ones, then routes drawn lane by lane
 // between ports weighted by their size.
 func pickRoutes(rng *rand.Rand, n int) []route {
-	index := make(map[string]int, len(ports)) // only looked up, never iterated
-	byArea := map[string][]int{}
-	for i, p := range ports {
-		index[p.Code] = i
-		a := area(p.Region)
-		byArea[a] = append(byArea[a], i)
-	}
-	used := map[[2]int]bool{}
-	var routes []route
-	add := func(o, d int, base float64) {
-		used[[2]int{o, d}] = true
-		prefix := append(appendCopyText(nil, ports[o].Code), '\t')
-		prefix = append(appendCopyText(prefix, ports[d].Code), '\t')
-		r := route{
-			prefix: prefix,
-			base:   base,
-			drift:  0.004 * rng.NormFloat64(),
-			level:  0.05 * rng.NormFloat64(),
-		}
-		if rng.Float64() < 0.15 { // a thin route: a price or two on most days, none on some
-			r.volume = 0.08 + 0.22*rng.Float64()
-			r.gap = 0.10 + 0.25*rng.Float64()
-		} else {
-			hub := math.Sqrt(float64(ports[o].Size*ports[d].Size)) / 10
-			r.volume = min(max((0.5+hub)*math.Exp(0.4*rng.NormFloat64()), 0.25), 1.5)
-			r.gap = 0.02 + 0.13*rng.Float64()
-		}
-		routes = append(routes, r)
-	}
-	laneOf := func(o, d int) lane {
-		from, to := area(ports[o].Region), area(ports[d].Region)
-		for _, l := range lanes {
-			if l.from == from && l.to == to {
-				return l
-			}
-		}
-		return lane{from: from, to: to, lo: 600, hi: 1600}
-	}
-	for _, b := range busyRoutes[:min(len(busyRoutes), n)] {
-		o, d := index[b.orig], index[b.dest]
-		l := laneOf(o, d)
-		add(o, d, l.lo+(l.hi-l.lo)*rng.Float64())
-		routes[len(routes)-1].share, routes[len(routes)-1].volume, routes[len(routes)-1].gap = b.share, 0, 0
-	}
+	p := newRoutePicker(rng)
+	p.addBusy(n)
+	p.addByLane(n)
+	p.addInOrder(n)
+	return p.routes
+}
 
+// routePicker collects distinct routes. Every random draw comes from rng in a fixed order, so a
+// seed always gives the same routes.
+type routePicker struct {
+	rng    *rand.Rand
+	index  map[string]int   // port code -> position in ports; only looked up, never iterated
+	byArea map[string][]int // area -> positions in ports
+	used   map[[2]int]bool  // origin and destination positions of the routes so far
+	routes []route
+}
+
+func newRoutePicker(rng *rand.Rand) *routePicker {
+	p := &routePicker{rng: rng, index: make(map[string]int, len(ports)), byArea: map[string][]int{}, used: map[[2]int]bool{}}
+	for i, port := range ports {
+		p.index[port.Code] = i
+		a := area(port.Region)
+		p.byArea[a] = append(p.byArea[a], i)
+	}
+	return p
+}
+
+// add makes the route from ports[o] to ports[d] around the price base: a thin route (a price
+// or two on most days) or one whose volume grows with the size of its ports.
+func (p *routePicker) add(o, d int, base float64) {
+	rng := p.rng
+	p.used[[2]int{o, d}] = true
+	prefix := append(appendCopyText(nil, ports[o].Code), '\t')
+	prefix = append(appendCopyText(prefix, ports[d].Code), '\t')
+	r := route{
+		prefix: prefix,
+		base:   base,
+		drift:  0.004 * rng.NormFloat64(),
+		level:  0.05 * rng.NormFloat64(),
+	}
+	if rng.Float64() < 0.15 { // a thin route: a price or two on most days, none on some
+		r.volume = 0.08 + 0.22*rng.Float64()
+		r.gap = 0.10 + 0.25*rng.Float64()
+	} else {
+		hub := math.Sqrt(float64(ports[o].Size*ports[d].Size)) / 10
+		r.volume = min(max((0.5+hub)*math.Exp(0.4*rng.NormFloat64()), 0.25), 1.5)
+		r.gap = 0.02 + 0.13*rng.Float64()
+	}
+	p.routes = append(p.routes, r)
+}
+
+// addOnLane adds the route from ports[o] to ports[d] at a price drawn from the range of its
+// lane.
+func (p *routePicker) addOnLane(o, d int) {
+	l := laneOf(o, d)
+	p.add(o, d, l.lo+(l.hi-l.lo)*p.rng.Float64())
+}
+
+// laneOf is the lane between the areas of ports[o] and ports[d], or a default one.
+func laneOf(o, d int) lane {
+	from, to := area(ports[o].Region), area(ports[d].Region)
+	for _, l := range lanes {
+		if l.from == from && l.to == to {
+			return l
+		}
+	}
+	return lane{from: from, to: to, lo: 600, hi: 1600}
+}
+
+// addBusy adds the busy routes, up to n, each with its fixed share of every day's prices.
+func (p *routePicker) addBusy(n int) {
+	for _, b := range busyRoutes[:min(len(busyRoutes), n)] {
+		p.addOnLane(p.index[b.orig], p.index[b.dest])
+		r := &p.routes[len(p.routes)-1]
+		r.share, r.volume, r.gap = b.share, 0, 0
+	}
+}
+
+// addByLane draws routes until there are n: a lane by its weight, then a port at either end by
+// its size.
+func (p *routePicker) addByLane(n int) {
 	var laneTotal float64
 	for _, l := range lanes {
 		laneTotal += l.weight
 	}
-	pickPort := func(candidates []int) int {
-		total := 0
-		for _, i := range candidates {
-			total += ports[i].Size
-		}
-		x := rng.IntN(total)
-		for _, i := range candidates {
-			if x -= ports[i].Size; x < 0 {
-				return i
-			}
-		}
-		return candidates[len(candidates)-1]
-	}
-	for attempts := 0; len(routes) < n && attempts < 100*n; attempts++ {
-		x := rng.Float64() * laneTotal
+	for attempts := 0; len(p.routes) < n && attempts < 100*n; attempts++ {
+		x := p.rng.Float64() * laneTotal
 		l := lanes[len(lanes)-1]
 		for _, c := range lanes {
 			if x -= c.weight; x < 0 {
@@ -175,22 +198,39 @@ func pickRoutes(rng *rand.Rand, n int) []route {
 				break
 			}
 		}
-		o, d := pickPort(byArea[l.from]), pickPort(byArea[l.to])
-		if o == d || used[[2]int{o, d}] {
+		o, d := p.pickPort(p.byArea[l.from]), p.pickPort(p.byArea[l.to])
+		if o == d || p.used[[2]int{o, d}] {
 			continue
 		}
-		add(o, d, l.lo+(l.hi-l.lo)*rng.Float64())
+		p.add(o, d, l.lo+(l.hi-l.lo)*p.rng.Float64())
 	}
-	// Only when nearly every pair of ports is a route already: take the free pairs in order.
-	for o := 0; o < len(ports) && len(routes) < n; o++ {
-		for d := 0; d < len(ports) && len(routes) < n; d++ {
-			if o != d && !used[[2]int{o, d}] {
-				l := laneOf(o, d)
-				add(o, d, l.lo+(l.hi-l.lo)*rng.Float64())
+}
+
+// pickPort draws one of candidates, weighted by size.
+func (p *routePicker) pickPort(candidates []int) int {
+	total := 0
+	for _, i := range candidates {
+		total += ports[i].Size
+	}
+	x := p.rng.IntN(total)
+	for _, i := range candidates {
+		if x -= ports[i].Size; x < 0 {
+			return i
+		}
+	}
+	return candidates[len(candidates)-1]
+}
+
+// addInOrder fills up to n routes with the free pairs of ports in order: only needed when
+// nearly every pair is a route already.
+func (p *routePicker) addInOrder(n int) {
+	for o := 0; o < len(ports) && len(p.routes) < n; o++ {
+		for d := 0; d < len(ports) && len(p.routes) < n; d++ {
+			if o != d && !p.used[[2]int{o, d}] {
+				p.addOnLane(o, d)
 			}
 		}
 	}
-	return routes
 }
 
 // splitDays shares total prices out over the days, fewer at weekends, exactly.
