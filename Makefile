@@ -15,6 +15,8 @@ TFLINT_VERSION     := v0.64.0
 TRIVY_VERSION      := v0.74.0
 ACTIONLINT_VERSION := v1.7.12
 GOLANGCI_VERSION   := v2.15.0
+# Redocly CLI 1.34 runs on the Node.js 18 that Debian 12 and Ubuntu 24.04 install (2.x needs 20.19).
+REDOCLY_VERSION    := 1.34.20
 
 # make run settings: the data of the local database stays in .data/ between runs.
 HTTP_ADDR ?= :3000
@@ -67,7 +69,7 @@ dump: ## regenerate the default dump db/seed/rates.sql
 	$(GO) run ./cmd/gendump -out db/seed/rates.sql
 
 .PHONY: tools
-tools: $(TOOLS_DIR)/bin/tflint-$(TFLINT_VERSION) $(TOOLS_DIR)/bin/trivy-$(TRIVY_VERSION) $(TOOLS_DIR)/bin/actionlint-$(ACTIONLINT_VERSION) $(TOOLS_DIR)/bin/golangci-lint-$(GOLANGCI_VERSION) ## build the lint tools once into TOOLS_DIR
+tools: $(TOOLS_DIR)/bin/tflint-$(TFLINT_VERSION) $(TOOLS_DIR)/bin/trivy-$(TRIVY_VERSION) $(TOOLS_DIR)/bin/actionlint-$(ACTIONLINT_VERSION) $(TOOLS_DIR)/bin/golangci-lint-$(GOLANGCI_VERSION) $(TOOLS_DIR)/bin/redocly-$(REDOCLY_VERSION) ## build or install the lint tools once into TOOLS_DIR
 
 # Each tool is built once per version; the versioned marker file tells make it is there.
 $(TOOLS_DIR)/bin/tflint-$(TFLINT_VERSION):
@@ -82,15 +84,19 @@ $(TOOLS_DIR)/bin/actionlint-$(ACTIONLINT_VERSION):
 $(TOOLS_DIR)/bin/golangci-lint-$(GOLANGCI_VERSION):
 	GOBIN=$(TOOLS_DIR)/bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
 	touch $@
+$(TOOLS_DIR)/bin/redocly-$(REDOCLY_VERSION):
+	npm install --global --prefix $(TOOLS_DIR) --no-audit --no-fund @redocly/cli@$(REDOCLY_VERSION)
+	touch $@
 
 .PHONY: lint
-lint: tools ## tracked file sizes, gofmt, golangci-lint (both modules), shellcheck, trivy on the Dockerfile, the Terraform checks (fmt, validate, test, tflint, trivy), actionlint
+lint: tools ## tracked file sizes, gofmt, golangci-lint (both modules), shellcheck, redocly on the OpenAPI file, trivy on the Dockerfile, the Terraform checks (fmt, validate, test, tflint, trivy), actionlint
 	bash .ci/large-files.sh
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(TOOLS_DIR)/bin/golangci-lint run --allow-parallel-runners ./...
 	cd checks && $(TOOLS_DIR)/bin/golangci-lint run --allow-parallel-runners --config ../.golangci.yml ./...
 	shellcheck $$(git ls-files '*.sh' .ci/run)
+	bash .ci/openapi-lint.sh
 	$(TOOLS_DIR)/bin/trivy config --skip-check-update --skip-version-check --disable-telemetry \
 		--misconfig-scanners dockerfile --severity HIGH,CRITICAL --exit-code 1 Dockerfile
 	bash .ci/terraform-checks.sh

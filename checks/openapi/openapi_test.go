@@ -211,6 +211,10 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		{"GET", "/healthz", "", nil, "", 200},
 		{"GET", "/readyz", "", nil, "", 200},
 		{"GET", "/metrics", "", nil, "", 200},
+		{"GET", "/", "x=" + strings.Repeat("y", 5000), nil, "", 414},
+		{"GET", "/healthz", "x=" + strings.Repeat("y", 5000), nil, "", 414},
+		{"GET", "/readyz", "x=" + strings.Repeat("y", 5000), nil, "", 414},
+		{"GET", "/metrics", "x=" + strings.Repeat("y", 5000), nil, "", 414},
 		{"POST", "/batches", "", with(auth, "Idempotency-Key", "k1"), csv, 201},
 		{"POST", "/batches", "", with(auth, "Idempotency-Key", "k1"), csv, 200},
 		{"POST", "/batches", "", with(auth, "Idempotency-Key", "k2"), badCSV, 422},
@@ -229,6 +233,9 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		{"DELETE", "/batches/2", "", nil, "", 401},
 	}
 	covered := map[string]bool{}
+	// What the answers without an Authorization header show: public operations answer them,
+	// protected ones refuse them with 401.
+	anonymous := map[string]int{}
 	for _, c := range cases {
 		docPath := c.path
 		if strings.HasPrefix(docPath, "/batches/") {
@@ -275,8 +282,12 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 				t.Fatalf("response does not match %s: %v\n%s", pointer, err, body)
 			}
 			covered[name] = true
+			if _, auth := c.headers["Authorization"]; !auth && (c.status < 400 || c.status == 401) {
+				anonymous[c.method+" "+docPath] = c.status
+			}
 		})
 	}
+	checkSecurity(t, spec, anonymous)
 	// Statuses that take a fault to provoke; the chaos tests and internal/api cover them.
 	faultOnly := []string{"GET /rates 503", "GET /readyz 503", "POST /batches 503", "POST /batches 404",
 		"POST /batches 429", "GET /batches/{id} 503", "DELETE /batches/{id} 503"}
@@ -290,6 +301,33 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 				if !covered[name] && !slices.Contains(faultOnly, name) {
 					t.Errorf("documented but not exercised: %s", name)
 				}
+			}
+		}
+	}
+}
+
+// checkSecurity checks that every operation declares its security, and that the declaration is
+// what the service does: an operation with `security: []` answered a request without an
+// Authorization header, one with a bearer requirement refused such a request with 401.
+func checkSecurity(t *testing.T, spec openAPI, anonymous map[string]int) {
+	t.Helper()
+	for path, item := range spec.doc["paths"].(map[string]any) {
+		for method, op := range item.(map[string]any) {
+			if method == "parameters" {
+				continue
+			}
+			name := strings.ToUpper(method) + " " + path
+			security, declared := op.(map[string]any)["security"].([]any)
+			status, seen := anonymous[name]
+			switch {
+			case !declared:
+				t.Errorf("%s declares no security: public operations say security: []", name)
+			case !seen:
+				t.Errorf("%s: no request without an Authorization header shows whether it is public", name)
+			case len(security) == 0 && status == http.StatusUnauthorized:
+				t.Errorf("%s says security: [] but refused a request without a token (401)", name)
+			case len(security) > 0 && status != http.StatusUnauthorized:
+				t.Errorf("%s requires %v but answered %d without a token", name, security, status)
 			}
 		}
 	}
