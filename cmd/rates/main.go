@@ -2,7 +2,9 @@
 //
 //	rates serve                       check the schema (MIGRATE_ON_START: migrate), seed (SEED_FILE), serve HTTP
 //	rates migrate [up|down N|version|force V]
-//	rates seed --file PATH [--replace]
+//	rates seed --file PATH [--replace [--discard-batches]]
+//	rates ingest --file PATH [--kind K] [--mode M] [--json] | --manifest PATH [--json]
+//	rates batches list|show ID|revert ID [--json]
 //	rates check [--repair]
 //	rates worker [--check]
 //	rates version

@@ -42,7 +42,7 @@ commands:
                                  rebuilds it in one transaction
   version                        print the version
 
-Settings come from the environment; see README.md.
+Settings come from the environment; see docs/configuration.md.
 `
 
 // run executes one command. Errors are logged before they are returned, so the caller only
