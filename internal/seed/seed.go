@@ -358,7 +358,7 @@ func dropForLoad(ctx context.Context, tx pgx.Tx) ([]string, error) {
 	for _, d := range ddls {
 		if d.drop != "" {
 			if _, err := tx.Exec(ctx, d.drop); err != nil {
-				return nil, fmt.Errorf("prepare load: %w", err)
+				return nil, fmt.Errorf("prepare the load: %s: %w", d.drop, err)
 			}
 		}
 		restore = append(restore, d.restore)
