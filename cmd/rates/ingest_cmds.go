@@ -31,6 +31,8 @@ func newLoader(pool *pgxpool.Pool, ing config.Ingest, m *metrics.Metrics, log *s
 		MaxErrors:   ing.MaxErrorsReported,
 		MaxDuration: ing.MaxBatchDuration,
 		Metrics:     m,
+		Limits:      ingest.Limits{MaxBytes: ing.MaxUnpackedBytes, MaxLineBytes: ing.MaxLineBytes},
+		Days:        ing.DayWindow(),
 		Observe: func(res ingest.Result, err error) {
 			m.ObserveBatch(err != nil, res.Status == ingest.StatusDuplicate || res.Replayed,
 				res.Status == ingest.StatusRejected, res.Rows, res.Bytes, res.Duration)

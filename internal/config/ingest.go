@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"rates/internal/domain"
 )
 
 // Ingest configures the batch ingestion entry points: POST /batches, `rates worker` and
@@ -22,6 +24,20 @@ type Ingest struct {
 	// MaxBatchBytes (INGEST_MAX_BATCH_BYTES, default 536870912 = 512 MiB) bounds a POST
 	// /batches body as sent (compressed, if gzip); larger requests get 413.
 	MaxBatchBytes int64
+	// MaxUnpackedBytes (INGEST_MAX_UNPACKED_BYTES, default 2147483648 = 2 GiB, 1 KiB to 1 TiB)
+	// bounds a batch's content once decompressed, from every entry point: past it the batch is
+	// rejected (413 from POST /batches), and a gzip bomb is not unpacked further.
+	MaxUnpackedBytes int64
+	// MaxLineBytes (INGEST_MAX_LINE_BYTES, default 4096, 64 to 1048576) bounds one CSV line
+	// (or the lines of one quoted field): past it the batch is rejected (422), naming the line.
+	// It is what bounds a batch's memory, whatever the file holds.
+	MaxLineBytes int
+	// EarliestDay (INGEST_EARLIEST_DAY, default 2000-01-01) and MaxDaysAhead
+	// (INGEST_MAX_DAYS_AHEAD, default 365, 0 to 36500) are the window of plausible price days:
+	// a price dated before EarliestDay, or more than MaxDaysAhead days after today (UTC), is a
+	// bad row.
+	EarliestDay  time.Time
+	MaxDaysAhead int
 	// APIToken (INGEST_API_TOKEN) is the bearer token POST /batches requires. Empty disables
 	// the endpoint: it answers 404 as if it did not exist.
 	APIToken string
@@ -63,6 +79,11 @@ func LoadIngest(lookup Lookup) (Ingest, error) {
 
 		MaxConcurrentUploads: r.intRange("INGEST_MAX_CONCURRENT_UPLOADS", 4, 1, 1000),
 		MaxBatchDuration:     r.seconds("INGEST_MAX_BATCH_DURATION", 30*time.Minute, time.Second, 12*time.Hour),
+
+		MaxUnpackedBytes: int64(r.intRange("INGEST_MAX_UNPACKED_BYTES", 2<<30, 1<<10, 1<<40)),
+		MaxLineBytes:     r.intRange("INGEST_MAX_LINE_BYTES", 4<<10, 64, 1<<20),
+		EarliestDay:      r.day("INGEST_EARLIEST_DAY", domain.DefaultDayWindow.Earliest),
+		MaxDaysAhead:     r.intRange("INGEST_MAX_DAYS_AHEAD", domain.DefaultDayWindow.DaysAhead, 0, 36500),
 	}
 	if u := ing.QueueURL; u != "" {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
@@ -80,6 +101,25 @@ func LoadIngest(lookup Lookup) (Ingest, error) {
 		r.fail("INGEST_API_TOKEN", "must not contain white space")
 	}
 	return ing, errors.Join(r.errs...)
+}
+
+// DayWindow is the window of plausible price days the settings give.
+func (ing Ingest) DayWindow() domain.DayWindow {
+	return domain.DayWindow{Earliest: ing.EarliestDay, DaysAhead: ing.MaxDaysAhead}
+}
+
+// day reads a calendar day written YYYY-MM-DD.
+func (r *reader) day(name string, def time.Time) time.Time {
+	v, ok := r.lookup(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	d, err := domain.ParseDay(strings.TrimSpace(v))
+	if err != nil {
+		r.fail(name, fmt.Sprintf("%q is not a day such as 2000-01-01", v))
+		return def
+	}
+	return d
 }
 
 // seconds reads a duration in whole seconds from lo to hi; a bare number means seconds.

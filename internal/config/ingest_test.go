@@ -20,6 +20,11 @@ func TestLoadIngestDefaults(t *testing.T) {
 
 		MaxConcurrentUploads: 4,
 		MaxBatchDuration:     30 * time.Minute,
+
+		MaxUnpackedBytes: 2 << 30,
+		MaxLineBytes:     4096,
+		EarliestDay:      time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC),
+		MaxDaysAhead:     365,
 	}
 	if ing != want {
 		t.Errorf("LoadIngest() = %+v, want %+v", ing, want)
@@ -39,6 +44,11 @@ func TestLoadIngestValues(t *testing.T) {
 
 		"INGEST_MAX_CONCURRENT_UPLOADS": "8",
 		"INGEST_MAX_BATCH_DURATION":     "90s",
+
+		"INGEST_MAX_UNPACKED_BYTES": "1073741824",
+		"INGEST_MAX_LINE_BYTES":     "1024",
+		"INGEST_EARLIEST_DAY":       "2010-06-01",
+		"INGEST_MAX_DAYS_AHEAD":     "30",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +65,11 @@ func TestLoadIngestValues(t *testing.T) {
 
 		MaxConcurrentUploads: 8,
 		MaxBatchDuration:     90 * time.Second,
+
+		MaxUnpackedBytes: 1 << 30,
+		MaxLineBytes:     1024,
+		EarliestDay:      time.Date(2010, 6, 1, 0, 0, 0, 0, time.UTC),
+		MaxDaysAhead:     30,
 	}
 	if ing != want {
 		t.Errorf("LoadIngest() = %+v, want %+v", ing, want)
@@ -98,6 +113,12 @@ func TestLoadIngestErrors(t *testing.T) {
 		{"INGEST_WAIT_TIME", "soon"},
 		{"INGEST_MAX_ERRORS_REPORTED", "0"},
 		{"INGEST_S3_PATH_STYLE", "maybe"},
+		{"INGEST_MAX_UNPACKED_BYTES", "1000"},
+		{"INGEST_MAX_LINE_BYTES", "0"},
+		{"INGEST_MAX_LINE_BYTES", "2000000"},
+		{"INGEST_EARLIEST_DAY", "2000-02-30"},
+		{"INGEST_EARLIEST_DAY", "01/01/2000"},
+		{"INGEST_MAX_DAYS_AHEAD", "-1"},
 	} {
 		_, err := LoadIngest(ingestEnv(map[string]string{tc.name: tc.value}))
 		if err == nil || !strings.Contains(err.Error(), tc.name+":") {

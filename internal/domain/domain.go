@@ -107,6 +107,47 @@ func daysIn(year int, month time.Month) int {
 	return time.Date(year, month+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
 
+// DistinctRoute tells whether a price may go from orig to dest: a route joins two ports, and a
+// price from a port to itself is a mistake (prices_route_distinct backs it in the database).
+func DistinctRoute(orig, dest string) bool { return orig != dest }
+
+// DayWindow is the span of days a price may be dated: none before Earliest, none more than
+// DaysAhead days after today (UTC). A price outside it is a typo (9999-01-01, a year 0202) or a
+// unit slip rather than a quote. It depends on today, so the database cannot check it; batches
+// check it as they are read.
+type DayWindow struct {
+	Earliest  time.Time
+	DaysAhead int
+}
+
+// DefaultDayWindow is the window of prices when none is configured: from 2000-01-01 to a year
+// (365 days) after today.
+var DefaultDayWindow = DayWindow{Earliest: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), DaysAhead: 365}
+
+// Why a day is outside a DayWindow.
+var (
+	ErrDayTooEarly = errors.New("before the earliest day a price may have")
+	ErrDayTooLate  = errors.New("too far after today")
+)
+
+// Latest is the last day the window allows on the day now falls on (UTC).
+func (w DayWindow) Latest(now time.Time) time.Time {
+	y, m, d := now.UTC().Date()
+	return time.Date(y, m, d+w.DaysAhead, 0, 0, 0, 0, time.UTC)
+}
+
+// Check returns nil for a day inside the window on the day now falls on, else ErrDayTooEarly
+// or ErrDayTooLate.
+func (w DayWindow) Check(day, now time.Time) error {
+	switch {
+	case day.Before(w.Earliest):
+		return ErrDayTooEarly
+	case day.After(w.Latest(now)):
+		return ErrDayTooLate
+	}
+	return nil
+}
+
 // FileSHA256 returns the hex SHA-256 of the file at path: a seed dump and a batch file are
 // identified by their content, so loading the same bytes twice is recognised and does nothing.
 func FileSHA256(path string) (string, error) {

@@ -145,7 +145,7 @@ func (l *Loader) revert(ctx context.Context, id int64) (RevertResult, error) {
 
 func (l *Loader) revertTx(ctx context.Context, tx pgx.Tx, id int64, res RevertResult) (RevertResult, error) {
 	var kind, mode, status, sourceKind string
-	var contentKey *string
+	var contentKey, rowsKey *string
 	var revertedAt *time.Time
 	var duplicateOf int64
 	// Before the batch's row lock: a replace takes takeOutLock first too, and then locks the
@@ -153,8 +153,8 @@ func (l *Loader) revertTx(ctx context.Context, tx pgx.Tx, id int64, res RevertRe
 	if err := lockTakeOuts(ctx, tx); err != nil {
 		return res, err
 	}
-	err := tx.QueryRow(ctx, `SELECT kind, mode, status, source_kind, content_key, reverted_at, coalesce(duplicate_of, 0)
-		FROM batches WHERE id = $1 FOR UPDATE`, id).Scan(&kind, &mode, &status, &sourceKind, &contentKey, &revertedAt, &duplicateOf)
+	err := tx.QueryRow(ctx, `SELECT kind, mode, status, source_kind, content_key, rows_key, reverted_at, coalesce(duplicate_of, 0)
+		FROM batches WHERE id = $1 FOR UPDATE`, id).Scan(&kind, &mode, &status, &sourceKind, &contentKey, &rowsKey, &revertedAt, &duplicateOf)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return res, ErrBatchNotFound
 	}
@@ -177,8 +177,12 @@ func (l *Loader) revertTx(ctx context.Context, tx pgx.Tx, id int64, res RevertRe
 	if Kind(sourceKind) == "seed" {
 		return refuse("it is the seed's own record; load another dump with rates seed --replace instead")
 	}
-	if contentKey != nil {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", contentLockNamespace+*contentKey); err != nil {
+	// The content locks a load of the same content takes, in the same order (commitDuplicate).
+	for _, key := range []*string{contentKey, rowsKey} {
+		if key == nil {
+			continue
+		}
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", contentLockNamespace+*key); err != nil {
 			return res, fmt.Errorf("wait for the content lock: %w", err)
 		}
 	}

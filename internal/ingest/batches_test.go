@@ -72,6 +72,46 @@ func TestSameContentLoadsOnceUnderAnyName(t *testing.T) {
 	}
 }
 
+// The same rows re-exported (a price written 0100, CRLF or CR-only line breaks, no final line
+// break, another order) are the same batch: a duplicate, not a second load that counts every
+// price twice.
+func TestReexportedRowsLoadOnce(t *testing.T) {
+	t.Parallel()
+	l := NewLoader(newDB(t), LoaderOptions{}, testLogger(t))
+	data := batchBytes(300, nil)
+	first := load(t, l, fileSource("export.csv"), data)
+	if first.Status != StatusLoaded {
+		t.Fatalf("first load: %+v", first)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	header, rows := lines[0], lines[1:]
+	zeros := make([]string, len(rows))
+	for i, r := range rows {
+		cut := strings.LastIndexByte(r, ',')
+		zeros[i] = r[:cut+1] + "0" + r[cut+1:]
+	}
+	reversed := slices.Clone(rows)
+	slices.Reverse(reversed)
+	for name, body := range map[string]string{
+		"a price written 0100": header + "\n" + strings.Join(zeros, "\n") + "\n",
+		"CRLF, no final":       header + "\r\n" + strings.Join(rows, "\r\n"),
+		"CR only":              header + "\r" + strings.Join(rows, "\r") + "\r",
+		"another order, gzip":  string(gzipped([]byte(header + "\n" + strings.Join(reversed, "\n") + "\n"))),
+	} {
+		res := load(t, l, fileSource(name), []byte(body))
+		if res.Status != StatusDuplicate || res.BatchID != first.BatchID || res.RowsDigest != first.RowsDigest {
+			t.Fatalf("%s: %+v, want a duplicate of batch %d", name, res, first.BatchID)
+		}
+	}
+	if n := routeRows(t, l); n != 300 {
+		t.Fatalf("prices holds %d rows, want 300", n)
+	}
+	// A row more is another batch.
+	if res := load(t, l, fileSource("more.csv"), append(slices.Clone(data), "PT001,PT002,2024-03-01,7\n"...)); res.Status != StatusLoaded {
+		t.Fatalf("a row more: %+v", res)
+	}
+}
+
 // A rejected content is checked again when sent again: the database may have changed (a port
 // was added) since.
 func TestRejectedContentIsCheckedAgain(t *testing.T) {

@@ -133,7 +133,7 @@ func TestPostBatchRejected(t *testing.T) {
 		t.Fatalf("errors = %v", body["errors"])
 	}
 	first := errs[0].(map[string]any)
-	if first["line"] != 10.0 || first["column"] != "price" || first["reason"] != `price must be greater than 0, got "0"` {
+	if first["line"] != 10.0 || first["column"] != "price" || first["reason"] != `price must be at least 1, got "0"` {
 		t.Errorf("first error = %v", first)
 	}
 	if second := errs[1].(map[string]any); second["line"] != 20.0 || second["reason"] != `unknown port code "NOPE1"` {

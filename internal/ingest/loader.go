@@ -13,12 +13,14 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"rates/internal/domain"
 	"rates/internal/metrics"
 	"rates/internal/seed"
 )
@@ -33,6 +35,10 @@ const (
 	StatusDuplicate Status = "duplicate" // its content was already loaded: nothing written
 	StatusReverted  Status = "reverted"  // loaded, then taken back out
 	StatusDiscarded Status = "discarded" // loaded, then thrown away by rates seed --replace
+	// StatusDisplaced answers a duplicate whose first batch is no longer all in prices: later
+	// replaces took some of its rows out (Result.DisplacedBy). Nothing was written; it is
+	// recorded as a duplicate.
+	StatusDisplaced Status = "displaced"
 )
 
 // Report explains a rejected batch.
@@ -41,6 +47,8 @@ type Report struct {
 	BadRows int64 `json:"bad_rows"`
 	// Errors are the first problems by line, at most the loader's MaxErrors.
 	Errors []RowError `json:"errors"`
+	// TooLarge says the batch went past Limits.MaxBytes, decompressed.
+	TooLarge bool `json:"too_large,omitempty"`
 }
 
 // Result describes a batch: the one just loaded, rejected or found to be a duplicate, or,
@@ -52,24 +60,31 @@ type Result struct {
 	RecordID      int64
 	Source        Source
 	Status        Status
-	Rows          int64 // data rows in the batch
-	Bytes         int64 // as received, before decompression
-	SHA256        string
-	DisplacedRows int64 // prices a replace took out
-	StartedAt     time.Time
-	Duration      time.Duration
-	Replayed      bool
-	Report        *Report // set when Status is StatusRejected
+	Rows          int64  // data rows in the batch
+	Bytes         int64  // as received, before decompression
+	SHA256        string // of the decompressed bytes
+	RowsDigest    string // see RowDigest; the batch's identity
+	DisplacedRows int64  // prices a replace took out
+	// DisplacedBy, for StatusDisplaced, lists the batches that took rows of the first out.
+	DisplacedBy []int64
+	StartedAt   time.Time
+	Duration    time.Duration
+	Replayed    bool
+	Report      *Report // set when Status is StatusRejected
 }
 
-// KeyConflictError is a source key (an Idempotency-Key) reused for different content.
+// KeyConflictError is a source key (an Idempotency-Key) reused for another batch: different
+// content, another kind or another mode.
 type KeyConflictError struct {
 	Key     string
 	BatchID int64
+	// Reason says how the first use differs: "for different content", "with mode append, not
+	// replace".
+	Reason string
 }
 
 func (e *KeyConflictError) Error() string {
-	return fmt.Sprintf("key %s was already used by batch %d for different content", quote(e.Key), e.BatchID)
+	return fmt.Sprintf("key %s was already used by batch %d %s", quote(e.Key), e.BatchID, e.Reason)
 }
 
 // DefaultMaxErrors is how many problems a report lists when no limit is configured.
@@ -91,6 +106,10 @@ type LoaderOptions struct {
 	// Metrics, when set, receives rates_ingest_lag_seconds for every committed batch whose
 	// source has a ReceivedAt.
 	Metrics *metrics.Metrics
+	// Limits bound what one batch may make the process read; zero fields take the defaults.
+	Limits Limits
+	// Days is the window of plausible price days; the zero value means domain.DefaultDayWindow.
+	Days domain.DayWindow
 }
 
 // Loader loads batches into one database.
@@ -101,6 +120,8 @@ type Loader struct {
 	maxDuration time.Duration
 	observe     func(Result, error)
 	metrics     *metrics.Metrics
+	limits      Limits
+	days        domain.DayWindow
 	// beforeInsert, when set, runs between the checks and the insert; tests use it to act
 	// while the batch's locks are held.
 	beforeInsert func()
@@ -114,8 +135,11 @@ func NewLoader(pool *pgxpool.Pool, opts LoaderOptions, log *slog.Logger) *Loader
 	if opts.MaxDuration <= 0 {
 		opts.MaxDuration = DefaultMaxBatchDuration
 	}
+	if opts.Days == (domain.DayWindow{}) {
+		opts.Days = domain.DefaultDayWindow
+	}
 	return &Loader{pool: pool, log: log, maxErrors: opts.MaxErrors, maxDuration: opts.MaxDuration,
-		observe: opts.Observe, metrics: opts.Metrics}
+		observe: opts.Observe, metrics: opts.Metrics, limits: opts.Limits.orDefaults(), days: opts.Days}
 }
 
 // MaxDuration is the deadline of one load.
@@ -177,15 +201,21 @@ const (
 		INSERT INTO prices_displaced (displaced_by, orig_code, dest_code, day, price, batch_id)
 		SELECT $1, orig_code, dest_code, day, price, batch_id FROM moved`
 
-	recordColumns = `id, status, kind, mode, rows, bytes, sha256, started_at, duration_ms, report,
-		coalesce(duplicate_of, 0), displaced_rows`
-	findByKeySQL     = `SELECT ` + recordColumns + ` FROM batches WHERE source_key = $1`
-	findByContentSQL = `SELECT ` + recordColumns + ` FROM batches WHERE content_key = $1`
+	recordColumns = `id, status, kind, mode, rows, bytes, sha256, coalesce(rows_key, ''), started_at, duration_ms,
+		report, coalesce(duplicate_of, 0), displaced_rows`
+	findByKeySQL = `SELECT ` + recordColumns + ` FROM batches WHERE source_key = $1`
+	// findByContentSQL finds the loaded batch with the same rows ($2) or the same bytes ($1):
+	// one at most, as this release loads a content once and checks both keys first.
+	findByContentSQL = `SELECT ` + recordColumns + ` FROM batches
+		WHERE status = 'loaded' AND (content_key = $1 OR rows_key = $2) ORDER BY id LIMIT 1`
 
+	// recordSQL records a batch; rows_key ($19) is set with content_key ($16), on a batch that
+	// loads.
 	recordSQL = `INSERT INTO batches (source_key, source_kind, source_name, status, rows, bad_rows,
 		bytes, sha256, started_at, finished_at, duration_ms, timings, report, kind, mode, content_key,
-		duplicate_of, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id`
+		duplicate_of, received_at, rows_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+			CASE WHEN $16::text IS NOT NULL THEN $19::text END) RETURNING id`
 
 	finishSQL = `UPDATE batches SET finished_at = $2, duration_ms = $3, timings = $4, displaced_rows = $5
 		WHERE id = $1`
@@ -312,54 +342,31 @@ func (l *Loader) load(ctx context.Context, src Source, r io.Reader, res Result) 
 func (l *Loader) loadTx(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src Source, r io.Reader, res Result) (Result, error) {
 	timings := map[string]int64{}
 	phase := time.Now()
-	raw, body, err := openContent(r, src.Gzip)
-	if err != nil {
-		return res, &SourceError{Err: err}
-	}
-	var st staged
-	if src.Data == DataPrices {
-		st, err = l.stagePrices(ctx, conn, body, raw)
-	} else {
-		st, err = l.stageReference(ctx, tx, src.Data, body, raw)
-	}
+	st, err := l.stage(ctx, conn, tx, src, r)
 	if err != nil {
 		return res, err
 	}
-	if err := drain(raw, body); err != nil {
-		return res, &SourceError{Err: err}
-	}
-	res.Rows, res.Bytes, res.SHA256 = st.rows, raw.bytes, body.sum()
+	res.Rows, res.Bytes, res.SHA256, res.RowsDigest = st.rows, st.in.rawBytes(), st.in.sum(), st.digest.String()
 	timings["copy_ms"] = time.Since(phase).Milliseconds()
 
 	// Identity: the delivery's key first (a retry), then the content (a re-send).
-	contentKey := string(src.Data) + ":" + res.SHA256
 	if first, ok, err := lockDelivery(ctx, tx, src); err != nil {
 		return res, err
 	} else if ok {
-		if first.SHA256 != res.SHA256 || first.Source.Data != src.Data {
-			return res, &KeyConflictError{Key: src.Key, BatchID: first.RecordID}
+		if reason := first.conflict(src, res); reason != "" {
+			return res, &KeyConflictError{Key: src.Key, BatchID: first.RecordID, Reason: reason}
 		}
 		l.log.Info("batch already recorded, nothing to do", "source", src.Name, "key", src.Key,
 			"batch_id", first.BatchID, "status", first.Status)
-		return first, nil
+		return markDisplaced(ctx, tx, first)
 	}
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", contentLockNamespace+contentKey); err != nil {
-		return res, fmt.Errorf("wait for the content lock: %w", err)
+	if report := st.unreadable(); report != nil {
+		// Not rows that could be anyone's: no identity to look up.
+		res.Status, res.Report = StatusRejected, report
+		return l.commitRejected(ctx, tx, src, res, timings)
 	}
-	if first, ok, err := findRecord(ctx, tx, findByContentSQL, contentKey, src); err != nil {
-		return res, err
-	} else if ok {
-		res.Status, res.BatchID = StatusDuplicate, first.BatchID
-		res.Duration = time.Since(res.StartedAt)
-		if res.RecordID, err = l.record(ctx, tx, src, res, "", first.BatchID, timings); err != nil {
-			return res, err
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return res, fmt.Errorf("commit: %w", err)
-		}
-		l.log.Info("batch content already loaded: nothing written", "source", src.Name, "key", src.Key,
-			"batch_id", first.BatchID, "record_id", res.RecordID, "sha256", res.SHA256)
-		return res, nil
+	if dup, ok, err := l.commitDuplicate(ctx, tx, src, res, timings); err != nil || ok {
+		return dup, err
 	}
 
 	phase = time.Now()
@@ -378,42 +385,74 @@ func (l *Loader) loadTx(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src 
 		res.Status, res.Report = StatusRejected, report
 		return l.commitRejected(ctx, tx, src, res, timings)
 	}
+	return l.apply(ctx, tx, src, res, portsLocked, timings)
+}
 
+// conflict says why a delivery of res by src cannot be a retry of first, the delivery recorded
+// under the same key, or "" when it can: the same content (byte for byte), kind and mode.
+func (first Result) conflict(src Source, res Result) string {
+	switch {
+	case first.Source.Data != src.Data:
+		return fmt.Sprintf("for a %s batch, not %s", first.Source.Data, src.Data)
+	case first.Source.Mode != src.Mode:
+		return fmt.Sprintf("with mode %s, not %s", first.Source.Mode, src.Mode)
+	case first.SHA256 != res.SHA256:
+		return "for different content"
+	}
+	return ""
+}
+
+// commitDuplicate looks for a loaded batch with the content of res, by its rows or by its bytes
+// (the key the previous release gives), and records res as its duplicate when there is one.
+// ok reports that res was a duplicate, recorded and committed.
+func (l *Loader) commitDuplicate(ctx context.Context, tx pgx.Tx, src Source, res Result, timings map[string]int64) (Result, bool, error) {
+	// Both keys, in this order, as a revert takes them: loads of the same rows, or of the same
+	// bytes, and the revert of a batch that holds them, take turns.
+	for _, key := range []string{contentKey(src.Data, res.SHA256), src.Data.rowsKey(res.RowsDigest)} {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", contentLockNamespace+key); err != nil {
+			return res, false, fmt.Errorf("wait for the content lock: %w", err)
+		}
+	}
+	first, ok, err := findContent(ctx, tx, src, res)
+	if err != nil || !ok {
+		return res, false, err
+	}
+	res.Status, res.BatchID = StatusDuplicate, first.BatchID
+	res.Duration = time.Since(res.StartedAt)
+	if res.RecordID, err = l.record(ctx, tx, src, res, "", first.BatchID, timings); err != nil {
+		return res, false, err
+	}
+	if res, err = markDisplaced(ctx, tx, res); err != nil {
+		return res, false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return res, false, fmt.Errorf("commit: %w", err)
+	}
+	l.log.Info("batch content already loaded: nothing written", "source", src.Name, "key", src.Key,
+		"batch_id", first.BatchID, "record_id", res.RecordID, "sha256", res.SHA256, "rows_digest", res.RowsDigest,
+		"displaced_by", res.DisplacedBy)
+	return res, true, nil
+}
+
+// apply writes a checked batch: records it, takes out what a replace replaces, inserts its
+// rows, and commits.
+func (l *Loader) apply(ctx context.Context, tx pgx.Tx, src Source, res Result, portsLocked bool, timings map[string]int64) (Result, error) {
+	var err error
 	res.Status = StatusLoaded
-	if res.RecordID, err = l.record(ctx, tx, src, res, contentKey, 0, timings); err != nil {
+	if res.RecordID, err = l.record(ctx, tx, src, res, contentKey(src.Data, res.SHA256), 0, timings); err != nil {
 		return res, err
 	}
 	res.BatchID = res.RecordID
 	if l.beforeInsert != nil {
 		l.beforeInsert()
 	}
-	phase = time.Now()
+	phase := time.Now()
 	if src.Data == DataPrices {
-		if src.Mode == ModeReplace {
-			if err := lockTakeOuts(ctx, tx); err != nil {
-				return res, err
-			}
-			if _, err := tx.Exec(ctx, "ANALYZE ingest_rows"); err != nil {
-				return res, fmt.Errorf("analyze staging table: %w", err)
-			}
-			tag, err := tx.Exec(ctx, displaceSQL, res.BatchID)
-			if err != nil {
-				return res, fmt.Errorf("take out the prices the batch replaces: %w", err)
-			}
-			res.DisplacedRows = tag.RowsAffected()
-			timings["displace_ms"] = time.Since(phase).Milliseconds()
-			phase = time.Now()
-		}
-		skipped, err := l.insert(ctx, tx, portsLocked, res.BatchID, res.Rows)
-		if err != nil {
-			return res, err
-		}
-		if skipped {
-			timings["row_fk_checks"] = 0
-		} else {
-			timings["row_fk_checks"] = 3 * res.Rows
-		}
-	} else if err := l.applyReference(ctx, tx, src.Data, res.BatchID); err != nil {
+		err = l.applyPrices(ctx, tx, src, &res, portsLocked, timings)
+	} else {
+		err = l.applyReference(ctx, tx, src.Data, res.BatchID)
+	}
+	if err != nil {
 		return res, err
 	}
 	timings["insert_ms"] = time.Since(phase).Milliseconds()
@@ -432,9 +471,74 @@ func (l *Loader) loadTx(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src 
 	}
 	l.log.Info("batch loaded", "source", src.Name, "key", src.Key, "batch_id", res.BatchID,
 		"kind", src.Data, "mode", src.Mode, "rows", res.Rows, "displaced_rows", res.DisplacedRows,
-		"bytes", res.Bytes, "sha256", res.SHA256, "duration_ms", res.Duration.Milliseconds(),
+		"bytes", res.Bytes, "sha256", res.SHA256, "rows_digest", res.RowsDigest, "duration_ms", res.Duration.Milliseconds(),
 		"copy_ms", timings["copy_ms"], "validate_ms", timings["validate_ms"], "insert_ms", timings["insert_ms"],
 		"row_fk_checks", timings["row_fk_checks"])
+	return res, nil
+}
+
+// applyPrices takes out the prices a replace replaces, and inserts the batch's.
+func (l *Loader) applyPrices(ctx context.Context, tx pgx.Tx, src Source, res *Result, portsLocked bool, timings map[string]int64) error {
+	if src.Mode == ModeReplace {
+		phase := time.Now()
+		if err := lockTakeOuts(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "ANALYZE ingest_rows"); err != nil {
+			return fmt.Errorf("analyze staging table: %w", err)
+		}
+		tag, err := tx.Exec(ctx, displaceSQL, res.BatchID)
+		if err != nil {
+			return fmt.Errorf("take out the prices the batch replaces: %w", err)
+		}
+		res.DisplacedRows = tag.RowsAffected()
+		timings["displace_ms"] = time.Since(phase).Milliseconds()
+	}
+	skipped, err := l.insert(ctx, tx, portsLocked, res.BatchID, res.Rows)
+	if err != nil {
+		return err
+	}
+	timings["row_fk_checks"] = 3 * res.Rows
+	if skipped {
+		timings["row_fk_checks"] = 0
+	}
+	return nil
+}
+
+// contentKey is the identity of a batch by its decompressed bytes (batches.content_key), which
+// the previous release gives its loaded batches too (migration 000033).
+func contentKey(kind DataKind, sha256 string) string { return string(kind) + ":" + sha256 }
+
+// rowsKey is the identity of a batch of kind k by the digest of its rows (batches.rows_key).
+func (k DataKind) rowsKey(digest string) string { return string(k) + ":" + digest }
+
+// findContent returns the loaded batch that holds the content of res: the same rows, or the
+// same bytes (a batch the previous release loaded has no rows key).
+func findContent(ctx context.Context, q querier, src Source, res Result) (Result, bool, error) {
+	return findRecord(ctx, q, findByContentSQL, src, contentKey(src.Data, res.SHA256), src.Data.rowsKey(res.RowsDigest))
+}
+
+// displacedBySQL lists the batches that took some of a batch's rows out of prices, and keep them.
+const displacedBySQL = `SELECT DISTINCT displaced_by FROM prices_displaced WHERE batch_id = $1 ORDER BY 1 LIMIT 20`
+
+// markDisplaced turns res, a duplicate, into StatusDisplaced when replaces have since taken some
+// of the first batch's rows out: its content is then no longer all in prices, and saying
+// "duplicate" would tell the sender it is.
+func markDisplaced(ctx context.Context, q pgx.Tx, res Result) (Result, error) {
+	if res.Status != StatusDuplicate {
+		return res, nil
+	}
+	rows, err := q.Query(ctx, displacedBySQL, res.BatchID)
+	if err != nil {
+		return res, fmt.Errorf("look for replaces of the batch's rows: %w", err)
+	}
+	by, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return res, fmt.Errorf("look for replaces of the batch's rows: %w", err)
+	}
+	if len(by) > 0 {
+		res.Status, res.DisplacedBy = StatusDisplaced, by
+	}
 	return res, nil
 }
 
@@ -447,7 +551,7 @@ func lockDelivery(ctx context.Context, tx pgx.Tx, src Source) (Result, bool, err
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lockNamespace+src.Key); err != nil {
 		return Result{}, false, fmt.Errorf("wait for the batch lock: %w", err)
 	}
-	return findRecord(ctx, tx, findByKeySQL, src.Key, src)
+	return findRecord(ctx, tx, findByKeySQL, src, src.Key)
 }
 
 // commitRejected records res, a rejected batch, and commits.
@@ -468,18 +572,54 @@ func (l *Loader) commitRejected(ctx context.Context, tx pgx.Tx, src Source, res 
 
 // staged is what staging left for the checks.
 type staged struct {
-	rows int64
-	conv *converter    // prices
-	ref  *referenceSet // ports, regions
+	in     *batchReader
+	rows   int64
+	digest RowDigest
+	conv   *converter    // prices
+	ref    *referenceSet // ports, regions
 }
 
-func (l *Loader) stagePrices(ctx context.Context, conn *pgxpool.Conn, body io.Reader, raw *sourceReader) (staged, error) {
+// unreadable returns the report of a batch that could not be read as rows (no header, past a
+// limit, undecodable): it is rejected whatever else holds the same bytes. Nil otherwise.
+func (st staged) unreadable() *Report {
+	switch {
+	case st.conv != nil && st.conv.fatal:
+		return &Report{BadRows: st.conv.badRows, Errors: st.conv.errs, TooLarge: st.conv.tooLarge}
+	case st.ref != nil && st.ref.fatal:
+		return &Report{BadRows: st.ref.badRows, Errors: st.ref.errs, TooLarge: st.ref.tooLarge}
+	}
+	return nil
+}
+
+// stage reads the batch from r into its staging table, to its end.
+func (l *Loader) stage(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src Source, r io.Reader) (staged, error) {
+	in, err := openBatch(r, src.Gzip, l.limits)
+	if err != nil {
+		return staged{}, &SourceError{Err: err}
+	}
+	var st staged
+	if src.Data == DataPrices {
+		st, err = l.stagePrices(ctx, conn, in)
+	} else {
+		st, err = l.stageReference(ctx, tx, src.Data, in)
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := in.drain(); err != nil {
+		return st, &SourceError{Err: err}
+	}
+	st.in = in
+	return st, nil
+}
+
+func (l *Loader) stagePrices(ctx context.Context, conn *pgxpool.Conn, in *batchReader) (staged, error) {
 	if _, err := conn.Exec(ctx, createStagingSQL); err != nil {
 		return staged{}, fmt.Errorf("create staging table: %w", err)
 	}
-	conv := newConverter(body, l.maxErrors, raw.Err)
+	conv := newConverter(in, l.maxErrors, l.rules(), in.sourceErr)
 	tag, err := conn.Conn().PgConn().CopyFrom(ctx, conv, copyStagingSQL)
-	if srcErr := raw.Err(); srcErr != nil {
+	if srcErr := in.sourceErr(); srcErr != nil {
 		return staged{}, &SourceError{Err: srcErr}
 	}
 	if err != nil {
@@ -488,8 +628,11 @@ func (l *Loader) stagePrices(ctx context.Context, conn *pgxpool.Conn, body io.Re
 	if tag.RowsAffected() != conv.rows {
 		return staged{}, fmt.Errorf("staging table holds %d rows, the batch has %d", tag.RowsAffected(), conv.rows)
 	}
-	return staged{rows: conv.rows, conv: conv}, nil
+	return staged{rows: conv.rows, digest: conv.digest, conv: conv}, nil
 }
+
+// rules are the row rules of a load starting now.
+func (l *Loader) rules() rowRules { return rowRules{days: l.days, now: time.Now()} }
 
 // record writes the batch's row in batches and returns its id.
 func (l *Loader) record(ctx context.Context, tx pgx.Tx, src Source, res Result, contentKey string, duplicateOf int64, timings map[string]int64) (int64, error) {
@@ -507,6 +650,7 @@ func (l *Loader) record(ctx context.Context, tx pgx.Tx, src Source, res Result, 
 	err := tx.QueryRow(ctx, recordSQL, nullIfEmpty(src.Key), string(src.Kind), src.Name, string(res.Status), res.Rows, badRows,
 		res.Bytes, res.SHA256, res.StartedAt, res.StartedAt.Add(res.Duration), res.Duration.Milliseconds(), timingsJSON, reportJSON,
 		string(src.Data), string(src.Mode), nullIfEmpty(contentKey), nullIfZero(duplicateOf), nullIfZeroTime(src.ReceivedAt),
+		src.Data.rowsKey(res.RowsDigest),
 	).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("record batch: %w", err)
@@ -657,7 +801,7 @@ func (l *Loader) Find(ctx context.Context, src Source) (Result, bool, error) {
 	if src.Key == "" {
 		return Result{}, false, nil
 	}
-	res, ok, err := findRecord(ctx, l.pool, findByKeySQL, src.Key, src)
+	res, ok, err := findRecord(ctx, l.pool, findByKeySQL, src, src.Key)
 	if err != nil {
 		return res, false, fmt.Errorf("look up batch %s: %w", src.Name, err)
 	}
@@ -668,14 +812,14 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// findRecord reads the record that query selects by arg, as a replayed Result.
-func findRecord(ctx context.Context, q querier, query, arg string, src Source) (Result, bool, error) {
+// findRecord reads the record that query selects by args, as a replayed Result.
+func findRecord(ctx context.Context, q querier, query string, src Source, args ...any) (Result, bool, error) {
 	res := Result{Source: src, Replayed: true}
-	var status, kind, mode string
+	var status, kind, mode, rowsKey string
 	var durationMS, duplicateOf int64
 	var report []byte
-	err := q.QueryRow(ctx, query, arg).Scan(&res.RecordID, &status, &kind, &mode, &res.Rows, &res.Bytes, &res.SHA256,
-		&res.StartedAt, &durationMS, &report, &duplicateOf, &res.DisplacedRows)
+	err := q.QueryRow(ctx, query, args...).Scan(&res.RecordID, &status, &kind, &mode, &res.Rows, &res.Bytes, &res.SHA256,
+		&rowsKey, &res.StartedAt, &durationMS, &report, &duplicateOf, &res.DisplacedRows)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Result{}, false, nil
 	}
@@ -684,6 +828,7 @@ func findRecord(ctx context.Context, q querier, query, arg string, src Source) (
 	}
 	res.Status, res.Duration = Status(status), time.Duration(durationMS)*time.Millisecond
 	res.Source.Data, res.Source.Mode = DataKind(kind), Mode(mode)
+	_, res.RowsDigest, _ = strings.Cut(rowsKey, ":")
 	res.BatchID = res.RecordID
 	if duplicateOf != 0 {
 		res.BatchID = duplicateOf

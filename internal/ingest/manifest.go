@@ -161,7 +161,7 @@ func (l *Loader) LoadManifest(ctx context.Context, src Source, data []byte, part
 		}
 		return res, err
 	}
-	pr := &partsReader{ctx: ctx, parts: m.Parts, open: parts.Open}
+	pr := &partsReader{ctx: ctx, parts: m.Parts, open: parts.Open, lim: l.limits}
 	defer pr.Close()
 	return l.Load(ctx, src, pr)
 }
@@ -176,7 +176,7 @@ func (l *Loader) checkParts(ctx context.Context, m Manifest, open func(context.C
 	report := &Report{}
 	var rows int64
 	for _, p := range m.Parts {
-		conv, sum, err := checkPart(ctx, p, open, l.maxErrors, known)
+		conv, sum, err := l.checkPart(ctx, p, open, known)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -203,25 +203,25 @@ func (l *Loader) checkParts(ctx context.Context, m Manifest, open func(context.C
 
 // checkPart reads one part through the batch checks and returns them with the SHA-256 of its
 // decompressed bytes.
-func checkPart(ctx context.Context, p ManifestPart, open func(context.Context, string) (io.ReadCloser, error), maxErrors int, known map[string]struct{}) (*converter, string, error) {
+func (l *Loader) checkPart(ctx context.Context, p ManifestPart, open func(context.Context, string) (io.ReadCloser, error), known map[string]struct{}) (*converter, string, error) {
 	rc, err := open(ctx, p.Key)
 	if err != nil {
 		return nil, "", &SourceError{Err: fmt.Errorf("open part %s: %w", p.Key, err)}
 	}
 	defer rc.Close()
-	raw, body, err := openContent(rc, false)
+	in, err := openBatch(rc, false, l.limits)
 	if err != nil {
 		return nil, "", &SourceError{Err: fmt.Errorf("read part %s: %w", p.Key, err)}
 	}
-	conv := newConverter(body, maxErrors, raw.Err)
+	conv := newConverter(in, l.maxErrors, l.rules(), in.sourceErr)
 	conv.known = known
 	if _, err := io.Copy(io.Discard, conv); err != nil {
 		return nil, "", &SourceError{Err: fmt.Errorf("read part %s: %w", p.Key, err)}
 	}
-	if err := drain(raw, body); err != nil {
+	if err := in.drain(); err != nil {
 		return nil, "", &SourceError{Err: fmt.Errorf("read part %s: %w", p.Key, err)}
 	}
-	return conv, body.sum(), nil
+	return conv, in.sum(), nil
 }
 
 // portCodes returns every port code: few enough to hold (thousands), and what lets the parts
@@ -268,11 +268,11 @@ type partsReader struct {
 	parts []ManifestPart
 	open  func(context.Context, string) (io.ReadCloser, error)
 
+	lim  Limits
 	i    int // part being read
 	cur  io.ReadCloser
 	br   *bufio.Reader
-	body *hashReader
-	raw  *sourceReader
+	in   *batchReader
 	last byte // last byte of the current part, to add a missing line break
 }
 
@@ -295,7 +295,7 @@ func (r *partsReader) Read(p []byte) (int, error) {
 			continue
 		}
 		if !errors.Is(err, io.EOF) {
-			if srcErr := r.raw.Err(); srcErr != nil {
+			if srcErr := r.in.sourceErr(); srcErr != nil {
 				err = srcErr
 			}
 			return 0, fmt.Errorf("read part %s: %w", r.parts[r.i].Key, err)
@@ -318,10 +318,10 @@ func (r *partsReader) openPart() error {
 		return fmt.Errorf("open part %s: %w", key, err)
 	}
 	r.cur, r.last = rc, 0
-	if r.raw, r.body, err = openContent(rc, false); err != nil {
+	if r.in, err = openBatch(rc, false, r.lim); err != nil {
 		return fmt.Errorf("read part %s: %w", key, err)
 	}
-	r.br = bufio.NewReaderSize(r.body, 64<<10)
+	r.br = bufio.NewReaderSize(r.in, 64<<10)
 	if r.i > 0 {
 		// The header was checked with the part; the batch has it once, from the first part.
 		if _, err := r.br.ReadSlice('\n'); err != nil && !errors.Is(err, io.EOF) {
@@ -333,7 +333,7 @@ func (r *partsReader) openPart() error {
 
 func (r *partsReader) endPart() error {
 	p := r.parts[r.i]
-	sum := r.body.sum()
+	sum := r.in.sum()
 	_ = r.cur.Close()
 	r.cur = nil
 	r.i++

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"rates/internal/copystream"
@@ -40,92 +41,114 @@ func columnOrder(c string) int {
 	return 0
 }
 
-// checkRow validates one data record and appends its COPY text line (tab-separated, \N for a
-// field that failed) to dst. Fields that fail are sent as NULL rather than dropped, so the
-// set-based checks after COPY still see the row, and "any NULL" marks it bad without a
-// separate flag column. It reports each problem through bad and returns whether the row is good.
-func checkRow(dst []byte, line int64, rec []string, bad func(RowError)) ([]byte, bool) {
-	dst = strconv.AppendInt(dst, line, 10)
+// rowRules are the rules of a price row that are settings or depend on the time of the load.
+type rowRules struct {
+	days domain.DayWindow
+	now  time.Time
+}
+
+// checkRow validates one data record and appends its canonical form to dst: the fields as they
+// go into the staging table, tab-separated (COPY text), \N for a field that failed, and a line
+// break. Fields that fail are sent as NULL rather than dropped, so the set-based checks after
+// COPY still see the row, and "any NULL" marks it bad without a separate flag column. The
+// canonical form is also what the batch's RowDigest counts: a price is written in plain
+// decimal, whatever leading zeros it came with. It reports each problem through bad and
+// returns whether the row is good.
+func checkRow(dst []byte, line int64, rec []string, rules rowRules, bad func(RowError)) ([]byte, bool) {
 	if len(rec) != len(headerFields) {
 		bad(RowError{Line: line, Reason: fmt.Sprintf("expected %d fields, got %d", len(headerFields), len(rec))})
-		return append(dst, "\t\\N\t\\N\t\\N\t\\N\n"...), false
+		return append(dst, "\\N\t\\N\t\\N\t\\N\n"...), false
 	}
+	var reasons [4]string
+	for i, v := range rec[:2] {
+		if !domain.IsPortCode(v) {
+			reasons[i] = quote(v) + " is not a port code (5 upper-case letters or digits)"
+		}
+	}
+	if reasons[0] == "" && reasons[1] == "" && !domain.DistinctRoute(rec[0], rec[1]) {
+		reasons[1] = quote(rec[1]) + " is also the origin: a price goes from one port to another"
+	}
+	reasons[2] = checkDay(rec[2], rules)
+	price, reason := checkPrice(rec[3])
+	reasons[3] = reason
 	ok := true
 	for i, col := range headerFields {
-		v := rec[i]
-		var reason string
-		switch i {
-		case 0, 1:
-			if !domain.IsPortCode(v) {
-				reason = quote(v) + " is not a port code (5 upper-case letters or digits)"
-			}
-		case 2:
-			reason = checkDay(v)
-		case 3:
-			reason = checkPrice(v)
+		if i > 0 {
+			dst = append(dst, '\t')
 		}
-		dst = append(dst, '\t')
-		if reason != "" {
+		switch {
+		case reasons[i] != "":
 			ok = false
-			bad(RowError{Line: line, Column: col, Reason: reason})
+			bad(RowError{Line: line, Column: col, Reason: reasons[i]})
 			dst = append(dst, `\N`...)
-			continue
+		case i == 3:
+			dst = strconv.AppendInt(dst, price, 10)
+		default:
+			// Every accepted value is plain ASCII without tabs or backslashes: no COPY escaping.
+			dst = append(dst, rec[i]...)
 		}
-		// Every accepted value is plain ASCII without tabs or backslashes: no COPY escaping.
-		dst = append(dst, v...)
 	}
 	return append(dst, '\n'), ok
 }
 
 // checkDay accepts a real calendar date written YYYY-MM-DD (the strict form: batch files are
-// machine-written), and returns why not otherwise.
-func checkDay(s string) string {
+// machine-written) inside the window of plausible days, and returns why not otherwise.
+func checkDay(s string, rules rowRules) string {
 	if len(s) != len("YYYY-MM-DD") {
 		return quote(s) + " is not a date in YYYY-MM-DD form"
 	}
-	switch _, err := domain.ParseDay(s); {
+	d, err := domain.ParseDay(s)
+	switch {
 	case errors.Is(err, domain.ErrNoSuchDay):
 		return quote(s) + " is not a real date"
 	case err != nil:
 		return quote(s) + " is not a date in YYYY-MM-DD form"
 	}
+	switch err := rules.days.Check(d, rules.now); {
+	case errors.Is(err, domain.ErrDayTooEarly):
+		return fmt.Sprintf("%s is before %s, the earliest day a price may have (INGEST_EARLIEST_DAY)",
+			quote(s), rules.days.Earliest.Format(time.DateOnly))
+	case err != nil:
+		return fmt.Sprintf("%s is after %s, %d days from today (INGEST_MAX_DAYS_AHEAD)",
+			quote(s), rules.days.Latest(rules.now).Format(time.DateOnly), rules.days.DaysAhead)
+	}
 	return ""
 }
 
-// digits reads a string of ASCII digits; ok is false on anything else.
-func digits(s string) (int, bool) {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
-}
-
-// checkPrice accepts a price (domain.ValidPrice) written in plain decimal digits.
-func checkPrice(s string) string {
+// checkPrice reads a price (domain.ValidPrice) written in plain decimal digits, leading zeros
+// allowed, and returns it, or why not.
+func checkPrice(s string) (int64, string) {
 	if s == "" {
-		return "price is empty"
+		return 0, "price is empty"
 	}
-	if len(s) > 10 {
-		if _, ok := digits(s); ok {
-			return fmt.Sprintf("%s is too large (at most %d)", quote(s), domain.MaxPrice)
-		}
-		return quote(s) + " is not a whole number"
+	if rest, neg := strings.CutPrefix(s, "-"); neg && strings.TrimLeft(rest, "0") != "" && allDigits(rest) {
+		return 0, fmt.Sprintf("%s is negative: a price is at least %d", quote(s), domain.MinPrice)
 	}
-	n, ok := digits(s)
+	if !allDigits(s) {
+		return 0, quote(s) + " is not a whole number"
+	}
+	digits := strings.TrimLeft(s, "0")
+	if len(digits) > len(strconv.Itoa(domain.MaxPrice)) {
+		return 0, fmt.Sprintf("%s is too large (at most %d)", quote(s), domain.MaxPrice)
+	}
+	n, _ := strconv.ParseInt("0"+digits, 10, 64) // at most 10 digits: fits
 	switch {
-	case !ok:
-		return quote(s) + " is not a whole number"
 	case n < domain.MinPrice:
-		return fmt.Sprintf("price must be greater than %d, got %s", domain.MinPrice-1, quote(s))
-	case !domain.ValidPrice(int64(n)):
-		return fmt.Sprintf("%s is too large (at most %d)", quote(s), domain.MaxPrice)
+		return 0, fmt.Sprintf("price must be at least %d, got %s", domain.MinPrice, quote(s))
+	case !domain.ValidPrice(n):
+		return 0, fmt.Sprintf("%s is too large (at most %d)", quote(s), domain.MaxPrice)
 	}
-	return ""
+	return n, ""
+}
+
+// allDigits reports a string of ASCII digits only.
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // quote shows a value in a report: bounded, and ASCII-only so that control characters and
@@ -150,6 +173,7 @@ type converter struct {
 
 	csv       *csv.Reader
 	maxErrors int
+	rules     rowRules
 	// sourceErr reports whether an error came from reading the source (network, client),
 	// which makes the load fail rather than the batch be rejected.
 	sourceErr func() error
@@ -161,6 +185,10 @@ type converter struct {
 	errs    []RowError
 	fatal   bool  // the batch cannot be read as rows past errs' last entry
 	line    int64 // of the last record read
+	// tooLarge says the content went past Limits.MaxBytes (then fatal is set too).
+	tooLarge bool
+	// digest counts every data row, in canonical form.
+	digest RowDigest
 
 	// codes holds the distinct well-formed port codes seen, so that they can be checked and
 	// locked with one query instead of a pass over the staging table. Past maxDistinctCodes it
@@ -185,11 +213,12 @@ func (c *converter) checkKnown(line int64, column, code string) bool {
 // maxDistinctCodes bounds the code set: about 5 MB, far more ports than exist.
 const maxDistinctCodes = 100_000
 
-func newConverter(r io.Reader, maxErrors int, sourceErr func() error) *converter {
+// newConverter reads r, which must bound its records (a batchReader does).
+func newConverter(r io.Reader, maxErrors int, rules rowRules, sourceErr func() error) *converter {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1 // a wrong field count is reported per row, not fatal
 	cr.ReuseRecord = true
-	c := &converter{csv: cr, maxErrors: maxErrors, sourceErr: sourceErr, buf: make([]byte, 0, 256),
+	c := &converter{csv: cr, maxErrors: maxErrors, rules: rules, sourceErr: sourceErr, buf: make([]byte, 0, 256),
 		codes: map[string]struct{}{}}
 	c.Reader = copystream.NewReader(c.next)
 	return c
@@ -220,8 +249,11 @@ func (c *converter) next() ([]byte, error) {
 		return nil, nil
 	}
 	c.rows++
+	c.buf = append(strconv.AppendInt(c.buf[:0], int64(line), 10), '\t')
+	canonical := len(c.buf)
 	var ok bool
-	c.buf, ok = checkRow(c.buf[:0], int64(line), rec, c.bad)
+	c.buf, ok = checkRow(c.buf, int64(line), rec, c.rules, c.bad)
+	c.digest.Add(c.buf[canonical:])
 	if c.known != nil && len(rec) == len(headerFields) {
 		ok = c.checkKnown(int64(line), "orig_code", rec[0]) && ok
 		ok = c.checkKnown(int64(line), "dest_code", rec[1]) && ok
@@ -238,14 +270,23 @@ func (c *converter) next() ([]byte, error) {
 
 func (c *converter) readFailed(err error) ([]byte, error) {
 	if errors.Is(err, io.EOF) {
-		if !c.header {
+		switch {
+		case !c.header:
 			c.bad(RowError{Line: 1, Reason: "batch is empty: expected the header " + Header})
+			c.fatal = true
+		case c.rows == 0:
+			c.bad(RowError{Line: 2, Reason: "batch has no rows: expected rows after the header " + Header})
 			c.fatal = true
 		}
 		return nil, io.EOF
 	}
 	if srcErr := c.sourceErr(); srcErr != nil {
 		return nil, srcErr
+	}
+	if e, ok := limitProblem(err); ok {
+		c.bad(e)
+		c.fatal, c.tooLarge = true, e.Line == 0
+		return nil, io.EOF
 	}
 	var perr *csv.ParseError
 	if errors.As(err, &perr) && c.header {
@@ -266,6 +307,16 @@ func (c *converter) readFailed(err error) ([]byte, error) {
 	c.bad(RowError{Line: line, Reason: "cannot read the batch: " + err.Error()})
 	c.fatal = true
 	return nil, io.EOF
+}
+
+// limitProblem turns a *LimitError into the report's entry: on the record's line, or on no
+// line for the whole content.
+func limitProblem(err error) (RowError, bool) {
+	var limit *LimitError
+	if !errors.As(err, &limit) {
+		return RowError{}, false
+	}
+	return RowError{Line: limit.Line, Reason: limit.Error()}, true
 }
 
 func (c *converter) addCode(code string) {

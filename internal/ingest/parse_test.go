@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"rates/internal/domain"
@@ -40,9 +41,28 @@ func TestCheckRow(t *testing.T) {
 		{"date with sign", []string{"CNSGH", "NOOSL", "2024-+1-01", "1"}, "7\tCNSGH\tNOOSL\t\\N\t1\n",
 			[]RowError{{Line: 7, Column: "day", Reason: `"2024-+1-01" is not a date in YYYY-MM-DD form`}}},
 		{"zero price", []string{"CNSGH", "NOOSL", "2024-01-01", "0"}, "7\tCNSGH\tNOOSL\t2024-01-01\t\\N\n",
-			[]RowError{{Line: 7, Column: "price", Reason: `price must be greater than 0, got "0"`}}},
+			[]RowError{{Line: 7, Column: "price", Reason: `price must be at least 1, got "0"`}}},
+		{"zeros", []string{"CNSGH", "NOOSL", "2024-01-01", "0000"}, "7\tCNSGH\tNOOSL\t2024-01-01\t\\N\n",
+			[]RowError{{Line: 7, Column: "price", Reason: `price must be at least 1, got "0000"`}}},
 		{"negative price", []string{"CNSGH", "NOOSL", "2024-01-01", "-5"}, "7\tCNSGH\tNOOSL\t2024-01-01\t\\N\n",
-			[]RowError{{Line: 7, Column: "price", Reason: `"-5" is not a whole number`}}},
+			[]RowError{{Line: 7, Column: "price", Reason: `"-5" is negative: a price is at least 1`}}},
+		{"minus zero", []string{"CNSGH", "NOOSL", "2024-01-01", "-0"}, "7\tCNSGH\tNOOSL\t2024-01-01\t\\N\n",
+			[]RowError{{Line: 7, Column: "price", Reason: `"-0" is not a whole number`}}},
+		{"leading zeros", []string{"CNSGH", "NOOSL", "2024-01-01", "0100"}, "7\tCNSGH\tNOOSL\t2024-01-01\t100\n", nil},
+		{"many leading zeros", []string{"CNSGH", "NOOSL", "2024-01-01", "00000000000000100"}, "7\tCNSGH\tNOOSL\t2024-01-01\t100\n", nil},
+		{"leading zeros, largest", []string{"CNSGH", "NOOSL", "2024-01-01", "0002147483647"}, "7\tCNSGH\tNOOSL\t2024-01-01\t2147483647\n", nil},
+		{"leading zeros, too large", []string{"CNSGH", "NOOSL", "2024-01-01", "0002147483648"}, "7\tCNSGH\tNOOSL\t2024-01-01\t\\N\n",
+			[]RowError{{Line: 7, Column: "price", Reason: `"0002147483648" is too large (at most 2147483647)`}}},
+		{"origin is destination", []string{"CNSGH", "CNSGH", "2024-01-01", "1"}, "7\tCNSGH\t\\N\t2024-01-01\t1\n",
+			[]RowError{{Line: 7, Column: "dest_code", Reason: `"CNSGH" is also the origin: a price goes from one port to another`}}},
+		{"before the window", []string{"CNSGH", "NOOSL", "1999-12-31", "1"}, "7\tCNSGH\tNOOSL\t\\N\t1\n",
+			[]RowError{{Line: 7, Column: "day", Reason: `"1999-12-31" is before 2000-01-01, the earliest day a price may have (INGEST_EARLIEST_DAY)`}}},
+		{"first day of the window", []string{"CNSGH", "NOOSL", "2000-01-01", "1"}, "7\tCNSGH\tNOOSL\t2000-01-01\t1\n", nil},
+		{"last day of the window", []string{"CNSGH", "NOOSL", "2027-07-14", "1"}, "7\tCNSGH\tNOOSL\t2027-07-14\t1\n", nil},
+		{"after the window", []string{"CNSGH", "NOOSL", "2027-07-15", "1"}, "7\tCNSGH\tNOOSL\t\\N\t1\n",
+			[]RowError{{Line: 7, Column: "day", Reason: `"2027-07-15" is after 2027-07-14, 365 days from today (INGEST_MAX_DAYS_AHEAD)`}}},
+		{"year 9999", []string{"CNSGH", "NOOSL", "9999-01-01", "1"}, "7\tCNSGH\tNOOSL\t\\N\t1\n",
+			[]RowError{{Line: 7, Column: "day", Reason: `"9999-01-01" is after 2027-07-14, 365 days from today (INGEST_MAX_DAYS_AHEAD)`}}},
 		{"decimal price", []string{"CNSGH", "NOOSL", "2024-01-01", "12.5"}, "7\tCNSGH\tNOOSL\t2024-01-01\t\\N\n",
 			[]RowError{{Line: 7, Column: "price", Reason: `"12.5" is not a whole number`}}},
 		{"price overflow", []string{"CNSGH", "NOOSL", "2024-01-01", "2147483648"}, "7\tCNSGH\tNOOSL\t2024-01-01\t\\N\n",
@@ -60,7 +80,7 @@ func TestCheckRow(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []RowError
-			out, ok := checkRow(nil, 7, tc.rec, func(e RowError) { got = append(got, e) })
+			out, ok := checkRow([]byte("7\t"), 7, tc.rec, testRules, func(e RowError) { got = append(got, e) })
 			if string(out) != tc.copy {
 				t.Errorf("COPY line = %q, want %q", out, tc.copy)
 			}
@@ -97,10 +117,22 @@ func TestQuoteBoundsAndEscapes(t *testing.T) {
 	}
 }
 
-// convert runs the converter over a whole input.
+// testRules are the row rules of the parsing tests: the default window, on 2026-07-14.
+var testRules = rowRules{days: domain.DefaultDayWindow, now: time.Date(2026, 7, 14, 15, 4, 5, 0, time.UTC)}
+
+// convert runs the converter over a whole input, read as every batch is.
 func convert(t *testing.T, in string, maxErrors int) (*converter, string) {
 	t.Helper()
-	c := newConverter(strings.NewReader(in), maxErrors, func() error { return nil })
+	return convertWithin(t, in, maxErrors, Limits{})
+}
+
+func convertWithin(t *testing.T, in string, maxErrors int, lim Limits) (*converter, string) {
+	t.Helper()
+	b, err := openBatch(strings.NewReader(in), false, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newConverter(b, maxErrors, testRules, b.sourceErr)
 	out, err := io.ReadAll(c)
 	if err != nil {
 		t.Fatalf("convert: %v", err)
@@ -131,8 +163,28 @@ func TestConverter(t *testing.T) {
 			rows: 1,
 		},
 		{
-			name: "header only",
-			in:   Header + "\n",
+			name:   "header only",
+			in:     Header + "\n",
+			fatal:  true,
+			errors: []RowError{{Line: 2, Reason: "batch has no rows: expected rows after the header " + Header}},
+		},
+		{
+			name:   "header and blank lines",
+			in:     Header + "\r\n\r\n\n",
+			fatal:  true,
+			errors: []RowError{{Line: 2, Reason: "batch has no rows: expected rows after the header " + Header}},
+		},
+		{
+			name: "CR-only line breaks (old Mac, Excel CSV (Macintosh))",
+			in:   Header + "\rCNSGH,NOOSL,2024-01-01,100\r\rDEHAM,NOOSL,2024-01-02,0200\r",
+			out:  "2\tCNSGH\tNOOSL\t2024-01-01\t100\n4\tDEHAM\tNOOSL\t2024-01-02\t200\n",
+			rows: 2,
+		},
+		{
+			name: "CR-only line breaks, none at the end",
+			in:   Header + "\rCNSGH,NOOSL,2024-01-01,100",
+			out:  "2\tCNSGH\tNOOSL\t2024-01-01\t100\n",
+			rows: 1,
 		},
 		{
 			name:   "empty",
@@ -161,7 +213,7 @@ func TestConverter(t *testing.T) {
 			errors: []RowError{
 				{Line: 3, Column: "", Reason: "expected 4 fields, got 3"},
 				{Line: 4, Column: "", Reason: `not valid CSV: extraneous or missing " in quoted-field`},
-				{Line: 5, Column: "price", Reason: `price must be greater than 0, got "0"`},
+				{Line: 5, Column: "price", Reason: `price must be at least 1, got "0"`},
 			},
 		},
 		{
@@ -203,7 +255,7 @@ func TestConverterKeepsFirstErrorsAndCountsAll(t *testing.T) {
 func TestConverterSourceErrorIsNotARejection(t *testing.T) {
 	broken := errors.New("connection reset")
 	r := io.MultiReader(strings.NewReader(Header+"\nCNSGH,NOOSL,2024-01-01,1\n"), errReader{broken})
-	c := newConverter(r, 10, func() error { return broken })
+	c := newConverter(r, 10, testRules, func() error { return broken })
 	_, err := io.ReadAll(c)
 	if !errors.Is(err, broken) {
 		t.Fatalf("err = %v, want the source's error", err)
@@ -220,7 +272,11 @@ func FuzzParseCSV(f *testing.F) {
 	f.Add([]byte("\uFEFF" + Header + "\nCNSGH,NOOSL,2024-01-01,99999999999\n"))
 	f.Add([]byte{0x1f, 0x8b, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c := newConverter(bytes.NewReader(data), 5, func() error { return nil })
+		b, err := openBatch(bytes.NewReader(data), false, Limits{MaxBytes: 1 << 20, MaxLineBytes: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newConverter(b, 5, testRules, b.sourceErr)
 		out, err := io.ReadAll(c)
 		if err != nil {
 			t.Fatalf("read: %v", err)
@@ -249,9 +305,13 @@ func FuzzParseCSV(f *testing.F) {
 						reason = "code"
 					}
 				case 2:
-					reason = checkDay(v)
+					reason = checkDay(v, testRules)
 				case 3:
-					reason = checkPrice(v)
+					var n int64
+					n, reason = checkPrice(v)
+					if strconv.FormatInt(n, 10) != v {
+						reason = "not canonical"
+					}
 				}
 				if reason != "" || strings.ContainsAny(v, "\\\t\n\r") {
 					t.Fatalf("COPY line %q sends an invalid value %q", line, v)

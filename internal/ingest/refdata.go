@@ -36,10 +36,14 @@ type referenceRow struct {
 
 // referenceSet is a parsed reference-data batch.
 type referenceSet struct {
-	rows    []referenceRow
-	badRows int64
-	errs    []RowError
-	fatal   bool
+	rows     []referenceRow
+	badRows  int64
+	errs     []RowError
+	fatal    bool
+	tooLarge bool // past Limits.MaxBytes
+	// digest counts every good row as key, name and parent, tab-separated (names hold no
+	// control characters).
+	digest RowDigest
 }
 
 func checkName(s string) string {
@@ -56,7 +60,8 @@ func checkName(s string) string {
 	return ""
 }
 
-// parseReference reads a ports or regions batch and checks every row's shape.
+// parseReference reads a ports or regions batch, which must bound its records (a batchReader
+// does), and checks every row's shape.
 func parseReference(kind DataKind, r io.Reader, maxErrors int, sourceErr func() error) (*referenceSet, error) {
 	header := PortsHeader
 	if kind == DataRegions {
@@ -71,28 +76,18 @@ func parseReference(kind DataKind, r io.Reader, maxErrors int, sourceErr func() 
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	seen := map[string]int64{}
+	var buf []byte
 	for first := true; ; first = false {
 		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			if first {
-				bad(RowError{Line: 1, Reason: "batch is empty: expected the header " + header})
-				set.fatal = true
-			}
-			return set, nil
-		}
 		if err != nil {
-			if srcErr := sourceErr(); srcErr != nil {
-				return nil, srcErr
+			done, err := set.readFailed(err, first, header, sourceErr, bad)
+			if err != nil {
+				return nil, err
 			}
-			var perr *csv.ParseError
-			if errors.As(err, &perr) && !first {
-				set.badRows++
-				bad(RowError{Line: int64(perr.StartLine), Reason: "not valid CSV: " + perr.Err.Error()})
-				continue
+			if done {
+				return set, nil
 			}
-			bad(RowError{Line: 1, Reason: "cannot read the batch: " + err.Error()})
-			set.fatal = true
-			return set, nil
+			continue
 		}
 		line, _ := cr.FieldPos(0)
 		if first {
@@ -110,12 +105,49 @@ func parseReference(kind DataKind, r io.Reader, maxErrors int, sourceErr func() 
 			set.badRows++
 			return set, nil
 		}
-		if row, ok := checkReferenceRow(kind, int64(line), rec, seen, bad); ok {
-			set.rows = append(set.rows, row)
-		} else {
+		row, ok := checkReferenceRow(kind, int64(line), rec, seen, bad)
+		if !ok {
 			set.badRows++
+			continue
 		}
+		set.rows = append(set.rows, row)
+		buf = append(append(append(append(append(append(buf[:0], row.key...), '\t'), row.name...), '\t'), row.parent...), '\n')
+		set.digest.Add(buf)
 	}
+}
+
+// readFailed handles err from the CSV reader: EOF or a problem of the batch, recorded in set,
+// ends the reading (done); a source error is returned. A record that is not valid CSV is a bad
+// row, and reading goes on.
+func (set *referenceSet) readFailed(err error, first bool, header string, sourceErr func() error, bad func(RowError)) (done bool, _ error) {
+	if errors.Is(err, io.EOF) {
+		switch {
+		case first:
+			bad(RowError{Line: 1, Reason: "batch is empty: expected the header " + header})
+			set.fatal = true
+		case len(set.rows) == 0 && set.badRows == 0:
+			bad(RowError{Line: 2, Reason: "batch has no rows: expected rows after the header " + header})
+			set.fatal = true
+		}
+		return true, nil
+	}
+	if srcErr := sourceErr(); srcErr != nil {
+		return true, srcErr
+	}
+	if e, ok := limitProblem(err); ok {
+		bad(e)
+		set.fatal, set.tooLarge = true, e.Line == 0
+		return true, nil
+	}
+	var perr *csv.ParseError
+	if errors.As(err, &perr) && !first {
+		set.badRows++
+		bad(RowError{Line: int64(perr.StartLine), Reason: "not valid CSV: " + perr.Err.Error()})
+		return false, nil
+	}
+	bad(RowError{Line: 1, Reason: "cannot read the batch: " + err.Error()})
+	set.fatal = true
+	return true, nil
 }
 
 func checkReferenceRow(kind DataKind, line int64, rec []string, seen map[string]int64, bad func(RowError)) (referenceRow, bool) {
@@ -210,12 +242,12 @@ const (
 
 // stageReference parses a ports or regions batch and copies its well-formed rows into a
 // staging table for the checks against the database.
-func (l *Loader) stageReference(ctx context.Context, tx pgx.Tx, kind DataKind, body io.Reader, raw *sourceReader) (staged, error) {
-	set, err := parseReference(kind, body, l.maxErrors, raw.Err)
+func (l *Loader) stageReference(ctx context.Context, tx pgx.Tx, kind DataKind, in *batchReader) (staged, error) {
+	set, err := parseReference(kind, in, l.maxErrors, in.sourceErr)
 	if err != nil {
 		return staged{}, &SourceError{Err: err}
 	}
-	if srcErr := raw.Err(); srcErr != nil {
+	if srcErr := in.sourceErr(); srcErr != nil {
 		return staged{}, &SourceError{Err: srcErr}
 	}
 	if _, err := tx.Exec(ctx, createReferenceStagingSQL); err != nil {
@@ -229,7 +261,7 @@ func (l *Loader) stageReference(ctx context.Context, tx pgx.Tx, kind DataKind, b
 		pgx.CopyFromRows(rows)); err != nil {
 		return staged{}, fmt.Errorf("copy into staging table: %w", err)
 	}
-	return staged{rows: int64(len(set.rows)) + set.badRows, ref: set}, nil
+	return staged{rows: int64(len(set.rows)) + set.badRows, digest: set.digest, ref: set}, nil
 }
 
 // checkReference returns nil when the batch can be upserted, or the report of a rejection.

@@ -2,12 +2,8 @@ package ingest
 
 import (
 	"bufio"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/url"
 	"strings"
@@ -25,8 +21,8 @@ const (
 	KindFile Kind = "file"
 )
 
-// Source describes where a batch comes from. Its identity is its content (the SHA-256 of the
-// decompressed bytes): the same content loads once, whatever the key. Key, when set, is the
+// Source describes where a batch comes from. Its identity is its content (the digest of its
+// rows, see RowDigest): the same rows load once, whatever the key or the bytes that carry them. Key, when set, is the
 // delivery's own identity (an S3 object version, an Idempotency-Key): a second load with the
 // same Key replays the first outcome, and fails with a *KeyConflictError if the content differs.
 type Source struct {
@@ -189,7 +185,7 @@ func decode(src *sourceReader, declaredGzip bool) (io.Reader, error) {
 		return nil, err
 	}
 	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
+		zr, err := newGzipStream(br)
 		if err != nil {
 			if srcErr := src.Err(); srcErr != nil {
 				return nil, srcErr
@@ -203,44 +199,3 @@ func decode(src *sourceReader, declaredGzip bool) (io.Reader, error) {
 	}
 	return br, nil
 }
-
-// openContent wraps a batch's bytes: raw counts them and keeps the source's first error, body
-// is the decoded CSV text (see decode), hashed as it is read. A source error is returned.
-func openContent(r io.Reader, declaredGzip bool) (raw *sourceReader, body *hashReader, err error) {
-	raw = &sourceReader{r: r}
-	decoded, err := decode(raw, declaredGzip)
-	if err != nil {
-		return nil, nil, err
-	}
-	return raw, &hashReader{r: decoded, h: sha256.New()}, nil
-}
-
-// drain reads what the checks left of body (nothing, unless they stopped early), so that the
-// checksum covers the whole content, then of raw, so that an HTTP client is not cut off
-// mid-upload. Content undecodable past the point where the checks stopped is no error: the
-// checksum covers what was read. The error returned is the source's.
-func drain(raw *sourceReader, body *hashReader) error {
-	if _, err := io.Copy(io.Discard, body); err != nil {
-		if srcErr := raw.Err(); srcErr != nil {
-			return srcErr
-		}
-	}
-	_, err := io.Copy(io.Discard, raw)
-	return err
-}
-
-// hashReader hashes the decompressed content: the batch's identity, the same whether it was
-// sent plain or gzip-encoded.
-type hashReader struct {
-	r io.Reader
-	h hash.Hash
-}
-
-func (h *hashReader) Read(p []byte) (int, error) {
-	n, err := h.r.Read(p)
-	h.h.Write(p[:n])
-	return n, err
-}
-
-// sum is the hex SHA-256 of what has been read.
-func (h *hashReader) sum() string { return hex.EncodeToString(h.h.Sum(nil)) }

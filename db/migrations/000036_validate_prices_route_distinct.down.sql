@@ -1,0 +1,2 @@
+-- Validation changes no definition: nothing to undo.
+SELECT 1;

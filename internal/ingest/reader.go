@@ -1,0 +1,281 @@
+package ingest
+
+import (
+	"bufio"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+)
+
+// Limits bound what one batch may make a process read and hold, whatever its bytes: the
+// decompressed content, and one CSV record (a line, or the lines of a quoted field). The CSV
+// reader holds at most one record, so a batch's memory follows these settings, not its input.
+type Limits struct {
+	// MaxBytes bounds the decompressed content; 0 means DefaultMaxUnpackedBytes.
+	MaxBytes int64
+	// MaxLineBytes bounds one record, its line break included; 0 means DefaultMaxLineBytes.
+	MaxLineBytes int
+}
+
+// The limits of a batch when none are configured: 2 GiB unpacked (about 60 million price
+// rows, four times the default compressed upload) and 4 KiB a line (a price row takes about 35
+// bytes, a port or region row at most 200 characters of name).
+const (
+	DefaultMaxUnpackedBytes = 2 << 30
+	DefaultMaxLineBytes     = 4 << 10
+)
+
+func (l Limits) orDefaults() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultMaxUnpackedBytes
+	}
+	if l.MaxLineBytes <= 0 {
+		l.MaxLineBytes = DefaultMaxLineBytes
+	}
+	return l
+}
+
+// LimitError is a batch that went past one of its Limits: it is rejected, as a whole.
+type LimitError struct {
+	// Line is the line where the record that is too long starts; 0 when the whole content is
+	// too large.
+	Line  int64
+	Limit int64
+}
+
+func (e *LimitError) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("batch is larger than %d bytes decompressed (INGEST_MAX_UNPACKED_BYTES)", e.Limit)
+	}
+	return fmt.Sprintf("line %d is longer than %d bytes (INGEST_MAX_LINE_BYTES)", e.Line, e.Limit)
+}
+
+// TooLarge reports that the whole content was too large, rather than one line.
+func (e *LimitError) TooLarge() bool { return e.Line == 0 }
+
+// csvState follows encoding/csv's reading of quotes (Comma ',', no LazyQuotes), so that the
+// batch reader knows where a record ends exactly as the CSV reader will: a quoted field may
+// span lines, and only there does the CSV reader hold more than one line.
+type csvState uint8
+
+const (
+	fieldStart csvState = iota // at the start of a field
+	unquoted                   // in a field that did not start with a quote
+	quoted                     // in a quoted field
+	quoteSeen                  // a quote in a quoted field: its end, or the first of ""
+	skipLine                   // after a quote error: the CSV reader drops the rest of the line
+)
+
+// batchReader is the one reader of every batch's content, whatever its entry point (a file, an
+// upload, an S3 object, a part of a multi-part batch). It decompresses, hashes the decompressed
+// bytes as they came (the batch's byte checksum), and hands the CSV reader text it can hold:
+// the content ends with a *LimitError past Limits.MaxBytes, and at the first record longer than
+// Limits.MaxLineBytes. A line break of a lone CR (old Mac and Excel "CSV (Macintosh)" exports)
+// is handed on as LF, so such a file reads as the lines it holds.
+type batchReader struct {
+	raw     *sourceReader // the bytes as delivered, counted, with the source's first error
+	dec     *bufio.Reader // over the decompressed bytes, counted and hashed (decodedReader)
+	sha     hash.Hash
+	decoded *decodedReader
+	lim     Limits
+
+	state    csvState
+	line     int64 // of the byte being read, from 1
+	recStart int64 // line the current record starts on
+	recLen   int   // bytes of the current record so far
+	err      error // sticky: a *LimitError, or the decoded stream's own
+}
+
+// openBatch opens a batch's content (see batchReader). A source error is returned; a data
+// problem (not gzip though declared so, a broken gzip stream) comes back from Read, so that it
+// ends up in the batch's report.
+func openBatch(r io.Reader, declaredGzip bool, lim Limits) (*batchReader, error) {
+	lim = lim.orDefaults()
+	raw := &sourceReader{r: r}
+	decoded, err := decode(raw, declaredGzip)
+	if err != nil {
+		return nil, err
+	}
+	b := &batchReader{raw: raw, sha: sha256.New(), lim: lim, line: 1, recStart: 1}
+	b.decoded = &decodedReader{r: decoded, h: b.sha, max: lim.MaxBytes}
+	b.dec = bufio.NewReaderSize(b.decoded, 64<<10)
+	return b, nil
+}
+
+func (b *batchReader) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.dec.Read(p)
+	for i := range n {
+		c := p[i]
+		if c == '\r' && b.loneCR(p[i+1:n]) {
+			c, p[i] = '\n', '\n'
+		}
+		b.recLen++
+		if b.recLen > b.lim.MaxLineBytes {
+			b.err = &LimitError{Line: b.recStart, Limit: int64(b.lim.MaxLineBytes)}
+			if i == 0 {
+				return 0, b.err
+			}
+			return i, nil
+		}
+		b.step(c)
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.err = err
+	}
+	return n, err
+}
+
+// loneCR tells whether a CR, followed in this read by rest, is a line break of its own rather
+// than the first half of CRLF (which the CSV reader handles).
+func (b *batchReader) loneCR(rest []byte) bool {
+	if len(rest) > 0 {
+		return rest[0] != '\n'
+	}
+	next, _ := b.dec.Peek(1) // an error comes back from the next Read
+	return len(next) == 0 || next[0] != '\n'
+}
+
+// step moves the quote state over c and ends the record at a line break outside quotes.
+func (b *batchReader) step(c byte) {
+	if c == '\n' {
+		b.line++
+	}
+	switch b.state {
+	case fieldStart, unquoted:
+		switch {
+		case c == '"' && b.state == fieldStart:
+			b.state = quoted
+		case c == '"':
+			b.state = skipLine // a bare quote
+		case c == ',':
+			b.state = fieldStart
+		case c == '\n':
+			b.endRecord()
+		default:
+			b.state = unquoted
+		}
+	case quoted:
+		if c == '"' {
+			b.state = quoteSeen
+		}
+	case quoteSeen:
+		switch c {
+		case '"':
+			b.state = quoted
+		case ',':
+			b.state = fieldStart
+		case '\n':
+			b.endRecord()
+		default:
+			b.state = skipLine
+		}
+	case skipLine:
+		if c == '\n' {
+			b.endRecord()
+		}
+	}
+}
+
+func (b *batchReader) endRecord() {
+	b.state, b.recStart, b.recLen = fieldStart, b.line, 0
+}
+
+// sum is the hex SHA-256 of the decompressed bytes read so far.
+func (b *batchReader) sum() string { return hex.EncodeToString(b.sha.Sum(nil)) }
+
+// decodedBytes counts the decompressed bytes read.
+func (b *batchReader) decodedBytes() int64 { return b.decoded.n }
+
+// rawBytes counts the bytes read as delivered.
+func (b *batchReader) rawBytes() int64 { return b.raw.bytes }
+
+// sourceErr is the source's first error, other than EOF.
+func (b *batchReader) sourceErr() error { return b.raw.Err() }
+
+// drain reads what the checks left (nothing, unless they stopped early), so that the checksum
+// covers the whole content, then the rest of the delivered bytes, which counts them. Content
+// past a limit is not read: a gzip bomb is not unpacked to count it. Content undecodable past
+// the point where the checks stopped is no error: the checksum covers what was read. The error
+// returned is the source's.
+func (b *batchReader) drain() error {
+	if _, err := io.Copy(io.Discard, b); err != nil {
+		if srcErr := b.raw.Err(); srcErr != nil {
+			return srcErr
+		}
+		var limit *LimitError
+		if errors.As(err, &limit) {
+			return nil
+		}
+	}
+	_, err := io.Copy(io.Discard, b.raw)
+	return err
+}
+
+// decodedReader counts and hashes the decompressed bytes, and fails past max of them.
+type decodedReader struct {
+	r   io.Reader
+	h   hash.Hash
+	n   int64
+	max int64
+}
+
+func (d *decodedReader) Read(p []byte) (int, error) {
+	if d.n > d.max {
+		return 0, &LimitError{Limit: d.max}
+	}
+	if room := d.max + 1 - d.n; int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := d.r.Read(p)
+	d.n += int64(n)
+	d.h.Write(p[:n])
+	if d.n > d.max {
+		return n, &LimitError{Limit: d.max}
+	}
+	return n, err
+}
+
+// gzipStream reads gzip members one after the other (pigz, cat a.gz b.gz) and fails on bytes
+// after the last member that do not start another one: trailing garbage makes the batch
+// unreadable, rather than be ignored when the rows before it were read.
+type gzipStream struct {
+	zr *gzip.Reader // with Multistream off: io.EOF at the end of each member
+	br *bufio.Reader
+}
+
+func newGzipStream(br *bufio.Reader) (*gzipStream, error) {
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, err
+	}
+	zr.Multistream(false)
+	return &gzipStream{zr: zr, br: br}, nil
+}
+
+var errGzipTrailer = errors.New("the gzip data is followed by bytes that are not gzip")
+
+func (g *gzipStream) Read(p []byte) (int, error) {
+	for {
+		n, err := g.zr.Read(p)
+		if !errors.Is(err, io.EOF) {
+			return n, err
+		}
+		if _, err := g.br.Peek(1); err != nil {
+			return n, err // io.EOF: the end of the last member
+		}
+		if err := g.zr.Reset(g.br); err != nil {
+			return n, errGzipTrailer
+		}
+		g.zr.Multistream(false)
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
