@@ -45,18 +45,33 @@ func newLoader(pool *pgxpool.Pool, ing config.Ingest, m *metrics.Metrics, log *s
 const uploadPoolConns = 2
 
 // batchHandler serves /batches on a small pool of its own; it answers 404 while
-// INGEST_API_TOKEN is unset (and then opens no pool).
-func batchHandler(ctx context.Context, db config.DB, ing config.Ingest, m *metrics.Metrics, log *slog.Logger) (http.Handler, func(), error) {
-	cfg := ingest.HandlerConfig{Token: ing.APIToken, MaxBytes: ing.MaxBatchBytes, MaxConcurrent: ing.MaxConcurrentUploads}
+// INGEST_API_TOKEN is unset (and then opens no pool), and 501 when the database role may not
+// load batches, which it logs at start. Uploads in progress when ctx ends get the drain delay
+// and three quarters of SHUTDOWN_TIMEOUT to finish, then are rolled back and answered 503, before
+// the server gives up on them.
+func batchHandler(ctx context.Context, cfg config.Config, ing config.Ingest, m *metrics.Metrics, log *slog.Logger) (http.Handler, func(), error) {
+	hcfg := ingest.HandlerConfig{Token: ing.APIToken, MaxBytes: ing.MaxBatchBytes, MaxConcurrent: ing.MaxConcurrentUploads,
+		Stop: ctx.Done(), StopGrace: cfg.Shutdown.DrainDelay + cfg.Shutdown.Timeout*3/4}
 	if ing.APIToken == "" {
-		return ingest.NewBatchHandler(nil, cfg, log), func() {}, nil
+		return ingest.NewBatchHandler(nil, hcfg, log), func() {}, nil
 	}
+	if n, err := ingest.RemoveStaleSpool(hcfg.SpoolDir); err != nil {
+		log.Warn("cannot remove every spool file left by an earlier run", "removed", n, "error", err.Error())
+	} else if n > 0 {
+		log.Info("removed spool files left by an earlier run", "removed", n)
+	}
+	db := cfg.DB
 	db.MaxConns = min(db.MaxConns, uploadPoolConns)
 	pool, err := openDB(ctx, db, log.With("pool", "batches"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the pool of POST /batches: %w", err)
 	}
-	return ingest.NewBatchHandler(newLoader(pool, ing, m, log), cfg, log), pool.Close, nil
+	loader := newLoader(pool, ing, m, log)
+	if err := loader.CheckPrivileges(ctx); err != nil {
+		log.Error("POST /batches is off: INGEST_API_TOKEN is set, but the API cannot load batches", "error", err.Error())
+		hcfg.Refused = err.Error()
+	}
+	return ingest.NewBatchHandler(loader, hcfg, log), pool.Close, nil
 }
 
 // workerCmd runs `rates worker`: it loads the batches announced on INGEST_QUEUE_URL until ctx
@@ -123,13 +138,11 @@ func workerCheck(ctx context.Context, cfg config.Config, ing config.Ingest, queu
 	}
 	defer pool.Close()
 	var user string
-	var canLoad bool
-	if err := pool.QueryRow(ctx, `SELECT current_user, has_table_privilege('prices', 'INSERT')
-		AND has_table_privilege('batches', 'INSERT') AND has_table_privilege('price_daily', 'UPDATE')`).Scan(&user, &canLoad); err != nil {
-		return fmt.Errorf("worker check: database privileges: %w", err)
+	if err := pool.QueryRow(ctx, `SELECT current_user`).Scan(&user); err != nil {
+		return fmt.Errorf("worker check: database role: %w", err)
 	}
-	if !canLoad {
-		return fmt.Errorf("worker check: database role %s may not load batches (INSERT on prices and batches, UPDATE on price_daily): run the migration task, which grants them", user)
+	if err := newLoader(pool, ing, nil, log).CheckPrivileges(ctx); err != nil {
+		return fmt.Errorf("worker check: %w: run the migration task, which grants them", err)
 	}
 	fmt.Fprintf(stdout, "worker check passed: queue %s, database role %s may load batches\n", out.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], user)
 	return nil
@@ -144,53 +157,72 @@ type ingestOutput struct {
 	Rows          int64             `json:"rows"`
 	DisplacedRows int64             `json:"displaced_rows"`
 	SHA256        string            `json:"sha256"`
+	RowsDigest    string            `json:"rows_digest"`
 	DurationMS    int64             `json:"duration_ms"`
+	DisplacedBy   []int64           `json:"displaced_by,omitempty"`
 	Error         string            `json:"error,omitempty"`
 	BadRows       int64             `json:"bad_rows,omitempty"`
 	Errors        []ingest.RowError `json:"errors,omitempty"`
 	Source        string            `json:"file"`
 }
 
-// ingestCmd runs `rates ingest --file PATH [--kind K] [--mode M] [--json]`: one batch from a
-// local CSV file (gzip or not). Its content is its identity, so ingesting the same content again
-// does nothing. A rejected batch prints its report and fails.
-func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+// ingestArgs are the flags of `rates ingest`.
+type ingestArgs struct {
+	file, manifest string
+	kind           ingest.DataKind
+	mode           ingest.Mode
+	asJSON         bool
+}
+
+func parseIngestArgs(args []string, stderr io.Writer) (ingestArgs, error) {
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	file := fs.String("file", "", "CSV batch, plain or gzip")
-	manifest := fs.String("manifest", "", "JSON manifest of a multi-part price batch; its parts' paths are relative to its folder (instead of --file)")
+	var a ingestArgs
+	fs.StringVar(&a.file, "file", "", "CSV batch, plain or gzip")
+	fs.StringVar(&a.manifest, "manifest", "", "JSON manifest of a multi-part price batch; its parts' paths are relative to its folder (instead of --file)")
 	kindFlag := fs.String("kind", "prices", "what the batch holds: prices (orig_code,dest_code,day,price), ports (code,name,parent_slug) or regions (slug,name,parent_slug)")
 	modeFlag := fs.String("mode", "append", "append adds the prices; replace replaces every price on the batch's route-days")
-	asJSON := fs.Bool("json", false, "print one JSON object (batch_id, status, rows, ...) instead of a sentence")
+	fs.BoolVar(&a.asJSON, "json", false, "print one JSON object (batch_id, status, rows, ...) instead of a sentence")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return a, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if (*file == "") == (*manifest == "") || fs.NArg() > 0 {
-		return errors.New("usage: rates ingest --file PATH [--kind prices|ports|regions] [--mode append|replace] [--json]\n" +
+	if (a.file == "") == (a.manifest == "") || fs.NArg() > 0 {
+		return a, errors.New("usage: rates ingest --file PATH [--kind prices|ports|regions] [--mode append|replace] [--json]\n" +
 			"       rates ingest --manifest PATH [--json]")
 	}
-	if *manifest != "" && (set["kind"] || set["mode"]) {
-		return errors.New("ingest --manifest: a multi-part batch holds prices, and its manifest gives its mode: drop --kind and --mode")
+	if a.manifest != "" && (set["kind"] || set["mode"]) {
+		return a, errors.New("ingest --manifest: a multi-part batch holds prices, and its manifest gives its mode: drop --kind and --mode")
 	}
-	kind, err := ingest.ParseDataKind(*kindFlag)
-	if err != nil {
-		return fmt.Errorf("--kind: %w", err)
+	var err error
+	if a.kind, err = ingest.ParseDataKind(*kindFlag); err != nil {
+		return a, fmt.Errorf("--kind: %w", err)
 	}
-	mode, err := ingest.ParseMode(*modeFlag)
+	if a.mode, err = ingest.ParseMode(*modeFlag); err != nil {
+		return a, fmt.Errorf("--mode: %w", err)
+	}
+	return a, nil
+}
+
+// ingestCmd runs `rates ingest --file PATH [--kind K] [--mode M] [--json]`: one batch from a
+// local CSV file (gzip or not). Its rows are its identity, so ingesting the same rows again
+// does nothing. A rejected batch prints its report and fails, and so does content whose rows
+// later replaces took out (displaced).
+func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	a, err := parseIngestArgs(args, stderr)
 	if err != nil {
-		return fmt.Errorf("--mode: %w", err)
+		return err
 	}
 	started := time.Now()
 	// path is the batch's file: the CSV, or the manifest of a multi-part batch.
-	path := *file
+	path := a.file
 	var (
 		f    *os.File
 		data []byte
 	)
-	if *manifest != "" {
-		path = *manifest
+	if a.manifest != "" {
+		path = a.manifest
 		data, err = os.ReadFile(path) //nolint:gosec // G304: the operator names the file to load
 	} else {
 		f, err = os.Open(path) //nolint:gosec // G304: the operator names the file to load
@@ -207,10 +239,10 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 	}
 	defer pool.Close()
 	src := ingest.FileSource(path)
-	src.Data, src.Mode, src.ReceivedAt = kind, mode, started
+	src.Data, src.Mode, src.ReceivedAt = a.kind, a.mode, started
 	loader := newLoader(pool, ing, nil, log)
 	var res ingest.Result
-	if *manifest != "" {
+	if a.manifest != "" {
 		res, err = loader.LoadManifest(ctx, src, data, ingest.FileParts(filepath.Dir(path)))
 	} else {
 		res, err = loader.Load(ctx, src, f)
@@ -218,15 +250,26 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 	if err != nil {
 		return err
 	}
+	return printIngest(stdout, path, res, a.asJSON)
+}
+
+// printIngest tells the outcome of `rates ingest`, and returns the error of a batch that did
+// not end up in prices.
+func printIngest(stdout io.Writer, path string, res ingest.Result, asJSON bool) error {
 	out := ingestOutput{BatchID: res.BatchID, Status: res.Status, Kind: res.Source.Data, Mode: res.Source.Mode,
-		Rows: res.Rows, DisplacedRows: res.DisplacedRows, SHA256: res.SHA256, DurationMS: res.Duration.Milliseconds(), Source: path}
-	var rejected error
-	if res.Status == ingest.StatusRejected {
+		Rows: res.Rows, DisplacedRows: res.DisplacedRows, SHA256: res.SHA256, RowsDigest: res.RowsDigest,
+		DurationMS: res.Duration.Milliseconds(), Source: path, DisplacedBy: res.DisplacedBy}
+	var failed error
+	switch res.Status {
+	case ingest.StatusRejected:
 		out.Error, out.BadRows, out.Errors = ingest.RejectionMessage(res.Report.BadRows), res.Report.BadRows, res.Report.Errors
-		rejected = fmt.Errorf("ingest %s: batch %d: %s", path, res.BatchID, out.Error)
+		failed = fmt.Errorf("ingest %s: batch %d: %s", path, res.BatchID, out.Error)
+	case ingest.StatusDisplaced:
+		out.Error = ingest.DisplacedMessage(res)
+		failed = fmt.Errorf("ingest %s: %s", path, out.Error)
 	}
 	switch {
-	case *asJSON:
+	case asJSON:
 		if err := json.NewEncoder(stdout).Encode(out); err != nil {
 			return err
 		}
@@ -236,8 +279,10 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 		if err := enc.Encode(ingest.BatchRejected{Error: out.Error, BatchID: res.BatchID, BadRows: out.BadRows, Errors: out.Errors}); err != nil {
 			return err
 		}
+	case res.Status == ingest.StatusDisplaced:
+		fmt.Fprintf(stdout, "%s: %s\n", path, out.Error)
 	case res.Status == ingest.StatusDuplicate:
-		fmt.Fprintf(stdout, "%s already loaded as batch %d (%d rows, sha256 %s): nothing to do\n", path, res.BatchID, res.Rows, res.SHA256)
+		fmt.Fprintf(stdout, "%s already loaded as batch %d (%d rows, rows digest %s): nothing to do\n", path, res.BatchID, res.Rows, res.RowsDigest)
 	default:
 		fmt.Fprintf(stdout, "%s loaded as batch %d (%s, %s): %d rows", path, res.BatchID, out.Kind, out.Mode, res.Rows)
 		if out.Mode == ingest.ModeReplace {
@@ -245,7 +290,7 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 		}
 		fmt.Fprintf(stdout, " in %s\n", res.Duration.Round(time.Millisecond))
 	}
-	return rejected
+	return failed
 }
 
 // batchesCmd runs `rates batches list|show ID|revert ID [--json]`.

@@ -266,7 +266,7 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, logOut io.
 		return err
 	}
 	defer closeReads()
-	batches, closeBatches, err := batchHandler(ctx, cfg.DB, ing, m, log)
+	batches, closeBatches, err := batchHandler(ctx, cfg, ing, m, log)
 	if err != nil {
 		_ = ln.Close()
 		_ = stopMetrics()

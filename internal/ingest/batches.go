@@ -148,6 +148,9 @@ func (l *Loader) revertTx(ctx context.Context, tx pgx.Tx, id int64, res RevertRe
 	var contentKey, rowsKey *string
 	var revertedAt *time.Time
 	var duplicateOf int64
+	if err := lockReferenceRows(ctx, tx, id); err != nil {
+		return res, err
+	}
 	// Before the batch's row lock: a replace takes takeOutLock first too, and then locks the
 	// records of the batches it displaces (foreign keys of prices_displaced).
 	if err := lockTakeOuts(ctx, tx); err != nil {
@@ -208,6 +211,26 @@ func (l *Loader) revertTx(ctx context.Context, tx pgx.Tx, id int64, res RevertRe
 	res.Status = "reverted"
 	res.Message = fmt.Sprintf("batch %d reverted: %d rows removed, %d rows restored", id, res.RemovedRows, res.RestoredRows)
 	return res, nil
+}
+
+// lockReferenceRowsSQL locks the ports and regions a reference-data batch changed, in one
+// order. A load that uses one of the ports holds it FOR KEY SHARE from its checks to its commit,
+// and on the way takes the data_generation row (its insert's trigger); so does a revert, by
+// its first change to ports. Taken first, these locks make a revert wait for such loads before
+// it holds anything they need, and a load that starts later wait for the revert, instead of
+// the two waiting for each other (a deadlock). A price batch changed none: nothing to lock.
+const lockReferenceRowsSQL = `SELECT 1 FROM (
+		SELECT 'ports' AS kind, code AS key FROM ports WHERE code IN (SELECT key FROM reference_changes WHERE batch_id = $1 AND kind = 'ports')
+		ORDER BY code FOR UPDATE) p
+	UNION ALL SELECT 1 FROM (
+		SELECT 'regions', slug FROM regions WHERE slug IN (SELECT key FROM reference_changes WHERE batch_id = $1 AND kind = 'regions')
+		ORDER BY slug FOR UPDATE) r`
+
+func lockReferenceRows(ctx context.Context, tx pgx.Tx, id int64) error {
+	if _, err := tx.Exec(ctx, lockReferenceRowsSQL, id); err != nil {
+		return fmt.Errorf("wait for the loads that use the batch's ports: %w", err)
+	}
+	return nil
 }
 
 func idList(ids []int64) string {

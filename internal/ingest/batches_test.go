@@ -252,6 +252,46 @@ func TestReplacesAndRevertsOfOneRouteDayTakeTurns(t *testing.T) {
 	}
 }
 
+// A revert of a ports batch while a price load that uses one of its ports runs: the two wait
+// for each other in turn, never in a cycle. The revert waits for the load and is then refused
+// (prices use the port it created); nothing fails with a deadlock.
+func TestRevertOfPortsRacingALoadWaits(t *testing.T) {
+	t.Parallel()
+	pool := newDB(t)
+	l := NewLoader(pool, LoaderOptions{}, testLogger(t))
+	ports := load(t, l, withKind(fileSource("ports.csv"), DataPorts), csvOf(PortsHeader, "NEWP1,New port,test_region", "PT001,Renamed,test_region"))
+	if ports.Status != StatusLoaded {
+		t.Fatalf("ports batch: %+v", ports)
+	}
+	loading := NewLoader(pool, LoaderOptions{}, testLogger(t))
+	inLoad, release := make(chan struct{}), make(chan struct{})
+	loading.beforeInsert = func() { close(inLoad); <-release }
+	loadDone := make(chan error, 1)
+	go func() {
+		_, err := loading.Load(context.Background(), apiSource("uses-newp1"), bytes.NewReader(csvOf(Header, "NEWP1,PT002,2024-03-01,100")))
+		loadDone <- err
+	}()
+	<-inLoad // the load holds NEWP1 FOR KEY SHARE
+	revertDone := make(chan error, 1)
+	go func() {
+		_, err := l.Revert(context.Background(), ports.BatchID)
+		revertDone <- err
+	}()
+	waitForLockWaiters(t, l, 1)
+	close(release)
+	if err := <-loadDone; err != nil {
+		t.Fatalf("the load: %v", err)
+	}
+	err := <-revertDone
+	var refused *RevertRefusedError
+	if !errors.As(err, &refused) || !strings.Contains(refused.Reason, "prices still use port NEWP1") {
+		t.Fatalf("the revert: %v, want a refusal naming NEWP1", err)
+	}
+	if n := sqlCount(t, l, `SELECT count(*) FROM prices WHERE orig_code = 'NEWP1'`); n != 1 {
+		t.Fatalf("%d prices from NEWP1, want 1", n)
+	}
+}
+
 // waitForLockWaiters waits until n sessions of l's database wait for a row or advisory lock.
 func waitForLockWaiters(t *testing.T, l *Loader, n int64) {
 	t.Helper()

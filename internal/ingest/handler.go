@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"mime"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,8 +38,43 @@ type HandlerConfig struct {
 	// with Retry-After. 0 means DefaultMaxConcurrentUploads.
 	MaxConcurrent int
 	// SpoolDir is where bodies are spooled before the load; "" means the system's temporary
-	// directory.
+	// directory. A spool file is unlinked as soon as it is created; RemoveStaleSpool clears
+	// what a release that kept them named left there.
 	SpoolDir string
+	// Stop closes when the process begins to stop. An upload still in progress StopGrace
+	// later is rolled back and answered 503 with Retry-After: StopGrace must end before the
+	// server gives up on its requests.
+	Stop      <-chan struct{}
+	StopGrace time.Duration
+	// Refused, when set, says why this instance cannot serve the endpoints (the database role
+	// may not load batches): every request is answered 501 with it, after the token check.
+	Refused string
+}
+
+// SpoolPattern names spool files (os.CreateTemp).
+const SpoolPattern = "rates-batch-*"
+
+// RemoveStaleSpool removes the spool files in dir ("" for the system's temporary directory) that
+// a process killed mid-upload left there, and returns how many. Files of uploads in progress
+// elsewhere have no name (see HandlerConfig.SpoolDir), so none of them is touched.
+func RemoveStaleSpool(dir string) (int, error) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	names, err := filepath.Glob(filepath.Join(dir, SpoolPattern))
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	var errs []error
+	for _, name := range names {
+		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		removed++
+	}
+	return removed, errors.Join(errs...)
 }
 
 // DefaultMaxBatchBytes is the body limit when none is configured.
@@ -94,6 +131,9 @@ func NewBatchHandler(loader *Loader, cfg HandlerConfig, log *slog.Logger) *Batch
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrentUploads
 	}
+	if cfg.Stop == nil {
+		cfg.Stop = make(chan struct{}) // never closes
+	}
 	return &BatchHandler{loader: loader, cfg: cfg, log: log, token: sha256.Sum256([]byte(cfg.Token)),
 		slots: make(chan struct{}, cfg.MaxConcurrent)}
 }
@@ -140,6 +180,11 @@ func (h *BatchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.authorized(w, r) {
 		return
 	}
+	if h.cfg.Refused != "" {
+		w.Header().Set("Connection", "close") // the body is not read
+		httpjson.Error(w, http.StatusNotImplemented, "batches are off on this instance: "+h.cfg.Refused)
+		return
+	}
 	if hasID {
 		id, err := strconv.ParseInt(rest, 10, 64)
 		if err != nil || id <= 0 {
@@ -159,7 +204,7 @@ func (h *BatchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *BatchHandler) show(w http.ResponseWriter, r *http.Request, id int64) {
 	b, err := h.loader.Batch(r.Context(), id)
 	if err != nil {
-		h.fail(w, r, err)
+		h.fail(r.Context(), w, r, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, b)
@@ -168,18 +213,19 @@ func (h *BatchHandler) show(w http.ResponseWriter, r *http.Request, id int64) {
 func (h *BatchHandler) revert(w http.ResponseWriter, r *http.Request, id int64) {
 	res, err := h.loader.Revert(r.Context(), id)
 	if err != nil {
-		h.fail(w, r, err)
+		h.fail(r.Context(), w, r, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, res)
 }
 
-func (h *BatchHandler) upload(w http.ResponseWriter, r *http.Request) {
-	received := time.Now()
+// parseUpload reads what a POST /batches says before its body: the source of the batch, or
+// why the request is refused (answered).
+func (h *BatchHandler) parseUpload(w http.ResponseWriter, r *http.Request) (Source, bool) {
 	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "text/csv" ||
 		(params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
 		httpjson.Error(w, http.StatusUnsupportedMediaType, "Content-Type must be text/csv (UTF-8)")
-		return
+		return Source{}, false
 	}
 	gz := false
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
@@ -188,41 +234,87 @@ func (h *BatchHandler) upload(w http.ResponseWriter, r *http.Request) {
 		gz = true
 	default:
 		httpjson.Error(w, http.StatusUnsupportedMediaType, "Content-Encoding must be gzip or absent")
-		return
+		return Source{}, false
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if reason := checkIdempotencyKey(key); reason != "" {
 		httpjson.Error(w, http.StatusBadRequest, reason)
-		return
+		return Source{}, false
 	}
 	q := r.URL.Query()
 	kind, err := ParseDataKind(q.Get("kind"))
 	if err != nil {
 		httpjson.Error(w, http.StatusBadRequest, "kind: "+err.Error())
-		return
+		return Source{}, false
 	}
 	mode, err := ParseMode(q.Get("mode"))
 	if err != nil {
 		httpjson.Error(w, http.StatusBadRequest, "mode: "+err.Error())
-		return
+		return Source{}, false
 	}
 	if mode == ModeReplace && kind != DataPrices {
 		httpjson.Error(w, http.StatusBadRequest, "mode=replace applies to price batches only")
-		return
+		return Source{}, false
 	}
 	if r.ContentLength > h.cfg.MaxBytes {
 		httpjson.Error(w, http.StatusRequestEntityTooLarge, "batch larger than "+strconv.FormatInt(h.cfg.MaxBytes, 10)+" bytes")
-		return
+		return Source{}, false
 	}
+	src := APISource(key, "POST /batches from "+r.RemoteAddr)
+	src.Gzip, src.Data, src.Mode = gz, kind, mode
+	return src, true
+}
+
+// takeSlot reserves one of the MaxConcurrent uploads, or answers 429.
+func (h *BatchHandler) takeSlot(w http.ResponseWriter) (release func(), ok bool) {
 	select {
 	case h.slots <- struct{}{}:
-		defer func() { <-h.slots }()
+		return func() { <-h.slots }, true
 	default:
 		w.Header().Set("Retry-After", retryAfterBusy)
 		httpjson.Error(w, http.StatusTooManyRequests, fmt.Sprintf(
 			"%d uploads in progress (INGEST_MAX_CONCURRENT_UPLOADS): retry later with the same Idempotency-Key", h.cfg.MaxConcurrent))
+		return nil, false
+	}
+}
+
+// errStopping is the cause of an upload's context when the server stops before it is done.
+var errStopping = errors.New("the server is stopping")
+
+// uploadContext is the context of one upload: the request's, also cancelled StopGrace after
+// Stop closes, with errStopping as its cause; then the body's reading ends too, so that the
+// upload is answered before the server closes its connection.
+func (h *BatchHandler) uploadContext(r *http.Request, rc *http.ResponseController) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	go func() {
+		select {
+		case <-h.cfg.Stop:
+		case <-ctx.Done():
+			return
+		}
+		t := time.NewTimer(h.cfg.StopGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel(errStopping)
+			_ = rc.SetReadDeadline(time.Now())
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled) }
+}
+
+func (h *BatchHandler) upload(w http.ResponseWriter, r *http.Request) {
+	received := time.Now()
+	src, ok := h.parseUpload(w, r)
+	if !ok {
 		return
 	}
+	release, ok := h.takeSlot(w)
+	if !ok {
+		return
+	}
+	defer release()
 	rc := http.NewResponseController(w)
 	deadline := time.Now().Add(h.cfg.BodyTimeout)
 	if err := errors.Join(rc.SetReadDeadline(deadline), rc.SetWriteDeadline(deadline)); err != nil {
@@ -232,54 +324,119 @@ func (h *BatchHandler) upload(w http.ResponseWriter, r *http.Request) {
 			h.log.Warn("cannot extend the server's deadlines for POST /batches; large uploads may time out", "error", err.Error())
 		})
 	}
+	ctx, cancel := h.uploadContext(r, rc)
+	defer cancel()
+	src.ReceivedAt = received
 
-	// Spool first: the database sees the batch only once it is all here.
-	spool, err := os.CreateTemp(h.cfg.SpoolDir, "rates-batch-*")
+	// The key first: a retry of a recorded batch, or a key used for another kind or mode, is
+	// answered without staging the body, and a conflict before reading it at all.
+	first, found, err := h.loader.Find(ctx, src)
 	if err != nil {
-		h.log.Error("cannot create a spool file for an upload", "error", err.Error())
-		httpjson.Error(w, http.StatusInternalServerError, "internal error")
+		h.fail(ctx, w, r, err)
 		return
 	}
-	defer func() {
+	if found {
+		if reason := first.conflict(src, first); reason != "" {
+			// Answered without reading the body: the connection cannot carry another request.
+			w.Header().Set("Connection", "close")
+			h.fail(ctx, w, r, &KeyConflictError{Key: src.Key, BatchID: first.RecordID, Reason: reason})
+			return
+		}
+	}
+	spool, size, err := h.spoolBody(w, r)
+	if err != nil {
+		h.fail(ctx, w, r, err)
+		return
+	}
+	defer spool.Close()
+	var res Result
+	switch {
+	case found:
+		res, err = h.loader.Replay(ctx, src, first, spool)
+	case size == 0:
+		// Most likely a client that sent nothing by mistake: the key stays free for the batch.
+		httpjson.Error(w, http.StatusBadRequest, "the request has no body: send the batch as the body (text/csv)")
+		return
+	default:
+		res, err = h.loader.Load(ctx, src, spool)
+	}
+	if err != nil {
+		h.fail(ctx, w, r, err)
+		return
+	}
+	h.answer(w, res)
+}
+
+// spoolBody copies the request's body to a spool file and returns it rewound, with its size.
+// The file has no name by the time the body is read: a crash leaves nothing behind.
+func (h *BatchHandler) spoolBody(w http.ResponseWriter, r *http.Request) (*os.File, int64, error) {
+	spool, err := os.CreateTemp(h.cfg.SpoolDir, SpoolPattern)
+	if err != nil {
+		return nil, 0, fmt.Errorf("create a spool file for an upload: %w", err)
+	}
+	if err := os.Remove(spool.Name()); err != nil {
 		spool.Close()
-		os.Remove(spool.Name())
-	}()
-	if _, err := io.Copy(spool, http.MaxBytesReader(w, r.Body, h.cfg.MaxBytes)); err != nil {
+		return nil, 0, fmt.Errorf("unlink spool file: %w", err)
+	}
+	size, err := io.Copy(spool, http.MaxBytesReader(w, r.Body, h.cfg.MaxBytes))
+	if err != nil {
+		spool.Close()
 		var tooLarge *http.MaxBytesError
 		if !errors.As(err, &tooLarge) && r.Context().Err() == nil && !isSpoolWriteError(err, spool) {
 			err = &SourceError{Err: err}
 		}
-		h.fail(w, r, err)
-		return
+		return nil, 0, err
 	}
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
-		h.fail(w, r, fmt.Errorf("rewind spool file: %w", err))
-		return
+		spool.Close()
+		return nil, 0, fmt.Errorf("rewind spool file: %w", err)
 	}
+	return spool, size, nil
+}
 
-	src := APISource(key, "POST /batches from "+r.RemoteAddr)
-	src.Gzip, src.Data, src.Mode, src.ReceivedAt = gz, kind, mode, received
-	res, err := h.loader.Load(r.Context(), src, spool)
-	if err != nil {
-		h.fail(w, r, err)
-		return
+// answer writes the outcome of an upload.
+func (h *BatchHandler) answer(w http.ResponseWriter, res Result) {
+	if res.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	if res.Status == StatusRejected {
-		httpjson.Write(w, http.StatusUnprocessableEntity, BatchRejected{
+	switch {
+	case res.Status == StatusRejected:
+		status := http.StatusUnprocessableEntity
+		if res.Report.TooLarge {
+			status = http.StatusRequestEntityTooLarge
+		}
+		httpjson.Write(w, status, BatchRejected{
 			Error:   RejectionMessage(res.Report.BadRows),
 			BatchID: res.BatchID, BadRows: res.Report.BadRows, Errors: res.Report.Errors,
 		})
 		return
+	case res.Status == StatusDisplaced:
+		httpjson.Write(w, http.StatusConflict, BatchDisplaced{
+			Error: DisplacedMessage(res), BatchID: res.BatchID, Status: res.Status, DisplacedBy: res.DisplacedBy,
+		})
+		return
 	}
 	status := http.StatusCreated
-	if res.Replayed {
-		status = http.StatusOK
-		w.Header().Set("Idempotent-Replayed", "true")
-	} else if res.Status == StatusDuplicate {
+	if res.Replayed || res.Status == StatusDuplicate {
 		status = http.StatusOK
 	}
 	httpjson.Write(w, status, BatchCreated{BatchID: res.BatchID, Status: res.Status, Kind: res.Source.Data,
 		Mode: res.Source.Mode, Rows: res.Rows, DisplacedRows: res.DisplacedRows, DurationMS: res.Duration.Milliseconds()})
+}
+
+// BatchDisplaced is the body of a 409 for content that is loaded, but no longer all in prices:
+// later replaces took some of its rows out.
+type BatchDisplaced struct {
+	Error       string  `json:"error"`
+	BatchID     int64   `json:"batch_id"`
+	Status      Status  `json:"status"`
+	DisplacedBy []int64 `json:"displaced_by"`
+}
+
+// DisplacedMessage tells people what became of a displaced batch's content, and what to do.
+func DisplacedMessage(res Result) string {
+	return fmt.Sprintf("this content is batch %d, but batch %s replaced some of its rows since: nothing written; "+
+		"revert %s to put them back", res.BatchID, idList(res.DisplacedBy), idList(res.DisplacedBy))
 }
 
 // isSpoolWriteError tells a failure to write the spool file (disk full) from a failure to
@@ -323,7 +480,8 @@ func checkIdempotencyKey(key string) string {
 	return ""
 }
 
-func (h *BatchHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
+// fail answers err, the failure of the request whose work ran under ctx.
+func (h *BatchHandler) fail(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
 	var srcErr *SourceError
 	var conflict *KeyConflictError
@@ -331,18 +489,28 @@ func (h *BatchHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &tooLarge):
 		httpjson.Error(w, http.StatusRequestEntityTooLarge, "batch larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
+	case errors.Is(context.Cause(ctx), errStopping):
+		// Rolled back: nothing was recorded, and the same request may be sent again.
+		h.log.Warn("batch request rolled back: the server is stopping", "error", err.Error())
+		w.Header().Set("Retry-After", "30")
+		w.Header().Set("Connection", "close")
+		httpjson.Error(w, http.StatusServiceUnavailable, "the server is stopping: nothing was recorded; retry with the same Idempotency-Key")
 	case r.Context().Err() != nil:
 		// The client is gone; nothing was recorded and nobody reads the answer.
 		h.log.Info("batch request abandoned by the client", "error", err.Error())
 	case errors.As(err, &conflict):
-		httpjson.Error(w, http.StatusConflict, fmt.Sprintf("Idempotency-Key %s was already used for different content (batch %d): use a new key for a new batch",
-			quote(strings.TrimPrefix(conflict.Key, "api:")), conflict.BatchID))
+		httpjson.Error(w, http.StatusConflict, fmt.Sprintf("Idempotency-Key %s was already used by batch %d %s: use a new key for a new batch",
+			quote(strings.TrimPrefix(conflict.Key, "api:")), conflict.BatchID, conflict.Reason))
 	case errors.Is(err, ErrBatchNotFound):
 		httpjson.Error(w, http.StatusNotFound, err.Error())
 	case errors.As(err, &refused):
 		httpjson.Error(w, http.StatusConflict, refused.Error())
 	case errors.As(err, &srcErr):
 		httpjson.Error(w, http.StatusBadRequest, "could not read the request body")
+	case isDeadlock(err):
+		// Loads and reverts take their locks in one order: a deadlock is a bug, not an outage.
+		h.log.Error("batch request failed: deadlock", "error", err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, "internal error")
 	case store.IsUnavailable(err) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		h.log.Error("batch request failed: database unavailable or too slow", "error", err.Error())
 		w.Header().Set("Retry-After", "30")
@@ -351,6 +519,12 @@ func (h *BatchHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.log.Error("batch request failed", "error", err.Error())
 		httpjson.Error(w, http.StatusInternalServerError, "internal error")
 	}
+}
+
+// isDeadlock reports SQLSTATE 40P01.
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
 
 // isTimeout reports a statement or lock timeout: the load ran past its deadline.

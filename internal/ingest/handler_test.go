@@ -5,13 +5,19 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 const testToken = "s3cret-token-0123456789"
@@ -269,5 +275,239 @@ func TestBatchEndpointsShowRevertAndRefuseBeyondTheUploadLimit(t *testing.T) {
 	_ = w.Close()
 	if status := <-done; status != http.StatusCreated {
 		t.Fatalf("the slow upload: %d", status)
+	}
+}
+
+// newLimitedBatchAPI is newBatchAPI with the loader's limits set.
+func newLimitedBatchAPI(t *testing.T, cfg HandlerConfig, lim Limits) (string, *Loader) {
+	t.Helper()
+	l := NewLoader(newDB(t), LoaderOptions{MaxErrors: 3, Limits: lim}, testLogger(t))
+	srv := httptest.NewServer(NewBatchHandler(l, cfg, testLogger(t)))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/batches", l
+}
+
+// Bodies a hostile client sends get a clear 413 or 422 and a rejected batch, whatever they
+// unpack to, and never a second life as a duplicate.
+func TestPostBatchHostileBodies(t *testing.T) {
+	t.Parallel()
+	url, l := newLimitedBatchAPI(t, HandlerConfig{Token: testToken, MaxBytes: 64 << 20}, Limits{MaxBytes: 8 << 20})
+	gz := func(p post) post { p.encoding = "gzip"; return p }
+	good := batchBytes(50, nil)
+	if status, _, body := csvPost(good, "good").do(t, url); status != http.StatusCreated {
+		t.Fatalf("a good batch: %d %v", status, body)
+	}
+	oneLine := append([]byte(Header+"\nPT001,PT002,2024-01-01,"), bytes.Repeat([]byte("9"), 1<<20)...)
+	rows := bytes.Repeat([]byte("PT001,PT002,2024-01-01,100\n"), 400_000) // 10.8 MB unpacked
+	for _, tc := range []struct {
+		name   string
+		req    post
+		status int
+		reason string
+	}{
+		{"gzip bomb: 1 GiB of zeros on one line", gz(csvPost(gzipBomb(t, 1<<30), "bomb")), 422,
+			"line 2 is longer than 4096 bytes (INGEST_MAX_LINE_BYTES)"},
+		{"one huge field", csvPost(oneLine, "one-line"), 422, "line 2 is longer than 4096 bytes (INGEST_MAX_LINE_BYTES)"},
+		{"larger than the unpacked limit", gz(csvPost(gzipOf(t, Header+"\n"+string(rows)), "unpacked")), 413,
+			"batch is larger than 8388608 bytes decompressed (INGEST_MAX_UNPACKED_BYTES)"},
+		{"gzip with trailing garbage, rows already loaded", gz(csvPost(append(gzipOf(t, string(good)), "garbage!!!"...), "garbage")), 422,
+			"cannot read the batch: the gzip data is followed by bytes that are not gzip"},
+		{"header only", csvPost([]byte(Header+"\n"), "header-only"), 422, "batch has no rows: expected rows after the header " + Header},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, attempt := range []string{"first", "replay"} {
+				status, _, body := tc.req.do(t, url)
+				errs, _ := body["errors"].([]any)
+				if status != tc.status || body["batch_id"] == nil || len(errs) == 0 {
+					t.Fatalf("%s: %d %v, want %d with a rejected batch", attempt, status, body, tc.status)
+				}
+				if got := errs[len(errs)-1].(map[string]any)["reason"]; got != tc.reason {
+					t.Fatalf("%s: reason %q, want %q", attempt, got, tc.reason)
+				}
+				if tc.req.body != nil {
+					tc.req.body.(*bytes.Reader).Seek(0, io.SeekStart) //nolint:errcheck // a bytes.Reader seeks
+				}
+			}
+		})
+	}
+	if n := countPrices(t, l.pool); n != 50 {
+		t.Fatalf("prices holds %d rows, want the good batch's 50", n)
+	}
+	// CR-only line breaks load.
+	cr := bytes.ReplaceAll(batchBytes(30, nil), []byte("\n"), []byte("\r"))
+	if status, _, body := csvPost(cr, "cr-only").do(t, url); status != http.StatusCreated || body["rows"] != 30.0 {
+		t.Fatalf("CR-only batch: %d %v", status, body)
+	}
+}
+
+// A re-send of a batch whose rows a replace took out since is not answered as if all of it
+// were in place: 409, status displaced, naming the replacing batch; after that batch's revert,
+// a plain duplicate again.
+func TestPostBatchDisplacedResend(t *testing.T) {
+	t.Parallel()
+	url, _ := newBatchAPI(t, HandlerConfig{Token: testToken, MaxBytes: 1 << 20})
+	a := csvOf(Header, "PT001,PT002,2024-03-01,100", "PT001,PT003,2024-03-01,100")
+	if status, _, body := csvPost(a, "a").do(t, url+"?mode=replace"); status != http.StatusCreated {
+		t.Fatalf("A: %d %v", status, body)
+	}
+	status, _, b := csvPost(csvOf(Header, "PT001,PT002,2024-03-01,150"), "b").do(t, url+"?mode=replace")
+	if status != http.StatusCreated || b["displaced_rows"] != 1.0 {
+		t.Fatalf("B: %d %v", status, b)
+	}
+	for _, mode := range []string{"replace", "append"} {
+		status, _, body := csvPost(a, "a-again-"+mode).do(t, url+"?mode="+mode)
+		by, _ := body["displaced_by"].([]any)
+		if msg, _ := body["error"].(string); status != http.StatusConflict || body["status"] != "displaced" || len(by) != 1 ||
+			by[0] != b["batch_id"] || !strings.Contains(msg, "revert") {
+			t.Fatalf("A re-sent (%s) after B: %d %v, want 409 displaced by B", mode, status, body)
+		}
+	}
+	revert := post{auth: "Bearer " + testToken, method: http.MethodDelete}
+	if status, _, body := revert.do(t, url+"/"+strconv.Itoa(int(b["batch_id"].(float64)))); status != http.StatusOK {
+		t.Fatalf("revert B: %d %v", status, body)
+	}
+	if status, _, body := csvPost(a, "a-after-revert").do(t, url+"?mode=replace"); status != http.StatusOK || body["status"] != "duplicate" {
+		t.Fatalf("A re-sent after B's revert: %d %v, want 200 duplicate", status, body)
+	}
+}
+
+// blockingBody is a request body that never ends: an answer that needs it never comes.
+type blockingBody struct{ first []byte }
+
+func (b *blockingBody) Read(p []byte) (int, error) {
+	if len(b.first) > 0 {
+		n := copy(p, b.first)
+		b.first = b.first[n:]
+		return n, nil
+	}
+	select {} //nolint:staticcheck // blocks for ever, as a client that never finishes
+}
+
+// The Idempotency-Key is looked up before the body is read: a key used with another mode or
+// kind is a 409 that needs none of the body; a replay is checked against the recorded checksum
+// without a load; an empty body burns no key.
+func TestPostBatchKeyFirst(t *testing.T) {
+	t.Parallel()
+	url, l := newBatchAPI(t, HandlerConfig{Token: testToken, MaxBytes: 1 << 20})
+	data := batchBytes(40, nil)
+	if status, _, body := csvPost(data, "k1").do(t, url); status != http.StatusCreated {
+		t.Fatalf("first: %d %v", status, body)
+	}
+	for _, tc := range []struct{ query, reason string }{
+		{"?mode=replace", "with mode append, not replace"},
+		{"?kind=ports", "for a prices batch, not ports"},
+	} {
+		done := make(chan struct{})
+		var status int
+		var body map[string]any
+		go func() {
+			defer close(done)
+			status, _, body = csvPost(nil, "k1").withBody(&blockingBody{first: data[:100]}).do(t, url+tc.query)
+		}()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: no answer before the body ended", tc.query)
+		}
+		if msg, _ := body["error"].(string); status != http.StatusConflict || !strings.Contains(msg, tc.reason) {
+			t.Fatalf("%s: %d %v, want 409 %q", tc.query, status, body, tc.reason)
+		}
+	}
+	if status, hdr, body := csvPost(data, "k1").do(t, url); status != http.StatusOK || hdr.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay: %d %v", status, body)
+	}
+	if status, _, body := csvPost(batchBytes(41, nil), "k1").do(t, url); status != http.StatusConflict {
+		t.Fatalf("other content: %d %v", status, body)
+	}
+	if n := sqlCount(t, l, `SELECT count(*) FROM batches`); n != 1 {
+		t.Fatalf("%d batches recorded, want 1: a replay or a conflict records nothing", n)
+	}
+	// An empty body is refused, and its key stays free.
+	if status, _, body := csvPost(nil, "k2").do(t, url); status != http.StatusBadRequest {
+		t.Fatalf("empty body: %d %v, want 400", status, body)
+	}
+	if status, _, body := csvPost(batchBytes(5, nil), "k2").do(t, url); status != http.StatusCreated {
+		t.Fatalf("the key of an empty body, with a batch: %d %v", status, body)
+	}
+}
+
+// An upload still arriving when the server stops is rolled back and answered 503 with
+// Retry-After before the server closes its connection, and the key stays free.
+func TestPostBatchStoppingAnswers503(t *testing.T) {
+	t.Parallel()
+	stop := make(chan struct{})
+	url, l := newBatchAPI(t, HandlerConfig{Token: testToken, MaxBytes: 1 << 20, Stop: stop, StopGrace: 200 * time.Millisecond})
+	type answer struct {
+		status int
+		hdr    http.Header
+		body   map[string]any
+	}
+	got := make(chan answer, 1)
+	go func() {
+		status, hdr, body := csvPost(nil, "slow").withBody(&blockingBody{first: []byte(Header + "\n")}).do(t, url)
+		got <- answer{status, hdr, body}
+	}()
+	time.Sleep(200 * time.Millisecond) // the upload is in progress
+	close(stop)
+	select {
+	case a := <-got:
+		if a.status != http.StatusServiceUnavailable || a.hdr.Get("Retry-After") == "" {
+			t.Fatalf("%d %v %v, want 503 with Retry-After", a.status, a.hdr, a.body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer after the stop")
+	}
+	if n := sqlCount(t, l, `SELECT count(*) FROM batches`); n != 0 {
+		t.Fatalf("%d batches recorded", n)
+	}
+}
+
+// A role that may not load batches is found at start: every request to the endpoints is
+// answered 501, naming the role, and nothing is read.
+func TestPostBatchRefusedForARoleThatMayNotLoad(t *testing.T) {
+	t.Parallel()
+	pool := newDB(t)
+	ctx := context.Background()
+	role := fmt.Sprintf("reader_%d_%d", time.Now().UnixNano(), roleSerial.Add(1))
+	if _, err := pool.Exec(ctx, `CREATE ROLE `+role+` LOGIN IN ROLE rates_reader`); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := neturl.Parse(pool.Config().ConnString())
+	u.User = neturl.User(role)
+	reader, err := pgxpool.New(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reader.Close)
+	l := NewLoader(reader, LoaderOptions{}, testLogger(t))
+	err = l.CheckPrivileges(ctx)
+	if err == nil || !strings.Contains(err.Error(), "database role "+role+" may not load batches") {
+		t.Fatalf("CheckPrivileges as a reader: %v", err)
+	}
+	if err := NewLoader(pool, LoaderOptions{}, testLogger(t)).CheckPrivileges(ctx); err != nil {
+		t.Fatalf("CheckPrivileges as the owner: %v", err)
+	}
+	srv := httptest.NewServer(NewBatchHandler(l, HandlerConfig{Token: testToken, Refused: err.Error()}, testLogger(t)))
+	t.Cleanup(srv.Close)
+	status, _, body := csvPost(nil, "k").withBody(&blockingBody{}).do(t, srv.URL+"/batches")
+	if msg, _ := body["error"].(string); status != http.StatusNotImplemented || !strings.Contains(msg, role) {
+		t.Fatalf("%d %v, want 501 naming the role", status, body)
+	}
+}
+
+func TestRemoveStaleSpool(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"rates-batch-123", "rates-batch-456", "other-file"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("left by a crash"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := RemoveStaleSpool(dir)
+	if err != nil || n != 2 {
+		t.Fatalf("removed %d, %v; want 2", n, err)
+	}
+	left, _ := os.ReadDir(dir)
+	if len(left) != 1 || left[0].Name() != "other-file" {
+		t.Fatalf("left %v, want only other-file", left)
 	}
 }

@@ -524,7 +524,7 @@ const displacedBySQL = `SELECT DISTINCT displaced_by FROM prices_displaced WHERE
 // markDisplaced turns res, a duplicate, into StatusDisplaced when replaces have since taken some
 // of the first batch's rows out: its content is then no longer all in prices, and saying
 // "duplicate" would tell the sender it is.
-func markDisplaced(ctx context.Context, q pgx.Tx, res Result) (Result, error) {
+func markDisplaced(ctx context.Context, q rowsQuerier, res Result) (Result, error) {
 	if res.Status != StatusDuplicate {
 		return res, nil
 	}
@@ -795,6 +795,29 @@ func skipRowChecks(ctx context.Context, tx pgx.Tx) (bool, error) {
 	return true, nil
 }
 
+// loadPrivilegesSQL tells whether the session's role may load and revert batches: stage rows,
+// record batches, write prices and what the triggers on prices write.
+const loadPrivilegesSQL = `SELECT current_user,
+	has_table_privilege('prices', 'INSERT, DELETE') AND has_table_privilege('batches', 'SELECT, INSERT, UPDATE')
+	AND has_table_privilege('price_daily', 'UPDATE') AND has_table_privilege('prices_displaced', 'INSERT, DELETE')
+	AND has_database_privilege(current_database(), 'TEMPORARY')`
+
+// CheckPrivileges returns nil when the loader's database role may load and revert batches, and
+// otherwise an error that names the role and what it needs: checked at start, it spares a
+// client an upload that can only fail.
+func (l *Loader) CheckPrivileges(ctx context.Context) error {
+	var role string
+	var ok bool
+	if err := l.pool.QueryRow(ctx, loadPrivilegesSQL).Scan(&role, &ok); err != nil {
+		return fmt.Errorf("check the database role's privileges: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("database role %s may not load batches (it needs INSERT and DELETE on prices and prices_displaced, "+
+			"SELECT, INSERT and UPDATE on batches, UPDATE on price_daily, TEMPORARY on the database: the rates_loader role has them)", role)
+	}
+	return nil
+}
+
 // Find returns the outcome recorded for src's key, if there is one. The worker asks before
 // downloading an object, so a redelivered message costs one query.
 func (l *Loader) Find(ctx context.Context, src Source) (Result, bool, error) {
@@ -802,14 +825,48 @@ func (l *Loader) Find(ctx context.Context, src Source) (Result, bool, error) {
 		return Result{}, false, nil
 	}
 	res, ok, err := findRecord(ctx, l.pool, findByKeySQL, src, src.Key)
+	if err == nil && ok {
+		res, err = markDisplaced(ctx, l.pool, res)
+	}
 	if err != nil {
 		return res, false, fmt.Errorf("look up batch %s: %w", src.Name, err)
 	}
 	return res, ok, nil
 }
 
+// Replay answers a delivery whose key is recorded already (first, from Find): the recorded
+// outcome when r holds the same content, byte for byte, or a *KeyConflictError. It reads r
+// within the loader's limits and writes nothing: a retry costs a checksum, not a load.
+func (l *Loader) Replay(ctx context.Context, src Source, first Result, r io.Reader) (Result, error) {
+	if reason := first.conflict(src, first); reason != "" {
+		return first, &KeyConflictError{Key: src.Key, BatchID: first.RecordID, Reason: reason}
+	}
+	in, err := openBatch(r, src.Gzip, l.limits)
+	if err == nil {
+		err = in.drain()
+	}
+	if err != nil {
+		return first, fmt.Errorf("replay batch %s: %w", src.Name, &SourceError{Err: err})
+	}
+	if in.sum() != first.SHA256 {
+		return first, &KeyConflictError{Key: src.Key, BatchID: first.RecordID, Reason: "for different content"}
+	}
+	res, err := markDisplaced(ctx, l.pool, first)
+	if err != nil {
+		return res, fmt.Errorf("replay batch %s: %w", src.Name, err)
+	}
+	if l.observe != nil {
+		l.observe(res, nil)
+	}
+	return res, nil
+}
+
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+type rowsQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 // findRecord reads the record that query selects by args, as a replayed Result.

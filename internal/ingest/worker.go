@@ -282,8 +282,13 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 			return err
 		}
 	}
-	if res.Status == StatusDuplicate {
-		log.Info("batch content already loaded: nothing written", "batch_id", res.BatchID, "sha256", res.SHA256)
+	switch res.Status {
+	case StatusDuplicate:
+		log.Info("batch content already loaded: nothing written", "batch_id", res.BatchID, "rows_digest", res.RowsDigest)
+	case StatusDisplaced:
+		// Retrying cannot help: the message is done, and the log says what to do.
+		log.Warn("batch content already loaded, but later replaces took some of its rows out: nothing written",
+			"batch_id", res.BatchID, "displaced_by", res.DisplacedBy, "advice", DisplacedMessage(res))
 	}
 	if res.Status == StatusRejected {
 		// Written on every delivery, so a report lost to a crash after the commit is redone.
