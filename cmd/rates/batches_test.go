@@ -117,7 +117,7 @@ func TestBatchLifeCycleThroughTheBinary(t *testing.T) {
 	dir := t.TempDir()
 
 	// Same content under two names loads once.
-	content := "orig_code,dest_code,day,price\nCNSHA,NLRTM,2030-01-01,1000\nCNSHA,NLRTM,2030-01-01,1100\nCNSHA,NLRTM,2030-01-02,1200\n"
+	content := "orig_code,dest_code,day,price\nCNSHA,NLRTM,2025-01-01,1000\nCNSHA,NLRTM,2025-01-01,1100\nCNSHA,NLRTM,2025-01-02,1200\n"
 	a := writeFile(t, dir, "a.csv", content)
 	b := writeFile(t, dir, "renamed.csv", content)
 	first, err := ingestJSON(t, env, "--file", a)
@@ -128,13 +128,13 @@ func TestBatchLifeCycleThroughTheBinary(t *testing.T) {
 	if err != nil || second["status"] != "duplicate" || second["batch_id"] != first["batch_id"] {
 		t.Fatalf("same content, other name: %v %v; want a duplicate of batch %v, exit 0", second, err, first["batch_id"])
 	}
-	if n := db.int(`SELECT count(*) FROM prices WHERE day >= '2030-01-01'`); n != 3 {
+	if n := db.int(`SELECT count(*) FROM prices WHERE day BETWEEN '2025-01-01' AND '2025-12-31'`); n != 3 {
 		t.Fatalf("%d prices of the batch, want 3 (loaded once)", n)
 	}
 	db.daily()
 
 	// A rejected batch exits non-zero with status rejected.
-	bad := writeFile(t, dir, "bad.csv", "orig_code,dest_code,day,price\nCNSHA,XXXXX,2030-01-01,5\n")
+	bad := writeFile(t, dir, "bad.csv", "orig_code,dest_code,day,price\nCNSHA,XXXXX,2025-01-01,5\n")
 	rej, err := ingestJSON(t, env, "--file", bad)
 	var exitErr *exec.ExitError
 	if !errors.As(err, &exitErr) || rej["status"] != "rejected" || rej["bad_rows"] != 1.0 {
@@ -143,12 +143,12 @@ func TestBatchLifeCycleThroughTheBinary(t *testing.T) {
 
 	// A replace leaves exactly its rows on its route-days; the revert restores the tables.
 	before := db.fingerprint()
-	fix := writeFile(t, dir, "fix.csv", "orig_code,dest_code,day,price\nCNSHA,NLRTM,2030-01-01,1050\n")
+	fix := writeFile(t, dir, "fix.csv", "orig_code,dest_code,day,price\nCNSHA,NLRTM,2025-01-01,1050\n")
 	repl, err := ingestJSON(t, env, "--file", fix, "--mode", "replace")
 	if err != nil || repl["status"] != "loaded" || repl["mode"] != "replace" || repl["displaced_rows"] != 2.0 {
 		t.Fatalf("replace: %v %v", repl, err)
 	}
-	if n := db.int(`SELECT sum(price) FROM prices WHERE orig_code = 'CNSHA' AND dest_code = 'NLRTM' AND day = '2030-01-01'`); n != 1050 {
+	if n := db.int(`SELECT sum(price) FROM prices WHERE orig_code = 'CNSHA' AND dest_code = 'NLRTM' AND day = '2025-01-01'`); n != 1050 {
 		t.Fatalf("the replaced route-day sums to %d, want 1050 (the batch's one row)", n)
 	}
 	db.daily()
@@ -176,7 +176,7 @@ func TestBatchLifeCycleThroughTheBinary(t *testing.T) {
 	// A ports batch, then prices on the new port; /rates answers for the port and its region.
 	regions := writeFile(t, dir, "regions.csv", "slug,name,parent_slug\nnew_coast,New coast,china\n")
 	ports := writeFile(t, dir, "ports.csv", "code,name,parent_slug\nCNNEW,New port,new_coast\n")
-	onNew := writeFile(t, dir, "onnew.csv", "orig_code,dest_code,day,price\nCNNEW,NLRTM,2030-02-01,10\nCNNEW,NLRTM,2030-02-01,20\nCNNEW,NLRTM,2030-02-01,30\n")
+	onNew := writeFile(t, dir, "onnew.csv", "orig_code,dest_code,day,price\nCNNEW,NLRTM,2025-02-01,10\nCNNEW,NLRTM,2025-02-01,20\nCNNEW,NLRTM,2025-02-01,30\n")
 	for _, step := range [][]string{{"--file", regions, "--kind", "regions"}, {"--file", ports, "--kind", "ports"}, {"--file", onNew}} {
 		if res, err := ingestJSON(t, env, step...); err != nil || res["status"] != "loaded" {
 			t.Fatalf("ingest %v: %v %v", step, res, err)
@@ -187,8 +187,8 @@ func TestBatchLifeCycleThroughTheBinary(t *testing.T) {
 	s := startProc(t, senv, "serve")
 	s.waitReady(t)
 	for _, code := range []string{"CNNEW", "new_coast", "china"} {
-		status, body := get(t, "http://"+s.addr+"/rates?date_from=2030-02-01&date_to=2030-02-01&orig_code="+code+"&dest_code=NLRTM")
-		if status != 200 || strings.TrimSpace(body) != `{"rates":[{"count":3,"day":"2030-02-01","price":20.0}]}` {
+		status, body := get(t, "http://"+s.addr+"/rates?date_from=2025-02-01&date_to=2025-02-01&orig_code="+code+"&dest_code=NLRTM")
+		if status != 200 || strings.TrimSpace(body) != `{"rates":[{"count":3,"day":"2025-02-01","price":20.0}]}` {
 			t.Fatalf("/rates from %s: %d %s", code, status, body)
 		}
 	}
@@ -242,7 +242,7 @@ func TestSlowUploadsDoNotStarveRates(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, resp.Header, string(b)
 	}
-	const body = "orig_code,dest_code,day,price\nCNSHA,NLRTM,2030-03-01,1000\n"
+	const body = "orig_code,dest_code,day,price\nCNSHA,NLRTM,2025-03-01,1000\n"
 	writers := make([]*io.PipeWriter, 32)
 	statuses := make([]int, 32)
 	var wg sync.WaitGroup
@@ -291,7 +291,7 @@ func TestSlowUploadsDoNotStarveRates(t *testing.T) {
 	if created != 1 || duplicates != 31 {
 		t.Fatalf("statuses %v: want one 201 and 31 duplicates (200)", statuses)
 	}
-	if n := db.int(`SELECT count(*) FROM prices WHERE day = '2030-03-01'`); n != 1 {
+	if n := db.int(`SELECT count(*) FROM prices WHERE day = '2025-03-01'`); n != 1 {
 		t.Fatalf("%d prices from the 32 uploads of one content, want 1", n)
 	}
 }

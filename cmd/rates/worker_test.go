@@ -50,7 +50,7 @@ func TestWorkerBinaryDeadlineRollsBackAndRedelivers(t *testing.T) {
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("rates-ingest")}); err != nil {
 		t.Fatal(err)
 	}
-	body := []byte("orig_code,dest_code,day,price\nCNSHA,NLRTM,2030-04-01,100\nCNSHA,NLRTM,2030-04-01,200\n")
+	body := []byte("orig_code,dest_code,day,price\nCNSHA,NLRTM,2025-04-01,100\nCNSHA,NLRTM,2025-04-01,200\n")
 	put, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("rates-ingest"), Key: aws.String("incoming/late.csv"), Body: bytes.NewReader(body)})
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestWorkerBinaryDeadlineRollsBackAndRedelivers(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if n := db.int(`SELECT count(*) FROM prices WHERE day = '2030-04-01'`); n != 2 {
+	if n := db.int(`SELECT count(*) FROM prices WHERE day = '2025-04-01'`); n != 2 {
 		t.Fatalf("%d prices of the batch, want 2 (loaded once)", n)
 	}
 	_ = worker.cmd.Process.Signal(os.Interrupt)
