@@ -253,6 +253,12 @@ func TestPreviousReleaseAndThisOneLoadContentOnce(t *testing.T) {
 		if n := prices(ctx, pool); n != 1 {
 			t.Fatalf("the batch's row is in prices %d times, want 1", n)
 		}
+		// This release knows the same rows in other bytes (CRLF, a leading zero) too.
+		reexport := strings.ReplaceAll(strings.Replace(compatCSV, ",900", ",0900", 1), "\n", "\r\n")
+		res, err = loader(pool).Load(ctx, ingest.FileSource("/tmp/d.csv"), strings.NewReader(reexport))
+		if err != nil || res.Status != ingest.StatusDuplicate {
+			t.Fatalf("this release, the rows re-exported: %+v, %v", res, err)
+		}
 		// Other content still loads through the previous release, and gets its key.
 		other := strings.Repeat("0", 63) + "1"
 		if err := previousReleaseLoad(ctx, pool, "s3:incoming/d.csv", other); err != nil {

@@ -289,7 +289,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	}
 	checkSecurity(t, spec, anonymous)
 	// Statuses that take a fault to provoke; the chaos tests and internal/api cover them.
-	faultOnly := []string{"GET /rates 503", "GET /readyz 503", "POST /batches 503", "POST /batches 404",
+	faultOnly := []string{"GET /rates 503", "GET /readyz 503", "POST /batches 503", "POST /batches 404", "POST /batches 501",
 		"POST /batches 429", "GET /batches/{id} 503", "DELETE /batches/{id} 503"}
 	for path, item := range spec.doc["paths"].(map[string]any) {
 		for method, op := range item.(map[string]any) {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -274,10 +276,30 @@ func TestMigrateCreatesRolesAndWorkerCheck(t *testing.T) {
 	if _, logs, err := runCmd(t, map[string]string{"DATABASE_URL": dbURL}, "seed", "--file", defaultDump); err != nil {
 		t.Fatalf("seed: %v\n%s", err, logs)
 	}
-	r := startServe(t, map[string]string{"DATABASE_URL": as(apiRole), "HTTP_ADDR": freeAddr(t), "MIGRATE_ON_START": "false"})
+	const token = "test-token-0123456789abcdef"
+	r := startServe(t, map[string]string{"DATABASE_URL": as(apiRole), "HTTP_ADDR": freeAddr(t), "MIGRATE_ON_START": "false",
+		"INGEST_API_TOKEN": token})
 	r.waitReady(t)
 	if status, body := get(t, "http://"+r.addr+"/rates?date_from=2026-01-01&date_to=2026-01-01&orig_code=CNSHA&dest_code=NLRTM"); status != 200 {
 		t.Fatalf("rates as the API role = %d %s", status, body)
+	}
+	// With a token but the least-privilege role, /batches is refused before any body is read,
+	// naming the role, and the start-up log says why.
+	req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/batches", strings.NewReader("orig_code,dest_code,day,price\nCNSHA,NLRTM,2025-01-01,1\n"))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "text/csv")
+	req.Header.Set("Idempotency-Key", "least-privilege")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusal, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(string(refusal), "database role "+apiRole+" may not load batches") {
+		t.Fatalf("POST /batches as the API role = %d %s, want 501 naming the role", resp.StatusCode, refusal)
+	}
+	if !strings.Contains(r.logs.String(), "POST /batches is off") {
+		t.Fatalf("the start-up log does not say /batches is off:\n%s", r.logs)
 	}
 	batch := t.TempDir() + "/batch.csv"
 	if err := os.WriteFile(batch, []byte("orig_code,dest_code,day,price\nCNSHA,NLRTM,2026-01-01,1000\n"), 0o644); err != nil {

@@ -73,9 +73,36 @@ func TestConstraintsAgreeWithRules(t *testing.T) {
 	for _, d := range outside {
 		check("day "+d, false, try(`INSERT INTO prices VALUES ('AAAAA', 'BBBBB', $1::date, 10)`, d))
 	}
+	for _, route := range [][2]string{{"AAAAA", "BBBBB"}, {"BBBBB", "AAAAA"}, {"AAAAA", "AAAAA"}} {
+		check(fmt.Sprintf("route %s-%s", route[0], route[1]), domain.DistinctRoute(route[0], route[1]),
+			try(`INSERT INTO prices VALUES ($1, $2, '2026-01-05', 10)`, route[0], route[1]))
+	}
 	// price_daily follows from prices: a sum below the count cannot come from valid prices.
 	check("price_daily with a sum below the count", false,
 		try(`INSERT INTO price_daily VALUES ('AAAAA', 'BBBBB', '2026-01-05', 3, 2)`))
 	check("price_daily with a sum equal to the count", true,
 		try(`INSERT INTO price_daily VALUES ('AAAAA', 'BBBBB', '2026-01-05', 3, 3)`))
+}
+// 000036 stops on a price from a port to itself stored before prices_route_distinct existed.
+func TestRouteValidationRejectsOldBadRows(t *testing.T) {
+	pool, _ := dbtest.Migrated(t, srv)
+	ctx := context.Background()
+	for _, stmt := range []string{
+		`ALTER TABLE prices DROP CONSTRAINT prices_route_distinct`,
+		`INSERT INTO regions VALUES ('r', 'R', NULL); INSERT INTO ports VALUES ('AAAAA', 'A', 'r')`,
+		`INSERT INTO prices VALUES ('AAAAA', 'AAAAA', '2026-01-05', 10)`,
+		`ALTER TABLE prices ADD CONSTRAINT prices_route_distinct CHECK (orig_code <> dest_code) NOT VALID`,
+	} {
+		if _, err := pool.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	up, err := os.ReadFile("../../db/migrations/000036_validate_prices_route_distinct.up.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pool.Exec(ctx, string(up))
+	if err == nil || !strings.Contains(err.Error(), "prices_route_distinct") {
+		t.Fatalf("validation of a price from a port to itself: %v, want a violation of prices_route_distinct", err)
+	}
 }

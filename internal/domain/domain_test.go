@@ -142,3 +142,46 @@ func TestFileSHA256(t *testing.T) {
 		t.Fatalf("FileSHA256(missing) error = %v, want not exist", err)
 	}
 }
+
+func TestDayWindow(t *testing.T) {
+	w := DefaultDayWindow
+	now := time.Date(2026, 12, 4, 23, 59, 0, 0, time.FixedZone("UTC-5", -5*3600)) // 2026-12-05 in UTC
+	day := func(s string) time.Time {
+		d, err := ParseDay(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if got := w.Latest(now); !got.Equal(day("2027-12-05")) {
+		t.Fatalf("latest day = %s, want 2027-12-05 (365 days after today in UTC)", got)
+	}
+	for _, tc := range []struct {
+		day  string
+		want error
+	}{
+		{"1999-12-31", ErrDayTooEarly},
+		{"2000-01-01", nil},
+		{"2026-12-05", nil},
+		{"2027-12-05", nil},
+		{"2027-12-06", ErrDayTooLate},
+		{"9999-01-01", ErrDayTooLate},
+	} {
+		if err := w.Check(day(tc.day), now); !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
+			t.Errorf("%s: %v, want %v", tc.day, err, tc.want)
+		}
+	}
+	narrow := DayWindow{Earliest: day("2026-01-01"), DaysAhead: 0}
+	if err := narrow.Check(day("2026-12-06"), now); !errors.Is(err, ErrDayTooLate) {
+		t.Errorf("tomorrow with no day ahead: %v", err)
+	}
+	if err := narrow.Check(day("2026-12-05"), now); err != nil {
+		t.Errorf("today with no day ahead: %v", err)
+	}
+}
+
+func TestDistinctRoute(t *testing.T) {
+	if !DistinctRoute("CNSHA", "NLRTM") || DistinctRoute("CNSHA", "CNSHA") {
+		t.Fatal("DistinctRoute")
+	}
+}
