@@ -262,7 +262,7 @@ func printIngest(stdout io.Writer, path string, res ingest.Result, asJSON bool) 
 	var failed error
 	switch res.Status {
 	case ingest.StatusRejected:
-		out.Error, out.BadRows, out.Errors = ingest.RejectionMessage(res.Report.BadRows), res.Report.BadRows, res.Report.Errors
+		out.Error, out.BadRows, out.Errors = res.Report.Message(), res.Report.BadRows, res.Report.Errors
 		failed = fmt.Errorf("ingest %s: batch %d: %s", path, res.BatchID, out.Error)
 	case ingest.StatusDisplaced:
 		out.Error = ingest.DisplacedMessage(res)

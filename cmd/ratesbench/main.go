@@ -1063,20 +1063,31 @@ func writeBatch(shape string, rows int, ports []gendump.Port) (string, error) {
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
 	rng := rand.New(rand.NewPCG(uint64(rows), 3))
+	// A route joins two distinct ports (domain.DistinctRoute).
+	route := func() [2]string {
+		for {
+			o, d := ports[rng.IntN(len(ports))].Code, ports[rng.IntN(len(ports))].Code
+			if o != d {
+				return [2]string{o, d}
+			}
+		}
+	}
 	routes := make([][2]string, 300)
 	for i := range routes {
-		routes[i] = [2]string{ports[rng.IntN(len(ports))].Code, ports[rng.IntN(len(ports))].Code}
+		routes[i] = route()
 	}
-	day0 := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Days before the dump's month and inside the window of plausible days whenever the bench
+	// runs (from 2000-01-01 to a year after today).
+	day0 := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
 	fmt.Fprintln(bw, "orig_code,dest_code,day,price")
 	for range rows {
 		if shape == "concentrated" {
 			// A month of prices on 300 routes, as a carrier's monthly batch would be.
 			r := routes[rng.IntN(len(routes))]
-			fmt.Fprintf(bw, "%s,%s,2027-02-%02d,%d\n", r[0], r[1], 1+rng.IntN(28), 300+rng.IntN(3000))
+			fmt.Fprintf(bw, "%s,%s,2025-02-%02d,%d\n", r[0], r[1], 1+rng.IntN(28), 300+rng.IntN(3000))
 		} else {
-			o, d := ports[rng.IntN(len(ports))].Code, ports[rng.IntN(len(ports))].Code
-			fmt.Fprintf(bw, "%s,%s,%s,%d\n", o, d, day0.AddDate(0, 0, rng.IntN(730)).Format(time.DateOnly), 300+rng.IntN(3000))
+			r := route()
+			fmt.Fprintf(bw, "%s,%s,%s,%d\n", r[0], r[1], day0.AddDate(0, 0, rng.IntN(730)).Format(time.DateOnly), 300+rng.IntN(3000))
 		}
 	}
 	if err := bw.Flush(); err != nil {

@@ -2,7 +2,7 @@
 -- that the same rows re-exported (a price written 0100, CRLF for LF, another order) load once.
 -- Expand only: content_key (kind:sha256 of the decompressed bytes) stays as it is, and the
 -- loader sets both keys on a batch it loads and finds a loaded batch by either. The previous
--- release knows neither: 000033's trigger gives its loaded batches the byte key, so it cannot
+-- release knows neither: the trigger batches_fill_content_key gives its loaded batches the byte key, so it cannot
 -- load bytes this release loaded, and this release finds what it loaded by those bytes. Unique
 -- among loaded batches only, so a reverted or discarded batch lets go of its rows whoever
 -- changed its status.

@@ -406,7 +406,7 @@ func (h *BatchHandler) answer(w http.ResponseWriter, res Result) {
 			status = http.StatusRequestEntityTooLarge
 		}
 		httpjson.Write(w, status, BatchRejected{
-			Error:   RejectionMessage(res.Report.BadRows),
+			Error:   res.Report.Message(),
 			BatchID: res.BatchID, BadRows: res.Report.BadRows, Errors: res.Report.Errors,
 		})
 		return
@@ -531,6 +531,15 @@ func isDeadlock(err error) bool {
 func isTimeout(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "57014" || pgErr.Code == "55P03")
+}
+
+// Message summarises the rejection for people: its one problem when no row is to blame (a
+// limit, an unreadable or empty batch), else the count of bad rows.
+func (r *Report) Message() string {
+	if r.BadRows == 0 && len(r.Errors) == 1 {
+		return "batch rejected: " + r.Errors[0].Reason
+	}
+	return RejectionMessage(r.BadRows)
 }
 
 // RejectionMessage summarises a rejection for people.

@@ -506,7 +506,7 @@ func (l *Loader) applyPrices(ctx context.Context, tx pgx.Tx, src Source, res *Re
 }
 
 // contentKey is the identity of a batch by its decompressed bytes (batches.content_key), which
-// the previous release gives its loaded batches too (migration 000033).
+// the previous release gives its loaded batches too (the trigger batches_fill_content_key).
 func contentKey(kind DataKind, sha256 string) string { return string(kind) + ":" + sha256 }
 
 // rowsKey is the identity of a batch of kind k by the digest of its rows (batches.rows_key).
