@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -509,5 +510,21 @@ func TestRemoveStaleSpool(t *testing.T) {
 	left, _ := os.ReadDir(dir)
 	if len(left) != 1 || left[0].Name() != "other-file" {
 		t.Fatalf("left %v, want only other-file", left)
+	}
+}
+
+// A deadlock is a bug in the order of locks, not an outage: 500, not 503 with Retry-After.
+func TestBatchFailureDeadlockIsNotAnOutage(t *testing.T) {
+	h := NewBatchHandler(nil, HandlerConfig{Token: testToken}, testLogger(t))
+	for _, tc := range []struct {
+		code   string
+		status int
+	}{{"40P01", http.StatusInternalServerError}, {"57P01", http.StatusServiceUnavailable}} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/batches", nil)
+		h.fail(r.Context(), w, r, fmt.Errorf("load batch: %w", &pgconn.PgError{Code: tc.code}))
+		if w.Code != tc.status || (w.Header().Get("Retry-After") != "") != (tc.status == http.StatusServiceUnavailable) {
+			t.Errorf("SQLSTATE %s: %d %v, want %d", tc.code, w.Code, w.Header(), tc.status)
+		}
 	}
 }
