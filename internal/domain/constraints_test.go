@@ -83,6 +83,7 @@ func TestConstraintsAgreeWithRules(t *testing.T) {
 	check("price_daily with a sum equal to the count", true,
 		try(`INSERT INTO price_daily VALUES ('AAAAA', 'BBBBB', '2026-01-05', 3, 3)`))
 }
+
 // 000036 stops on a price from a port to itself stored before prices_route_distinct existed.
 func TestRouteValidationRejectsOldBadRows(t *testing.T) {
 	pool, _ := dbtest.Migrated(t, srv)
