@@ -246,3 +246,30 @@ func TestLimitErrorIsTyped(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// BenchmarkConvert reads a 100,000-row batch through the bounded reader and the converter
+// (parse, checks, canonical row, digest): the Go side of a load's copy phase.
+func BenchmarkConvert(b *testing.B) {
+	data := batchBytes(100_000, nil)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		in, err := openBatch(bytes.NewReader(data), false, Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := newConverter(in, 5, testRules, in.sourceErr)
+		if _, err := io.Copy(io.Discard, c); err != nil || c.rows != 100_000 || c.badRows != 0 {
+			b.Fatalf("rows %d, bad %d, %v", c.rows, c.badRows, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100_000), "ns/row")
+}
+
+// BenchmarkRowDigestAdd is the digest's share of that: one row's SHA-256 and 256-bit sum.
+func BenchmarkRowDigestAdd(b *testing.B) {
+	row := []byte("PT001\tPT002\t2024-01-01\t1234\n")
+	var d RowDigest
+	for b.Loop() {
+		d.Add(row)
+	}
+}
