@@ -94,19 +94,23 @@ const maxIdempotencyKeyLength = 255
 // database is touched, so a slow client holds no connection. Answers, all JSON:
 //
 //	201 {"batch_id", "status": "loaded", "kind", "mode", "rows", "displaced_rows", "duration_ms"}
-//	200 the same body, status "duplicate" and the first batch's id: the content was loaded
+//	200 the same body, status "duplicate" and the first batch's id: the rows were loaded
 //	    already (under any key); or the answer recorded for this Idempotency-Key
 //	    (Idempotent-Replayed: true)
-//	409 the Idempotency-Key was used before for different content
+//	409 the Idempotency-Key was used before for another body, kind or mode (answered before the
+//	    body is read when the kind or mode differs); or BatchDisplaced: the rows are loaded,
+//	    but later replaces took some of them out
 //	422 {"error", "batch_id", "bad_rows", "errors": [{"line", "column", "reason"}]}
 //	                                           rejected (also on replay of a rejected batch)
-//	400 missing or malformed Idempotency-Key, kind or mode; unreadable body
+//	400 missing or malformed Idempotency-Key, kind or mode; an empty or unreadable body
 //	401 missing or wrong token (with WWW-Authenticate: Bearer)
 //	404 the endpoint is disabled (no token configured)
-//	413 body larger than the limit
+//	413 body larger than the limit as sent; or, with a rejected batch, once decompressed
 //	415 not text/csv, or an encoding other than gzip
 //	429 MaxConcurrent uploads in progress (with Retry-After)
-//	503 database unavailable or the load past its deadline (with Retry-After)
+//	501 the database role may not load batches (HandlerConfig.Refused)
+//	503 database unavailable, the load past its deadline, or the server stopping (with
+//	    Retry-After)
 //
 // GET /batches/{id} answers the batch (BatchInfo); DELETE /batches/{id} reverts it (200 with a
 // RevertResult, also when it was reverted already; 409 when it cannot be reverted).
@@ -306,6 +310,9 @@ func (h *BatchHandler) uploadContext(r *http.Request, rc *http.ResponseControlle
 
 func (h *BatchHandler) upload(w http.ResponseWriter, r *http.Request) {
 	received := time.Now()
+	// Until the body is read, an answer ends the connection: the server would otherwise read
+	// what is left of the body first, for as long as the client takes to send it.
+	w.Header().Set("Connection", "close")
 	src, ok := h.parseUpload(w, r)
 	if !ok {
 		return
@@ -337,8 +344,6 @@ func (h *BatchHandler) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	if found {
 		if reason := first.conflict(src, first); reason != "" {
-			// Answered without reading the body: the connection cannot carry another request.
-			w.Header().Set("Connection", "close")
 			h.fail(ctx, w, r, &KeyConflictError{Key: src.Key, BatchID: first.RecordID, Reason: reason})
 			return
 		}
@@ -349,6 +354,7 @@ func (h *BatchHandler) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer spool.Close()
+	w.Header().Del("Connection")
 	var res Result
 	switch {
 	case found:
