@@ -285,27 +285,23 @@ func (h *BatchHandler) takeSlot(w http.ResponseWriter) (release func(), ok bool)
 // errStopping is the cause of an upload's context when the server stops before it is done.
 var errStopping = errors.New("the server is stopping")
 
-// uploadContext is the context of one upload: the request's, also cancelled StopGrace after
-// Stop closes, with errStopping as its cause; then the body's reading ends too, so that the
-// upload is answered before the server closes its connection.
-func (h *BatchHandler) uploadContext(r *http.Request, rc *http.ResponseController) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(r.Context())
-	go func() {
-		select {
-		case <-h.cfg.Stop:
-		case <-ctx.Done():
-			return
-		}
-		t := time.NewTimer(h.cfg.StopGrace)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel(errStopping)
-			_ = rc.SetReadDeadline(time.Now())
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, func() { cancel(context.Canceled) }
+// cancelOnStop cancels an upload's context with errStopping StopGrace after Stop closes, and
+// ends the reading of its body, so that the upload is answered before the server closes its
+// connection. It returns when ctx ends.
+func (h *BatchHandler) cancelOnStop(ctx context.Context, cancel context.CancelCauseFunc, rc *http.ResponseController) {
+	select {
+	case <-h.cfg.Stop:
+	case <-ctx.Done():
+		return
+	}
+	t := time.NewTimer(h.cfg.StopGrace)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		cancel(errStopping)
+		_ = rc.SetReadDeadline(time.Now())
+	case <-ctx.Done():
+	}
 }
 
 func (h *BatchHandler) upload(w http.ResponseWriter, r *http.Request) {
@@ -331,8 +327,9 @@ func (h *BatchHandler) upload(w http.ResponseWriter, r *http.Request) {
 			h.log.Warn("cannot extend the server's deadlines for POST /batches; large uploads may time out", "error", err.Error())
 		})
 	}
-	ctx, cancel := h.uploadContext(r, rc)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(context.Canceled)
+	go h.cancelOnStop(ctx, cancel, rc)
 	src.ReceivedAt = received
 
 	// The key first: a retry of a recorded batch, or a key used for another kind or mode, is
@@ -405,8 +402,8 @@ func (h *BatchHandler) answer(w http.ResponseWriter, res Result) {
 	if res.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	switch {
-	case res.Status == StatusRejected:
+	switch res.Status {
+	case StatusRejected:
 		status := http.StatusUnprocessableEntity
 		if res.Report.TooLarge {
 			status = http.StatusRequestEntityTooLarge
@@ -416,7 +413,7 @@ func (h *BatchHandler) answer(w http.ResponseWriter, res Result) {
 			BatchID: res.BatchID, BadRows: res.Report.BadRows, Errors: res.Report.Errors,
 		})
 		return
-	case res.Status == StatusDisplaced:
+	case StatusDisplaced:
 		httpjson.Write(w, http.StatusConflict, BatchDisplaced{
 			Error: DisplacedMessage(res), BatchID: res.BatchID, Status: res.Status, DisplacedBy: res.DisplacedBy,
 		})
