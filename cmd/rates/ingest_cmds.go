@@ -293,44 +293,60 @@ func printIngest(stdout io.Writer, path string, res ingest.Result, asJSON bool) 
 	return failed
 }
 
-// batchesCmd runs `rates batches list|show ID|revert ID [--json]`.
-func batchesCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+// batchesArgs are the arguments of `rates batches`.
+type batchesArgs struct {
+	action string
+	id     int64
+	asJSON bool
+	limit  int
+}
+
+func parseBatchesArgs(args []string, stderr io.Writer) (batchesArgs, error) {
 	const usage = "usage: rates batches list [--limit N] [--json] | show ID [--json] | revert ID [--json]"
 	if len(args) == 0 {
-		return errors.New(usage)
+		return batchesArgs{}, errors.New(usage)
 	}
-	action, args := args[0], args[1:]
-	fs := flag.NewFlagSet("batches "+action, flag.ContinueOnError)
+	a := batchesArgs{action: args[0]}
+	args = args[1:]
+	fs := flag.NewFlagSet("batches "+a.action, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	limit := fs.Int("limit", 50, "list: how many batches, newest first")
+	fs.BoolVar(&a.asJSON, "json", false, "print JSON")
+	fs.IntVar(&a.limit, "limit", 50, "list: how many batches, newest first")
 	// The ID may come before or after the flags.
-	var id int64
-	if len(args) > 0 && action != "list" {
+	if len(args) > 0 && a.action != "list" {
 		if n, err := strconv.ParseInt(args[0], 10, 64); err == nil {
-			id, args = n, args[1:]
+			a.id, args = n, args[1:]
 		}
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		return a, err
 	}
-	if id == 0 && action != "list" && fs.NArg() == 1 {
+	if a.id == 0 && a.action != "list" && fs.NArg() == 1 {
 		n, err := strconv.ParseInt(fs.Arg(0), 10, 64)
 		if err != nil || n <= 0 {
-			return fmt.Errorf("batches %s: %q is not a batch id", action, fs.Arg(0))
+			return a, fmt.Errorf("batches %s: %q is not a batch id", a.action, fs.Arg(0))
 		}
-		id = n
+		a.id = n
 	} else if fs.NArg() > 0 {
-		return errors.New(usage)
+		return a, errors.New(usage)
 	}
-	switch action {
+	switch a.action {
 	case "list":
 	case "show", "revert":
-		if id <= 0 {
-			return errors.New(usage)
+		if a.id <= 0 {
+			return a, errors.New(usage)
 		}
 	default:
-		return errors.New(usage)
+		return a, errors.New(usage)
+	}
+	return a, nil
+}
+
+// batchesCmd runs `rates batches list|show ID|revert ID [--json]`.
+func batchesCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	a, err := parseBatchesArgs(args, stderr)
+	if err != nil {
+		return err
 	}
 	pool, err := openReady(ctx, cfg, log)
 	if err != nil {
@@ -343,71 +359,84 @@ func batchesCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args 
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
-	switch action {
+	switch a.action {
 	case "list":
-		list, err := l.Batches(ctx, max(*limit, 1))
+		list, err := l.Batches(ctx, max(a.limit, 1))
 		if err != nil {
 			return err
 		}
-		if *asJSON {
+		if a.asJSON {
 			if list == nil {
 				list = []ingest.BatchInfo{}
 			}
 			return printJSON(list)
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tKIND\tMODE\tSTATUS\tROWS\tDISPLACED\tFINISHED\tSOURCE")
-		for i := range list {
-			b := &list[i]
-			status := string(b.Status)
-			if b.DuplicateOf != 0 {
-				status += " of " + strconv.FormatInt(b.DuplicateOf, 10)
-			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", b.ID, b.Kind, b.Mode, status, b.Rows, b.DisplacedRows,
-				b.FinishedAt.UTC().Format(time.RFC3339), b.Source)
-		}
-		return tw.Flush()
+		return printBatchList(stdout, list)
 	case "show":
-		b, err := l.Batch(ctx, id)
+		b, err := l.Batch(ctx, a.id)
 		if err != nil {
 			return err
 		}
-		if *asJSON {
+		if a.asJSON {
 			return printJSON(b)
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "batch\t%d\nkind\t%s\nmode\t%s\nstatus\t%s\n", b.ID, b.Kind, b.Mode, b.Status)
-		if b.DuplicateOf != 0 {
-			fmt.Fprintf(tw, "duplicate of\t%d\n", b.DuplicateOf)
-		}
-		fmt.Fprintf(tw, "source\t%s (%s)\n", b.Source, b.SourceKind)
-		if b.SourceKey != "" {
-			fmt.Fprintf(tw, "source key\t%s\n", b.SourceKey)
-		}
-		fmt.Fprintf(tw, "sha256\t%s\nrows\t%d\nbad rows\t%d\nbytes\t%d\ndisplaced rows\t%d\n", b.SHA256, b.Rows, b.BadRows, b.Bytes, b.DisplacedRows)
-		if b.ReceivedAt != nil {
-			fmt.Fprintf(tw, "received\t%s\n", b.ReceivedAt.UTC().Format(time.RFC3339))
-		}
-		fmt.Fprintf(tw, "started\t%s\nfinished\t%s\nduration\t%d ms\n", b.StartedAt.UTC().Format(time.RFC3339),
-			b.FinishedAt.UTC().Format(time.RFC3339), b.DurationMS)
-		if b.RevertedAt != nil {
-			fmt.Fprintf(tw, "%s\t%s\n", b.Status, b.RevertedAt.UTC().Format(time.RFC3339))
-		}
-		if b.Report != nil {
-			for _, e := range b.Report.Errors {
-				fmt.Fprintf(tw, "error\tline %d %s: %s\n", e.Line, e.Column, e.Reason)
-			}
-		}
-		return tw.Flush()
+		return printBatch(stdout, b)
 	default:
-		res, err := l.Revert(ctx, id)
+		res, err := l.Revert(ctx, a.id)
 		if err != nil {
 			return err
 		}
-		if *asJSON {
+		if a.asJSON {
 			return printJSON(res)
 		}
 		fmt.Fprintln(stdout, res.Message)
 		return nil
 	}
+}
+
+// printBatchList prints `rates batches list` as a table.
+func printBatchList(stdout io.Writer, list []ingest.BatchInfo) error {
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tMODE\tSTATUS\tROWS\tDISPLACED\tFINISHED\tSOURCE")
+	for i := range list {
+		b := &list[i]
+		status := string(b.Status)
+		if b.DuplicateOf != 0 {
+			status += " of " + strconv.FormatInt(b.DuplicateOf, 10)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", b.ID, b.Kind, b.Mode, status, b.Rows, b.DisplacedRows,
+			b.FinishedAt.UTC().Format(time.RFC3339), b.Source)
+	}
+	return tw.Flush()
+}
+
+// printBatch prints `rates batches show` as a table.
+func printBatch(stdout io.Writer, b ingest.BatchInfo) error {
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "batch\t%d\nkind\t%s\nmode\t%s\nstatus\t%s\n", b.ID, b.Kind, b.Mode, b.Status)
+	if b.DuplicateOf != 0 {
+		fmt.Fprintf(tw, "duplicate of\t%d\n", b.DuplicateOf)
+	}
+	fmt.Fprintf(tw, "source\t%s (%s)\n", b.Source, b.SourceKind)
+	if b.SourceKey != "" {
+		fmt.Fprintf(tw, "source key\t%s\n", b.SourceKey)
+	}
+	if b.RowsDigest != "" {
+		fmt.Fprintf(tw, "rows digest\t%s\n", b.RowsDigest)
+	}
+	fmt.Fprintf(tw, "sha256\t%s\nrows\t%d\nbad rows\t%d\nbytes\t%d\ndisplaced rows\t%d\n", b.SHA256, b.Rows, b.BadRows, b.Bytes, b.DisplacedRows)
+	if b.ReceivedAt != nil {
+		fmt.Fprintf(tw, "received\t%s\n", b.ReceivedAt.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(tw, "started\t%s\nfinished\t%s\nduration\t%d ms\n", b.StartedAt.UTC().Format(time.RFC3339),
+		b.FinishedAt.UTC().Format(time.RFC3339), b.DurationMS)
+	if b.RevertedAt != nil {
+		fmt.Fprintf(tw, "%s\t%s\n", b.Status, b.RevertedAt.UTC().Format(time.RFC3339))
+	}
+	if b.Report != nil {
+		for _, e := range b.Report.Errors {
+			fmt.Fprintf(tw, "error\tline %d %s: %s\n", e.Line, e.Column, e.Reason)
+		}
+	}
+	return tw.Flush()
 }

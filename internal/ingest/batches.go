@@ -16,14 +16,16 @@ import (
 
 // BatchInfo is one batch as `rates batches show` and GET /batches/{id} present it.
 type BatchInfo struct {
-	ID            int64            `json:"batch_id"`
-	Kind          DataKind         `json:"kind"`
-	Mode          Mode             `json:"mode"`
-	Status        Status           `json:"status"`
-	SourceKind    Kind             `json:"source_kind"`
-	Source        string           `json:"source"`
-	SourceKey     string           `json:"source_key,omitempty"`
-	SHA256        string           `json:"sha256"`
+	ID         int64    `json:"batch_id"`
+	Kind       DataKind `json:"kind"`
+	Mode       Mode     `json:"mode"`
+	Status     Status   `json:"status"`
+	SourceKind Kind     `json:"source_kind"`
+	Source     string   `json:"source"`
+	SourceKey  string   `json:"source_key,omitempty"`
+	SHA256     string   `json:"sha256"`
+	// RowsDigest is the digest of the rows (see RowDigest) of a batch that loaded.
+	RowsDigest    string           `json:"rows_digest,omitempty"`
 	Rows          int64            `json:"rows"`
 	BadRows       int64            `json:"bad_rows"`
 	Bytes         int64            `json:"bytes"`
@@ -43,14 +45,14 @@ type BatchInfo struct {
 var ErrBatchNotFound = errors.New("no such batch")
 
 const batchInfoSQL = `SELECT id, kind, mode, status, source_kind, source_name, coalesce(source_key, ''), sha256,
-	rows, bad_rows, bytes, displaced_rows, coalesce(duplicate_of, 0), received_at, started_at, finished_at,
+	coalesce(split_part(rows_key, ':', 2), ''), rows, bad_rows, bytes, displaced_rows, coalesce(duplicate_of, 0), received_at, started_at, finished_at,
 	duration_ms, timings, reverted_at, coalesce(revert_reason, ''), report FROM batches`
 
 func scanBatchInfo(row pgx.Row) (BatchInfo, error) {
 	var b BatchInfo
 	var kind, mode, status, sourceKind string
 	var timings, report []byte
-	err := row.Scan(&b.ID, &kind, &mode, &status, &sourceKind, &b.Source, &b.SourceKey, &b.SHA256,
+	err := row.Scan(&b.ID, &kind, &mode, &status, &sourceKind, &b.Source, &b.SourceKey, &b.SHA256, &b.RowsDigest,
 		&b.Rows, &b.BadRows, &b.Bytes, &b.DisplacedRows, &b.DuplicateOf, &b.ReceivedAt, &b.StartedAt, &b.FinishedAt,
 		&b.DurationMS, &timings, &b.RevertedAt, &b.RevertReason, &report)
 	if err != nil {

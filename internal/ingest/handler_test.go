@@ -239,7 +239,7 @@ func TestBatchEndpointsShowRevertAndRefuseBeyondTheUploadLimit(t *testing.T) {
 	}
 	id := url + "/" + strconv.Itoa(int(created["batch_id"].(float64)))
 	get := post{auth: "Bearer " + testToken, method: http.MethodGet}
-	if status, _, b := get.do(t, id); status != http.StatusOK || b["status"] != "loaded" || b["rows"] != 20.0 || b["sha256"] == nil {
+	if status, _, b := get.do(t, id); status != http.StatusOK || b["status"] != "loaded" || b["rows"] != 20.0 || b["sha256"] == nil || len(b["rows_digest"].(string)) != 64 {
 		t.Fatalf("GET: %d %v", status, b)
 	}
 	del := post{auth: "Bearer " + testToken, method: http.MethodDelete}

@@ -51,6 +51,20 @@ func TestWorkerDuplicateReplaceAndReferenceUploads(t *testing.T) {
 	if n := p.count(`SELECT sum(price) FROM prices WHERE orig_code = 'NEWP1' AND day = '2024-05-01'`); n != 150 {
 		t.Fatalf("the corrected day sums to %d, want 150", n)
 	}
+	// The first prices again, after the correction took some of their rows out: nothing is
+	// written, the message is done (a retry cannot help), and the answer is displaced, naming
+	// the correction, rather than a duplicate as if all of it were in place.
+	p.step("incoming/daily-third.csv", prices)
+	if n := p.count(`SELECT count(*) FROM batches WHERE status = 'duplicate' AND duplicate_of = 2`); n != 2 {
+		t.Fatalf("%d duplicate records of batch 2, want 2", n)
+	}
+	res := load(t, p.loader, fileSource("daily-again.csv"), prices)
+	if res.Status != StatusDisplaced || res.BatchID != 2 || len(res.DisplacedBy) != 1 || res.DisplacedBy[0] != 4 {
+		t.Fatalf("the first prices re-sent after the correction: %+v, want displaced by batch 4", res)
+	}
+	if n := p.count(`SELECT count(*) FROM prices WHERE orig_code = 'NEWP1'`); n != 2 {
+		t.Fatalf("%d prices on the new port after the re-sends, want 2", n)
+	}
 	if !p.drained() {
 		t.Fatalf("queue %+v, want empty", p.fake.Stats(p.queue))
 	}
