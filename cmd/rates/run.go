@@ -68,7 +68,8 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 
 	cfg, cfgErr := config.Load(lookup)
 	ing, ingErr := config.LoadIngest(lookup)
-	cfgErr = errors.Join(cfgErr, ingErr)
+	cache, cacheErr := config.LoadCache(lookup)
+	cfgErr = errors.Join(cfgErr, ingErr, cacheErr)
 	// Log lines and metric lines (embedded metric format) share the output: one lock keeps
 	// each line whole.
 	stderr = &lockedWriter{w: stderr}
@@ -84,7 +85,7 @@ func run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 			err = fmt.Errorf("serve takes no arguments (got %q): configure it with environment variables", args)
 			break
 		}
-		err = serve(ctx, cfg, ing, stderr, log)
+		err = serve(ctx, cfg, ing, cache, stderr, log)
 	case "migrate":
 		err = migrateCmd(ctx, cfg, lookup, args, stdout, log)
 	case "seed":
@@ -232,7 +233,7 @@ func migrateUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error 
 	return nil
 }
 
-func serve(ctx context.Context, cfg config.Config, ing config.Ingest, logOut io.Writer, log *slog.Logger) error {
+func serve(ctx context.Context, cfg config.Config, ing config.Ingest, cache config.Cache, logOut io.Writer, log *slog.Logger) error {
 	m := metrics.New(version)
 	stopPublishing := publishMetrics(ctx, cfg.Metrics, m, logOut, log)
 	defer stopPublishing()
@@ -279,11 +280,25 @@ func serve(ctx context.Context, cfg config.Config, ing config.Ingest, logOut io.
 		QueryTimeout:  cfg.DB.QueryTimeout,
 		MaxQueryBytes: cfg.API.MaxQueryBytes,
 		CacheBytes:    cfg.API.CacheBytes,
-		Metrics:       m,
-		ServeMetrics:  cfg.HTTP.MetricsAddr == "",
-		Batches:       batches,
-		RequestLog:    api.RequestLog{SampleEvery: cfg.Log.Requests.SampleEvery, Slow: cfg.Log.Requests.Slow},
+		// Notifications come from the primary: a replica neither listens nor replays NOTIFY.
+		Listen: func(ctx context.Context) (api.Listener, error) {
+			return store.Listen(ctx, pool.Config().ConnConfig)
+		},
+		PollInterval: cache.PollInterval,
+		MaxAge:       cache.MaxAge,
+		Preload:      cache.Preload,
+		Metrics:      m,
+		ServeMetrics: cfg.HTTP.MetricsAddr == "",
+		Batches:      batches,
+		RequestLog:   api.RequestLog{SampleEvery: cfg.Log.Requests.SampleEvery, Slow: cfg.Log.Requests.Slow},
 	}, readiness, log)
+	stopWatching, err := handler.Start(ctx)
+	if err != nil {
+		_ = ln.Close()
+		_ = stopMetrics()
+		return err
+	}
+	defer stopWatching()
 	readiness.SetReady(true)
 	err = server.Run(ctx, ln, handler, serverConfig(cfg.HTTP, cfg.Shutdown), readiness, log)
 	// Metrics stay up until the API has drained, then stop with it.

@@ -25,7 +25,8 @@ type Store interface {
 	Generation(ctx context.Context) (store.Generation, error)
 	Tree(ctx context.Context) (*store.Tree, error)
 	Resolve(ctx context.Context, code string) (store.Location, error)
-	DailyStats(ctx context.Context, orig, dest []string, from, to time.Time) ([]store.DayStat, error)
+	DailyStats(ctx context.Context, orig, dest []string, from, to time.Time) ([]store.DayStat, store.Generation, error)
+	ScanDaily(ctx context.Context, fn func(store.DailyRow) error) (store.Generation, error)
 	Ping(ctx context.Context) error
 }
 
@@ -41,6 +42,19 @@ type Config struct {
 	MaxQueryBytes int
 	// CacheBytes bounds the cache of computed answers; 0 turns it off.
 	CacheBytes int
+	// Listen, when set, opens connections that hear of committed changes of the data (on the
+	// primary). Once Start has run, requests use the generation the watcher keeps instead of
+	// reading it (see watcher).
+	Listen func(ctx context.Context) (Listener, error)
+	// PollInterval is how often the watcher reads the generation whatever it hears; a
+	// generation is trusted for twice that (0: 500 ms).
+	PollInterval time.Duration
+	// MaxAge is the max-age of Cache-Control on GET /rates answers; 0 sends no-cache (every
+	// reuse revalidates with If-None-Match).
+	MaxAge time.Duration
+	// Preload bounds the time Start spends loading every day of price_daily into the cache
+	// before the instance turns ready; 0 loads nothing.
+	Preload time.Duration
 	// Metrics records requests and cache lookups; nil records nothing.
 	Metrics *metrics.Metrics
 	// ServeMetrics adds GET /metrics to this router (when metrics have no listener of their own).
@@ -74,22 +88,30 @@ type Handler struct {
 	answers *answerCache
 	months  *answerCache
 	gens    *generationReader
+	watch   *watcher
 	treeMu  sync.Mutex
 	tree    atomic.Pointer[store.Tree]
+	// cacheControl is the Cache-Control value of successful answers.
+	cacheControl []string
 }
 
 // New builds the router with its middleware.
 func New(st Store, cfg Config, readiness *Readiness, log *slog.Logger) *Handler {
-	h := &Handler{store: st, cfg: cfg, log: log, readiness: readiness}
+	h := &Handler{store: st, cfg: cfg, log: log, readiness: readiness, cacheControl: cacheControl(cfg.MaxAge)}
 	if cfg.CacheBytes > 0 {
 		h.answers, h.months = newCaches(cfg.CacheBytes)
 	}
-	h.gens = newGenerationReader(func(ctx context.Context) (store.Generation, error) {
-		return store.RetryOnce(ctx, st.Generation)
-	}, cfg.QueryTimeout, func(gen store.Generation) {
-		h.answers.advance(gen)
-		h.months.advance(gen)
-	})
+	readGen := func(ctx context.Context) (store.Generation, error) { return store.RetryOnce(ctx, st.Generation) }
+	poll := cfg.PollInterval
+	if poll <= 0 {
+		poll = 500 * time.Millisecond
+	}
+	h.watch = &watcher{read: readGen, listen: cfg.Listen, poll: poll, trust: 2 * poll, timeout: cfg.QueryTimeout, log: log,
+		observe: func(gen store.Generation) {
+			h.answers.advance(gen)
+			h.months.advance(gen)
+		}}
+	h.gens = newGenerationReader(readGen, cfg.QueryTimeout, h.watch.offer)
 
 	r := chi.NewRouter()
 	r.Use(requestID, observe(log, cfg.Metrics, newRequestLogPolicy(cfg.RequestLog)), recoverPanics(log), limitQuery(cfg.MaxQueryBytes), middleware.GetHead)
@@ -127,83 +149,149 @@ func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.QueryTimeout)
-	defer cancel()
-
-	// One generation read, shared with the requests that arrived at about the same time, tells
-	// which cached answers, days and port tree still reflect the data.
-	gen, err := h.gens.get(ctx)
-	if err != nil {
-		h.storeFailed(w, r, err)
-		return
+	// The generation the watcher keeps, or, when it has none to trust, one read shared with the
+	// requests that arrived at about the same time, tells which cached answers, days and port
+	// tree still reflect the data. The database work of a request, if any, ends by deadline.
+	now := time.Now()
+	deadline := now.Add(h.cfg.QueryTimeout)
+	gen, fresh := h.watch.current(now)
+	if !fresh {
+		if gen, err = h.sharedGeneration(r.Context(), deadline); err != nil {
+			h.storeFailed(w, r, err)
+			return
+		}
 	}
 	key := q.cacheKey()
 	answer, hit := h.answers.get(key, gen)
 	result := "hit"
 	if !hit {
-		// A deadlock or serialization failure of the read (40P01, 40001) is retried once.
-		err = retryOnce(ctx, func(ctx context.Context) error {
-			var e error
-			answer, result, e = h.answer(ctx, q, gen)
-			return e
-		})
-		if err != nil {
+		if answer, result, err = h.compute(r.Context(), deadline, q, key, gen); err != nil {
 			h.storeFailed(w, r, err)
 			return
 		}
-		h.answers.put(key, gen, answer)
 	}
 	if h.answers != nil {
 		h.cfg.Metrics.CacheLookup(result)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(answer.status)
-	_, _ = w.Write(answer.body)
+	h.send(w, r, answer)
 }
 
-// answer computes the response to a valid query: the days, or 400 for an unknown code. result
-// tells whether the days came from the cache ("days") or the database ("miss").
-func (h *Handler) answer(ctx context.Context, q RatesQuery, gen store.Generation) (cacheEntry, string, error) {
-	tree, err := h.currentTree(ctx, gen)
+func (h *Handler) sharedGeneration(ctx context.Context, deadline time.Time) (store.Generation, error) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	return h.gens.get(ctx)
+}
+
+// compute answers a query the answer cache does not hold, and caches the answer under the
+// generation of its data.
+func (h *Handler) compute(ctx context.Context, deadline time.Time, q RatesQuery, key string, gen store.Generation) (cacheEntry, string, error) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	var (
+		answer  cacheEntry
+		dataGen store.Generation
+		result  string
+	)
+	// A deadlock or serialization failure of the read (40P01, 40001) is retried once.
+	err := retryOnce(ctx, func(ctx context.Context) error {
+		var e error
+		answer, dataGen, result, e = h.answer(ctx, q, gen)
+		return e
+	})
 	if err != nil {
 		return cacheEntry{}, "", err
+	}
+	h.answers.put(key, dataGen, answer)
+	return answer, result, nil
+}
+
+// Header values shared by every answer; net/http only reads them.
+var (
+	jsonContentType = []string{"application/json"}
+	// A proxy in front that compresses (CloudFront, nginx) keeps one copy per encoding.
+	varyEncoding = []string{"Accept-Encoding"}
+)
+
+// cacheControl is the Cache-Control of successful answers: no-cache (store, but revalidate on
+// every reuse) or a max-age of whole seconds.
+func cacheControl(maxAge time.Duration) []string {
+	if s := int64(maxAge / time.Second); s > 0 {
+		return []string{"public, max-age=" + strconv.FormatInt(s, 10)}
+	}
+	return []string{"no-cache"}
+}
+
+// send writes an answer: an error as it is (observe makes it uncacheable), a success with its
+// validator and caching headers, as 304 without a body when If-None-Match names its ETag
+// (RFC 9110 13.1.2; HEAD too: chi routes it here and net/http drops the body).
+func (h *Handler) send(w http.ResponseWriter, r *http.Request, e cacheEntry) {
+	hdr := w.Header()
+	if e.status != http.StatusOK {
+		hdr["Content-Type"] = jsonContentType
+		w.WriteHeader(e.status)
+		_, _ = w.Write(e.body)
+		return
+	}
+	hdr["Etag"] = e.etag
+	hdr["Cache-Control"] = h.cacheControl
+	hdr["Vary"] = varyEncoding
+	if inm, ok := r.Header["If-None-Match"]; ok && etagMatches(inm, e.etag[0]) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	hdr["Content-Type"] = jsonContentType
+	hdr["Content-Length"] = e.length
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(e.body)
+}
+
+// answer computes the response to a valid query: the days, or 400 for an unknown code, and the
+// generation of the data it was computed from. result tells whether the days came from the
+// cache ("days") or the database ("miss").
+func (h *Handler) answer(ctx context.Context, q RatesQuery, gen store.Generation) (cacheEntry, store.Generation, string, error) {
+	tree, err := h.currentTree(ctx, gen)
+	if err != nil {
+		return cacheEntry{}, gen, "", err
+	}
+	if tg := tree.Generation(); tg.Tree > gen.Tree {
+		// A tree loaded after gen: the answer is of the tree's generation, which is newer.
+		gen = tg
 	}
 	var locs [2]store.Location
 	for i, loc := range []struct{ param, code string }{{"orig_code", q.Orig}, {"dest_code", q.Dest}} {
 		l, ok := tree.Resolve(loc.code)
 		if !ok {
 			if l, err = h.store.Resolve(ctx, loc.code); err != nil {
-				return cacheEntry{}, "", err
+				return cacheEntry{}, gen, "", err
 			}
 		}
 		if !l.Found {
 			return cacheEntry{status: http.StatusBadRequest,
-				body: httpjson.ErrorBody("unknown " + loc.param + " " + quote(loc.code) + ": not a port code or region slug")}, "miss", nil
+				body: httpjson.ErrorBody("unknown " + loc.param + " " + quote(loc.code) + ": not a port code or region slug")}, gen, "miss", nil
 		}
 		locs[i] = l
 	}
-	stats, result, err := h.dailyStats(ctx, q, gen, locs[0], locs[1])
+	stats, gen, result, err := h.dailyStats(ctx, q, gen, locs[0], locs[1])
 	if err != nil {
-		return cacheEntry{}, "", err
+		return cacheEntry{}, gen, "", err
 	}
 	// About 50 bytes a day; sized once so the cached slice is not copied again.
-	body := appendRates(make([]byte, 0, 16+q.Days()*56), q, stats)
-	return cacheEntry{status: http.StatusOK, body: body}, result, nil
+	return okEntry(appendRates(make([]byte, 0, 16+q.Days()*56), q, stats)), gen, result, nil
 }
 
-// dailyStats returns the stats of the days of q. With the cache on, it works in whole calendar
-// months, each cached under the resolved pair, so that other ranges over the same pair are
-// answered from memory; the months not cached are read in one query.
-// A batch that committed after this request's generation read would show in the months read
-// and not in the ones cached at gen: an answer joining them would show part of it, and months
-// cached under gen would tear later answers. So a generation read that began after the months'
-// read (shared with other requests, as the first) must still find gen; if it does not, the
-// request's whole range is read in one query instead. Nothing of it is cached: that read moved
-// the caches to the newer generation, and they refuse entries of gen.
-func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Generation, orig, dest store.Location) ([]store.DayStat, string, error) {
+// dailyStats returns the stats of the days of q and the generation they are of. With the cache
+// on, it works in whole calendar months, each cached under the resolved pair, so that other
+// ranges over the same pair are answered from memory; the months not cached are read in one
+// query, which also reads the generation of its snapshot.
+// A batch that committed after gen would show in the months read and not in the ones cached at
+// gen: an answer joining them would show part of it, and months cached under gen would tear
+// later answers. So when the read finds another generation, the request's whole range is read
+// in one query instead, and the answer is of that query's generation; the caches moved to it
+// (watcher.offer) and keep nothing of gen.
+func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Generation, orig, dest store.Location) ([]store.DayStat, store.Generation, string, error) {
 	if h.months == nil {
-		stats, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, q.From, q.To)
-		return stats, "miss", err
+		stats, g, err := h.readDays(ctx, orig, dest, q.From, q.To)
+		return stats, g, "miss", err
 	}
 	var (
 		months       []time.Time
@@ -211,16 +299,9 @@ func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Genera
 		firstMissing = -1
 		lastMissing  = -1
 		pairKey      = orig.Key + "\x00" + dest.Key + "\x00"
-		monthKey     = func(m time.Time) string {
-			var b strings.Builder
-			b.Grow(len(pairKey) + dayKeyLen)
-			b.WriteString(pairKey)
-			writeDayKey(&b, m)
-			return b.String()
-		}
 	)
 	for m := time.Date(q.From.Year(), q.From.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(q.To); m = m.AddDate(0, 1, 0) {
-		e, ok := h.months.get(monthKey(m), gen)
+		e, ok := h.months.get(monthKey(pairKey, m), gen)
 		if !ok {
 			if firstMissing < 0 {
 				firstMissing = len(months)
@@ -238,24 +319,22 @@ func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Genera
 		// is likely to ask for a neighbouring range.
 		from, to := months[firstMissing], months[lastMissing].AddDate(0, 1, 0)
 		if before := from.AddDate(0, -1, 0); before.Year() >= 1 {
-			if _, ok := h.months.get(monthKey(before), gen); !ok {
+			if _, ok := h.months.get(monthKey(pairKey, before), gen); !ok {
 				from = before
 			}
 		}
 		if to.Year() > 9999 {
 			to = months[lastMissing]
-		} else if _, ok := h.months.get(monthKey(to), gen); ok {
+		} else if _, ok := h.months.get(monthKey(pairKey, to), gen); ok {
 			to = months[lastMissing]
 		}
-		stats, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, from, to.AddDate(0, 1, -1))
+		stats, read, err := h.readDays(ctx, orig, dest, from, to.AddDate(0, 1, -1))
 		if err != nil {
-			return nil, "", err
+			return nil, gen, "", err
 		}
-		if now, err := h.gens.get(ctx); err != nil {
-			return nil, "", err
-		} else if now != gen {
-			stats, err = h.store.DailyStats(ctx, orig.Ports, dest.Ports, q.From, q.To)
-			return stats, result, err
+		if read != gen {
+			stats, read, err = h.readDays(ctx, orig, dest, q.From, q.To)
+			return stats, read, result, err
 		}
 		byMonth := make([][]store.DayStat, (to.Year()-from.Year())*12+int(to.Month()-from.Month())+1)
 		for _, s := range stats {
@@ -267,7 +346,7 @@ func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Genera
 			if j := (m.Year()-months[0].Year())*12 + int(m.Month()-months[0].Month()); j >= 0 && j < len(months) {
 				cached[j] = days
 			}
-			h.months.put(monthKey(m), gen, cacheEntry{days: days})
+			h.months.put(monthKey(pairKey, m), gen, cacheEntry{days: days})
 		}
 	}
 	stats := make([]store.DayStat, 0, q.Days())
@@ -278,7 +357,27 @@ func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Genera
 			}
 		}
 	}
-	return stats, result, nil
+	return stats, gen, result, nil
+}
+
+// readDays reads the days of a pair from the database and hands the generation of the read to
+// the watcher: a newer one moves the caches at once.
+func (h *Handler) readDays(ctx context.Context, orig, dest store.Location, from, to time.Time) ([]store.DayStat, store.Generation, error) {
+	start := time.Now()
+	stats, gen, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, from, to)
+	if err == nil {
+		h.watch.offer(gen, start)
+	}
+	return stats, gen, err
+}
+
+// monthKey is the cache key of the days of month m (a first of the month) of a resolved pair.
+func monthKey(pairKey string, m time.Time) string {
+	var b strings.Builder
+	b.Grow(len(pairKey) + dayKeyLen)
+	b.WriteString(pairKey)
+	writeDayKey(&b, m)
+	return b.String()
 }
 
 // currentTree returns the port and region tree of gen or newer, loading it when ports or
@@ -295,11 +394,13 @@ func (h *Handler) currentTree(ctx context.Context, gen store.Generation) (*store
 	if t := h.tree.Load(); fresh(t) {
 		return t, nil
 	}
+	start := time.Now()
 	t, err := h.store.Tree(ctx)
 	if err != nil {
 		return nil, err
 	}
 	h.tree.Store(t)
+	h.watch.offer(t.Generation(), start)
 	return t, nil
 }
 

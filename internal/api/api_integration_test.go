@@ -379,7 +379,7 @@ type commitBeforeRead struct {
 	before func()
 }
 
-func (s *commitBeforeRead) DailyStats(ctx context.Context, orig, dest []string, from, to time.Time) ([]store.DayStat, error) {
+func (s *commitBeforeRead) DailyStats(ctx context.Context, orig, dest []string, from, to time.Time) ([]store.DayStat, store.Generation, error) {
 	if f := s.before; f != nil {
 		s.before = nil
 		f()

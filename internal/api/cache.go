@@ -1,6 +1,8 @@
 package api
 
 import (
+	"net/http"
+	"strconv"
 	"sync"
 
 	"rates/internal/store"
@@ -22,17 +24,35 @@ type answerCache struct {
 	entries  map[string]cacheEntry
 	bytes    int
 	maxBytes int
+	// evicted tells that an entry of gen was dropped or refused; complete, that every entry
+	// of gen with data is held (a preload filed all of them), so a key it lacks has no data.
+	evicted, complete bool
 }
 
-// cacheEntry is an answer (status and body) or a month of day stats (days).
+// cacheEntry is an answer (status and body; a 200 with its ETag and Content-Length, ready to
+// be sent) or a month of day stats (days).
 type cacheEntry struct {
 	status int
 	body   []byte
+	etag   []string
+	length []string
 	days   []store.DayStat
 }
 
-// size approximates the memory an entry and its key hold.
-func (e cacheEntry) size(key string) int { return len(key) + len(e.body) + len(e.days)*40 + 64 }
+// okEntry is the 200 answer body.
+func okEntry(body []byte) cacheEntry {
+	return cacheEntry{status: http.StatusOK, body: body, etag: []string{etagOf(body)}, length: []string{strconv.Itoa(len(body))}}
+}
+
+// size approximates the memory an entry and its key hold: the bytes of key, body and days, the
+// entry's own header and slices, and a map slot.
+func (e cacheEntry) size(key string) int {
+	n := len(key) + cap(e.body) + cap(e.days)*40 + 128
+	if e.etag != nil {
+		n += 2*16 + len(e.etag[0]) + len(e.length[0]) + 32
+	}
+	return n
+}
 
 // newCaches splits the budget between a cache of answers (a quarter) and one of months (the
 // rest): answers to ranges asked once (most of them, when clients ask for many routes and
@@ -57,7 +77,17 @@ func (c *answerCache) advance(gen store.Generation) {
 	if gen != c.gen {
 		clear(c.entries)
 		c.gen, c.bytes = gen, 0
+		c.evicted, c.complete = false, false
 	}
+}
+
+// markComplete declares that the cache holds every entry of gen that has data, and reports
+// whether it could: nothing of gen may have been dropped, and gen must still be current.
+func (c *answerCache) markComplete(gen store.Generation) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.complete = gen == c.gen && !c.evicted
+	return c.complete
 }
 
 func (c *answerCache) get(key string, gen store.Generation) (cacheEntry, bool) {
@@ -70,23 +100,24 @@ func (c *answerCache) get(key string, gen store.Generation) (cacheEntry, bool) {
 		return cacheEntry{}, false
 	}
 	e, ok := c.entries[key]
-	return e, ok
+	return e, ok || c.complete
 }
 
-// put stores an entry computed after gen was read. Its contents must not be modified
-// afterwards.
-func (c *answerCache) put(key string, gen store.Generation, e cacheEntry) {
+// put stores an entry of the data of gen, and reports whether it did. Its contents must not be
+// modified afterwards.
+func (c *answerCache) put(key string, gen store.Generation, e cacheEntry) bool {
 	if c == nil {
-		return
+		return false
 	}
 	size := e.size(key)
-	if size > c.maxBytes/16 {
-		return
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
-		return // the data has changed since (or the cache has not seen this generation yet)
+		return false // the data has changed since (or the cache has not seen this generation yet)
+	}
+	if size > c.maxBytes/16 {
+		c.evicted, c.complete = true, false
+		return false
 	}
 	if old, ok := c.entries[key]; ok {
 		c.bytes -= old.size(key)
@@ -97,7 +128,9 @@ func (c *answerCache) put(key string, gen store.Generation, e cacheEntry) {
 		}
 		delete(c.entries, k)
 		c.bytes -= v.size(k)
+		c.evicted, c.complete = true, false
 	}
 	c.entries[key] = e
 	c.bytes += size
+	return true
 }

@@ -17,8 +17,9 @@ import (
 type generationReader struct {
 	read    func(context.Context) (store.Generation, error)
 	timeout time.Duration
-	// observe sees every value read, in the order of the reads, before any waiter does.
-	observe func(store.Generation)
+	// observe sees every value read, with the time its read began, in the order of the reads,
+	// before any waiter does.
+	observe func(store.Generation, time.Time)
 
 	mu       sync.Mutex
 	inFlight bool
@@ -31,7 +32,7 @@ type generationCall struct {
 	err  error
 }
 
-func newGenerationReader(read func(context.Context) (store.Generation, error), timeout time.Duration, observe func(store.Generation)) *generationReader {
+func newGenerationReader(read func(context.Context) (store.Generation, error), timeout time.Duration, observe func(store.Generation, time.Time)) *generationReader {
 	return &generationReader{read: read, timeout: timeout, observe: observe}
 }
 
@@ -60,10 +61,11 @@ func (r *generationReader) get(ctx context.Context) (store.Generation, error) {
 func (r *generationReader) loop(base context.Context, call *generationCall) {
 	for call != nil {
 		ctx, cancel := context.WithTimeout(base, r.timeout)
+		start := time.Now()
 		call.gen, call.err = r.read(ctx)
 		cancel()
 		if call.err == nil && r.observe != nil {
-			r.observe(call.gen)
+			r.observe(call.gen, start)
 		}
 		r.mu.Lock()
 		// Requests that arrived during this read joined r.next: it starts now, after they came.

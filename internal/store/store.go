@@ -160,30 +160,78 @@ func (s *Store) Resolve(ctx context.Context, code string) (Location, error) {
 
 // dailyStatsSQL reads the per-day counts and sums that triggers keep in price_daily (see the
 // schema): at most one row per port pair and day, answered by an index-only scan of its key, so
-// the cost does not grow with the number of prices per day.
+// the cost does not grow with the number of prices per day. The generation comes from the same
+// statement, so from the same snapshot: the days are exactly those of that generation.
 const dailyStatsSQL = `
-SELECT day, sum(prices)::bigint, sum(price_sum)::bigint
-FROM price_daily
-WHERE orig_code = ANY($1::text[]) AND dest_code = ANY($2::text[]) AND day BETWEEN $3 AND $4
-GROUP BY day`
+SELECT ` + generationColumns + `, s.days, s.counts, s.sums
+FROM data_generation d, LATERAL (
+    SELECT array_agg(day) AS days, array_agg(c) AS counts, array_agg(t) AS sums FROM (
+        SELECT day, sum(prices)::bigint AS c, sum(price_sum)::bigint AS t
+        FROM price_daily
+        WHERE orig_code = ANY($1::text[]) AND dest_code = ANY($2::text[]) AND day BETWEEN $3 AND $4
+        GROUP BY day) x) s`
 
 // DailyStats returns the count and sum of prices per day with at least one price, over all
-// pairs of the given origin and destination ports, for days from..to inclusive.
-func (s *Store) DailyStats(ctx context.Context, orig, dest []string, from, to time.Time) ([]DayStat, error) {
+// pairs of the given origin and destination ports, for days from..to inclusive, and the
+// generation they belong to.
+func (s *Store) DailyStats(ctx context.Context, orig, dest []string, from, to time.Time) ([]DayStat, Generation, error) {
+	var (
+		g            Generation
+		days         []time.Time
+		counts, sums []int64
+	)
 	if len(orig) == 0 || len(dest) == 0 {
-		return nil, nil
+		// Nothing to read, but the generation still says which data the empty answer is of.
+		g, err := s.Generation(ctx)
+		return nil, g, err
 	}
-	rows, err := s.pool.Query(ctx, dailyStatsSQL, orig, dest, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("daily stats: %w", err)
+	if err := s.pool.QueryRow(ctx, dailyStatsSQL, orig, dest, from, to).Scan(&g.Data, &g.Tree, &g.Epoch.ID, &g.Epoch.Table,
+		&g.Epoch.Started, &days, &counts, &sums); err != nil {
+		return nil, g, fmt.Errorf("daily stats: %w", err)
 	}
-	stats, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (DayStat, error) {
-		var d DayStat
-		err := row.Scan(&d.Day, &d.Count, &d.Sum)
-		return d, err
+	if len(counts) != len(days) || len(sums) != len(days) {
+		return nil, g, fmt.Errorf("daily stats: %d days, %d counts and %d sums", len(days), len(counts), len(sums))
+	}
+	stats := make([]DayStat, len(days))
+	for i, d := range days {
+		stats[i] = DayStat{Day: d, Count: counts[i], Sum: sums[i]}
+	}
+	return stats, g, nil
+}
+
+// DailyRow is one row of price_daily.
+type DailyRow struct {
+	Orig, Dest string
+	DayStat
+}
+
+// ScanDaily hands every row of price_daily to fn, in no particular order, from one snapshot,
+// and returns the generation of that snapshot. It stops at the first error of fn, or when ctx
+// ends.
+func (s *Store) ScanDaily(ctx context.Context, fn func(DailyRow) error) (Generation, error) {
+	var g Generation
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, generationSQL).Scan(&g.Data, &g.Tree, &g.Epoch.ID, &g.Epoch.Table, &g.Epoch.Started); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "SELECT orig_code, dest_code, day, prices, price_sum FROM price_daily")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var r DailyRow
+		for rows.Next() {
+			if err := rows.Scan(&r.Orig, &r.Dest, &r.Day, &r.Count, &r.Sum); err != nil {
+				return err
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("daily stats: %w", err)
+		return Generation{}, fmt.Errorf("scan price_daily: %w", err)
 	}
-	return stats, nil
+	return g, nil
 }

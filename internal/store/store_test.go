@@ -44,7 +44,8 @@ func TestDailyStatsUsesIndex(t *testing.T) {
 			lines = append(lines, l)
 		}
 		text := strings.Join(lines, "\n")
-		if !strings.Contains(text, "price_daily_pkey") || strings.Contains(text, "Seq Scan") {
+		// data_generation is one row, read whole; price_daily must be read by its key.
+		if !strings.Contains(text, "price_daily_pkey") || strings.Contains(text, "Seq Scan on price_daily") {
 			t.Fatalf("plan for %v does not go through price_daily_pkey:\n%s", ports, text)
 		}
 	}
@@ -102,8 +103,36 @@ func TestTreeResolvesLikeSQL(t *testing.T) {
 	if _, ok := tree.Resolve("cnſha"); ok {
 		t.Fatal("Resolve of a non-ASCII code answered from memory")
 	}
-	if _, err := st.DailyStats(ctx, nil, []string{"NLRTM"}, time.Now(), time.Now()); err != nil {
+	if _, _, err := st.DailyStats(ctx, nil, []string{"NLRTM"}, time.Now(), time.Now()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// DailyStats reads the generation from the snapshot of its days: the days of a read are those
+// of the generation it returns, with ports or without.
+func TestDailyStatsCarriesItsGeneration(t *testing.T) {
+	pool, _ := dbtest.Seeded(t, srv, "../../db/seed/rates.sql")
+	ctx := context.Background()
+	st := store.New(pool)
+	day := time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		want, err := st.Generation(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stats, got, err := st.DailyStats(ctx, []string{"CNSHA"}, []string{"NLRTM"}, day, day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want || len(stats) != min(i, 1) || i > 0 && stats[0].Count != int64(i) {
+			t.Fatalf("round %d: DailyStats = %+v at %+v, want %d prices at %+v", i, stats, got, i, want)
+		}
+		if _, empty, err := st.DailyStats(ctx, nil, []string{"NLRTM"}, day, day); err != nil || empty != want {
+			t.Fatalf("round %d: DailyStats without ports at %+v (%v), want %+v", i, empty, err, want)
+		}
+		if _, err := pool.Exec(ctx, "INSERT INTO prices (orig_code, dest_code, day, price) VALUES ('CNSHA', 'NLRTM', $1, 100)", day); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -250,7 +279,7 @@ func BenchmarkQueries(b *testing.B) {
 	b.Run("DailyStats31Days", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := st.DailyStats(ctx, []string{"CNSHA"}, []string{"NLRTM"}, from, to); err != nil {
+			if _, _, err := st.DailyStats(ctx, []string{"CNSHA"}, []string{"NLRTM"}, from, to); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -265,7 +294,7 @@ func BenchmarkQueries(b *testing.B) {
 		b.Run("DailyStats31Days/"+pair[0]+"-"+pair[1], func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := st.DailyStats(ctx, orig.Ports, dest.Ports, from, to); err != nil {
+				if _, _, err := st.DailyStats(ctx, orig.Ports, dest.Ports, from, to); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -45,6 +45,14 @@ func newTree(gen Generation, ports, portParents, slugs []string, regionParents [
 	return t
 }
 
+// EachRegion calls fn with every region slug and all the ports in it and below it. fn must not
+// modify ports.
+func (t *Tree) EachRegion(fn func(slug string, ports []string)) {
+	for slug, ports := range t.regions {
+		fn(slug, ports)
+	}
+}
+
 // Generation is the generation the tree was read at.
 func (t *Tree) Generation() Generation { return t.gen }
 
