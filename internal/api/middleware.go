@@ -69,9 +69,19 @@ type statusRecorder struct {
 	bytes  int
 }
 
+// noStore is the Cache-Control of every error.
+var noStore = []string{"no-store"}
+
+// WriteHeader makes every error uncacheable: RFC 9111 lets caches keep 404, 405 and 414 by
+// default, and an error says nothing about the data an ETag would name.
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
+	}
+	if code >= http.StatusBadRequest {
+		h := s.ResponseWriter.Header()
+		delete(h, "Etag")
+		h["Cache-Control"] = noStore
 	}
 	s.ResponseWriter.WriteHeader(code)
 }

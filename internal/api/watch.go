@@ -54,6 +54,9 @@ type watched struct {
 	readAt time.Time
 }
 
+// initialBackoff is the wait before the second attempt to listen; it doubles up to 5 s.
+const initialBackoff = 100 * time.Millisecond
+
 // pingEvery is how often an idle listening connection is checked with a round trip: a peer
 // gone without closing leaves a connection that waits for ever without an error.
 const pingEvery = 5 * time.Second
@@ -123,17 +126,25 @@ func (w *watcher) refresh(ctx context.Context) error {
 }
 
 // run keeps the generation fresh until ctx ends: it listens, reconnecting with backoff when the
-// connection fails, and reads the generation after every change heard and at every poll.
+// connection fails, and reads the generation after every change heard and at every poll. An
+// idle listening connection is checked with a round trip every pingEvery.
 func (w *watcher) run(ctx context.Context) {
 	w.running.Store(true)
 	defer w.running.Store(false)
 	var (
 		l        Listener
 		retryAt  time.Time
-		backoff  = w.poll / 4
-		lastPing = time.Now()
+		backoff  = initialBackoff
+		nextPoll = time.Now().Add(w.poll)
+		nextPing time.Time
 		readErr  error
 	)
+	drop := func(msg string, err error) {
+		w.log.Warn(msg, "error", err.Error())
+		_ = l.Close(context.WithoutCancel(ctx))
+		l = nil
+		w.listening.Store(false)
+	}
 	defer func() {
 		if l != nil {
 			_ = l.Close(context.WithoutCancel(ctx))
@@ -147,32 +158,36 @@ func (w *watcher) run(ctx context.Context) {
 				retryAt, backoff = time.Now().Add(backoff), min(2*backoff, 5*time.Second)
 			} else {
 				w.log.Info("listening for data changes", "channel", store.GenerationChannel)
-				backoff, lastPing = w.poll/4, time.Now()
+				backoff, nextPing = initialBackoff, time.Now().Add(pingEvery)
 				// Changes committed before the listener listened were not heard.
 				readErr = w.refresh(ctx)
 			}
 		}
-		heard, err := w.wait(ctx, l)
+		until := nextPoll
+		if l != nil && nextPing.Before(until) {
+			until = nextPing
+		} else if l == nil && w.listen != nil && retryAt.Before(until) {
+			until = retryAt
+		}
+		heard, err := w.wait(ctx, l, until)
 		switch {
 		case heard:
 			w.heard.Add(1)
 		case err != nil:
-			w.log.Warn("listening connection lost; reconnecting", "error", err.Error())
-			_ = l.Close(context.WithoutCancel(ctx))
-			l = nil
-			w.listening.Store(false)
-		case l != nil && time.Since(lastPing) >= pingEvery:
-			lastPing = time.Now()
+			drop("listening connection lost; reconnecting", err)
+		case l != nil && !time.Now().Before(nextPing):
+			nextPing = time.Now().Add(pingEvery)
 			if err := w.ping(ctx, l); err != nil {
-				w.log.Warn("listening connection does not answer; reconnecting", "error", err.Error())
-				_ = l.Close(context.WithoutCancel(ctx))
-				l = nil
-				w.listening.Store(false)
+				drop("listening connection does not answer; reconnecting", err)
 			}
 		}
 		if ctx.Err() != nil {
 			return
 		}
+		if !heard && time.Now().Before(nextPoll) {
+			continue
+		}
+		nextPoll = time.Now().Add(w.poll)
 		err = w.refresh(ctx)
 		if (err == nil) != (readErr == nil) {
 			if err != nil {
@@ -197,10 +212,10 @@ func (w *watcher) connect(ctx context.Context) (Listener, error) {
 	return l, nil
 }
 
-// wait returns after a change is heard (true), the poll interval, or a failure of the
-// connection (its error).
-func (w *watcher) wait(ctx context.Context, l Listener) (bool, error) {
-	wctx, cancel := context.WithTimeout(ctx, w.poll)
+// wait returns after a change is heard (true), at until, or on a failure of the connection
+// (its error).
+func (w *watcher) wait(ctx context.Context, l Listener, until time.Time) (bool, error) {
+	wctx, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
 	if l == nil {
 		<-wctx.Done()
