@@ -276,11 +276,34 @@ func TestCacheAcrossGenerationReset(t *testing.T) {
 // commit concurrently: the count of the route's day never falls below the number of batches
 // whose commit returned before the request was sent. Requests overlap, so they share
 // generation reads, hit the answer cache and build answers from cached days.
+// Watched (Start with a listener), requests read no generation of their own: the promise is
+// then the documented bound, every batch committed at least twice the poll interval before
+// the request, and the floor counts those batches only.
 func TestAnswersReflectCommittedBatches(t *testing.T) {
-	pool, _ := dbtest.Seeded(t, srv, "testdata/fixture.sql")
-	cfg := testConfig
-	cfg.CacheBytes = 1 << 20
-	h := api.New(store.New(pool), cfg, readyReadiness(), dbtest.Discard)
+	for _, tc := range []struct {
+		name    string
+		watched bool
+		bound   time.Duration // how long before the request a batch must have committed
+	}{
+		{"a generation read per request", false, 0},
+		{"watched", true, 100 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool, url := dbtest.Seeded(t, srv, "testdata/fixture.sql")
+			var h http.Handler
+			if tc.watched {
+				h = startWatched(t, pool, connConfig(t, url), tc.bound/2)
+			} else {
+				cfg := testConfig
+				cfg.CacheBytes = 1 << 20
+				h = api.New(store.New(pool), cfg, readyReadiness(), dbtest.Discard)
+			}
+			reflectsCommittedBatches(t, pool, h, tc.bound)
+		})
+	}
+}
+
+func reflectsCommittedBatches(t *testing.T, pool *pgxpool.Pool, h http.Handler, bound time.Duration) {
 	ctx := context.Background()
 	targets := []struct {
 		path string
@@ -295,7 +318,20 @@ func TestAnswersReflectCommittedBatches(t *testing.T) {
 		targets[i].base = dayCount(t, h, targets[i].path, "2021-01-03")
 	}
 	const batches = 60
-	var committed atomic.Int64
+	var (
+		mu      sync.Mutex
+		commits []time.Time // when each batch's commit returned
+	)
+	// committedBy counts the batches whose commit returned at least bound before at.
+	committedBy := func(at time.Time) int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for n < len(commits) && !commits[n].After(at.Add(-bound)) {
+			n++
+		}
+		return int64(n)
+	}
 	writerErr, done := make(chan error, 1), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -320,8 +356,10 @@ func TestAnswersReflectCommittedBatches(t *testing.T) {
 				writerErr <- err
 				return
 			}
-			committed.Store(int64(i + 1))
-			time.Sleep(time.Duration(i%4) * time.Millisecond)
+			mu.Lock()
+			commits = append(commits, time.Now())
+			mu.Unlock()
+			time.Sleep(bound/20 + time.Duration(i%4)*time.Millisecond)
 		}
 	}()
 	perBatch := []int64{1, 1, 2, 2}
@@ -339,11 +377,11 @@ func TestAnswersReflectCommittedBatches(t *testing.T) {
 				default:
 				}
 				k := i % len(targets)
-				floor := committed.Load()
+				floor := committedBy(time.Now())
 				got := dayCount(t, h, targets[k].path, "2021-01-03")
 				if want := targets[k].base + floor*perBatch[k]; got < want {
 					select {
-					case errs <- fmt.Sprintf("%s: count %d after %d committed batches, want at least %d", targets[k].path, got, floor, want):
+					case errs <- fmt.Sprintf("%s: count %d after %d batches committed %s before, want at least %d", targets[k].path, got, floor, bound, want):
 					default:
 					}
 					return
@@ -365,6 +403,7 @@ func TestAnswersReflectCommittedBatches(t *testing.T) {
 	if checked.Load() < batches {
 		t.Fatalf("only %d answers checked during %d batches", checked.Load(), batches)
 	}
+	time.Sleep(bound)
 	for k, tg := range targets { // and once everything has committed, the exact count
 		if got, want := dayCount(t, h, tg.path, "2021-01-03"), tg.base+batches*perBatch[k]; got != want {
 			t.Fatalf("%s after all batches: count %d, want %d", tg.path, got, want)
@@ -402,16 +441,30 @@ func TestAnswerNeverShowsPartOfABatch(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		cacheBytes int
+		watched    bool
 	}{
-		{"no cache", 0},
-		{"cache", 1 << 20},
+		{"no cache", 0, false},
+		{"cache", 1 << 20, false},
+		{"cache, watched", 1 << 20, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pool, _ := dbtest.Seeded(t, srv, "testdata/fixture.sql")
+			pool, url := dbtest.Seeded(t, srv, "testdata/fixture.sql")
 			st := &commitBeforeRead{Store: store.New(pool)}
 			cfg := testConfig
 			cfg.CacheBytes = tc.cacheBytes
+			if tc.watched {
+				// The poll is far off: the request that reads the batch moves the caches.
+				cfg.PollInterval = time.Minute
+				cfg.Listen = func(ctx context.Context) (api.Listener, error) { return store.Listen(ctx, connConfig(t, url)) }
+			}
 			h := api.New(st, cfg, readyReadiness(), dbtest.Discard)
+			if tc.watched {
+				stop, err := h.Start(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer stop()
+			}
 			if status, _, body := do(t, h, "GET", warm); status != 200 {
 				t.Fatalf("warm-up: %d %s", status, body)
 			}
