@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +83,8 @@ type Handler struct {
 	log       *slog.Logger
 	readiness *Readiness
 	router    chi.Router
+	// serve is the middleware around dispatch.
+	serve http.Handler
 	// answers and months are the two caches (newCaches); both nil when caching is off.
 	answers *answerCache
 	months  *answerCache
@@ -114,7 +115,7 @@ func New(st Store, cfg Config, readiness *Readiness, log *slog.Logger) *Handler 
 	h.gens = newGenerationReader(readGen, cfg.QueryTimeout, h.watch.offer)
 
 	r := chi.NewRouter()
-	r.Use(requestID, observe(log, cfg.Metrics, newRequestLogPolicy(cfg.RequestLog)), recoverPanics(log), limitQuery(cfg.MaxQueryBytes), middleware.GetHead)
+	r.Use(middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "not found")
 	})
@@ -134,255 +135,39 @@ func New(st Store, cfg Config, readiness *Readiness, log *slog.Logger) *Handler 
 		r.Method(http.MethodGet, "/metrics", cfg.Metrics.Handler())
 	}
 	h.router = r
+	h.serve = requestID(newIDs())(observe(log, cfg.Metrics, newRequestLogPolicy(cfg.RequestLog))(
+		recoverPanics(log)(limitQuery(cfg.MaxQueryBytes)(http.HandlerFunc(h.dispatch)))))
 	return h
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve.ServeHTTP(w, r) }
+
+// dispatch sends GET and HEAD /rates straight to their handler, and everything else through
+// the router: most requests are for /rates, and the router's context costs each of them two
+// allocations.
+func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/rates" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		if rec, ok := w.(*statusRecorder); ok {
+			rec.route = "/rates"
+		}
+		h.rates(w, r)
+		return
+	}
+	// The router's context, made here so that the route it matched can be read afterwards.
+	rctx := chi.NewRouteContext()
+	h.router.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, rctx)))
+	if rec, ok := w.(*statusRecorder); ok && rctx.RoutePattern() != "" {
+		rec.route = rctx.RoutePattern()
+	}
+}
 
 func (h *Handler) root(w http.ResponseWriter, _ *http.Request) {
 	httpjson.Write(w, http.StatusOK, map[string]string{"message": "Hello world!"})
 }
 
-func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
-	q, err := ParseRatesQuery(r.URL.RawQuery, h.cfg.MaxRangeDays)
-	if err != nil {
-		httpjson.Error(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	// The generation the watcher keeps, or, when it has none to trust, one read shared with the
-	// requests that arrived at about the same time, tells which cached answers, days and port
-	// tree still reflect the data. The database work of a request, if any, ends by deadline.
-	now := time.Now()
-	deadline := now.Add(h.cfg.QueryTimeout)
-	gen, fresh := h.watch.current(now)
-	if !fresh {
-		if gen, err = h.sharedGeneration(r.Context(), deadline); err != nil {
-			h.storeFailed(w, r, err)
-			return
-		}
-	}
-	key := q.cacheKey()
-	answer, hit := h.answers.get(key, gen)
-	result := "hit"
-	if !hit {
-		if answer, result, err = h.compute(r.Context(), deadline, q, key, gen); err != nil {
-			h.storeFailed(w, r, err)
-			return
-		}
-	}
-	if h.answers != nil {
-		h.cfg.Metrics.CacheLookup(result)
-	}
-	h.send(w, r, answer)
-}
-
-func (h *Handler) sharedGeneration(ctx context.Context, deadline time.Time) (store.Generation, error) {
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	return h.gens.get(ctx)
-}
-
-// compute answers a query the answer cache does not hold, and caches the answer under the
-// generation of its data.
-func (h *Handler) compute(ctx context.Context, deadline time.Time, q RatesQuery, key string, gen store.Generation) (cacheEntry, string, error) {
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	var (
-		answer  cacheEntry
-		dataGen store.Generation
-		result  string
-	)
-	// A deadlock or serialization failure of the read (40P01, 40001) is retried once.
-	err := retryOnce(ctx, func(ctx context.Context) error {
-		var e error
-		answer, dataGen, result, e = h.answer(ctx, q, gen)
-		return e
-	})
-	if err != nil {
-		return cacheEntry{}, "", err
-	}
-	h.answers.put(key, dataGen, answer)
-	return answer, result, nil
-}
-
-// Header values shared by every answer; net/http only reads them.
-var (
-	jsonContentType = []string{"application/json"}
-	// A proxy in front that compresses (CloudFront, nginx) keeps one copy per encoding.
-	varyEncoding = []string{"Accept-Encoding"}
-)
-
-// cacheControl is the Cache-Control of successful answers: no-cache (store, but revalidate on
-// every reuse) or a max-age of whole seconds.
-func cacheControl(maxAge time.Duration) []string {
-	if s := int64(maxAge / time.Second); s > 0 {
-		return []string{"public, max-age=" + strconv.FormatInt(s, 10)}
-	}
-	return []string{"no-cache"}
-}
-
-// send writes an answer: an error as it is (observe makes it uncacheable), a success with its
-// validator and caching headers, as 304 without a body when If-None-Match names its ETag
-// (RFC 9110 13.1.2; HEAD too: chi routes it here and net/http drops the body).
-func (h *Handler) send(w http.ResponseWriter, r *http.Request, e cacheEntry) {
-	hdr := w.Header()
-	if e.status != http.StatusOK {
-		hdr["Content-Type"] = jsonContentType
-		w.WriteHeader(e.status)
-		_, _ = w.Write(e.body)
-		return
-	}
-	hdr["Etag"] = e.etag
-	hdr["Cache-Control"] = h.cacheControl
-	hdr["Vary"] = varyEncoding
-	if inm, ok := r.Header["If-None-Match"]; ok && etagMatches(inm, e.etag[0]) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	hdr["Content-Type"] = jsonContentType
-	hdr["Content-Length"] = e.length
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(e.body)
-}
-
-// answer computes the response to a valid query: the days, or 400 for an unknown code, and the
-// generation of the data it was computed from. result tells whether the days came from the
-// cache ("days") or the database ("miss").
-func (h *Handler) answer(ctx context.Context, q RatesQuery, gen store.Generation) (cacheEntry, store.Generation, string, error) {
-	tree, err := h.currentTree(ctx, gen)
-	if err != nil {
-		return cacheEntry{}, gen, "", err
-	}
-	if tg := tree.Generation(); tg.Tree > gen.Tree {
-		// A tree loaded after gen: the answer is of the tree's generation, which is newer.
-		gen = tg
-	}
-	var locs [2]store.Location
-	for i, loc := range []struct{ param, code string }{{"orig_code", q.Orig}, {"dest_code", q.Dest}} {
-		l, ok := tree.Resolve(loc.code)
-		if !ok {
-			if l, err = h.store.Resolve(ctx, loc.code); err != nil {
-				return cacheEntry{}, gen, "", err
-			}
-		}
-		if !l.Found {
-			return cacheEntry{status: http.StatusBadRequest,
-				body: httpjson.ErrorBody("unknown " + loc.param + " " + quote(loc.code) + ": not a port code or region slug")}, gen, "miss", nil
-		}
-		locs[i] = l
-	}
-	stats, gen, result, err := h.dailyStats(ctx, q, gen, locs[0], locs[1])
-	if err != nil {
-		return cacheEntry{}, gen, "", err
-	}
-	// About 50 bytes a day; sized once so the cached slice is not copied again.
-	return okEntry(appendRates(make([]byte, 0, 16+q.Days()*56), q, stats)), gen, result, nil
-}
-
-// dailyStats returns the stats of the days of q and the generation they are of. With the cache
-// on, it works in whole calendar months, each cached under the resolved pair, so that other
-// ranges over the same pair are answered from memory; the months not cached are read in one
-// query, which also reads the generation of its snapshot.
-// A batch that committed after gen would show in the months read and not in the ones cached at
-// gen: an answer joining them would show part of it, and months cached under gen would tear
-// later answers. So when the read finds another generation, the request's whole range is read
-// in one query instead, and the answer is of that query's generation; the caches moved to it
-// (watcher.offer) and keep nothing of gen.
-func (h *Handler) dailyStats(ctx context.Context, q RatesQuery, gen store.Generation, orig, dest store.Location) ([]store.DayStat, store.Generation, string, error) {
-	if h.months == nil {
-		stats, g, err := h.readDays(ctx, orig, dest, q.From, q.To)
-		return stats, g, "miss", err
-	}
-	var (
-		months       []time.Time
-		cached       [][]store.DayStat
-		firstMissing = -1
-		lastMissing  = -1
-		pairKey      = orig.Key + "\x00" + dest.Key + "\x00"
-	)
-	for m := time.Date(q.From.Year(), q.From.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(q.To); m = m.AddDate(0, 1, 0) {
-		e, ok := h.months.get(monthKey(pairKey, m), gen)
-		if !ok {
-			if firstMissing < 0 {
-				firstMissing = len(months)
-			}
-			lastMissing = len(months)
-		}
-		months = append(months, m)
-		cached = append(cached, e.days)
-	}
-	result := "days"
-	if firstMissing >= 0 {
-		result = "miss"
-		// The month before and the one after come along when not held: the query costs one
-		// index descent per port pair whatever its range, and the next request over the pair
-		// is likely to ask for a neighbouring range.
-		from, to := months[firstMissing], months[lastMissing].AddDate(0, 1, 0)
-		if before := from.AddDate(0, -1, 0); before.Year() >= 1 {
-			if _, ok := h.months.get(monthKey(pairKey, before), gen); !ok {
-				from = before
-			}
-		}
-		if to.Year() > 9999 {
-			to = months[lastMissing]
-		} else if _, ok := h.months.get(monthKey(pairKey, to), gen); ok {
-			to = months[lastMissing]
-		}
-		stats, read, err := h.readDays(ctx, orig, dest, from, to.AddDate(0, 1, -1))
-		if err != nil {
-			return nil, gen, "", err
-		}
-		if read != gen {
-			stats, read, err = h.readDays(ctx, orig, dest, q.From, q.To)
-			return stats, read, result, err
-		}
-		byMonth := make([][]store.DayStat, (to.Year()-from.Year())*12+int(to.Month()-from.Month())+1)
-		for _, s := range stats {
-			i := (s.Day.Year()-from.Year())*12 + int(s.Day.Month()-from.Month())
-			byMonth[i] = append(byMonth[i], s)
-		}
-		for i, days := range byMonth {
-			m := from.AddDate(0, i, 0)
-			if j := (m.Year()-months[0].Year())*12 + int(m.Month()-months[0].Month()); j >= 0 && j < len(months) {
-				cached[j] = days
-			}
-			h.months.put(monthKey(pairKey, m), gen, cacheEntry{days: days})
-		}
-	}
-	stats := make([]store.DayStat, 0, q.Days())
-	for _, days := range cached {
-		for _, s := range days {
-			if !s.Day.Before(q.From) && !s.Day.After(q.To) {
-				stats = append(stats, s)
-			}
-		}
-	}
-	return stats, gen, result, nil
-}
-
-// readDays reads the days of a pair from the database and hands the generation of the read to
-// the watcher: a newer one moves the caches at once.
-func (h *Handler) readDays(ctx context.Context, orig, dest store.Location, from, to time.Time) ([]store.DayStat, store.Generation, error) {
-	start := time.Now()
-	stats, gen, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, from, to)
-	if err == nil {
-		h.watch.offer(gen, start)
-	}
-	return stats, gen, err
-}
-
-// monthKey is the cache key of the days of month m (a first of the month) of a resolved pair.
-func monthKey(pairKey string, m time.Time) string {
-	var b strings.Builder
-	b.Grow(len(pairKey) + dayKeyLen)
-	b.WriteString(pairKey)
-	writeDayKey(&b, m)
-	return b.String()
-}
-
 // currentTree returns the port and region tree of gen or newer, loading it when ports or
 // regions have changed (or the generation counter was reset) since it was last loaded.
-func (h *Handler) currentTree(ctx context.Context, gen store.Generation) (*store.Tree, error) {
+func (h *Handler) currentTree(work dbWork, gen store.Generation) (*store.Tree, error) {
 	fresh := func(t *store.Tree) bool {
 		return t != nil && t.Generation().Epoch == gen.Epoch && t.Generation().Tree >= gen.Tree
 	}
@@ -394,6 +179,8 @@ func (h *Handler) currentTree(ctx context.Context, gen store.Generation) (*store
 	if t := h.tree.Load(); fresh(t) {
 		return t, nil
 	}
+	ctx, cancel := work.bounded()
+	defer cancel()
 	start := time.Now()
 	t, err := h.store.Tree(ctx)
 	if err != nil {

@@ -182,6 +182,7 @@ func TestCacheIsNeverStale(t *testing.T) {
 		want   string
 	}{
 		{"", `{"rates":[{"count":null,"day":"2021-01-03","price":null}]}`},
+		{"", `{"rates":[{"count":null,"day":"2021-01-03","price":null}]}`}, // asked again: admitted to the cache
 		{"", `{"rates":[{"count":null,"day":"2021-01-03","price":null}]}`}, // served from the cache
 		{"INSERT INTO prices VALUES ('CNAAA', 'DEAAA', '2021-01-03', 100)", `{"rates":[{"count":1,"day":"2021-01-03","price":null}]}`},
 		{"INSERT INTO prices VALUES ('CNAAA', 'DEAAA', '2021-01-03', 200), ('CNAAA', 'DEAAA', '2021-01-03', 301)",

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"hash/maphash"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"rates/internal/store"
 )
@@ -27,6 +29,9 @@ type answerCache struct {
 	// evicted tells that an entry of gen was dropped or refused; complete, that every entry
 	// of gen with data is held (a preload filed all of them), so a key it lacks has no data.
 	evicted, complete bool
+	// door and seed are the doorkeeper of admit; nil door admits every entry.
+	door []atomic.Uint64
+	seed maphash.Seed
 }
 
 // cacheEntry is an answer (status and body; a 200 with its ETag and Content-Length, ready to
@@ -59,9 +64,15 @@ func (e cacheEntry) size(key string) int {
 // newCaches splits the budget between a cache of answers (a quarter) and one of months (the
 // rest): answers to ranges asked once (most of them, when clients ask for many routes and
 // ranges) must not push out the months every later query over the same pair is built from.
+// Answers are admitted on their second request (doorSlots remembered keys), months at once.
 func newCaches(maxBytes int) (answers, months *answerCache) {
-	return newAnswerCache(maxBytes / 4), newAnswerCache(maxBytes - maxBytes/4)
+	answers = newAnswerCache(maxBytes / 4)
+	answers.door, answers.seed = make([]atomic.Uint64, doorSlots), maphash.MakeSeed()
+	return answers, newAnswerCache(maxBytes - maxBytes/4)
 }
+
+// doorSlots is the size of the answers' doorkeeper (a power of two): 8,192 keys, 64 KiB.
+const doorSlots = 1 << 13
 
 func newAnswerCache(maxBytes int) *answerCache {
 	return &answerCache{entries: map[string]cacheEntry{}, maxBytes: maxBytes}
@@ -92,7 +103,7 @@ func (c *answerCache) markComplete(gen store.Generation) bool {
 	return c.complete
 }
 
-func (c *answerCache) get(key string, gen store.Generation) (cacheEntry, bool) {
+func (c *answerCache) get(key []byte, gen store.Generation) (cacheEntry, bool) {
 	if c == nil {
 		return cacheEntry{}, false
 	}
@@ -101,16 +112,32 @@ func (c *answerCache) get(key string, gen store.Generation) (cacheEntry, bool) {
 	if gen != c.gen {
 		return cacheEntry{}, false
 	}
-	e, ok := c.entries[key]
+	e, ok := c.entries[string(key)]
 	return e, ok || c.complete
+}
+
+// admit tells whether key was asked for recently (a doorkeeper: one hash per slot of a small
+// table), and remembers it. A cache without a doorkeeper admits everything.
+func (c *answerCache) admit(key []byte) bool {
+	if c == nil || c.door == nil {
+		return c != nil
+	}
+	h := maphash.Bytes(c.seed, key) | 1 // never 0, the empty slot
+	slot := &c.door[h&uint64(len(c.door)-1)]
+	if slot.Load() == h {
+		return true
+	}
+	slot.Store(h)
+	return false
 }
 
 // put stores an entry of the data of gen, and reports whether it did. Its contents must not be
 // modified afterwards.
-func (c *answerCache) put(key string, gen store.Generation, e cacheEntry) bool {
+func (c *answerCache) put(keyBytes []byte, gen store.Generation, e cacheEntry) bool {
 	if c == nil {
 		return false
 	}
+	key := string(keyBytes)
 	size := e.size(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -43,15 +43,15 @@ func TestCacheKindsKeepTheirOwnShare(t *testing.T) {
 			var kept []string
 			for i := range 8 {
 				k, e := tc.keep(i)
-				keepIn.put(k, gen, e)
+				keepIn.put([]byte(k), gen, e)
 				kept = append(kept, k)
 			}
 			for i := range 2000 {
 				k, e := tc.flood(i)
-				floodIn.put(k, gen, e)
+				floodIn.put([]byte(k), gen, e)
 			}
 			for _, k := range kept {
-				if _, ok := keepIn.get(k, gen); !ok {
+				if _, ok := keepIn.get([]byte(k), gen); !ok {
 					t.Fatalf("entry %q was pushed out by the other kind", k)
 				}
 			}
@@ -66,9 +66,25 @@ func TestCacheKindsKeepTheirOwnShare(t *testing.T) {
 			if floodIn.bytes < floodIn.maxBytes/2 {
 				t.Errorf("the flooding kind holds only %d of its %d bytes: eviction dropped too much", floodIn.bytes, floodIn.maxBytes)
 			}
-			if _, ok := keepIn.get(kept[0], store.Generation{Epoch: store.Epoch{Table: 1}, Data: 8}); ok {
+			if _, ok := keepIn.get([]byte(kept[0]), store.Generation{Epoch: store.Epoch{Table: 1}, Data: 8}); ok {
 				t.Fatal("an entry was served for another generation")
 			}
 		})
+	}
+}
+
+// Answers enter the cache the second time they are asked, months the first.
+func TestAnswersAreAdmittedOnTheirSecondRequest(t *testing.T) {
+	answers, months := newCaches(1 << 20)
+	for i, want := range []bool{false, true, true} {
+		if got := answers.admit([]byte("q1")); got != want {
+			t.Fatalf("request %d of q1: admitted %t, want %t", i+1, got, want)
+		}
+	}
+	if answers.admit([]byte("q2")) {
+		t.Fatal("q2 admitted on its first request")
+	}
+	if !months.admit([]byte("m1")) {
+		t.Fatal("a month was not admitted at once")
 	}
 }

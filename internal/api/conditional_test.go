@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rates/internal/api"
+	"rates/internal/metrics"
 	"rates/internal/store"
 	"rates/internal/testing/dbtest"
 )
@@ -173,5 +174,31 @@ func TestCacheControlMaxAge(t *testing.T) {
 	}
 	if rec := get(t, h, "GET", "/rates?date_from=2021-01-01"); rec.Header().Get("Cache-Control") != "no-store" {
 		t.Fatalf("an error with max-age set: Cache-Control %q, want no-store", rec.Header().Get("Cache-Control"))
+	}
+}
+
+// Requests are counted under the route they matched, whether the router served them or not.
+func TestRouteLabels(t *testing.T) {
+	pool, _ := dbtest.Seeded(t, srv, "testdata/fixture.sql")
+	m := metrics.New("test")
+	cfg := testConfig
+	cfg.Metrics = m
+	h := api.New(store.New(pool), cfg, readyReadiness(), dbtest.Discard)
+	for _, target := range []string{"/healthz", "/nowhere", "/rates?date_from=2021-01-01&date_to=2021-01-01&orig_code=CNAAA&dest_code=DEAAA", "/rates"} {
+		get(t, h, "GET", target)
+	}
+	get(t, h, "HEAD", "/rates?date_from=2021-01-01&date_to=2021-01-01&orig_code=CNAAA&dest_code=DEAAA")
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`rates_http_requests_total{method="GET",route="/healthz",status="200"} 1`,
+		`rates_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
+		`rates_http_requests_total{method="GET",route="/rates",status="200"} 1`,
+		`rates_http_requests_total{method="GET",route="/rates",status="400"} 1`,
+		`rates_http_requests_total{method="HEAD",route="/rates",status="200"} 1`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

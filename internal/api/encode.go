@@ -9,24 +9,27 @@ import (
 	"rates/internal/store"
 )
 
-// appendRates writes {"rates":[...]} with one item per day from q.To down to q.From. Items
-// carry their keys in the order count, day, price, as the service this API replaces wrote
-// them; count is null on a day without prices and price is null on a day without an average (domain.HasAverage).
-func appendRates(b []byte, q RatesQuery, stats []store.DayStat) []byte {
+// appendRates writes {"rates":[...]} with one item per day from q.To down to q.From, from the
+// stats in chunks (days outside the range are skipped). Items carry their keys in the order
+// count, day, price, as the service this API replaces wrote them; count is null on a day
+// without prices and price is null on a day without an average (domain.HasAverage).
+func appendRates(b []byte, q RatesQuery, chunks ...[]store.DayStat) []byte {
 	first := epochDay(q.From)
 	n := q.Days()
-	// slot[i] is 1 + the index in stats of the day first+i, or 0 for a day without prices.
-	// Most ranges fit the array on the stack.
-	var small [64]int32
-	var slot []int32
+	// slot[i] is the stats of the day first+i, or nil for a day without prices. Most ranges
+	// fit the array on the stack.
+	var small [64]*store.DayStat
+	var slot []*store.DayStat
 	if n <= len(small) {
 		slot = small[:n]
 	} else {
-		slot = make([]int32, n)
+		slot = make([]*store.DayStat, n)
 	}
-	for i, s := range stats {
-		if d := epochDay(s.Day) - first; d >= 0 && d < int64(n) {
-			slot[d] = int32(i) + 1 //nolint:gosec // G115: a day's stats are at most one per day of the range
+	for _, stats := range chunks {
+		for i := range stats {
+			if d := epochDay(stats[i].Day) - first; d >= 0 && d < int64(n) {
+				slot[d] = &stats[i]
+			}
 		}
 	}
 	b = append(b, `{"rates":[`...)
@@ -35,9 +38,8 @@ func appendRates(b []byte, q RatesQuery, stats []store.DayStat) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"count":`...)
-		var s store.DayStat
-		if slot[d] > 0 {
-			s = stats[slot[d]-1]
+		s := slot[d]
+		if s != nil {
 			b = strconv.AppendInt(b, s.Count, 10)
 		} else {
 			b = append(b, "null"...)
@@ -45,7 +47,7 @@ func appendRates(b []byte, q RatesQuery, stats []store.DayStat) []byte {
 		b = append(b, `,"day":"`...)
 		b = appendDate(b, first+int64(d))
 		b = append(b, `","price":`...)
-		if slot[d] > 0 && domain.HasAverage(s.Count) {
+		if s != nil && domain.HasAverage(s.Count) {
 			b = appendPythonFloat(b, float64(s.Sum)/float64(s.Count))
 		} else {
 			b = append(b, "null"...)

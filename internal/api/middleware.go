@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"rates/internal/httpjson"
 	"rates/internal/metrics"
 )
@@ -28,22 +26,52 @@ func RequestIDFrom(ctx context.Context) string {
 
 const maxRequestIDLength = 128
 
+// ids makes request ids: a random prefix drawn once per process and a counter, unique across
+// instances without a random draw (a system call) per request.
+type ids struct {
+	prefix [12]byte
+	next   atomic.Uint64
+}
+
+func newIDs() *ids {
+	g := &ids{}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	hex.Encode(g.prefix[:], b[:])
+	return g
+}
+
+// id is the prefix, a dash and the counter in 8 or more hex digits.
+func (g *ids) id() string {
+	n := g.next.Add(1)
+	var b [12 + 1 + 16]byte
+	copy(b[:], g.prefix[:])
+	b[12] = '-'
+	i := len(b)
+	for d := 0; d < 8 || n > 0; d++ {
+		i--
+		b[i] = "0123456789abcdef"[n&15]
+		n >>= 4
+	}
+	return string(append(b[:13:13], b[i:]...))
+}
+
 // requestID takes the caller's id from X-Request-Id, else the ALB's X-Amzn-Trace-Id, else
 // makes one, and echoes it in the response so a client can quote it.
-func requestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := cleanID(r.Header.Get("X-Request-Id"))
-		if id == "" {
-			id = cleanID(r.Header.Get("X-Amzn-Trace-Id"))
-		}
-		if id == "" {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
-		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
-	})
+func requestID(g *ids) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := cleanID(r.Header.Get("X-Request-Id"))
+			if id == "" {
+				id = cleanID(r.Header.Get("X-Amzn-Trace-Id"))
+			}
+			if id == "" {
+				id = g.id()
+			}
+			w.Header()["X-Request-Id"] = []string{id}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		})
+	}
 }
 
 // cleanID drops ids that are too long or carry characters that do not belong in a log field.
@@ -67,6 +95,7 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int
+	route  string // set by dispatch for the routes it serves without the router
 }
 
 // noStore is the Cache-Control of every error.
@@ -134,7 +163,7 @@ func (p *requestLogPolicy) keep(status int, d time.Duration) (string, bool) {
 
 // observe writes the request's log line (as the policy decides) and records it in the metrics,
 // from one response wrapper and one clock reading. It runs before routing, so the route pattern
-// is read after the request is served.
+// is what dispatch recorded once the request was served.
 func observe(log *slog.Logger, m *metrics.Metrics, policy *requestLogPolicy) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -151,9 +180,9 @@ func observe(log *slog.Logger, m *metrics.Metrics, policy *requestLogPolicy) fun
 				rec.status = http.StatusOK
 			}
 			elapsed := time.Since(start)
-			route := "unmatched"
-			if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-				route = rc.RoutePattern()
+			route := rec.route
+			if route == "" {
+				route = "unmatched"
 			}
 			m.RequestDone(route, r.Method, rec.status, elapsed)
 			why, ok := policy.keep(rec.status, elapsed)

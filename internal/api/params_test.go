@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -160,4 +161,29 @@ func TestCacheKeyIdentifiesTheQuery(t *testing.T) {
 	if errA != nil || errB != nil || a.cacheKey() != b.cacheKey() {
 		t.Fatalf("the same query: keys %q and %q (errors %v, %v)", a.cacheKey(), b.cacheKey(), errA, errB)
 	}
+}
+
+// FuzzSplitQuery checks that the parameters split without url.ParseQuery are the ones it finds.
+func FuzzSplitQuery(f *testing.F) {
+	for _, seed := range []string{
+		"date_from=2021-01-01&date_to=2021-01-31&orig_code=CNSGH&dest_code=north_europe_main",
+		"date_from&date_from=2&=x&&orig_code==a=b&dest_code=", "a=b&&&=", "date_to=1&date_to=2", "%41=b;c", "x+y=z",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, err := splitQuery(raw)
+		values, wantErr := url.ParseQuery(raw)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("splitQuery(%q) error %v, url.ParseQuery error %v", raw, err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+		for i, n := range ratesParamNames {
+			if v, ok := first(values, n); got.values[i] != v || got.ok[i] != ok {
+				t.Fatalf("splitQuery(%q) %s = %q, %t; url.ParseQuery: %q, %t", raw, n, got.values[i], got.ok[i], v, ok)
+			}
+		}
+	})
 }

@@ -16,14 +16,12 @@ import (
 // A preload that does not fit the time or the cache is dropped whole (the cache fills as
 // requests come, as without it). stop ends the watcher.
 func (h *Handler) Start(ctx context.Context) (stop func(), err error) {
-	gen, err := h.sharedGeneration(ctx, time.Now().Add(h.cfg.QueryTimeout))
+	work := dbWork{ctx: ctx, deadline: time.Now().Add(h.cfg.QueryTimeout)}
+	gen, err := h.sharedGeneration(work)
 	if err != nil {
 		return nil, fmt.Errorf("read the data generation: %w", err)
 	}
-	tctx, cancel := context.WithTimeout(ctx, h.cfg.QueryTimeout)
-	_, err = h.currentTree(tctx, gen)
-	cancel()
-	if err != nil {
+	if _, err = h.currentTree(work, gen); err != nil {
 		return nil, fmt.Errorf("load ports and regions: %w", err)
 	}
 	if h.months != nil && h.cfg.Preload > 0 {
@@ -124,7 +122,7 @@ func (h *Handler) preload(ctx context.Context, budget time.Duration) (int, error
 				n++
 			}
 			month := time.Date(first.Year(), first.Month(), 1, 0, 0, 0, 0, time.UTC)
-			if !h.months.put(monthKey(pair, month), gen, cacheEntry{days: stats[:n:n]}) {
+			if !h.months.put(appendDayKey([]byte(pair), month), gen, cacheEntry{days: stats[:n:n]}) {
 				return months, errors.New("the data changed or outgrew the cache during the preload")
 			}
 			stats = stats[n:]

@@ -4,17 +4,18 @@ import "slices"
 
 // Tree is the port and region tree of one tree generation, to resolve codes without a round
 // trip. It is immutable once built.
+// Each code's Location is built once, so that resolving allocates nothing.
 type Tree struct {
 	gen     Generation
-	ports   map[string]bool
-	regions map[string][]string // slug → every port in the region and the regions below it
+	ports   map[string]Location
+	regions map[string]Location // Ports: every port in the region and the regions below it
 }
 
 func newTree(gen Generation, ports, portParents, slugs []string, regionParents []*string) *Tree {
-	t := &Tree{gen: gen, ports: make(map[string]bool, len(ports)), regions: make(map[string][]string, len(slugs))}
+	t := &Tree{gen: gen, ports: make(map[string]Location, len(ports)), regions: make(map[string]Location, len(slugs))}
 	direct := map[string][]string{}
 	for i, code := range ports {
-		t.ports[code] = true
+		t.ports[code] = Location{Ports: []string{code}, Found: true, Key: "p:" + code}
 		direct[portParents[i]] = append(direct[portParents[i]], code)
 	}
 	children := map[string][]string{}
@@ -40,7 +41,7 @@ func newTree(gen Generation, ports, portParents, slugs []string, regionParents [
 			}
 		}
 		slices.Sort(codes)
-		t.regions[slug] = codes
+		t.regions[slug] = Location{Ports: codes, Found: true, Key: "r:" + slug}
 	}
 	return t
 }
@@ -48,8 +49,8 @@ func newTree(gen Generation, ports, portParents, slugs []string, regionParents [
 // EachRegion calls fn with every region slug and all the ports in it and below it. fn must not
 // modify ports.
 func (t *Tree) EachRegion(fn func(slug string, ports []string)) {
-	for slug, ports := range t.regions {
-		fn(slug, ports)
+	for slug, loc := range t.regions {
+		fn(slug, loc.Ports)
 	}
 }
 
@@ -58,9 +59,14 @@ func (t *Tree) Generation() Generation { return t.gen }
 
 // Resolve resolves a code as resolveSQL does: a port code in any case first, then a region
 // slug exactly as given. ok is false when the answer depends on the database's upper case (a
-// code that is not ASCII); the caller then asks the database (Store.Resolve).
+// code that is not ASCII); the caller then asks the database (Store.Resolve). The Location is
+// shared: callers must not modify its Ports.
 func (t *Tree) Resolve(code string) (loc Location, ok bool) {
-	up := make([]byte, len(code))
+	var buf [64]byte
+	up := buf[:0]
+	if len(code) > len(buf) {
+		up = make([]byte, 0, len(code))
+	}
 	for i := range len(code) {
 		c := code[i]
 		if c >= 0x80 {
@@ -69,13 +75,13 @@ func (t *Tree) Resolve(code string) (loc Location, ok bool) {
 		if c >= 'a' && c <= 'z' {
 			c -= 'a' - 'A'
 		}
-		up[i] = c
+		up = append(up, c)
 	}
-	if port := string(up); t.ports[port] {
-		return Location{Ports: []string{port}, Found: true, Key: "p:" + port}, true
+	if loc, found := t.ports[string(up)]; found {
+		return loc, true
 	}
-	if codes, found := t.regions[code]; found {
-		return Location{Ports: codes, Found: true, Key: "r:" + code}, true
+	if loc, found := t.regions[code]; found {
+		return loc, true
 	}
 	return Location{}, true
 }
