@@ -4,7 +4,7 @@
 -- commit, and only if the transaction commits, so a listener hears of a change once it is
 -- visible; PostgreSQL folds the identical notifications of one transaction into one.
 -- On data_generation rather than on prices, ports and regions: every transaction that changes
--- what GET /rates shows moves that row (the triggers of 000005 and 000020, Repair, and any
+-- what GET /rates shows moves that row (the triggers on prices, ports and regions, Repair, and any
 -- writer that moves it explicitly, such as the publish of a batch staged in parts), so each of
 -- them is heard without having to know about the channel. The payload is empty: listeners read
 -- the row, whose value is what they compare.
