@@ -167,7 +167,7 @@ func (h *Handler) root(w http.ResponseWriter, _ *http.Request) {
 
 // currentTree returns the port and region tree of gen or newer, loading it when ports or
 // regions have changed (or the generation counter was reset) since it was last loaded.
-func (h *Handler) currentTree(work dbWork, gen store.Generation) (*store.Tree, error) {
+func (h *Handler) currentTree(ctx context.Context, deadline time.Time, gen store.Generation) (*store.Tree, error) {
 	fresh := func(t *store.Tree) bool {
 		return t != nil && t.Generation().Epoch == gen.Epoch && t.Generation().Tree >= gen.Tree
 	}
@@ -179,7 +179,7 @@ func (h *Handler) currentTree(work dbWork, gen store.Generation) (*store.Tree, e
 	if t := h.tree.Load(); fresh(t) {
 		return t, nil
 	}
-	ctx, cancel := work.bounded()
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	start := time.Now()
 	t, err := h.store.Tree(ctx)

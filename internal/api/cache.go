@@ -29,7 +29,7 @@ type answerCache struct {
 	// evicted tells that an entry of gen was dropped or refused; complete, that every entry
 	// of gen with data is held (a preload filed all of them), so a key it lacks has no data.
 	evicted, complete bool
-	// door and seed are the doorkeeper of admit; nil door admits every entry.
+	// door (doorSlots long) and seed are the doorkeeper of admit; nil door admits every entry.
 	door []atomic.Uint64
 	seed maphash.Seed
 }
@@ -123,7 +123,7 @@ func (c *answerCache) admit(key []byte) bool {
 		return c != nil
 	}
 	h := maphash.Bytes(c.seed, key) | 1 // never 0, the empty slot
-	slot := &c.door[h&uint64(len(c.door)-1)]
+	slot := &c.door[h&(doorSlots-1)]
 	if slot.Load() == h {
 		return true
 	}

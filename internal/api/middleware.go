@@ -108,7 +108,7 @@ func (s *statusRecorder) WriteHeader(code int) {
 		s.status = code
 	}
 	if code >= http.StatusBadRequest {
-		h := s.ResponseWriter.Header()
+		h := s.Header()
 		delete(h, "Etag")
 		h["Cache-Control"] = noStore
 	}

@@ -81,13 +81,17 @@ func TestPreloadAnswersFromMemory(t *testing.T) {
 			}
 			// A batch on a route of the mix: the caches start over, and the answers follow.
 			rt := data.Routes[0]
-			exec(t, pool, "INSERT INTO prices VALUES ('"+rt[0]+"', '"+rt[1]+"', '"+data.First.Format(time.DateOnly)+"', 123)")
+			if _, err := pool.Exec(ctx, "INSERT INTO prices VALUES ($1, $2, $3, 123)", rt[0], rt[1], data.First); err != nil {
+				t.Fatal(err)
+			}
 			p := ratesmix.Path(rt[0], rt[1], data.First, 3)
 			_, _, want := do(t, plain, "GET", p)
 			if _, _, got := do(t, h, "GET", p); got != want {
 				t.Fatalf("after a batch, %s:\n cached %s\n plain  %s", p, got, want)
 			}
-			exec(t, pool, "DELETE FROM prices WHERE price = 123 AND day = '"+data.First.Format(time.DateOnly)+"'")
+			if _, err := pool.Exec(ctx, "DELETE FROM prices WHERE price = 123 AND day = $1", data.First); err != nil {
+				t.Fatal(err)
+			}
 		})
 	}
 }

@@ -10,18 +10,6 @@ import (
 	"rates/internal/store"
 )
 
-// dbWork is what bounds a request's database work: the request's context and the deadline of
-// QueryTimeout from its arrival. Answers from memory never make the bounded context (a timer
-// each), so it is made where the database is asked.
-type dbWork struct {
-	ctx      context.Context
-	deadline time.Time
-}
-
-func (d dbWork) bounded() (context.Context, context.CancelFunc) {
-	return context.WithDeadline(d.ctx, d.deadline)
-}
-
 // maxKeyLen bounds the cache keys of an answer and of a month: two codes of at most
 // maxCodeLength bytes, their prefixes and separators, and two days.
 const maxKeyLen = 2*(maxCodeLength+2) + 2 + 2*dayKeyLen
@@ -35,11 +23,13 @@ func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 	// The generation the watcher keeps, or, when it has none to trust, one read shared with the
 	// requests that arrived at about the same time, tells which cached answers, days and port
 	// tree still reflect the data.
+	// A request's database work ends QueryTimeout after its arrival. Answers from memory never
+	// make the context with that deadline (a timer each): it is made where the database is asked.
 	now := time.Now()
-	work := dbWork{ctx: r.Context(), deadline: now.Add(h.cfg.QueryTimeout)}
+	ctx, deadline := r.Context(), now.Add(h.cfg.QueryTimeout)
 	gen, fresh := h.watch.current(now)
 	if !fresh {
-		if gen, err = h.sharedGeneration(work); err != nil {
+		if gen, err = h.sharedGeneration(ctx, deadline); err != nil {
 			h.storeFailed(w, r, err)
 			return
 		}
@@ -49,7 +39,7 @@ func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 	answer, hit := h.answers.get(key, gen)
 	result := "hit"
 	if !hit {
-		if answer, result, err = h.compute(work, q, key, gen); err != nil {
+		if answer, result, err = h.compute(ctx, deadline, q, key, gen); err != nil {
 			h.storeFailed(w, r, err)
 			return
 		}
@@ -60,8 +50,8 @@ func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 	h.send(w, r, answer)
 }
 
-func (h *Handler) sharedGeneration(work dbWork) (store.Generation, error) {
-	ctx, cancel := work.bounded()
+func (h *Handler) sharedGeneration(ctx context.Context, deadline time.Time) (store.Generation, error) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	return h.gens.get(ctx)
 }
@@ -70,16 +60,16 @@ func (h *Handler) sharedGeneration(work dbWork) (store.Generation, error) {
 // generation of its data, the second time it is asked: most queries of clients that range over
 // many routes and dates are asked once, and filing each of them would cost every request a
 // store and an eviction for answers nobody asks again.
-func (h *Handler) compute(work dbWork, q RatesQuery, key []byte, gen store.Generation) (cacheEntry, string, error) {
+func (h *Handler) compute(ctx context.Context, deadline time.Time, q RatesQuery, key []byte, gen store.Generation) (cacheEntry, string, error) {
 	var (
 		answer  cacheEntry
 		dataGen store.Generation
 		result  string
 	)
 	// A deadlock or serialization failure of the read (40P01, 40001) is retried once.
-	err := retryOnce(work.ctx, func(context.Context) error {
+	err := retryOnce(ctx, func(ctx context.Context) error {
 		var e error
-		answer, dataGen, result, e = h.answer(work, q, gen)
+		answer, dataGen, result, e = h.answer(ctx, deadline, q, gen)
 		return e
 	})
 	if err != nil {
@@ -134,8 +124,8 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, e cacheEntry) {
 // answer computes the response to a valid query: the days, or 400 for an unknown code, and the
 // generation of the data it was computed from. result tells whether the days came from the
 // cache ("days") or the database ("miss").
-func (h *Handler) answer(work dbWork, q RatesQuery, gen store.Generation) (cacheEntry, store.Generation, string, error) {
-	tree, err := h.currentTree(work, gen)
+func (h *Handler) answer(ctx context.Context, deadline time.Time, q RatesQuery, gen store.Generation) (cacheEntry, store.Generation, string, error) {
+	tree, err := h.currentTree(ctx, deadline, gen)
 	if err != nil {
 		return cacheEntry{}, gen, "", err
 	}
@@ -147,8 +137,8 @@ func (h *Handler) answer(work dbWork, q RatesQuery, gen store.Generation) (cache
 	for i, loc := range [2]struct{ param, code string }{{"orig_code", q.Orig}, {"dest_code", q.Dest}} {
 		l, ok := tree.Resolve(loc.code)
 		if !ok {
-			ctx, cancel := work.bounded()
-			l, err = h.store.Resolve(ctx, loc.code)
+			rctx, cancel := context.WithDeadline(ctx, deadline)
+			l, err = h.store.Resolve(rctx, loc.code)
 			cancel()
 			if err != nil {
 				return cacheEntry{}, gen, "", err
@@ -160,7 +150,7 @@ func (h *Handler) answer(work dbWork, q RatesQuery, gen store.Generation) (cache
 		}
 		locs[i] = l
 	}
-	days, gen, result, err := h.dailyStats(work, q, gen, locs[0], locs[1])
+	days, gen, result, err := h.dailyStats(ctx, deadline, q, gen, locs[0], locs[1])
 	if err != nil {
 		return cacheEntry{}, gen, "", err
 	}
@@ -178,9 +168,9 @@ func (h *Handler) answer(work dbWork, q RatesQuery, gen store.Generation) (cache
 // later answers. So when the read finds another generation, the request's whole range is read
 // in one query instead, and the answer is of that query's generation; the caches moved to it
 // (watcher.offer) and keep nothing of gen.
-func (h *Handler) dailyStats(work dbWork, q RatesQuery, gen store.Generation, orig, dest store.Location) ([][]store.DayStat, store.Generation, string, error) {
+func (h *Handler) dailyStats(ctx context.Context, deadline time.Time, q RatesQuery, gen store.Generation, orig, dest store.Location) ([][]store.DayStat, store.Generation, string, error) {
 	if h.months == nil {
-		stats, g, err := h.readDays(work, orig, dest, q.From, q.To)
+		stats, g, err := h.readDays(ctx, deadline, orig, dest, q.From, q.To)
 		return [][]store.DayStat{stats}, g, "miss", err
 	}
 	var buf [maxKeyLen]byte
@@ -217,12 +207,12 @@ func (h *Handler) dailyStats(work dbWork, q RatesQuery, gen store.Generation, or
 	} else if _, ok := h.months.get(monthKey(to), gen); ok {
 		to = first.AddDate(0, lastMissing, 0)
 	}
-	stats, read, err := h.readDays(work, orig, dest, from, to.AddDate(0, 1, -1))
+	stats, read, err := h.readDays(ctx, deadline, orig, dest, from, to.AddDate(0, 1, -1))
 	if err != nil {
 		return nil, gen, "", err
 	}
 	if read != gen {
-		stats, read, err = h.readDays(work, orig, dest, q.From, q.To)
+		stats, read, err = h.readDays(ctx, deadline, orig, dest, q.From, q.To)
 		return [][]store.DayStat{stats}, read, "miss", err
 	}
 	byMonth := make([][]store.DayStat, (to.Year()-from.Year())*12+int(to.Month()-from.Month())+1)
@@ -242,8 +232,8 @@ func (h *Handler) dailyStats(work dbWork, q RatesQuery, gen store.Generation, or
 
 // readDays reads the days of a pair from the database and hands the generation of the read to
 // the watcher: a newer one moves the caches at once.
-func (h *Handler) readDays(work dbWork, orig, dest store.Location, from, to time.Time) ([]store.DayStat, store.Generation, error) {
-	ctx, cancel := work.bounded()
+func (h *Handler) readDays(ctx context.Context, deadline time.Time, orig, dest store.Location, from, to time.Time) ([]store.DayStat, store.Generation, error) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	start := time.Now()
 	stats, gen, err := h.store.DailyStats(ctx, orig.Ports, dest.Ports, from, to)

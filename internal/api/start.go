@@ -16,12 +16,12 @@ import (
 // A preload that does not fit the time or the cache is dropped whole (the cache fills as
 // requests come, as without it). stop ends the watcher.
 func (h *Handler) Start(ctx context.Context) (stop func(), err error) {
-	work := dbWork{ctx: ctx, deadline: time.Now().Add(h.cfg.QueryTimeout)}
-	gen, err := h.sharedGeneration(work)
+	deadline := time.Now().Add(h.cfg.QueryTimeout)
+	gen, err := h.sharedGeneration(ctx, deadline)
 	if err != nil {
 		return nil, fmt.Errorf("read the data generation: %w", err)
 	}
-	if _, err = h.currentTree(work, gen); err != nil {
+	if _, err = h.currentTree(ctx, deadline, gen); err != nil {
 		return nil, fmt.Errorf("load ports and regions: %w", err)
 	}
 	if h.months != nil && h.cfg.Preload > 0 {

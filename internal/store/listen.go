@@ -46,7 +46,7 @@ func (l *Listener) Wait(ctx context.Context) error {
 	}
 	// With a context already done, WaitForNotification hands out the notifications received
 	// and then returns without touching the connection.
-	done, cancel := context.WithCancel(context.Background())
+	done, cancel := context.WithCancel(ctx)
 	cancel()
 	for {
 		if n, _ := l.conn.WaitForNotification(done); n == nil {
