@@ -98,7 +98,7 @@ func parseOptions() (options, error) {
 	flag.BoolVar(&o.scale, "scale", false, "also run the scale test on a generated dump")
 	flag.IntVar(&o.scalePrices, "scale-prices", 10_000_000, "prices in the scale test's dump")
 	flag.StringVar(&o.out, "out", "", "also write the report to this file")
-	sections := flag.String("sections", "startup,seed,load,ingest", "comma-separated parts to run: startup, seed, load, ingest (load and -scale need seed)")
+	sections := flag.String("sections", "startup,seed,load,ingest", "comma-separated parts to run: startup, seed, load (the reads; seeds the default dump by itself without seed), ingest (-scale needs load)")
 	flag.Parse()
 	o.sections = map[string]bool{}
 	for _, s := range strings.Split(*sections, ",") {
@@ -126,7 +126,7 @@ func runSections(ctx context.Context, w io.Writer, pg *pgserver.Server, o option
 			return sum, err
 		}
 	}
-	if o.sections["seed"] {
+	if o.sections["seed"] || o.sections["load"] {
 		if err := seedAndLoadRuns(ctx, w, pg, o, &sum); err != nil {
 			return sum, err
 		}
@@ -145,15 +145,20 @@ func runSections(ctx context.Context, w io.Writer, pg *pgserver.Server, o option
 }
 
 // seedAndLoadRuns seeds the default dump (and the reference dump when it is beside the
-// repository), then, with the load section, runs the load scenarios on what they seeded.
+// repository), then, with the load section, runs the load scenarios on what they seeded. The
+// load section alone seeds the default dump once, without the comparison with psql.
 func seedAndLoadRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, sum *summary) error {
-	dbURL, ratio, err := seedRun(ctx, w, pg, o, o.defaultDump, "default dump", 3, true)
+	reps, withPsql := 3, o.sections["seed"]
+	if !withPsql {
+		reps = 1
+	}
+	dbURL, ratio, err := seedRun(ctx, w, pg, o, o.defaultDump, "default dump", reps, withPsql)
 	if err != nil {
 		return err
 	}
 	sum.seedRatio = ratio
 	refURL := ""
-	if ref := reference.Find(); ref != "" {
+	if ref := reference.Find(); ref != "" && withPsql {
 		if refURL, _, err = seedRun(ctx, w, pg, o, ref, "reference dump (an extra comparison; not in the repository)", 3, true); err != nil {
 			return err
 		}
@@ -206,8 +211,19 @@ func (s summary) write(w io.Writer, o options) {
 		ok := r.rps() >= minRPS && r.Errors+r.Non2xx == 0 && (maxP99 == 0 || r.p99() <= maxP99)
 		fmt.Fprintf(w, "| %s | %.0f requests/s, p99 %.2f ms, %d errors | %s |\n", target, r.rps(), r.P99US/1000, r.Errors+r.Non2xx, met(ok))
 	}
+	limit := s.load.limit.rps()
+	shareLine := func(target string, r wrkResult, minShare float64, maxP99 time.Duration) {
+		if r.Requests == 0 || limit == 0 {
+			return
+		}
+		ok := r.rps() >= minShare*limit && r.Errors+r.Non2xx == 0 && (maxP99 == 0 || r.p99() <= maxP99)
+		fmt.Fprintf(w, "| %s | %.0f%% of %.0f requests/s (%.0f requests/s), p99 %.2f ms, %d errors | %s |\n", target, 100*r.rps()/limit, limit, r.rps(), r.P99US/1000, r.Errors+r.Non2xx, met(ok))
+	}
+	shareLine("the same 20 routes and 31 days: ≥ 80% of the limit, p99 ≤ 5 ms", s.load.repeated, 0.8, 5*time.Millisecond)
+	shareLine("realistic mix: ≥ 60% of the limit, p99 ≤ 10 ms", s.load.realistic, 0.6, 10*time.Millisecond)
+	shareLine("304 answers (If-None-Match): ≥ 90% of the limit", s.load.notModified, 0.9, 0)
+	line("realistic mix from a cold start: p99 ≤ 20 ms", s.load.cold, 0, 20*time.Millisecond)
 	line("realistic mix: ≥ 10,000 requests/s, p99 ≤ 20 ms", s.load.realistic, 10_000, 20*time.Millisecond)
-	line("realistic mix from a cold start (the same target)", s.load.cold, 10_000, 20*time.Millisecond)
 	line("the same 20 routes and 31 days: ≥ 20,000 requests/s, p99 ≤ 10 ms", s.load.repeated, 20_000, 10*time.Millisecond)
 	line("realistic mix with a batch every second: ≥ 8,000 requests/s", s.load.batches, 8_000, 0)
 	if s.seedRatio > 0 {
@@ -478,6 +494,8 @@ type scenario struct {
 	mix     *ratesmix.Data
 	batches bool // commit a price batch every second during the run
 	cold    bool // no warm-up: the measured run starts with empty caches and pool
+	// etags, when set, sends each path with If-None-Match naming its tag (etags[i] for paths[i]).
+	etags []string
 }
 
 // wrkScript writes the Lua script of sc. Each wrk thread draws its own random sequence.
@@ -489,13 +507,21 @@ func wrkScript(sc scenario) (string, error) {
 	var b strings.Builder
 	b.WriteString("local counter = 1\nfunction setup(thread) thread:set(\"id\", counter); counter = counter + 1 end\n")
 	b.WriteString(`function init(args) if args[1] == "warm" then math.randomseed(104729 + id) else math.randomseed(7919 * id) end end` + "\n")
-	if sc.mix == nil {
+	switch {
+	case sc.mix == nil && sc.etags != nil:
+		var quoted, tags []string
+		for i, p := range sc.paths {
+			quoted, tags = append(quoted, fmt.Sprintf("%q", p)), append(tags, fmt.Sprintf("%q", sc.etags[i]))
+		}
+		fmt.Fprintf(&b, "local paths = {%s}\nlocal etags = {%s}\n", strings.Join(quoted, ", "), strings.Join(tags, ", "))
+		b.WriteString("request = function() local i = math.random(#paths); return wrk.format(\"GET\", paths[i], {[\"If-None-Match\"] = etags[i]}) end\n")
+	case sc.mix == nil:
 		var quoted []string
 		for _, p := range sc.paths {
 			quoted = append(quoted, fmt.Sprintf("%q", p))
 		}
 		fmt.Fprintf(&b, "local paths = {%s}\nrequest = function() return wrk.format(\"GET\", paths[math.random(#paths)]) end\n", strings.Join(quoted, ", "))
-	} else {
+	default:
 		r := sc.mix.Ranges()
 		var od []string
 		for _, p := range sc.mix.Pairs(1) {
@@ -566,13 +592,18 @@ func (r wrkResult) cacheCell() string {
 	return fmt.Sprintf("%s / %s / %s", pct(r.lookups["hit"]), pct(r.lookups["days"]), pct(r.lookups["miss"]))
 }
 
-func (r wrkResult) row(name string, conns int) string {
-	return fmt.Sprintf("| %s | %d | %.0f | %.2f ms | %.2f ms | %d | %s | %s |", name, conns, r.rps(), r.P50US/1000, r.P99US/1000,
+// row is r's line of a results table; limit, when measured, gives the share column.
+func (r wrkResult) row(name string, conns int, limit wrkResult) string {
+	share := ""
+	if limit.Requests > 0 {
+		share = fmt.Sprintf("%.0f%%", 100*r.rps()/limit.rps())
+	}
+	return fmt.Sprintf("| %s | %d | %.0f | %s | %.2f ms | %.2f ms | %d | %s | %s |", name, conns, r.rps(), share, r.P50US/1000, r.P99US/1000,
 		r.Errors+r.Non2xx, r.cacheCell(), r.cpuCell())
 }
 
-const resultHeader = "| scenario | connections | requests/s | p50 | p99 | errors + non-2xx | answers: cached / from cached days / read from PostgreSQL | CPU per request: service / PostgreSQL / wrk |\n" +
-	"| --- | --- | --- | --- | --- | --- | --- | --- |"
+const resultHeader = "| scenario | connections | requests/s | share of the limit | p50 | p99 | errors + non-2xx | answers: cached / from cached days / read from PostgreSQL | CPU per request: service / PostgreSQL / wrk |\n" +
+	"| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 
 // cacheLookups reads rates_answer_cache_lookups_total by result from the service.
 func cacheLookups(addr string) (map[string]float64, error) {
@@ -619,9 +650,13 @@ func runWrk(ctx context.Context, svc *service, pgPid int, dbURL string, sc scena
 			return wrkResult{}, fmt.Errorf("wrk warm-up: %w: %s", err, out)
 		}
 	}
-	before, err := cacheLookups(addr)
-	if err != nil {
-		return wrkResult{}, err
+	// A service without a command is the limit server of this process: no metrics to read.
+	pid, before := os.Getpid(), map[string]float64{}
+	if svc.cmd != nil {
+		pid = svc.cmd.Process.Pid
+		if before, err = cacheLookups(addr); err != nil {
+			return wrkResult{}, err
+		}
 	}
 	var batches []time.Duration
 	stop, batchErr := make(chan struct{}), make(chan error, 1)
@@ -630,11 +665,11 @@ func runWrk(ctx context.Context, svc *service, pgPid int, dbURL string, sc scena
 	} else {
 		batchErr <- nil
 	}
-	svcCPU0, pgCPU0 := processCPU(svc.cmd.Process.Pid, false), processCPU(pgPid, true)
+	svcCPU0, pgCPU0 := processCPU(pid, false), processCPU(pgPid, true)
 	wrk := exec.Command("wrk", args...)
 	out, err := wrk.Output()
 	close(stop)
-	svcCPU, pgCPU := processCPU(svc.cmd.Process.Pid, false)-svcCPU0, processCPU(pgPid, true)-pgCPU0
+	svcCPU, pgCPU := processCPU(pid, false)-svcCPU0, processCPU(pgPid, true)-pgCPU0
 	if bErr := <-batchErr; bErr != nil {
 		return wrkResult{}, fmt.Errorf("batches during the run: %w", bErr)
 	}
@@ -646,9 +681,11 @@ func runWrk(ctx context.Context, svc *service, pgPid int, dbURL string, sc scena
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
 		return wrkResult{}, fmt.Errorf("wrk output %q: %w", out, err)
 	}
-	after, err := cacheLookups(addr)
-	if err != nil {
-		return wrkResult{}, err
+	after := map[string]float64{}
+	if svc.cmd != nil {
+		if after, err = cacheLookups(addr); err != nil {
+			return wrkResult{}, err
+		}
 	}
 	res.lookups = map[string]float64{}
 	for k, v := range after {
@@ -695,9 +732,11 @@ func commitBatches(ctx context.Context, dbURL string, mix *ratesmix.Data, stop <
 	}
 }
 
-// loadRuns measures GET /rates on the database at dbURL: the realistic mix (cache on and
-// off), the same 20 routes over the same 31 days, and the realistic mix while a batch commits
-// every second (last, since it adds prices), in the order of loadResults.
+// loadRuns measures GET /rates on the database at dbURL: the limit (net/http answering one
+// fixed 31-day answer of the same data), the realistic mix (cache on and off, and from a cold
+// start), the same 20 routes over the same 31 days, the same with If-None-Match naming their
+// current ETags (all 304), and the realistic mix while a batch commits every second (last,
+// since it adds prices), in the order of loadResults.
 func loadRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, dbURL, label string) (loadResults, error) {
 	mix, err := loadMix(ctx, dbURL)
 	if err != nil {
@@ -708,42 +747,137 @@ func loadRuns(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, 
 		rt := mix.Routes[i*len(mix.Routes)/20]
 		repeated = append(repeated, ratesmix.Path(rt[0], rt[1], mix.First, 31))
 	}
+	body, etags, err := answersOf(o, dbURL, repeated)
+	if err != nil {
+		return loadResults{}, err
+	}
 	realistic := realisticScenario(&mix)
 	fmt.Fprintf(w, "## GET /rates on the %s\n\n", label)
 	fmt.Fprintln(w, resultHeader)
 	var results loadResults
-	for i, run := range []struct {
+	limitSc := scenario{name: fmt.Sprintf("**the limit**: net/http answering one fixed 31-day answer (%d bytes) of these data", len(body)), paths: repeated}
+	before, err := limitRun(ctx, pg, o, dbURL, limitSc, body)
+	if err != nil {
+		return loadResults{}, err
+	}
+	runs := []struct {
 		sc  scenario
 		env []string
+		res *wrkResult
 	}{
-		{scenario{name: realistic.name + ", answer cache off (`CACHE_MAX_BYTES=0`)", mix: &mix}, []string{"CACHE_MAX_BYTES=0"}},
-		{realistic, nil},
-		{scenario{name: realistic.name + ", from a cold start (no warm-up: every month is read from PostgreSQL the first time)", mix: &mix, cold: true}, nil},
-		{scenario{name: "the same 20 routes, the same 31 days", paths: repeated}, nil},
-		{scenario{name: "realistic mix, a batch of 1,000 prices committing every second", mix: &mix, batches: true}, nil},
-	} {
-		s, err := startService(o, dbURL, append([]string{"LOG_LEVEL=info"}, run.env...)...)
-		if err != nil {
-			return loadResults{}, err
-		}
-		if err := s.waitReady(60 * time.Second); err != nil {
-			return loadResults{}, err
-		}
-		res, err := runWrk(ctx, s, pg.Pid(), dbURL, run.sc, conns, o.duration)
-		if stopErr := s.stop(); err == nil {
-			err = stopErr
-		}
-		if err != nil {
+		{scenario{name: realistic.name + ", answer cache off (`CACHE_MAX_BYTES=0`)", mix: &mix}, []string{"CACHE_MAX_BYTES=0"}, &results.uncached},
+		{realistic, nil, &results.realistic},
+		{scenario{name: realistic.name + ", from a cold start (no warm-up; `/readyz` turns ready once the preload ends)", mix: &mix, cold: true}, nil, &results.cold},
+		{scenario{name: "the same 20 routes, the same 31 days", paths: repeated}, nil, &results.repeated},
+		{scenario{name: "the same 20 routes, the same 31 days, If-None-Match with their current ETags (304)", paths: repeated, etags: etags}, nil, &results.notModified},
+		{scenario{name: "realistic mix, a batch of 1,000 prices committing every second", mix: &mix, batches: true}, nil, &results.batches},
+	}
+	for _, run := range runs {
+		if *run.res, err = measure(ctx, pg, o, dbURL, run.sc, run.env); err != nil {
 			return loadResults{}, fmt.Errorf("%s: %w", run.sc.name, err)
 		}
-		fmt.Fprintln(w, res.row(run.sc.name, conns))
-		*[]*wrkResult{&results.uncached, &results.realistic, &results.cold, &results.repeated, &results.batches}[i] = res
-		if run.sc.batches && len(res.batches) > 0 {
-			fmt.Fprintf(w, "\nBatches committed during the run: %d, median commit %s, max %s.\n", len(res.batches), ms(median(res.batches)), ms(slices.Max(res.batches)))
-		}
+	}
+	// The limit again after the runs: on a machine shared with other work it moves, and the
+	// shares are of the faster of the two.
+	after, err := limitRun(ctx, pg, o, dbURL, limitSc, body)
+	if err != nil {
+		return loadResults{}, err
+	}
+	results.limit = before
+	if after.rps() > before.rps() {
+		results.limit = after
+	}
+	fmt.Fprintln(w, before.row(limitSc.name+", before the runs below", conns, results.limit))
+	fmt.Fprintln(w, after.row(limitSc.name+", after them", conns, results.limit))
+	for _, run := range runs {
+		fmt.Fprintln(w, run.res.row(run.sc.name, conns, results.limit))
+	}
+	if b := results.batches.batches; len(b) > 0 {
+		fmt.Fprintf(w, "\nBatches committed during the last run: %d, median commit %s, max %s.\n", len(b), ms(median(b)), ms(slices.Max(b)))
 	}
 	fmt.Fprintln(w)
 	return results, nil
+}
+
+// measure starts the service on dbURL with env, runs sc against it and stops it.
+func measure(ctx context.Context, pg *pgserver.Server, o options, dbURL string, sc scenario, env []string) (wrkResult, error) {
+	s, err := startService(o, dbURL, append([]string{"LOG_LEVEL=info"}, env...)...)
+	if err != nil {
+		return wrkResult{}, err
+	}
+	if err := s.waitReady(60 * time.Second); err != nil {
+		return wrkResult{}, err
+	}
+	res, err := runWrk(ctx, s, pg.Pid(), dbURL, sc, conns, o.duration)
+	if stopErr := s.stop(); err == nil {
+		err = stopErr
+	}
+	return res, err
+}
+
+// limitRun measures the limit server answering body.
+func limitRun(ctx context.Context, pg *pgserver.Server, o options, dbURL string, sc scenario, body []byte) (wrkResult, error) {
+	limit, stop, err := startLimit(body)
+	if err != nil {
+		return wrkResult{}, err
+	}
+	defer stop()
+	res, err := runWrk(ctx, limit, pg.Pid(), dbURL, sc, conns, o.duration)
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("limit: %w", err)
+	}
+	return res, nil
+}
+
+// answersOf starts the service once and returns the answer to paths[0] and the ETag of each
+// path.
+func answersOf(o options, dbURL string, paths []string) ([]byte, []string, error) {
+	s, err := startService(o, dbURL, "LOG_LEVEL=warn")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() { _ = s.stop() }()
+	if err := s.waitReady(60 * time.Second); err != nil {
+		return nil, nil, err
+	}
+	var (
+		first []byte
+		etags []string
+	)
+	for i, p := range paths {
+		resp, err := http.Get("http://" + s.addr + p)
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("GET %s: %w", p, err)
+		}
+		if resp.StatusCode != 200 || resp.Header.Get("ETag") == "" {
+			return nil, nil, fmt.Errorf("GET %s: %d with ETag %q, want 200 with one", p, resp.StatusCode, resp.Header.Get("ETag"))
+		}
+		if i == 0 {
+			first = b
+		}
+		etags = append(etags, resp.Header.Get("ETag"))
+	}
+	return first, etags, nil
+}
+
+// startLimit serves body to every request with net/http in this process: what the wire, the
+// kernel and Go's HTTP server allow on this machine, against which the service is measured.
+func startLimit(body []byte) (*service, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	return &service{addr: ln.Addr().String()}, func() { _ = srv.Close() }, nil
 }
 
 // conns is how many connections wrk keeps open in every load run.
@@ -786,14 +920,14 @@ func realisticRun(ctx context.Context, w io.Writer, pg *pgserver.Server, o optio
 	}
 	fmt.Fprintf(w, "## GET /rates %s\n\n", where)
 	fmt.Fprintln(w, resultHeader)
-	fmt.Fprintln(w, res.row(sc.name, conns))
+	fmt.Fprintln(w, res.row(sc.name, conns, wrkResult{}))
 	fmt.Fprintln(w)
 	return res, nil
 }
 
 // loadResults are the runs of loadRuns.
 type loadResults struct {
-	uncached, realistic, cold, repeated, batches wrkResult
+	limit, uncached, realistic, cold, repeated, notModified, batches wrkResult
 }
 
 // scaleRun seeds a generated dump of many prices and runs the realistic mix on it, comparing

@@ -58,3 +58,25 @@ func TestCacheCellAndScript(t *testing.T) {
 		}
 	}
 }
+
+// The 304 scenario sends each path with its own tag; rows give the share of the limit.
+func TestRevalidationScriptAndShare(t *testing.T) {
+	path, err := wrkScript(scenario{name: "304", paths: []string{"/rates?a=1", "/rates?b=2"}, etags: []string{`"t1"`, `"t2"`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(path)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`local paths = {"/rates?a=1", "/rates?b=2"}`, `local etags = {"\"t1\"", "\"t2\""}`, `["If-None-Match"] = etags[i]`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("script lacks %s:\n%s", want, b)
+		}
+	}
+	limit := wrkResult{Requests: 4000, DurationUS: 1_000_000}
+	if row := (wrkResult{Requests: 3000, DurationUS: 1_000_000}).row("x", 64, limit); !strings.Contains(row, "| 3000 | 75% |") {
+		t.Errorf("row = %s, want 3000 requests/s at 75%% of the limit", row)
+	}
+}
