@@ -66,7 +66,6 @@ func (h *Handler) preload(ctx context.Context, budget time.Duration) (int, error
 			keys[p] = append(keys[p], "r:"+slug)
 		}
 	})
-	type dayTotal struct{ count, sum int64 }
 	days := map[string]map[int64]dayTotal{} // pair key → epoch day → totals
 	size, limit := 0, h.months.maxBytes
 	keysOf := func(port string) []string {
@@ -108,6 +107,22 @@ func (h *Handler) preload(ctx context.Context, budget time.Duration) (int, error
 		return 0, errors.New("ports or regions changed during the preload")
 	}
 	h.watch.offer(gen, scanned)
+	months, err := h.fileMonths(days, gen)
+	if err != nil {
+		return months, err
+	}
+	if !h.months.markComplete(gen) {
+		return months, errors.New("the data changed or outgrew the cache during the preload")
+	}
+	return months, nil
+}
+
+// dayTotal is the count and sum of one day's prices of a pair of locations.
+type dayTotal struct{ count, sum int64 }
+
+// fileMonths files the days of each pair month by month under gen, and returns how many months
+// it filed.
+func (h *Handler) fileMonths(days map[string]map[int64]dayTotal, gen store.Generation) (int, error) {
 	months := 0
 	for pair, m := range days {
 		stats := make([]store.DayStat, 0, len(m))
@@ -128,9 +143,6 @@ func (h *Handler) preload(ctx context.Context, budget time.Duration) (int, error
 			stats = stats[n:]
 			months++
 		}
-	}
-	if !h.months.markComplete(gen) {
-		return months, errors.New("the data changed or outgrew the cache during the preload")
 	}
 	return months, nil
 }
