@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -172,6 +173,49 @@ func TestServeRefusesADirtySchema(t *testing.T) {
 	_, _, err = runCmd(t, env, "serve")
 	if err == nil || !strings.Contains(err.Error(), "is dirty") || !strings.Contains(err.Error(), "rates migrate force") {
 		t.Fatalf("serve on a dirty schema: err = %v", err)
+	}
+}
+
+// `rates migrate up` on a database where a migration fails (a table of the same name in the
+// way) logs one error line naming the file and PostgreSQL's error, without the file's SQL, and
+// leaves a clean version: `migrate version` is not dirty, and once the table is gone the same
+// `migrate up` finishes without `migrate force`.
+func TestFailedMigrateUpLogsTheFileAndRetriesWithoutForce(t *testing.T) {
+	dbURL := pgserver.NewDatabase(t, srv)
+	env := map[string]string{"DATABASE_URL": dbURL}
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "CREATE TABLE price_daily (conflicting int)"); err != nil {
+		t.Fatal(err)
+	}
+	_, logs, err := runCmd(t, env, "migrate", "up")
+	if err == nil {
+		t.Fatal("migrate up succeeded over a conflicting table")
+	}
+	var line string
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, `"level":"ERROR"`) {
+			line = l
+		}
+	}
+	if !regexp.MustCompile(`"error":"migration \d{6}_\w+\.up\.sql failed and was rolled back`).MatchString(line) ||
+		!strings.Contains(line, `relation \"price_daily\" already exists`) || strings.Contains(line, "CREATE") {
+		t.Fatalf("error log line %q: want the file, PostgreSQL's error and no SQL\n%s", line, logs)
+	}
+	out, _, err := runCmd(t, env, "migrate", "version")
+	if err != nil || !strings.HasSuffix(out, "(dirty: false)\n") {
+		t.Fatalf("migrate version after the failure = %q, %v", out, err)
+	}
+	if _, err := conn.Exec(context.Background(), "DROP TABLE price_daily"); err != nil {
+		t.Fatal(err)
+	}
+	versions := migrationVersions(t)
+	if out, logs, err := runCmd(t, env, "migrate", "up"); err != nil ||
+		out != fmt.Sprintf("schema version %d (dirty: false)\n", versions[len(versions)-1]) {
+		t.Fatalf("migrate up once the table is gone = %q, %v\n%s", out, err, logs)
 	}
 }
 

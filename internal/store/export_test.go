@@ -1,5 +1,12 @@
 package store
 
+import (
+	"io/fs"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
 // The query texts, for tests that check their plans.
 const (
 	DailyStatsSQL = dailyStatsSQL
@@ -7,3 +14,9 @@ const (
 
 // ScramVerifier exposes the password hashing for a round-trip test.
 var ScramVerifier = scramVerifier
+
+// NewMigratorFrom is NewMigrator with the migrations of files (migrations/*.sql) instead of the
+// embedded ones.
+func NewMigratorFrom(pool *pgxpool.Pool, log *slog.Logger, files fs.FS) (*Migrator, error) {
+	return newMigrator(pool, log, files)
+}

@@ -1,35 +1,59 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"path"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
 	pgxmigrate "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"rates/db"
 )
 
-// Migrator applies the embedded schema migrations. golang-migrate holds a PostgreSQL advisory
-// lock while it works, so several instances starting at once apply each migration exactly once.
+// Migrator applies the embedded schema migrations. It holds golang-migrate's PostgreSQL advisory
+// lock while it works, so several instances starting at once (and the migration task of an
+// earlier release) apply each migration exactly once.
 type Migrator struct {
-	m   *migrate.Migrate
-	log *slog.Logger
+	m      *migrate.Migrate
+	driver database.Driver
+	files  fs.FS // holds migrations/*.sql
+	conn   *pgx.ConnConfig
+	log    *slog.Logger
 }
+
+// noTransaction, as the first line of a migration file, runs the file outside any transaction:
+// for statements PostgreSQL refuses in a transaction block (CREATE INDEX CONCURRENTLY). Its
+// statements, each ending with a semicolon at the end of a line, run one by one, and the
+// version is recorded dirty until the last one succeeds, so a failure half-way stays visible
+// (docs/operations.md, "A failed migration").
+const noTransaction = "-- migrate: no-transaction"
+
+// statementEnd ends a statement of a no-transaction file.
+var statementEnd = regexp.MustCompile(`;[ \t]*(?:\r?\n|$)`)
 
 // NewMigrator opens a dedicated connection for golang-migrate from the pool's settings.
 func NewMigrator(pool *pgxpool.Pool, log *slog.Logger) (*Migrator, error) {
-	src, err := iofs.New(db.Migrations, "migrations")
+	return newMigrator(pool, log, db.Migrations)
+}
+
+func newMigrator(pool *pgxpool.Pool, log *slog.Logger, files fs.FS) (*Migrator, error) {
+	src, err := iofs.New(files, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("open embedded migrations: %w", err)
 	}
@@ -45,28 +69,164 @@ func NewMigrator(pool *pgxpool.Pool, log *slog.Logger) (*Migrator, error) {
 		return nil, fmt.Errorf("create migrator: %w", err)
 	}
 	m.Log = migrateLogger{log}
-	return &Migrator{m: m, log: log}, nil
+	return &Migrator{m: m, driver: driver, files: files, conn: pool.Config().ConnConfig.Copy(), log: log}, nil
 }
 
-// Up applies every pending migration; nothing pending is not an error. A database already
-// beyond the newest migration this binary knows (after a rollback to an earlier release) is
-// left as it is: golang-migrate would refuse a version it has no file for, and expand/contract
-// guarantees that this binary still works on the newer schema.
+// Up applies every pending migration, in order; nothing pending is not an error. Each file
+// runs as one batch of statements followed by the record of its version, in one transaction:
+// PostgreSQL applies both or neither. A migration that fails therefore leaves the schema and
+// the recorded version where they were, never dirty, and once the cause is fixed `migrate up`
+// retries it as it is, without `migrate force`. The error names the file and carries
+// PostgreSQL's error, never the file's text. A file that manages its own transaction
+// (BEGIN ... COMMIT) gets its version recorded right after its COMMIT.
+//
+// A database already beyond the newest migration this binary knows (after a rollback to an
+// earlier release) is left as it is: expand/contract guarantees that this binary still works
+// on the newer schema.
 func (mg *Migrator) Up(ctx context.Context) error {
-	need, err := RequiredVersion()
+	files, err := migrationFiles(mg.files)
 	if err != nil {
 		return err
 	}
+	need := files[len(files)-1].version
 	have, dirty, err := mg.Version()
 	if err != nil {
 		return err
 	}
-	if !dirty && have > need {
+	if dirty {
+		return &SchemaDirtyError{Version: have}
+	}
+	if have > need {
 		mg.log.Warn("database schema is newer than this binary's migrations; nothing to apply",
 			"schema_version", have, "binary_version", need)
 		return nil
 	}
-	return mg.run(ctx, "up", mg.m.Up)
+	if err := mg.driver.Lock(); err != nil {
+		return fmt.Errorf("migrate up: lock: %w", err)
+	}
+	defer func() {
+		if err := mg.driver.Unlock(); err != nil {
+			mg.log.Warn("migrate up: unlock", "error", err.Error())
+		}
+	}()
+	conn, err := pgx.ConnectConfig(ctx, mg.conn)
+	if err != nil {
+		return fmt.Errorf("migrate up: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	// Read again under the lock: another instance may have migrated meanwhile.
+	if have, dirty, err = mg.Version(); err != nil {
+		return err
+	}
+	if dirty {
+		return &SchemaDirtyError{Version: have}
+	}
+	for _, f := range files {
+		if f.version <= have {
+			continue
+		}
+		if err := mg.apply(ctx, conn, f, have); err != nil {
+			return err
+		}
+		have = f.version
+	}
+	return nil
+}
+
+// apply runs one migration file and records its version; prev is the version before it.
+func (mg *Migrator) apply(ctx context.Context, conn *pgx.Conn, f migrationFile, prev uint) error {
+	body, err := fs.ReadFile(mg.files, path.Join("migrations", f.name))
+	if err != nil {
+		return fmt.Errorf("migrate up: read %s: %w", f.name, err)
+	}
+	started := time.Now()
+	record := fmt.Sprintf("DELETE FROM schema_migrations; INSERT INTO schema_migrations (version, dirty) VALUES (%d, false)", f.version)
+	if strings.HasPrefix(string(body), noTransaction) {
+		if err := mg.applyAlone(ctx, conn, f, string(body), record); err != nil {
+			return err
+		}
+	} else if _, err := conn.Exec(ctx, string(body)+"\n;\n"+record); err != nil {
+		// A file that opened its own transaction block leaves it aborted; nothing of it stays.
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		return &MigrationError{File: f.name, Line: errorLine(string(body), err), Version: prev, Err: err}
+	}
+	mg.log.Info("migration applied", "file", f.name, "version", f.version,
+		"duration_ms", time.Since(started).Milliseconds())
+	return nil
+}
+
+// applyAlone runs a no-transaction file the way golang-migrate does: version recorded dirty,
+// the file, then the version clean.
+func (mg *Migrator) applyAlone(ctx context.Context, conn *pgx.Conn, f migrationFile, body, record string) error {
+	dirty := fmt.Sprintf("DELETE FROM schema_migrations; INSERT INTO schema_migrations (version, dirty) VALUES (%d, true)", f.version)
+	if _, err := conn.Exec(ctx, dirty); err != nil {
+		return fmt.Errorf("migrate up: record %s as running: %w", f.name, err)
+	}
+	line := 1
+	for _, stmt := range statementEnd.Split(body, -1) {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			if l := errorLine(stmt, err); l > 0 {
+				line += l - 1
+			} else {
+				line = 0
+			}
+			return &MigrationError{File: f.name, Line: line, Version: f.version, Dirty: true, Err: err}
+		}
+		line += strings.Count(stmt, "\n") + 1
+	}
+	// Settings the file made for its session end with it.
+	if _, err := conn.Exec(ctx, "RESET ALL; "+record); err != nil {
+		return &MigrationError{File: f.name, Version: f.version, Dirty: true, Err: fmt.Errorf("record the version: %w", err)}
+	}
+	return nil
+}
+
+// MigrationError is a migration file that failed. The message names the file (and the line
+// PostgreSQL points at) and carries PostgreSQL's error, never the file's text.
+type MigrationError struct {
+	File    string // the file's name, 000007_price_daily.up.sql
+	Line    int    // line of the file the error points at; 0 when PostgreSQL names none
+	Version uint   // the recorded version after the failure
+	Dirty   bool   // a no-transaction file failed half-way: Version is recorded dirty
+	Err     error
+}
+
+func (e *MigrationError) Error() string {
+	where := e.File
+	if e.Line > 0 {
+		where = fmt.Sprintf("%s, line %d", e.File, e.Line)
+	}
+	cause := e.Err.Error()
+	var pgErr *pgconn.PgError
+	if errors.As(e.Err, &pgErr) {
+		for _, extra := range []struct{ label, text string }{{"detail", pgErr.Detail}, {"hint", pgErr.Hint}} {
+			if extra.text != "" {
+				cause += "; " + extra.label + ": " + extra.text
+			}
+		}
+	}
+	if e.Dirty {
+		return fmt.Sprintf("migration %s failed outside a transaction: version %d is recorded dirty; undo or complete "+
+			"what it did, record the version that matches with `rates migrate force`, then run `rates migrate up` "+
+			"(docs/operations.md, \"A failed migration\"): %s", where, e.Version, cause)
+	}
+	return fmt.Sprintf("migration %s failed and was rolled back: the schema stays at version %d, not dirty; fix the "+
+		"cause and run `rates migrate up` again: %s", where, e.Version, cause)
+}
+
+func (e *MigrationError) Unwrap() error { return e.Err }
+
+// errorLine is the line of body that PostgreSQL's error position points at, or 0.
+func errorLine(body string, err error) int {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Position <= 0 {
+		return 0
+	}
+	runes := []rune(body)
+	if int(pgErr.Position) > len(runes) {
+		return 0 // in the version record appended to the file
+	}
+	return strings.Count(string(runes[:pgErr.Position-1]), "\n") + 1
 }
 
 // Down reverts the newest n migrations.
@@ -122,25 +282,41 @@ func (l migrateLogger) Printf(format string, v ...any) {
 
 func (l migrateLogger) Verbose() bool { return false }
 
-// RequiredVersion is the newest migration embedded in this binary: the schema version it needs.
-func RequiredVersion() (uint, error) {
-	files, err := fs.Glob(db.Migrations, "migrations/*.up.sql")
+// migrationFile is one up migration: NNNNNN_name.up.sql.
+type migrationFile struct {
+	version uint
+	name    string
+}
+
+// migrationFiles lists the up migrations of files in version order.
+func migrationFiles(files fs.FS) ([]migrationFile, error) {
+	paths, err := fs.Glob(files, "migrations/*.up.sql")
 	if err != nil {
-		return 0, fmt.Errorf("list embedded migrations: %w", err)
+		return nil, fmt.Errorf("list embedded migrations: %w", err)
 	}
-	var newest uint
-	for _, f := range files {
-		n, _, ok := strings.Cut(path.Base(f), "_")
+	out := make([]migrationFile, 0, len(paths))
+	for _, p := range paths {
+		n, _, ok := strings.Cut(path.Base(p), "_")
 		v, err := strconv.ParseUint(n, 10, 64)
 		if !ok || err != nil {
-			return 0, fmt.Errorf("embedded migration %s: name does not start with a version number", f)
+			return nil, fmt.Errorf("embedded migration %s: name does not start with a version number", p)
 		}
-		newest = max(newest, uint(v))
+		out = append(out, migrationFile{version: uint(v), name: path.Base(p)})
 	}
-	if newest == 0 {
-		return 0, errors.New("no embedded migrations")
+	if len(out) == 0 {
+		return nil, errors.New("no embedded migrations")
 	}
-	return newest, nil
+	slices.SortFunc(out, func(a, b migrationFile) int { return cmp.Compare(a.version, b.version) })
+	return out, nil
+}
+
+// RequiredVersion is the newest migration embedded in this binary: the schema version it needs.
+func RequiredVersion() (uint, error) {
+	files, err := migrationFiles(db.Migrations)
+	if err != nil {
+		return 0, err
+	}
+	return files[len(files)-1].version, nil
 }
 
 // Schema is the state of a database's schema as seen by this binary.
