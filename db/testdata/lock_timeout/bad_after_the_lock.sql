@@ -1,0 +1,2 @@
+ALTER TABLE prices ADD COLUMN currency text;
+SET LOCAL lock_timeout = '5s';

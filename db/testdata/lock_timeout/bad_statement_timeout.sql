@@ -1,0 +1,2 @@
+SET LOCAL statement_timeout = '5s';
+ALTER TABLE prices ADD COLUMN currency text;
