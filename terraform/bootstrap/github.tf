@@ -37,6 +37,16 @@ locals {
     "${aws_s3_bucket.state.arn}/${var.workspace_key_prefix}/*/${var.state_key}.tflock",
     "${aws_s3_bucket.state.arn}/${var.state_key}.tflock",
   ]
+
+  # The roles a workspace creates (task, execution and flow-log roles) are named rates-<env>-...
+  # at the root path; the CI roles live under /rates-ci/ and never match.
+  environment_role_arns = {
+    for env in var.environments : env => "arn:${local.partition}:iam::${local.account_id}:role/rates-${env}-*"
+  }
+  # stack/locals.tf names the same policy (local.names.permissions_boundary).
+  boundary_arns = {
+    for env in var.environments : env => "arn:${local.partition}:iam::${local.account_id}:policy${local.ci_role_path}rates-${env}-boundary"
+  }
 }
 
 # No thumbprint_list: for GitHub's issuer IAM validates the certificate against its own trusted
@@ -190,22 +200,85 @@ resource "aws_iam_role_policy" "plan" {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Permissions boundary of an environment: the ceiling of every role its apply role creates (task,
+# execution, flow-log roles) and of its deploy role. Whatever policy Terraform puts on such a
+# role, it can do nothing in IAM except pass the environment's own roles to ECS tasks: no role of
+# the environment can change a policy or create a role. The apply role may create roles and give
+# them permissions only with this boundary on them, may not remove it from a role and may not
+# edit this policy (the statements of the apply role below), so it cannot make any role, or
+# itself through one, more than PowerUserAccess.
+
+data "aws_iam_policy_document" "boundary" {
+  for_each = local.environment_subjects
+
+  statement {
+    sid         = "EverythingButIdentityAdministration"
+    effect      = "Allow"
+    not_actions = ["iam:*", "organizations:*", "account:*"]
+    resources   = ["*"]
+  }
+
+  # The deploy role hands the task roles to ECS; nothing else of IAM passes the boundary.
+  statement {
+    sid       = "PassTheEnvironmentsRolesToTasks"
+    effect    = "Allow"
+    actions   = ["iam:PassRole"]
+    resources = [local.environment_role_arns[each.key]]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_policy" "boundary" {
+  for_each = local.environment_subjects
+
+  name        = "rates-${each.key}-boundary"
+  path        = local.ci_role_path
+  description = "Permissions boundary of the ${each.key} roles: nothing of IAM but passing the environment's roles to ECS tasks"
+  policy      = data.aws_iam_policy_document.boundary[each.key].json
+}
+
+# ---------------------------------------------------------------------------------------------
 # Apply roles: what `terraform apply` of one workspace needs. PowerUserAccess covers every service
 # the stack uses except IAM; IAM is granted for the environment's own roles only
-# (`rates-<env>-*` at the root path), and the statements at the end deny what the apply role of one
-# environment must never touch: the other environments' state, the state bucket's settings and
-# key, and the CI roles.
+# (`rates-<env>-*` at the root path), permissions only with the environment's boundary on them,
+# and the statements at the end deny what the apply role of one environment must never touch:
+# the boundary, the other environments' state, the state bucket's settings and key, and the CI
+# roles.
 
 data "aws_iam_policy_document" "apply" {
   for_each = local.environment_subjects
 
-  # The wildcard is the name prefix of the environment's own roles (task, execution, flow logs),
-  # which Terraform creates and names; nothing outside rates-<env>- matches.
+  # Whatever gives a role of the environment permissions needs the boundary on it: a role is
+  # created with it, or gets it before any policy.
+  statement {
+    sid    = "EnvironmentRolesOnlyWithTheBoundary"
+    effect = "Allow"
+    actions = [
+      "iam:CreateRole",
+      "iam:PutRolePermissionsBoundary",
+      "iam:PutRolePolicy",
+      "iam:AttachRolePolicy",
+    ]
+    resources = [local.environment_role_arns[each.key]]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [local.boundary_arns[each.key]]
+    }
+  }
+
+  # The rest grants nothing: reading, removing permissions, tags, trust; and passing, which can
+  # only hand out a role of the environment, each of which carries the boundary.
   statement {
     sid    = "EnvironmentRoles"
     effect = "Allow"
     actions = [
-      "iam:CreateRole",
       "iam:DeleteRole",
       "iam:GetRole",
       "iam:UpdateRole",
@@ -214,27 +287,37 @@ data "aws_iam_policy_document" "apply" {
       "iam:TagRole",
       "iam:UntagRole",
       "iam:ListRoleTags",
-      "iam:PutRolePolicy",
       "iam:GetRolePolicy",
       "iam:DeleteRolePolicy",
       "iam:ListRolePolicies",
-      "iam:AttachRolePolicy",
       "iam:DetachRolePolicy",
       "iam:ListAttachedRolePolicies",
       "iam:ListInstanceProfilesForRole",
       "iam:PassRole",
     ]
-    resources = ["arn:${local.partition}:iam::${local.account_id}:role/rates-${each.key}-*"]
+    resources = [local.environment_role_arns[each.key]]
   }
 
   # The workspace attaches the deploy permissions (its own resources' ARNs) to the deploy role
-  # bootstrap created; it may not change who can assume it.
+  # bootstrap created with the boundary; it may not change who can assume it.
   statement {
-    sid    = "DeployRolePermissions"
+    sid       = "DeployRolePermissions"
+    effect    = "Allow"
+    actions   = ["iam:PutRolePolicy"]
+    resources = [aws_iam_role.deploy[each.key].arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [local.boundary_arns[each.key]]
+    }
+  }
+
+  statement {
+    sid    = "ReadDeployRolePermissions"
     effect = "Allow"
     actions = [
       "iam:GetRole",
-      "iam:PutRolePolicy",
       "iam:GetRolePolicy",
       "iam:DeleteRolePolicy",
       "iam:ListRolePolicies",
@@ -265,6 +348,41 @@ data "aws_iam_policy_document" "apply" {
     effect    = "Allow"
     actions   = ["secretsmanager:GetRandomPassword"]
     resources = ["*"]
+  }
+
+  # Explicit denies outrank every allow, including one a later change might add.
+  statement {
+    sid       = "NoRoleWithoutTheBoundary"
+    effect    = "Deny"
+    actions   = ["iam:CreateRole", "iam:PutRolePermissionsBoundary"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [local.boundary_arns[each.key]]
+    }
+  }
+
+  statement {
+    sid       = "NeverRemoveTheBoundary"
+    effect    = "Deny"
+    actions   = ["iam:DeleteRolePermissionsBoundary"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid    = "NeverEditTheBoundaries"
+    effect = "Deny"
+    actions = [
+      "iam:CreatePolicyVersion",
+      "iam:DeletePolicy",
+      "iam:DeletePolicyVersion",
+      "iam:SetDefaultPolicyVersion",
+      "iam:TagPolicy",
+      "iam:UntagPolicy",
+    ]
+    resources = values(local.boundary_arns)
   }
 
   statement {
@@ -333,7 +451,7 @@ resource "aws_iam_role_policy" "apply" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Deploy roles: trust only. The workspace attaches the permissions (push to its ECR repository,
+# Deploy roles: trust and boundary only. The workspace attaches the permissions (push to its ECR repository,
 # register task definitions, roll its services, pass its task roles) with the exact ARNs of its
 # resources (modules/github_oidc); until it is applied, the role can do nothing.
 
@@ -345,4 +463,8 @@ resource "aws_iam_role" "deploy" {
   description          = "Deploys ${var.github_repository} to ${each.key} from the GitHub environment ${each.key}; permissions come from the ${each.key} workspace"
   assume_role_policy   = data.aws_iam_policy_document.trust["environment:${each.key}"].json
   max_session_duration = 3600
+
+  # The apply role of the environment writes this role's policy: the boundary keeps whatever it
+  # writes there within the environment's ceiling.
+  permissions_boundary = aws_iam_policy.boundary[each.key].arn
 }

@@ -36,6 +36,13 @@ mock_provider "aws" {
     }
   }
 
+  mock_resource "aws_iam_policy" {
+    override_during = plan
+    defaults = {
+      arn = "arn:aws:iam::123456789012:policy/rates-ci/mocked-boundary"
+    }
+  }
+
   mock_resource "aws_iam_openid_connect_provider" {
     override_during = plan
     defaults = {
@@ -278,16 +285,28 @@ run "each_role_uses_the_trust_document_of_its_context" {
 run "apply_role_of_one_environment_keeps_off_the_others" {
   command = plan
 
+  override_resource {
+    target          = aws_iam_role.deploy["dev"]
+    override_during = plan
+    values = {
+      arn = "arn:aws:iam::123456789012:role/rates-ci/rates-dev-github-deploy"
+    }
+  }
+
   assert {
     condition     = aws_iam_role_policy_attachment.apply_power_user["dev"].policy_arn == "arn:aws:iam::aws:policy/PowerUserAccess"
     error_message = "The apply role's base is PowerUserAccess (everything but IAM)."
   }
 
   assert {
-    condition = [for s in data.aws_iam_policy_document.apply["dev"].statement : s.resources if s.sid == "EnvironmentRoles"] == [
-      toset(["arn:aws:iam::123456789012:role/rates-dev-*"])
-    ]
-    error_message = "IAM rights of the dev apply role cover the dev roles only."
+    condition = toset(flatten([
+      for s in data.aws_iam_policy_document.apply["dev"].statement : tolist(s.resources)
+      if s.effect == "Allow" && anytrue([for a in s.actions : startswith(a, "iam:") && !contains(["iam:GetOpenIDConnectProvider", "iam:ListOpenIDConnectProviders"], a)])
+      ])) == toset([
+      "arn:aws:iam::123456789012:role/rates-dev-*",
+      "arn:aws:iam::123456789012:role/rates-ci/rates-dev-github-deploy",
+    ])
+    error_message = "IAM rights of the dev apply role cover the dev roles and the dev deploy role only."
   }
 
   assert {
@@ -302,10 +321,110 @@ run "apply_role_of_one_environment_keeps_off_the_others" {
   }
 
   assert {
-    condition = [for s in data.aws_iam_policy_document.apply["dev"].statement : s.actions if s.sid == "DeployRolePermissions"] == [
-      toset(["iam:GetRole", "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies"])
-    ]
+    condition = toset(flatten([
+      for s in data.aws_iam_policy_document.apply["dev"].statement : tolist(s.actions)
+      if s.effect == "Allow" && contains(s.resources, "arn:aws:iam::123456789012:role/rates-ci/rates-dev-github-deploy")
+      ])) == toset([
+      "iam:GetRole", "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies"
+    ])
     error_message = "The apply role may set the deploy role's permissions, never its trust."
+  }
+}
+
+# The apply role of an environment cannot make a role more than the environment's boundary
+# allows: every statement that lets it create a role or give one permissions (CreateRole,
+# PutRolePermissionsBoundary, PutRolePolicy, AttachRolePolicy) requires the boundary on the
+# role, explicit denies refuse a role created or re-bounded with another one, every role it can
+# pass is one of those, and it can neither remove a boundary nor edit the boundary policies.
+run "apply_role_grants_permissions_only_within_the_boundary" {
+  command = plan
+
+  assert {
+    condition = (
+      local.boundary_arns["dev"] == "arn:aws:iam::123456789012:policy/rates-ci/rates-dev-boundary" &&
+      aws_iam_policy.boundary["dev"].name == "rates-dev-boundary" &&
+      aws_iam_policy.boundary["dev"].path == "/rates-ci/" &&
+      keys(aws_iam_policy.boundary) == ["dev", "prod", "staging"]
+    )
+    error_message = "Each environment has its boundary policy rates-<env>-boundary under /rates-ci/, outside what an apply role may manage."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for env in ["dev", "staging", "prod"] : [
+        for s in data.aws_iam_policy_document.apply[env].statement : [
+          for c in s.condition : c.test == "StringEquals" && c.variable == "iam:PermissionsBoundary" && c.values == tolist([local.boundary_arns[env]])
+        ] if s.effect == "Allow" && length(setintersection(s.actions, ["iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:*"])) > 0
+      ]
+      ])) && alltrue([
+      for env in ["dev", "staging", "prod"] : alltrue([
+        for s in data.aws_iam_policy_document.apply[env].statement :
+        length(s.condition) == 1 if s.effect == "Allow" && length(setintersection(s.actions, ["iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:*"])) > 0
+      ])
+    ])
+    error_message = "Every allow to create a role or give one permissions must require the environment's own boundary on it."
+  }
+
+  assert {
+    condition = alltrue([
+      for env in ["dev", "staging", "prod"] : (
+        [for s in data.aws_iam_policy_document.apply[env].statement : [s.effect, s.resources, [for c in s.condition : [c.test, c.variable, c.values]]] if s.sid == "NoRoleWithoutTheBoundary"] == [
+          ["Deny", toset(["*"]), [["StringNotEquals", "iam:PermissionsBoundary", tolist([local.boundary_arns[env]])]]]
+        ] &&
+        [for s in data.aws_iam_policy_document.apply[env].statement : s.actions if s.sid == "NoRoleWithoutTheBoundary"] == [toset(["iam:CreateRole", "iam:PutRolePermissionsBoundary"])]
+      )
+    ])
+    error_message = "A role created or re-bounded with any other boundary, or none, must be denied."
+  }
+
+  assert {
+    condition = alltrue([
+      for env in ["dev", "staging", "prod"] : (
+        contains([for s in data.aws_iam_policy_document.apply[env].statement : s.effect == "Deny" && s.resources == toset(["*"]) if contains(s.actions, "iam:DeleteRolePermissionsBoundary")], true) &&
+        contains([
+          for s in data.aws_iam_policy_document.apply[env].statement :
+          s.effect == "Deny" && s.resources == toset(values(local.boundary_arns)) && length(setsubtract(["iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion"], s.actions)) == 0
+          if contains(s.actions, "iam:CreatePolicyVersion")
+        ], true) &&
+        !anytrue([
+          for s in data.aws_iam_policy_document.apply[env].statement :
+          s.effect == "Allow" && length(setintersection(s.actions, ["iam:DeleteRolePermissionsBoundary", "iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:*"])) > 0
+        ])
+      )
+    ])
+    error_message = "The apply role may neither remove a role's boundary nor edit or replace any boundary policy."
+  }
+
+  assert {
+    condition = alltrue([
+      for env in ["dev", "staging", "prod"] : toset(flatten([
+        for s in data.aws_iam_policy_document.apply[env].statement : tolist(s.resources) if s.effect == "Allow" && contains(s.actions, "iam:PassRole")
+        ])) == toset(flatten([
+        for s in data.aws_iam_policy_document.apply[env].statement : tolist(s.resources) if s.sid == "EnvironmentRolesOnlyWithTheBoundary"
+      ]))
+    ])
+    error_message = "The apply role may pass only roles it can create with the boundary alone."
+  }
+
+  assert {
+    condition = alltrue([
+      for env in ["dev", "staging", "prod"] : aws_iam_role.deploy[env].permissions_boundary == "arn:aws:iam::123456789012:policy/rates-ci/mocked-boundary"
+    ])
+    error_message = "The deploy roles, whose policy the apply role writes, carry the boundary."
+  }
+
+  assert {
+    condition = alltrue([
+      for env in ["dev", "staging", "prod"] : (
+        [for s in data.aws_iam_policy_document.boundary[env].statement : [s.effect, s.not_actions, s.resources] if s.not_actions != null] == [
+          ["Allow", toset(["iam:*", "organizations:*", "account:*"]), toset(["*"])]
+        ] &&
+        [for s in data.aws_iam_policy_document.boundary[env].statement : [s.actions, s.resources, [for c in s.condition : [c.test, c.variable, c.values]]] if s.actions != null] == [
+          [toset(["iam:PassRole"]), toset(["arn:aws:iam::123456789012:role/rates-${env}-*"]), [["StringEquals", "iam:PassedToService", tolist(["ecs-tasks.amazonaws.com"])]]]
+        ]
+      )
+    ])
+    error_message = "Within the boundary, a role can do nothing in IAM except pass the environment's roles to ECS tasks."
   }
 }
 
@@ -327,8 +446,23 @@ run "outputs_are_the_github_variables" {
   }
 
   assert {
-    condition     = strcontains(output.environments_tfvars, "prod = { region = \"eu-central-1\", account_id = \"123456789012\" }") && !strcontains(output.environments_tfvars, "dev")
+    condition     = output.environments_tfvars == "environments = {\n  prod = { region = \"eu-central-1\", account_id = \"123456789012\" }\n}\n"
     error_message = "environments_tfvars pins each environment of this account to its region and account."
+  }
+}
+
+# .ci/terraform-checks.sh runs `terraform fmt -check` on the environments_tfvars of every run
+# here; this one has names of different lengths, whose = fmt aligns.
+run "environments_tfvars_of_several_environments" {
+  command = plan
+
+  variables {
+    environments = ["dev", "staging", "prod"]
+  }
+
+  assert {
+    condition     = output.environments_tfvars == "environments = {\n  dev     = { region = \"eu-central-1\", account_id = \"123456789012\" }\n  staging = { region = \"eu-central-1\", account_id = \"123456789012\" }\n  prod    = { region = \"eu-central-1\", account_id = \"123456789012\" }\n}\n"
+    error_message = "environments_tfvars lists every environment, aligned as terraform fmt aligns it."
   }
 }
 
