@@ -7,7 +7,8 @@
 #   3. terraform init -backend=false + validate: root, bootstrap, stack and every module
 #      (the committed lock files of the root and bootstrap are used read-only)
 #   4. terraform test (plan-level, mock_provider "aws") wherever a tests/ folder exists, plus a
-#      check that the marker password of the tests never shows up in the printed plans
+#      check that the marker password of the tests never shows up in the printed plans, and
+#      terraform fmt -check on every environments_tfvars the bootstrap tests render
 #   5. tflint with the bundled terraform ruleset (.tflint.hcl), no findings allowed
 #   6. trivy config, offline with its embedded checks (trivy.yaml), no HIGH/CRITICAL allowed
 #
@@ -212,6 +213,32 @@ done
 
 [[ "${total_passed}" -gt 0 ]] || fail "no terraform test ran"
 [[ "${total_failed}" -eq 0 ]] || fail "${total_failed} terraform test(s) failed"
+
+################################################################################
+section "bootstrap's environments_tfvars (committed as terraform/environments.auto.tfvars) is fmt clean"
+################################################################################
+
+# Every run of bootstrap's tests plans the output with the mocked provider; each rendering must
+# pass the same `terraform fmt -check` that step 1 runs on the committed file.
+command -v jq >/dev/null 2>&1 || fail "jq not found (apt-get install jq)"
+renderings="${work_dir}/environments_tfvars"
+mkdir -p "${renderings}"
+if ! TF_DATA_DIR="$(data_dir_of bootstrap)" "${TERRAFORM}" -chdir="${copy_root}/terraform/bootstrap" test -json -verbose >"${work_dir}/bootstrap-test.json" 2>&1; then
+  fail "terraform test -json in terraform/bootstrap"
+fi
+jq -r 'select(.type == "test_plan") | .test_plan.output_changes.environments_tfvars.after // empty | @base64' \
+  "${work_dir}/bootstrap-test.json" | sort -u >"${renderings}/all"
+count=0
+while IFS= read -r encoded; do
+  count=$((count + 1))
+  base64 -d <<<"${encoded}" >"${renderings}/${count}.tfvars"
+  if ! "${TERRAFORM}" fmt -check -diff "${renderings}/${count}.tfvars"; then
+    cat "${renderings}/${count}.tfvars"
+    fail "the output environments_tfvars of terraform/bootstrap is not terraform fmt clean"
+  fi
+done <"${renderings}/all"
+[[ "${count}" -gt 1 ]] || fail "bootstrap's tests rendered ${count} environments_tfvars; expected several"
+printf '  %d renderings checked\n' "${count}"
 
 ################################################################################
 section "tflint (bundled terraform ruleset, .tflint.hcl)"

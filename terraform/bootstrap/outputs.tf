@@ -65,12 +65,11 @@ output "github_variables" {
 }
 
 output "environments_tfvars" {
-  description = "Region and account of each environment of this account, as ../environments.auto.tfvars (committed): the root module reads the settings of the selected workspace from it."
-  value       = <<-EOT
-    environments = {
-    %{for env in var.environments~}
-      ${env} = { region = "${var.region}", account_id = "${local.account_id}" }
-    %{endfor~}
-    }
-  EOT
+  description = "Region and account of each environment of this account, as ../environments.auto.tfvars (committed): the root module reads the settings of the selected workspace from it. Written as terraform fmt writes it, so the file passes `terraform fmt -check` as it is."
+  value = join("", concat(
+    ["environments = {\n"],
+    # terraform fmt aligns the = of the entries: each name is padded to the longest.
+    [for env in var.environments : format("  %-${max([for e in var.environments : length(e)]...)}s = { region = %q, account_id = %q }\n", env, var.region, local.account_id)],
+    ["}\n"],
+  ))
 }
