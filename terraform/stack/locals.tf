@@ -37,6 +37,8 @@ locals {
     alarm_topic        = "rates-${local.environment}-alarms"
     dashboard          = "rates-${local.environment}"
     github_deploy_role = "rates-${local.environment}-github-deploy"
+    # Created by terraform/bootstrap under /rates-ci/: every role the stack creates carries it.
+    permissions_boundary = "rates-${local.environment}-boundary"
   }
 
   # Container contract of the binary.

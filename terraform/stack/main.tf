@@ -7,6 +7,13 @@ data "aws_region" "current" {}
 
 data "aws_caller_identity" "current" {}
 
+data "aws_partition" "current" {}
+
+locals {
+  # The apply role may create roles only with this boundary on them (terraform/bootstrap).
+  permissions_boundary_arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:policy/rates-ci/${local.names.permissions_boundary}"
+}
+
 resource "terraform_data" "workspace_guard" {
   input = local.environment
 
@@ -52,6 +59,8 @@ module "network" {
   enable_vpc_endpoints    = local.settings.enable_vpc_endpoints
   enable_flow_logs        = true
   flow_log_retention_days = local.settings.log_retention_days
+
+  permissions_boundary_arn = local.permissions_boundary_arn
 }
 
 module "ecr" {
@@ -170,6 +179,8 @@ module "service" {
   max_capacity           = local.settings.max_capacity
   enable_execute_command = local.settings.enable_execute_command
   metrics_namespace      = local.metrics_namespace
+
+  permissions_boundary_arn = local.permissions_boundary_arn
 }
 
 # Batch ingestion: bucket, queue and dead-letter queue, and the worker as a second service in the
@@ -219,6 +230,8 @@ module "ingest" {
   max_capacity           = local.settings.worker_max_capacity
   enable_execute_command = local.settings.enable_execute_command
   metrics_namespace      = local.metrics_namespace
+
+  permissions_boundary_arn = local.permissions_boundary_arn
 }
 
 # The one-off tasks of the deploy, before any service changes: `rates migrate up` as the master
@@ -261,6 +274,7 @@ module "migrate" {
   additional_parameter_arns = [module.database.api_password_parameter_arn, module.database.worker_password_parameter_arn]
   task_policy_name          = "read-database-passwords"
   task_role_purpose         = "reads the master password and the passwords it sets on the services' database roles"
+  permissions_boundary_arn  = local.permissions_boundary_arn
 }
 
 module "monitoring" {

@@ -101,9 +101,10 @@ locals {
 }
 
 resource "aws_iam_role" "execution" {
-  name               = "${var.name}-task-execution"
-  description        = "ECS task execution role of ${var.service_name}: image pull and logs"
-  assume_role_policy = local.ecs_tasks_assume_role_policy
+  name                 = "${var.name}-task-execution"
+  description          = "ECS task execution role of ${var.service_name}: image pull and logs"
+  assume_role_policy   = local.ecs_tasks_assume_role_policy
+  permissions_boundary = var.permissions_boundary_arn
 
   tags = var.tags
 }
@@ -115,9 +116,10 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 resource "aws_iam_role" "task" {
-  name               = "${var.name}-task"
-  description        = "Task role of ${var.service_name}: ${var.task_role_purpose}"
-  assume_role_policy = local.ecs_tasks_assume_role_policy
+  name                 = "${var.name}-task"
+  description          = "Task role of ${var.service_name}: ${var.task_role_purpose}"
+  assume_role_policy   = local.ecs_tasks_assume_role_policy
+  permissions_boundary = var.permissions_boundary_arn
 
   tags = var.tags
 }

@@ -115,7 +115,8 @@ module "task" {
     },
   ])
 
-  tags = var.tags
+  permissions_boundary_arn = var.permissions_boundary_arn
+  tags                     = var.tags
 }
 
 ################################################################################

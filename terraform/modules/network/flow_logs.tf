@@ -47,9 +47,10 @@ data "aws_iam_policy_document" "flow_logs" {
 resource "aws_iam_role" "flow_logs" {
   count = var.enable_flow_logs ? 1 : 0
 
-  name               = "${var.name}-flow-logs"
-  description        = "VPC flow logs of ${var.name} to CloudWatch Logs"
-  assume_role_policy = data.aws_iam_policy_document.flow_logs_trust.json
+  name                 = "${var.name}-flow-logs"
+  description          = "VPC flow logs of ${var.name} to CloudWatch Logs"
+  assume_role_policy   = data.aws_iam_policy_document.flow_logs_trust.json
+  permissions_boundary = var.permissions_boundary_arn
 
   tags = var.tags
 }

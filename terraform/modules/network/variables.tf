@@ -74,3 +74,14 @@ variable "flow_log_retention_days" {
     error_message = "The flow_log_retention_days must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."
   }
 }
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of the flow-log role (the environment's rates-<env>-boundary from terraform/bootstrap: its apply role may create roles only with it)."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/.+$", var.permissions_boundary_arn))
+    error_message = "The permissions_boundary_arn must be the ARN of an IAM policy."
+  }
+}

@@ -86,7 +86,8 @@ module "task" {
   enable_execute_command    = var.enable_execute_command
   metrics_namespace         = var.metrics_namespace
 
-  tags = var.tags
+  permissions_boundary_arn = var.permissions_boundary_arn
+  tags                     = var.tags
 }
 
 ################################################################################

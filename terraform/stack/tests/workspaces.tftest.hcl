@@ -220,11 +220,17 @@ run "dev" {
       ingest_queue                  = "rates-dev-ingest"
       ingest_dlq                    = "rates-dev-ingest-dlq"
 
-      alarm_topic        = "rates-dev-alarms"
-      dashboard          = "rates-dev"
-      github_deploy_role = "rates-dev-github-deploy"
+      alarm_topic          = "rates-dev-alarms"
+      dashboard            = "rates-dev"
+      github_deploy_role   = "rates-dev-github-deploy"
+      permissions_boundary = "rates-dev-boundary"
     }
     error_message = "The names must follow the naming contract."
+  }
+
+  assert {
+    condition     = local.permissions_boundary_arn == "arn:aws:iam::123456789012:policy/rates-ci/rates-dev-boundary"
+    error_message = "Every role of the workspace carries the boundary bootstrap created for it (modules/ecs_task and modules/network require one)."
   }
 
   assert {

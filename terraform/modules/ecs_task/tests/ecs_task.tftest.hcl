@@ -42,6 +42,8 @@ variables {
   ecr_repository_arn        = "arn:aws:ecr:eu-central-1:123456789012:repository/rates-test"
   db_password_parameter_arn = "arn:aws:ssm:eu-central-1:123456789012:parameter/rates/test/db/password"
   db_password_kms_key_arn   = "arn:aws:kms:eu-central-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+
+  permissions_boundary_arn = "arn:aws:iam::123456789012:policy/rates-ci/rates-test-boundary"
 }
 
 run "fargate_task_with_one_hardened_container" {
@@ -148,6 +150,13 @@ run "roles_are_named_after_the_prefix_and_trust_ecs_of_this_account" {
   assert {
     condition     = aws_iam_role.execution.name == "rates-test-task-execution" && aws_iam_role.task.name == "rates-test-task"
     error_message = "The roles are <name>-task-execution and <name>-task."
+  }
+
+  assert {
+    condition = alltrue([
+      for r in [aws_iam_role.execution, aws_iam_role.task] : r.permissions_boundary == "arn:aws:iam::123456789012:policy/rates-ci/rates-test-boundary"
+    ])
+    error_message = "Both roles carry the environment's permissions boundary (the apply role may create no role without it)."
   }
 
   assert {
@@ -418,4 +427,14 @@ run "rejects_an_additional_parameter_that_is_not_an_ssm_arn" {
   }
 
   expect_failures = [var.additional_parameter_arns]
+}
+
+run "a_role_without_a_boundary_is_refused" {
+  command = plan
+
+  variables {
+    permissions_boundary_arn = "rates-test-boundary"
+  }
+
+  expect_failures = [var.permissions_boundary_arn]
 }

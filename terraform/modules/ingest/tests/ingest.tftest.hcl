@@ -86,6 +86,8 @@ variables {
   vpc_id             = "vpc-0123456789abcdef0"
   subnet_ids         = ["subnet-0000000000000000a", "subnet-0000000000000000b"]
   ecr_repository_arn = "arn:aws:ecr:eu-central-1:123456789012:repository/rates-test"
+
+  permissions_boundary_arn = "arn:aws:iam::123456789012:policy/rates-ci/rates-test-boundary"
 }
 
 run "bucket_is_private_encrypted_versioned_and_tls_only" {

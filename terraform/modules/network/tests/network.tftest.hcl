@@ -23,6 +23,8 @@ mock_provider "aws" {
 variables {
   name       = "rates-test"
   cidr_block = "10.10.0.0/16"
+
+  permissions_boundary_arn = "arn:aws:iam::123456789012:policy/rates-ci/rates-test-boundary"
 }
 
 run "single_nat_gateway_over_two_zones" {
@@ -209,6 +211,7 @@ run "flow_logs_go_to_cloudwatch_with_retention" {
   assert {
     condition = (
       aws_iam_role.flow_logs[0].name == "rates-test-flow-logs" &&
+      aws_iam_role.flow_logs[0].permissions_boundary == "arn:aws:iam::123456789012:policy/rates-ci/rates-test-boundary" &&
       [for s in data.aws_iam_policy_document.flow_logs_trust.statement : [for p in s.principals : p.identifiers]] == [[toset(["vpc-flow-logs.amazonaws.com"])]] &&
       [for s in data.aws_iam_policy_document.flow_logs.statement : s.actions] == [toset(["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"])]
     )

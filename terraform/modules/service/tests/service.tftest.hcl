@@ -50,6 +50,8 @@ variables {
   alb_arn_suffix          = "app/rates-test/0123456789abcdef"
   target_group_arn_suffix = "targetgroup/rates-test-api/0123456789abcdef"
   ecr_repository_arn      = "arn:aws:ecr:eu-central-1:123456789012:repository/rates-test"
+
+  permissions_boundary_arn = "arn:aws:iam::123456789012:policy/rates-ci/rates-test-boundary"
 }
 
 run "tasks_run_privately_behind_the_load_balancer" {
