@@ -223,5 +223,6 @@ locals {
   # Region and account of the workspace (var.environments, from terraform/environments.auto.tfvars
   # written by bootstrap): account IDs are the team's data, not code, so they live in that file.
   placement = lookup(var.environments, local.environment, null)
-  seed_file = coalesce(var.seed_file, local.settings.seed_file, "-") == "-" ? "" : coalesce(var.seed_file, local.settings.seed_file)
+  # null keeps the workspace's setting; "" turns seeding off (coalesce would skip an empty string).
+  seed_file = var.seed_file != null ? var.seed_file : local.settings.seed_file
 }

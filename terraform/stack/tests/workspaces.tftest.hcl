@@ -577,6 +577,20 @@ run "staging_seeded_on_purpose" {
   }
 }
 
+run "dev_without_seeding" {
+  command = plan
+
+  variables {
+    environment = "dev"
+    seed_file   = ""
+  }
+
+  assert {
+    condition     = output.task_environments.migrate.SEED_FILE == ""
+    error_message = "seed_file = \"\" turns dev's seeding off: the deploy's seed task only runs where SEED_FILE is set."
+  }
+}
+
 run "prod" {
   command = plan
 
