@@ -109,10 +109,22 @@ var tfFunctions = map[string]function.Function{
 	"merge":      stdlib.MergeFunc,
 	"replace":    stdlib.ReplaceFunc,
 	"substr":     stdlib.SubstrFunc,
+	"toset":      toSetFunc,
 	"trimprefix": stdlib.TrimPrefixFunc,
 	"trimsuffix": stdlib.TrimSuffixFunc,
 	"upper":      stdlib.UpperFunc,
 }
+
+// toSetFunc is Terraform's toset: a collection as a set of its elements' type.
+var toSetFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType, AllowDynamicType: true, AllowUnknown: true}},
+	Type: func(args []cty.Value) (cty.Type, error) {
+		return cty.Set(cty.DynamicPseudoType), nil
+	},
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		return convert.Convert(args[0], cty.Set(cty.DynamicPseudoType))
+	},
+})
 
 var unknownFunction = function.New(&function.Spec{
 	VarParam: &function.Parameter{

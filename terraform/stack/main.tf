@@ -10,6 +10,17 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
+  # Where the tasks' HTTPS may go. With VPC endpoints (prod) the AWS APIs they call are the
+  # interface endpoints in the VPC and S3's gateway endpoint, so nothing else is reachable;
+  # without them, the APIs' public addresses through NAT, which have no fixed range.
+  task_https_egress = local.settings.enable_vpc_endpoints ? {
+    cidr_block      = module.network.vpc_cidr_block
+    prefix_list_ids = tolist([module.network.s3_prefix_list_id])
+    } : {
+    cidr_block      = "0.0.0.0/0"
+    prefix_list_ids = tolist([])
+  }
+
   # The apply role may create roles only with this boundary on them (terraform/bootstrap).
   permissions_boundary_arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:policy/rates-ci/${local.names.permissions_boundary}"
 }
@@ -149,8 +160,10 @@ module "service" {
   container_port = local.container_port
   metrics_port   = local.metrics_port
 
-  # The metrics port is open to the VPC only; the load balancer never routes to it.
-  metrics_ingress_cidr_blocks = [module.network.vpc_cidr_block]
+  # No rule opens the metrics port: nothing in AWS scrapes it (the tasks publish their metrics
+  # on the log output, METRICS_EMF_NAMESPACE), and the load balancer never routes to it.
+  https_egress_cidr_block      = local.task_https_egress.cidr_block
+  https_egress_prefix_list_ids = local.task_https_egress.prefix_list_ids
 
   log_level          = var.log_level
   max_range_days     = var.max_range_days
@@ -201,8 +214,9 @@ module "ingest" {
   memory       = local.settings.worker_memory
   metrics_port = local.metrics_port
 
-  # As for the API: the metrics port is open to the VPC only.
-  metrics_ingress_cidr_blocks = [module.network.vpc_cidr_block]
+  # As for the API: no rule opens the metrics port; HTTPS only where the AWS APIs are.
+  https_egress_cidr_block      = local.task_https_egress.cidr_block
+  https_egress_prefix_list_ids = local.task_https_egress.prefix_list_ids
 
   log_level          = var.log_level
   log_retention_days = local.settings.log_retention_days

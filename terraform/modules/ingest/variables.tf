@@ -455,3 +455,22 @@ variable "permissions_boundary_arn" {
     error_message = "The permissions_boundary_arn must be the ARN of an IAM policy."
   }
 }
+
+variable "https_egress_cidr_block" {
+  description = "Where the tasks may open HTTPS connections: the AWS APIs they call. Default: anywhere, through the NAT gateway (AWS endpoints have no fixed addresses). With VPC endpoints: the VPC's CIDR block, where the interface endpoints are."
+  type        = string
+  default     = "0.0.0.0/0"
+  nullable    = false
+
+  validation {
+    condition     = can(cidrhost(var.https_egress_cidr_block, 0))
+    error_message = "The https_egress_cidr_block must be an IPv4 CIDR block."
+  }
+}
+
+variable "https_egress_prefix_list_ids" {
+  description = "Prefix lists the tasks may also reach over HTTPS: the S3 gateway endpoint's (image layers from ECR, S3 objects) when https_egress_cidr_block is the VPC's. Empty: none."
+  type        = list(string)
+  default     = []
+  nullable    = false
+}

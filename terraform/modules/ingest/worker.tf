@@ -155,14 +155,25 @@ resource "aws_vpc_security_group_egress_rule" "database" {
   referenced_security_group_id = var.database_security_group_id
 }
 
-#trivy:ignore:AVD-AWS-0104 The worker reaches SQS, S3, SSM, ECR and CloudWatch Logs over HTTPS through the NAT gateway; these AWS endpoints have no fixed addresses.
+#trivy:ignore:AVD-AWS-0104 Without VPC endpoints (dev, staging) the worker reaches SQS, S3, SSM, ECR and CloudWatch Logs over HTTPS through the NAT gateway; these AWS endpoints have no fixed addresses. With endpoints (prod) the rule names the VPC only.
 resource "aws_vpc_security_group_egress_rule" "https" {
   security_group_id = aws_security_group.worker.id
-  description       = "HTTPS to AWS APIs (SQS, S3, SSM, ECR, CloudWatch Logs) through NAT"
+  description       = "HTTPS to AWS APIs (SQS, S3, SSM, ECR, CloudWatch Logs)"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
-  cidr_ipv4         = "0.0.0.0/0"
+  cidr_ipv4         = var.https_egress_cidr_block
+}
+
+resource "aws_vpc_security_group_egress_rule" "https_prefix_list" {
+  count = length(var.https_egress_prefix_list_ids)
+
+  security_group_id = aws_security_group.worker.id
+  description       = "HTTPS to S3 through its gateway endpoint"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = var.https_egress_prefix_list_ids[count.index]
 }
 
 ################################################################################

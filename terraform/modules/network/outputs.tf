@@ -71,6 +71,11 @@ output "vpc_endpoint_ids" {
   )
 }
 
+output "s3_prefix_list_id" {
+  description = "Prefix list of the S3 gateway endpoint (destination of security group rules to S3); null when enable_vpc_endpoints is off."
+  value       = one(aws_vpc_endpoint.s3[*].prefix_list_id)
+}
+
 output "flow_log_group_name" {
   description = "CloudWatch log group of the VPC flow logs (null when enable_flow_logs is off)."
   value       = one(aws_cloudwatch_log_group.flow_logs[*].name)

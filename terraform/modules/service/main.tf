@@ -135,14 +135,25 @@ resource "aws_vpc_security_group_egress_rule" "database" {
   referenced_security_group_id = var.database_security_group_id
 }
 
-#trivy:ignore:AVD-AWS-0104 The tasks reach ECR, SSM, CloudWatch Logs and S3 (image layers) over HTTPS through the NAT gateway; these AWS endpoints have no fixed addresses.
+#trivy:ignore:AVD-AWS-0104 Without VPC endpoints (dev, staging) the tasks reach ECR, SSM, CloudWatch Logs and S3 over HTTPS through the NAT gateway; these AWS endpoints have no fixed addresses. With endpoints (prod) the rule names the VPC only.
 resource "aws_vpc_security_group_egress_rule" "https" {
   security_group_id = aws_security_group.this.id
-  description       = "HTTPS to AWS APIs (ECR, SSM, CloudWatch Logs, S3) through NAT"
+  description       = "HTTPS to AWS APIs (ECR, SSM, CloudWatch Logs, S3)"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
-  cidr_ipv4         = "0.0.0.0/0"
+  cidr_ipv4         = var.https_egress_cidr_block
+}
+
+resource "aws_vpc_security_group_egress_rule" "https_prefix_list" {
+  count = length(var.https_egress_prefix_list_ids)
+
+  security_group_id = aws_security_group.this.id
+  description       = "HTTPS to S3 through its gateway endpoint"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = var.https_egress_prefix_list_ids[count.index]
 }
 
 ################################################################################

@@ -417,6 +417,11 @@ run "dev" {
   }
 
   assert {
+    condition     = local.task_https_egress == { cidr_block = "0.0.0.0/0", prefix_list_ids = tolist([]) }
+    error_message = "Without endpoints the tasks reach the AWS APIs through NAT: HTTPS anywhere."
+  }
+
+  assert {
     condition     = output.flow_log_group_name == "/vpc/rates-dev/flow-logs" && startswith(module.alb.access_logs_bucket, "rates-dev-alb-logs-")
     error_message = "Flow logs and access logs are on in every workspace."
   }
@@ -597,6 +602,14 @@ run "prod" {
   variables {
     environment     = "prod"
     certificate_arn = "arn:aws:acm:eu-central-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+  }
+
+  override_resource {
+    target          = module.network.aws_vpc_endpoint.s3
+    override_during = plan
+    values = {
+      prefix_list_id = "pl-6ea54007"
+    }
   }
 
   override_resource {
@@ -884,6 +897,11 @@ run "prod" {
   assert {
     condition     = keys(output.vpc_endpoint_ids) == ["ecr.api", "ecr.dkr", "logs", "s3", "sqs", "ssm", "sts"]
     error_message = "prod reaches ECR, CloudWatch Logs, SSM, SQS, STS and S3 through VPC endpoints."
+  }
+
+  assert {
+    condition     = local.task_https_egress == { cidr_block = "10.30.0.0/16", prefix_list_ids = tolist(["pl-6ea54007"]) }
+    error_message = "prod's tasks open HTTPS to the VPC (its interface endpoints) and S3's gateway endpoint only, never 0.0.0.0/0."
   }
 
   assert {

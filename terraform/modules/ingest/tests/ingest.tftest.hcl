@@ -597,3 +597,35 @@ run "rejects_a_receive_wait_longer_than_sqs_allows" {
 
   expect_failures = [var.receive_wait_time_seconds]
 }
+
+# HTTPS goes anywhere by default (AWS APIs through NAT); with VPC endpoints only to the VPC (the
+# interface endpoints) and the S3 gateway endpoint's prefix list.
+run "https_egress_follows_the_endpoints" {
+  command = plan
+
+  variables {
+    https_egress_cidr_block      = "10.30.0.0/16"
+    https_egress_prefix_list_ids = ["pl-6ea54007"]
+  }
+
+  assert {
+    condition = (
+      aws_vpc_security_group_egress_rule.https.cidr_ipv4 == "10.30.0.0/16" &&
+      aws_vpc_security_group_egress_rule.https.from_port == 443 &&
+      length(aws_vpc_security_group_egress_rule.https_prefix_list) == 1 &&
+      aws_vpc_security_group_egress_rule.https_prefix_list[0].prefix_list_id == "pl-6ea54007" &&
+      aws_vpc_security_group_egress_rule.https_prefix_list[0].from_port == 443 &&
+      aws_vpc_security_group_egress_rule.https_prefix_list[0].to_port == 443
+    )
+    error_message = "With endpoints the worker reach HTTPS in the VPC and S3's prefix list only."
+  }
+}
+
+run "https_egress_without_endpoints" {
+  command = plan
+
+  assert {
+    condition     = aws_vpc_security_group_egress_rule.https.cidr_ipv4 == "0.0.0.0/0" && length(aws_vpc_security_group_egress_rule.https_prefix_list) == 0
+    error_message = "Without endpoints the worker reach the AWS APIs through NAT, on 443 only."
+  }
+}
