@@ -60,6 +60,7 @@ module "stack" {
   db_role_password_version   = var.db_role_password_version
 
   certificate_arn         = var.certificate_arn
+  api_domain              = var.api_domain
   alb_ingress_cidr_blocks = var.alb_ingress_cidr_blocks
   image_tag               = var.image_tag
   log_level               = var.log_level

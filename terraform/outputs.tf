@@ -13,8 +13,13 @@ output "names" {
   value       = module.stack.names
 }
 
+output "api_url" {
+  description = "Base URL of the API: https://<api_domain> with a domain, otherwise http://<load balancer's DNS name>. The deploy's smoke test calls it, connecting to alb_dns_name."
+  value       = module.stack.api_url
+}
+
 output "alb_url" {
-  description = "Base URL of the API (http:// without a certificate, https:// with one)."
+  description = "The load balancer's own URL (http:// without a certificate, https:// with one, which no certificate of the API's domain matches: clients use api_url)."
   value       = module.stack.alb_url
 }
 

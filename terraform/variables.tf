@@ -21,9 +21,20 @@ variable "db_role_password_version" {
 }
 
 variable "certificate_arn" {
-  description = "ARN of the ACM certificate for the API's domain, in the same region. Null: plain HTTP on port 80 (dev or staging without a domain; the prod workspace refuses to plan without it)."
+  description = "ARN of the ACM certificate for the API's domain (api_domain), in the workspace's region; set both or neither. Null: plain HTTP on port 80 (dev or staging without a domain; the prod workspace refuses to plan without it)."
   type        = string
   default     = null
+}
+
+variable "api_domain" {
+  description = "Domain name of the API, which certificate_arn covers and whose DNS record points at the load balancer (output alb_dns_name); set both or neither. The deploy's smoke test calls https://<api_domain> (output api_url), connecting to the load balancer. Null: the load balancer's own name over plain HTTP."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_domain == null || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.api_domain))
+    error_message = "The api_domain must be a lower-case DNS name such as api.example.com (no scheme, no port)."
+  }
 }
 
 variable "alb_ingress_cidr_blocks" {

@@ -54,7 +54,14 @@ resource "terraform_data" "workspace_guard" {
 
     precondition {
       condition     = !local.settings.require_certificate || var.certificate_arn != null
-      error_message = "Workspace \"${local.environment}\" serves the API over HTTPS only: set certificate_arn to an ACM certificate of its domain."
+      error_message = "Workspace \"${local.environment}\" serves the API over HTTPS only and no certificate is set: set certificate_arn (an issued ACM certificate of the API's domain, in region ${try(local.placement.region, "of the workspace")}) and api_domain (that domain). In CI both go into the GitHub variable TF_VARS_${upper(local.environment)}; docs/operations.md, \"Certificate and DNS of prod\", has the steps."
+    }
+
+    # HTTPS needs the name its certificate covers: the load balancer's own name matches no
+    # certificate of the API's domain, and the deploy's smoke test verifies it (api_url).
+    precondition {
+      condition     = (var.certificate_arn == null) == (var.api_domain == null)
+      error_message = "Workspace \"${local.environment}\": certificate_arn and api_domain go together. Set the domain the certificate covers as api_domain (the smoke test calls https://<api_domain>), or leave both unset for plain HTTP."
     }
   }
 }

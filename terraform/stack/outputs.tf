@@ -13,8 +13,13 @@ output "settings" {
   value       = local.settings
 }
 
+output "api_url" {
+  description = "Base URL of the API: https://<api_domain> with a domain, otherwise the load balancer's own URL (plain HTTP)."
+  value       = var.api_domain != null ? "https://${var.api_domain}" : module.alb.url
+}
+
 output "alb_url" {
-  description = "Base URL of the API."
+  description = "The load balancer's own URL (https:// with a certificate, which never covers the load balancer's name: clients use api_url)."
   value       = module.alb.url
 }
 

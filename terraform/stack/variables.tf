@@ -63,6 +63,17 @@ variable "certificate_arn" {
   default     = null
 }
 
+variable "api_domain" {
+  description = "Domain name of the API, which certificate_arn covers; set both or neither. Null: the load balancer's own name over plain HTTP."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_domain == null || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.api_domain))
+    error_message = "The api_domain must be a lower-case DNS name such as api.example.com (no scheme, no port)."
+  }
+}
+
 variable "alb_ingress_cidr_blocks" {
   description = "IPv4 CIDR blocks allowed to reach the load balancer."
   type        = list(string)

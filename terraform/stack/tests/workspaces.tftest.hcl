@@ -194,6 +194,21 @@ run "dev" {
     }
   }
 
+  override_resource {
+    target          = module.alb.aws_lb.this
+    override_during = plan
+    values = {
+      arn        = "arn:aws:elasticloadbalancing:eu-central-1:123456789012:loadbalancer/app/rates-dev/0123456789abcdef"
+      arn_suffix = "app/rates-dev/0123456789abcdef"
+      dns_name   = "rates-dev-1234567890.eu-central-1.elb.amazonaws.com"
+    }
+  }
+
+  assert {
+    condition     = output.api_url == "http://rates-dev-1234567890.eu-central-1.elb.amazonaws.com"
+    error_message = "Without a domain, the API (and the smoke test) use the load balancer's own name over plain HTTP."
+  }
+
   assert {
     condition = output.names == {
       prefix                 = "rates-dev"
@@ -602,6 +617,7 @@ run "prod" {
   variables {
     environment     = "prod"
     certificate_arn = "arn:aws:acm:eu-central-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+    api_domain      = "rates.example.com"
   }
 
   override_resource {
@@ -920,6 +936,11 @@ run "prod" {
   }
 
   assert {
+    condition     = output.api_url == "https://rates.example.com"
+    error_message = "prod's clients and smoke test use https://<api_domain>, the name its certificate covers, not the load balancer's."
+  }
+
+  assert {
     condition     = alltrue([for t in values(output.task_environments) : t.DB_SSLMODE == "verify-full"])
     error_message = "prod verifies the database's certificate in every task."
   }
@@ -935,12 +956,49 @@ run "prod_without_certificate_is_refused" {
   expect_failures = [terraform_data.workspace_guard]
 }
 
+# A certificate serves a domain: with one but no api_domain, the smoke test would call the load
+# balancer's name, which the certificate never covers.
+run "certificate_without_domain_is_refused" {
+  command = plan
+
+  variables {
+    environment     = "prod"
+    certificate_arn = "arn:aws:acm:eu-central-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+  }
+
+  expect_failures = [terraform_data.workspace_guard]
+}
+
+run "domain_without_certificate_is_refused" {
+  command = plan
+
+  variables {
+    environment = "dev"
+    api_domain  = "rates-dev.example.com"
+  }
+
+  expect_failures = [terraform_data.workspace_guard]
+}
+
+run "domain_must_be_a_dns_name" {
+  command = plan
+
+  variables {
+    environment     = "dev"
+    certificate_arn = "arn:aws:acm:eu-central-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+    api_domain      = "https://rates.example.com"
+  }
+
+  expect_failures = [var.api_domain]
+}
+
 run "dev_and_staging_are_scaled_down_copies_of_prod" {
   command = plan
 
   variables {
     environment     = "prod"
     certificate_arn = "arn:aws:acm:eu-central-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+    api_domain      = "rates.example.com"
   }
 
   assert {
