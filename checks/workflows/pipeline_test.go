@@ -1,7 +1,15 @@
 package workflows
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -9,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // stepIndex is the position of the first step of j for which match holds, or -1.
@@ -136,10 +145,41 @@ func TestMigrationTaskNameMatchesTerraform(t *testing.T) {
 	}
 }
 
+// apiStandIn answers the smoke script's requests as the API does, with readyz and rates given.
+func apiStandIn(readyz int, rates string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/readyz":
+			w.WriteHeader(readyz)
+			if readyz == 200 {
+				fmt.Fprint(w, `{"status":"ready"}`)
+			} else {
+				fmt.Fprint(w, `{"status":"unavailable"}`)
+			}
+		case "/":
+			fmt.Fprint(w, `{"message":"Hello world!"}`)
+		case "/rates":
+			fmt.Fprint(w, rates)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+const smokeRates = `{"rates":[{"count":42,"day":"2026-01-03","price":2315.5}]}`
+
+func runSmoke(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	script := filepath.Join(repoRoot(t), ".github", "scripts", "smoke.sh")
+	cmd := exec.Command("bash", append([]string{script}, args...)...)
+	cmd.Env = append(append(os.Environ(), "SMOKE_WAIT_SECONDS=0"), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 // The smoke script, against a stand-in of the load balancer: it passes on the right answers and
 // names the first wrong one otherwise.
 func TestSmokeScript(t *testing.T) {
-	const good = `{"rates":[{"count":42,"day":"2026-01-03","price":2315.5}]}`
 	tests := []struct {
 		name      string
 		readyz    int
@@ -148,39 +188,111 @@ func TestSmokeScript(t *testing.T) {
 		wantOK    bool
 		wantError string
 	}{
-		{"healthy, known answer", 200, good, good, true, ""},
-		{"healthy, any list of days", 200, good, "", true, ""},
-		{"not ready", 503, good, "", false, "GET /readyz: 503"},
-		{"wrong answer", 200, `{"rates":[{"count":1,"day":"2026-01-03","price":null}]}`, good, false, "want " + good},
+		{"healthy, known answer", 200, smokeRates, smokeRates, true, ""},
+		{"healthy, any list of days", 200, smokeRates, "", true, ""},
+		{"not ready", 503, smokeRates, "", false, "GET /readyz: 503"},
+		{"wrong answer", 200, `{"rates":[{"count":1,"day":"2026-01-03","price":null}]}`, smokeRates, false, "want " + smokeRates},
 		{"not a list of days", 200, `{"error":"x"}`, "", false, "not a list of days"},
 	}
-	script := filepath.Join(repoRoot(t), ".github", "scripts", "smoke.sh")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				switch r.URL.Path {
-				case "/readyz":
-					w.WriteHeader(tt.readyz)
-					if tt.readyz == 200 {
-						fmt.Fprint(w, `{"status":"ready"}`)
-					} else {
-						fmt.Fprint(w, `{"status":"unavailable"}`)
-					}
-				case "/":
-					fmt.Fprint(w, `{"message":"Hello world!"}`)
-				case "/rates":
-					fmt.Fprint(w, tt.rates)
-				default:
-					http.NotFound(w, r)
-				}
-			}))
+			srv := httptest.NewServer(apiStandIn(tt.readyz, tt.rates))
 			defer srv.Close()
-			cmd := exec.Command("bash", script, srv.URL)
-			cmd.Env = append(os.Environ(), "SMOKE_WAIT_SECONDS=0", "SMOKE_RATES_EXPECT="+tt.expect)
-			out, err := cmd.CombinedOutput()
-			if (err == nil) != tt.wantOK || !strings.Contains(string(out), tt.wantError) {
+			out, err := runSmoke(t, []string{"SMOKE_RATES_EXPECT=" + tt.expect}, srv.URL)
+			if (err == nil) != tt.wantOK || !strings.Contains(out, tt.wantError) {
 				t.Fatalf("smoke.sh: err = %v, want ok %t and output containing %q:\n%s", err, tt.wantOK, tt.wantError, out)
 			}
 		})
+	}
+}
+
+// testCA signs server certificates for the names given; its PEM file is what curl trusts
+// (CURL_CA_BUNDLE), as it trusts the public CAs that sign ACM's certificates.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	file string
+}
+
+func newTestCA(t *testing.T) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rates test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &testCA{cert: cert, key: key, file: file}
+}
+
+func (ca *testCA) serverCert(t *testing.T, dnsName string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: dnsName}, DNSNames: []string{dnsName},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// The smoke test of an environment with a domain (prod): the load balancer's HTTPS listener
+// serves the certificate of the API's domain, so the script must call https://<domain> and
+// connect to the load balancer, checking the certificate as a client does. Here the load
+// balancer is a local HTTPS server on 127.0.0.1 with a certificate for api.rates.test.
+func TestSmokeScriptChecksTheDomainsCertificate(t *testing.T) {
+	ca := newTestCA(t)
+	serve := func(t *testing.T, certName string) *httptest.Server {
+		srv := httptest.NewUnstartedServer(apiStandIn(200, smokeRates))
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.serverCert(t, certName)}, MinVersion: tls.VersionTLS12}
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	port := func(srv *httptest.Server) string { return srv.URL[strings.LastIndex(srv.URL, ":")+1:] }
+	env := []string{"CURL_CA_BUNDLE=" + ca.file, "SMOKE_RATES_EXPECT=" + smokeRates}
+
+	srv := serve(t, "api.rates.test")
+	// As the deploy calls it: the domain's URL, connecting to the load balancer's address.
+	if out, err := runSmoke(t, env, "https://api.rates.test:"+port(srv), "127.0.0.1"); err != nil ||
+		!strings.Contains(out, "passed") {
+		t.Fatalf("smoke.sh through the domain: %v\n%s", err, out)
+	}
+	// The load balancer's own name is not on the certificate: this is what failed every prod deploy.
+	if out, err := runSmoke(t, env, "https://127.0.0.1:"+port(srv)); err == nil ||
+		!strings.Contains(out, "GET /readyz: no answer") || !strings.Contains(out, "127.0.0.1") {
+		t.Fatalf("smoke.sh against the load balancer's name = %v, want a certificate failure:\n%s", err, out)
+	}
+	// A certificate for another name fails the same way.
+	other := serve(t, "other.rates.test")
+	if out, err := runSmoke(t, env, "https://api.rates.test:"+port(other), "127.0.0.1"); err == nil ||
+		!strings.Contains(out, "api.rates.test") {
+		t.Fatalf("smoke.sh with another domain's certificate = %v, want a failure:\n%s", err, out)
+	}
+	// The address does not make an unverified certificate pass: without the CA, it fails too.
+	if out, err := runSmoke(t, []string{"CURL_CA_BUNDLE=" + filepath.Join(t.TempDir(), "empty.pem")}, "https://api.rates.test:"+port(srv), "127.0.0.1"); err == nil {
+		t.Fatalf("smoke.sh without trusting the certificate passed:\n%s", out)
 	}
 }
