@@ -9,8 +9,9 @@
 #   4. terraform test (plan-level, mock_provider "aws") wherever a tests/ folder exists, plus a
 #      check that the marker password of the tests never shows up in the printed plans, and
 #      terraform fmt -check on every environments_tfvars the bootstrap tests render
-#   5. tflint with the bundled terraform ruleset (.tflint.hcl), no findings allowed
-#   6. trivy config, offline with its embedded checks (trivy.yaml), no HIGH/CRITICAL allowed
+#   5. the workflows' plan and apply scripts (.github/scripts/terraform-*.sh) with this terraform
+#   6. tflint with the bundled terraform ruleset (.tflint.hcl), no findings allowed
+#   7. trivy config, offline with its embedded checks (trivy.yaml), no HIGH/CRITICAL allowed
 #
 # Steps 3 and 4 run on a copy of terraform/ in a temporary folder, so the work tree gets no
 # .terraform folders or lock files.
@@ -239,6 +240,22 @@ while IFS= read -r encoded; do
 done <"${renderings}/all"
 [[ "${count}" -gt 1 ]] || fail "bootstrap's tests rendered ${count} environments_tfvars; expected several"
 printf '  %d renderings checked\n' "${count}"
+
+################################################################################
+section "the workflows' Terraform scripts (saved plan, approved apply) with this terraform"
+################################################################################
+
+# checks/workflows runs .github/scripts/terraform-plan.sh and terraform-apply.sh on a local
+# backend: a missing workspace, the saved plan, a file other than the approved one, a stale plan.
+# `make test` skips this test, which needs terraform.
+command -v go >/dev/null 2>&1 || fail "go not found"
+if ! (cd "${repo_root}/checks" && TERRAFORM="$(command -v "${TERRAFORM}")" go test -count=1 -v \
+  -run '^TestTerraformPlanAndApplyScripts$' ./workflows/ >"${work_dir}/scripts-test.log" 2>&1) ||
+  ! grep -q -- '--- PASS: TestTerraformPlanAndApplyScripts' "${work_dir}/scripts-test.log"; then
+  cat "${work_dir}/scripts-test.log"
+  fail "the workflows' Terraform scripts"
+fi
+echo "ok"
 
 ################################################################################
 section "tflint (bundled terraform ruleset, .tflint.hcl)"

@@ -34,24 +34,23 @@ func runs(fragment string) func(*step) bool {
 	return func(s *step) bool { return strings.Contains(s.Run, fragment) }
 }
 
-// One environment's deployment is one ordered job: Terraform of the same commit, then the
-// migration task (which must succeed before any service changes), the seed and the worker's start
-// check, then the services, then the smoke test, and a rollback when a rollout or the smoke test
-// fails.
+// One environment's deployment, once its plan is approved, is one ordered job: the approved
+// Terraform plan, then the migration task (which must succeed before any service changes), the
+// seed and the worker's start check, then the services, then the smoke test, and a rollback when
+// a rollout or the smoke test fails.
 func TestDeployOrder(t *testing.T) {
 	all := loadWorkflows(t)
 	w, j := deployJob(t, all)
 
 	checkout := stepIndex(j, func(s *step) bool { return strings.HasPrefix(s.Uses, "actions/checkout@") })
-	apply := stepIndex(j, runs(`terraform -chdir=terraform apply -input=false -lock-timeout=10m "${RUNNER_TEMP}/tf/deploy.tfplan"`))
-	workspace := stepIndex(j, runs(`terraform -chdir=terraform workspace select "$ENVIRONMENT"`))
+	apply := stepIndex(j, runs(`.github/scripts/terraform-apply.sh "${GITHUB_WORKSPACE}/target/terraform" "$ENVIRONMENT"`))
 	previous := stepIndex(j, runs("--query 'services[0].taskDefinition'"))
 	register := stepIndex(j, runs(`register "$MIGRATE_TASK_DEFINITION_FAMILY"`))
 	migrate := stepIndex(j, runs(`.github/scripts/run-one-off-task.sh migrate "$TASK_DEFINITION" "$ECS_SERVICE"`))
 	seed := stepIndex(j, runs(`.github/scripts/run-one-off-task.sh seed "$TASK_DEFINITION" "$ECS_SERVICE" '["seed"]'`))
 	workerCheck := stepIndex(j, runs(`.github/scripts/run-one-off-task.sh worker-check "$TASK_DEFINITION" "$WORKER_SERVICE" '["worker", "--check"]'`))
 	firstRollout := stepIndex(j, func(s *step) bool { return strings.HasPrefix(s.Uses, "aws-actions/amazon-ecs-deploy-task-definition@") })
-	smoke := stepIndex(j, runs(`.github/scripts/smoke.sh "$ALB_URL"`))
+	smoke := stepIndex(j, runs(`.github/scripts/smoke.sh "$API_URL" "$ALB_DNS_NAME"`))
 	rollback := stepIndex(j, runs(`--task-definition "$API_PREVIOUS"`))
 
 	order := []struct {
@@ -76,12 +75,9 @@ func TestDeployOrder(t *testing.T) {
 		return
 	}
 
-	if workspace != apply || !strings.Contains(j.Steps[apply].Run, "-detailed-exitcode") {
-		t.Errorf("%s: the apply step must select the environment's workspace and plan before applying", w.path)
-	}
-	// The apply uses the commit of this run: the checkout names no other ref.
+	// The scripts come from the workflow's own commit: the first checkout names no other ref.
 	if ref := j.Steps[checkout].With["ref"]; ref != "" {
-		t.Errorf("%s: the checkout takes ref %q; the apply must be of the deployed commit", w.path, ref)
+		t.Errorf("%s: the first checkout takes ref %q; the scripts must be the workflow's own", w.path, ref)
 	}
 	// Nothing between the apply and the rollout may be skipped on failure or allowed to fail:
 	// a failed migration, seed or start check stops the job before the services change.
@@ -107,8 +103,12 @@ func TestDeployOrder(t *testing.T) {
 	if normalizeExpr(rb.Env["API_PREVIOUS"]) != "${{ steps.previous.outputs.api }}" || normalizeExpr(rb.Env["WORKER_PREVIOUS"]) != "${{ steps.previous.outputs.worker }}" {
 		t.Errorf("%s: the rollback must use the revisions recorded before the rollout, got %v", w.path, rb.Env)
 	}
-	if normalizeExpr(j.Steps[smoke].Env["ALB_URL"]) != "${{ steps.terraform.outputs.alb_url }}" {
-		t.Errorf("%s: the smoke test must go through the environment's load balancer (terraform output alb_url)", w.path)
+	if normalizeExpr(j.Steps[smoke].Env["API_URL"]) != "${{ steps.terraform.outputs.api_url }}" ||
+		normalizeExpr(j.Steps[smoke].Env["ALB_DNS_NAME"]) != "${{ steps.terraform.outputs.alb_dns_name }}" {
+		t.Errorf("%s: the smoke test must call the API's URL (terraform output api_url) through the load balancer (alb_dns_name), got %v", w.path, j.Steps[smoke].Env)
+	}
+	if j.Steps[apply].ID != "terraform" || !strings.Contains(j.Steps[apply].Run, `echo "api_url=`) || !strings.Contains(j.Steps[apply].Run, `echo "alb_dns_name=`) {
+		t.Errorf("%s: the apply step (id terraform) must output api_url and alb_dns_name", w.path)
 	}
 
 	// Terraform runs only here on pushes: terraform.yml must not apply on its own.

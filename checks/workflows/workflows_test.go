@@ -57,21 +57,24 @@ func TestDefaultPermissionsReadOnly(t *testing.T) {
 	}
 }
 
+// Deployments start when ci succeeded on a push to the deployment branch (workflow_run), or by
+// hand; never on the push itself, before CI has run.
 func TestDeployTrigger(t *testing.T) {
 	all := loadWorkflows(t)
 	w := all["deploy.yml"]
 	events := w.events(t)
 
-	push, ok := events["push"]
+	run, ok := events["workflow_run"]
 	if !ok {
-		t.Fatalf("%s: no push trigger", w.path)
+		t.Fatalf("%s: no workflow_run trigger: a deployment must wait for ci", w.path)
+	}
+	if got := stringList(mapping(run, "workflows")); !slices.Equal(got, []string{all["ci.yml"].Name}) {
+		t.Errorf("%s: workflow_run workflows = %v, want [%s] (the name of ci.yml)", w.path, got, all["ci.yml"].Name)
+	}
+	if got := stringList(mapping(run, "types")); !slices.Equal(got, []string{"completed"}) {
+		t.Errorf("%s: workflow_run types = %v, want [completed]", w.path, got)
 	}
 	trunk := deployBranch(t, all)
-	for _, filter := range []string{"branches-ignore", "tags", "tags-ignore", "paths", "paths-ignore"} {
-		if mapping(push, filter) != nil {
-			t.Errorf("%s: push has a %s filter; every push to %s deploys", w.path, filter, trunk)
-		}
-	}
 	// The other places that name the deployment branch name the same one.
 	guard := false
 	for _, j := range w.sortedJobs() {
@@ -88,9 +91,9 @@ func TestDeployTrigger(t *testing.T) {
 
 	for event := range events {
 		switch event {
-		case "push", "workflow_dispatch":
+		case "workflow_run", "workflow_dispatch":
 		default:
-			t.Errorf("%s: unexpected trigger %s (deployments start from master pushes or by hand)", w.path, event)
+			t.Errorf("%s: unexpected trigger %s (deployments start after ci of %s, or by hand)", w.path, event, trunk)
 		}
 	}
 
@@ -117,13 +120,62 @@ func TestDeployTrigger(t *testing.T) {
 	}
 }
 
-// deployBranch is the one branch whose pushes deploy (deploy.yml's push trigger).
+// Only a ci run that succeeded, for a push to the deployment branch of this repository, deploys
+// its commit: workflow_run fires for every completed run, failed ones and pull requests from
+// forks with a branch of the same name included. A dispatch that builds needs a successful ci
+// run of its commit too.
+func TestDeployWaitsForCI(t *testing.T) {
+	all := loadWorkflows(t)
+	w := all["deploy.yml"]
+	prepare := w.Jobs["prepare"]
+	if prepare == nil || len(prepare.Steps) == 0 {
+		t.Fatalf("%s: no prepare job", w.path)
+	}
+	trunk := deployBranch(t, all)
+	var guard *step
+	for _, s := range prepare.Steps {
+		if strings.Contains(s.Run, "CI_CONCLUSION") {
+			guard = s
+		}
+	}
+	if guard == nil {
+		t.Fatalf("%s: no prepare step checks the ci run", w.path)
+	}
+	for name, want := range map[string]string{
+		"CI_CONCLUSION": "${{ github.event.workflow_run.conclusion }}",
+		"CI_EVENT":      "${{ github.event.workflow_run.event }}",
+		"CI_BRANCH":     "${{ github.event.workflow_run.head_branch }}",
+		"CI_REPOSITORY": "${{ github.event.workflow_run.head_repository.full_name }}",
+	} {
+		if got := normalizeExpr(guard.Env[name]); got != want {
+			t.Errorf("%s: env %s = %q, want %q", w.path, name, got, want)
+		}
+	}
+	for _, fragment := range []string{
+		`"$CI_CONCLUSION" != success`, `"$CI_EVENT" != push`, `"$CI_BRANCH" != ` + trunk, `"$CI_REPOSITORY" != "$GITHUB_REPOSITORY"`,
+		"gh run list", "--workflow ci.yml", "--status success", "--branch " + trunk,
+	} {
+		if !strings.Contains(guard.Run, fragment) {
+			t.Errorf("%s: step %q does not check %s", w.path, guard.label(), fragment)
+		}
+	}
+	if p := permissions(&prepare.Permissions); p["actions"] != "read" || len(p) != 2 || p["contents"] != "read" {
+		t.Errorf("%s: prepare permissions %v, want actions: read (gh run list) and contents: read", w.path, p)
+	}
+	for env, j := range deployCallers(t, all) {
+		if !slices.Contains(stringList(&j.Needs), "prepare") || !strings.Contains(j.If, "needs.prepare.result == 'success'") {
+			t.Errorf("%s: job %s (%s) must run only after prepare succeeded (if %q)", w.path, j.id, env, j.If)
+		}
+	}
+}
+
+// deployBranch is the one branch whose successful ci runs deploy (deploy.yml's workflow_run).
 func deployBranch(t *testing.T, all map[string]*workflow) string {
 	t.Helper()
 	w := all["deploy.yml"]
-	branches := stringList(mapping(w.events(t)["push"], "branches"))
+	branches := stringList(mapping(w.events(t)["workflow_run"], "branches"))
 	if len(branches) != 1 || strings.ContainsAny(branches[0], "*?[!") {
-		t.Fatalf("%s: push branches = %v, want exactly one branch, without patterns", w.path, branches)
+		t.Fatalf("%s: workflow_run branches = %v, want exactly one branch, without patterns", w.path, branches)
 	}
 	return branches[0]
 }
@@ -149,17 +201,36 @@ func deployCallers(t *testing.T, all map[string]*workflow) map[string]*job {
 	return callers
 }
 
-// deployJob returns the one job of deploy-environment.yml.
+// deployJob returns the job of deploy-environment.yml that applies the approved plan and deploys.
 func deployJob(t *testing.T, all map[string]*workflow) (*workflow, *job) {
+	t.Helper()
+	return environmentJob(t, all, "deploy")
+}
+
+// deployPlanJob returns the job of deploy-environment.yml that saves the plan to approve.
+func deployPlanJob(t *testing.T, all map[string]*workflow) (*workflow, *job) {
+	t.Helper()
+	return environmentJob(t, all, "plan")
+}
+
+func environmentJob(t *testing.T, all map[string]*workflow, id string) (*workflow, *job) {
 	t.Helper()
 	w := all[deployEnvironmentFile]
 	if w == nil {
 		t.Fatalf(".github/workflows/%s is missing", deployEnvironmentFile)
 	}
-	if len(w.Jobs) != 1 {
-		t.Fatalf("%s: want one job, found %d", w.path, len(w.Jobs))
+	if len(w.Jobs) != 2 || w.Jobs[id] == nil {
+		t.Fatalf("%s: want the jobs plan and deploy, found %v", w.path, keysOfJobs(w))
 	}
-	return w, w.sortedJobs()[0]
+	return w, w.Jobs[id]
+}
+
+func keysOfJobs(w *workflow) []string {
+	var ids []string
+	for _, j := range w.sortedJobs() {
+		ids = append(ids, j.id)
+	}
+	return ids
 }
 
 func TestDeployJobsPerEnvironment(t *testing.T) {
@@ -194,8 +265,8 @@ func TestDeployJobsPerEnvironment(t *testing.T) {
 		switch len(previous) {
 		case 0:
 			heads = append(heads, env)
-			if !strings.Contains(j.If, "github.event_name == 'push'") {
-				t.Errorf("deploy.yml: job %s deploys %s first, so it must run on every push (if: %q)", j.id, env, j.If)
+			if !strings.Contains(j.If, "github.event_name == 'workflow_run'") {
+				t.Errorf("deploy.yml: job %s deploys %s first, so it must run after every successful ci of master (if: %q)", j.id, env, j.If)
 			}
 		case 1:
 			if !strings.Contains(j.If, "needs."+callers[previous[0]].id+".result == 'success'") {
@@ -222,8 +293,11 @@ func TestDeployJobsPerEnvironment(t *testing.T) {
 	}
 
 	w, j := deployJob(t, all)
-	if got := normalizeExpr(j.environmentName()); got != "${{ inputs.environment }}" {
-		t.Errorf("%s: job %s runs in GitHub environment %q, want ${{ inputs.environment }} (required reviewers of staging and prod)", w.path, j.id, got)
+	_, plan := deployPlanJob(t, all)
+	for _, jj := range []*job{plan, j} {
+		if got := normalizeExpr(jj.environmentName()); got != "${{ inputs.environment }}" {
+			t.Errorf("%s: job %s runs in GitHub environment %q, want ${{ inputs.environment }} (required reviewers of staging and prod)", w.path, jj.id, got)
+		}
 	}
 	group, cancel := concurrency(&j.Concurrency)
 	if normalizeExpr(group) != "deploy-${{ inputs.environment }}" || cancel != "false" {
@@ -243,9 +317,11 @@ func TestDeployHasIDTokenWrite(t *testing.T) {
 			t.Errorf("deploy.yml: job %s (%s) permissions %v, want id-token: write and contents: read", j.id, env, p)
 		}
 	}
-	w, j := deployJob(t, all)
-	if p := permissions(&j.Permissions); p["id-token"] != "write" || p["contents"] != "read" || len(p) != 2 {
-		t.Errorf("%s: job %s permissions %v, want exactly id-token: write and contents: read", w.path, j.id, p)
+	w := all[deployEnvironmentFile]
+	for _, j := range w.sortedJobs() {
+		if p := permissions(&j.Permissions); p["id-token"] != "write" || p["contents"] != "read" || len(p) != 2 {
+			t.Errorf("%s: job %s permissions %v, want exactly id-token: write and contents: read", w.path, j.id, p)
+		}
 	}
 }
 
@@ -291,82 +367,41 @@ func TestIDTokenOnlyWhereRolesAreAssumed(t *testing.T) {
 	}
 }
 
-// Deploy jobs: two configure-aws-credentials steps per job, OIDC when the role variable is set,
-// else the access keys of the documented fallback secrets. Terraform runs never use keys
-// (TestTerraformCredentialsOIDCOnly).
-func TestAWSCredentialsOIDCWithKeyFallback(t *testing.T) {
-	varRE := regexp.MustCompile(`^\(?(vars\.[A-Z_]+(?: \|\| vars\.[A-Z_]+)*)\)? (==|!=) ''$`)
+// Every AWS credential of every workflow is a role assumed through GitHub OIDC, from a
+// configuration variable: no step takes access keys, and no workflow reads a secret.
+func TestAWSCredentialsOIDCOnly(t *testing.T) {
+	roleRE := regexp.MustCompile(`^\$\{\{ (vars\.AWS_[A-Z_]+_ROLE_ARN|env\.ROLE_ARN) \}\}$`)
 	count := 0
-	for name, w := range loadWorkflows(t) {
-		if strings.HasPrefix(name, "terraform") {
-			continue
+	for _, w := range loadWorkflows(t) {
+		data, err := os.ReadFile(filepath.Join(repoRoot(t), w.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), "secrets.") {
+			t.Errorf("%s reads a secret; AWS credentials come from OIDC roles only", w.path)
 		}
 		for _, j := range w.sortedJobs() {
-			steps := j.stepsUsing("aws-actions/configure-aws-credentials")
-			if len(steps) == 0 {
-				continue
+			if j.Secrets.Kind != 0 {
+				t.Errorf("%s: job %s passes secrets", w.path, j.id)
 			}
-			count++
-			// In pairs: a job that uses two roles (the deployment: Terraform's, then the deploy
-			// role) configures each the same way.
-			if len(steps)%2 != 0 {
-				t.Errorf("%s: job %s: want configure-aws-credentials steps in pairs (OIDC, access-key fallback), found %d", w.path, j.id, len(steps))
-				continue
-			}
-			for pair := 0; pair < len(steps); pair += 2 {
-				checkCredentialPair(t, w, j, steps[pair:pair+2], varRE)
+			for _, s := range j.stepsUsing("aws-actions/configure-aws-credentials") {
+				count++
+				if !roleRE.MatchString(normalizeExpr(s.With["role-to-assume"])) || s.If != "" {
+					t.Errorf("%s: job %s, step %q: role-to-assume %q (if %q), want a role variable, always", w.path, j.id, s.label(), s.With["role-to-assume"], s.If)
+				}
+				for _, input := range []string{"aws-access-key-id", "aws-secret-access-key", "aws-session-token", "allowed-account-ids"} {
+					if s.With[input] != "" {
+						t.Errorf("%s: job %s, step %q: %s is set", w.path, j.id, s.label(), input)
+					}
+				}
+				if normalizeExpr(s.With["aws-region"]) != "${{ vars.AWS_REGION }}" {
+					t.Errorf("%s: job %s: aws-region = %q, want ${{ vars.AWS_REGION }}", w.path, j.id, s.With["aws-region"])
+				}
 			}
 		}
 	}
 	if count == 0 {
 		t.Fatal("no job configures AWS credentials")
-	}
-}
-
-func checkCredentialPair(t *testing.T, w *workflow, j *job, steps []*step, varRE *regexp.Regexp) {
-	t.Helper()
-	var oidc, keys *step
-	for _, s := range steps {
-		if s.With["role-to-assume"] != "" {
-			oidc = s
-		} else {
-			keys = s
-		}
-	}
-	if oidc == nil || keys == nil {
-		t.Errorf("%s: job %s: need one step with role-to-assume and one with access keys", w.path, j.id)
-		return
-	}
-	mo := varRE.FindStringSubmatch(strings.TrimSpace(oidc.If))
-	mk := varRE.FindStringSubmatch(strings.TrimSpace(keys.If))
-	if mo == nil || mk == nil || mo[1] != mk[1] || mo[2] != "!=" || mk[2] != "==" {
-		t.Errorf("%s: job %s: the OIDC step must run if the role variable is set (if: %q) and the key step if it is not (if: %q)",
-			w.path, j.id, oidc.If, keys.If)
-		return
-	}
-	// The role comes from the variables the condition tests.
-	roleVars := strings.Split(mo[1], " || ")
-	role := normalizeExpr(oidc.With["role-to-assume"])
-	if r, ok := strings.CutPrefix(role, "${{ env."); ok {
-		role = normalizeExpr(j.Env[strings.TrimSuffix(r, " }}")])
-	}
-	if role != "${{ "+strings.Join(roleVars, " || ")+" }}" {
-		t.Errorf("%s: job %s: role-to-assume %q does not come from %s", w.path, j.id, oidc.With["role-to-assume"], mo[1])
-	}
-	wantKeys := map[string]string{
-		"aws-access-key-id":     "${{ secrets.AWS_ACCESS_KEY_ID }}",
-		"aws-secret-access-key": "${{ secrets.AWS_SECRET_ACCESS_KEY }}",
-		"allowed-account-ids":   "${{ secrets.AWS_ACCOUNT_ID }}",
-	}
-	for input, want := range wantKeys {
-		if got := normalizeExpr(keys.With[input]); got != want {
-			t.Errorf("%s: job %s: fallback %s = %q, want %q", w.path, j.id, input, got, want)
-		}
-	}
-	for _, s := range steps {
-		if normalizeExpr(s.With["aws-region"]) != "${{ vars.AWS_REGION }}" {
-			t.Errorf("%s: job %s: aws-region = %q, want ${{ vars.AWS_REGION }}", w.path, j.id, s.With["aws-region"])
-		}
 	}
 }
 
@@ -393,20 +428,38 @@ func TestImageTagIsCommitSHA(t *testing.T) {
 	if tagStep == nil {
 		t.Fatalf("%s: prepare has no step %s", w.path, m[1])
 	}
-	if got := normalizeExpr(tagStep.Env["IMAGE_TAG"]); got != "${{ inputs.image_tag || github.sha }}" {
-		t.Errorf("%s: the tag is %q, want ${{ inputs.image_tag || github.sha }}", w.path, got)
+	// The commit: the one ci checked (workflow_run), the dispatched one, or a rollback's tag; it
+	// must be a full SHA, and it is both the image tag and the commit built and applied.
+	for name, want := range map[string]string{
+		"CI_COMMIT":    "${{ github.event.workflow_run.head_sha }}",
+		"ROLLBACK_TAG": "${{ inputs.image_tag }}",
+	} {
+		if got := normalizeExpr(tagStep.Env[name]); got != want {
+			t.Errorf("%s: step %s: env %s = %q, want %q", w.path, tagStep.label(), name, got, want)
+		}
 	}
-	if !strings.Contains(tagStep.Run, `echo "image_tag=${IMAGE_TAG}"`) {
-		t.Errorf("%s: step %s does not output image_tag=${IMAGE_TAG}", w.path, tagStep.label())
+	for _, fragment := range []string{
+		"commit=$CI_COMMIT", "commit=$ROLLBACK_TAG", "commit=$GITHUB_SHA", `[[ ! "$commit" =~ ^[0-9a-f]{40}$ ]]`,
+		`echo "image_tag=${commit}"`, `echo "commit=${commit}"`,
+	} {
+		if !strings.Contains(tagStep.Run, fragment) {
+			t.Errorf("%s: step %s does not run %s", w.path, tagStep.label(), fragment)
+		}
+	}
+	if got := normalizeExpr(prepare.Outputs["commit"]); got != "${{ steps."+m[1]+".outputs.commit }}" {
+		t.Errorf("%s: prepare's output commit = %q", w.path, got)
 	}
 
-	// The build: tagged and versioned with the commit SHA.
+	// The build: that commit, tagged and versioned with its SHA.
 	build := w.Jobs["build"]
 	if build == nil {
 		t.Fatalf("%s: no build job", w.path)
 	}
-	if got := normalizeExpr(build.Env["IMAGE_TAG"]); got != "${{ github.sha }}" {
-		t.Errorf("%s: build IMAGE_TAG = %q, want ${{ github.sha }}", w.path, got)
+	if got := normalizeExpr(build.Env["IMAGE_TAG"]); got != "${{ needs.prepare.outputs.commit }}" {
+		t.Errorf("%s: build IMAGE_TAG = %q, want ${{ needs.prepare.outputs.commit }}", w.path, got)
+	}
+	if checkouts := build.stepsUsing("actions/checkout"); len(checkouts) != 1 || normalizeExpr(checkouts[0].With["ref"]) != "${{ needs.prepare.outputs.commit }}" {
+		t.Errorf("%s: the build must check out ${{ needs.prepare.outputs.commit }} (workflow_run's own commit is master's newest)", w.path)
 	}
 	var built bool
 	for _, s := range build.Steps {
@@ -924,21 +977,10 @@ func TestTerraformWorkflow(t *testing.T) {
 	if tw == nil {
 		t.Fatal(".github/workflows/terraform-workspace.yml is missing")
 	}
-	var scripts strings.Builder
-	for _, j := range tw.sortedJobs() {
-		for _, s := range j.Steps {
-			scripts.WriteString(s.Run + "\n")
-		}
-	}
-	for _, want := range []string{
-		"init -input=false -lockfile=readonly -backend-config=",
-		"workspace select -or-create=true \"$WORKSPACE\"",
-		"-out=\"${RUNNER_TEMP}/tfplan/${WORKSPACE}.tfplan\"",
-		"apply -input=false -lock-timeout=10m \"${RUNNER_TEMP}/tfplan/${WORKSPACE}.tfplan\"",
-	} {
-		if !strings.Contains(scripts.String(), want) {
-			t.Errorf("%s: no step runs terraform ... %s", tw.path, want)
-		}
+	// The plan and the apply are the shared scripts (TestSavedPlanIsTheApprovedOne,
+	// TestTerraformPlanAndApplyScripts).
+	if j := tw.Jobs["plan"]; j == nil || stepIndex(j, runs(".github/scripts/terraform-plan.sh")) < 0 {
+		t.Errorf("%s: the plan job must run .github/scripts/terraform-plan.sh", tw.path)
 	}
 	if j := tw.Jobs["plan"]; j == nil || len(j.stepsUsing("actions/upload-artifact")) != 1 {
 		t.Errorf("%s: the plan job must upload the saved plan", tw.path)
@@ -958,7 +1000,7 @@ func TestTerraformVersion(t *testing.T) {
 	all := loadWorkflows(t)
 	minimum := terraformRequiredVersion(t)
 	var versions []string
-	for _, name := range []string{"ci.yml", "terraform-workspace.yml"} {
+	for _, name := range []string{"ci.yml", "terraform-workspace.yml", deployEnvironmentFile} {
 		w := all[name]
 		if w == nil {
 			t.Fatalf(".github/workflows/%s is missing", name)
@@ -979,7 +1021,7 @@ func TestTerraformVersion(t *testing.T) {
 			}
 		}
 	}
-	if versions[0] != versions[1] {
+	if versions[0] != versions[1] || versions[0] != versions[2] {
 		t.Errorf("TERRAFORM_VERSION differs: %v", versions)
 	}
 	if compareVersions(versions[0], minimum) < 0 {
