@@ -163,6 +163,13 @@ func TestFailedMigrationKeepsTheVersionAndRetriesWithoutForce(t *testing.T) {
 	// Nothing of the failed file stays: the relations are those of the versions before it.
 	want := newPool(t)
 	mustExec(t, want, "CREATE TABLE price_daily (conflicting int)")
+	m, err := store.NewMigrator(want, dbtest.Discard) // creates schema_migrations
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if before > 0 {
 		if err := migrateUp(t, want, embeddedUpTo(t, before)); err != nil {
 			t.Fatal(err)
