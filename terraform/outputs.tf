@@ -28,6 +28,11 @@ output "alb_dns_name" {
   value       = module.stack.alb_dns_name
 }
 
+output "alb_zone_id" {
+  description = "Route 53 hosted zone ID of the load balancer: an alias record of api_domain points at alb_dns_name in this zone."
+  value       = module.stack.alb_zone_id
+}
+
 output "ecr_repository_url" {
   description = "URL of the ECR repository the deploy workflow pushes images to."
   value       = module.stack.ecr_repository_url
@@ -96,6 +101,11 @@ output "ingest_bucket_kms_key_arn" {
 output "ingest_queue_url" {
   description = "URL of the ingestion queue the worker polls (INGEST_QUEUE_URL)."
   value       = module.stack.ingest_queue_url
+}
+
+output "ingest_queue_arn" {
+  description = "ARN of the ingestion queue (destination ARN of aws sqs start-message-move-task)."
+  value       = module.stack.ingest_queue_arn
 }
 
 output "ingest_dlq_url" {

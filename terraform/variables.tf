@@ -9,7 +9,7 @@ variable "environments" {
 }
 
 variable "db_master_password_version" {
-  description = "Rotation knob of the database master password. Each plan generates a fresh random password, but it is only written (to RDS and to the SSM parameter, together) when this number changes. Increase it to rotate, then restart the service."
+  description = "Rotation knob of the database master password. Each plan generates a fresh random password, but it is only written (to RDS and to the SSM parameter, together) when this number changes. Increase it to rotate; only the migration task uses it, reading it at each start, so nothing needs a restart."
   type        = number
   default     = 1
 }

@@ -30,7 +30,7 @@ variable "db_master_password" {
 }
 
 variable "db_master_password_version" {
-  description = "Rotation knob of the database master password: increase it to write a newly generated password to RDS and to the SSM parameter in one apply (the service reads the parameter at start, so restart or redeploy it afterwards)."
+  description = "Rotation knob of the database master password: increase it to write a newly generated password to RDS and to the SSM parameter in one apply (only the migration task uses it, reading it at each start)."
   type        = number
   default     = 1
 }
@@ -81,7 +81,7 @@ variable "alb_ingress_cidr_blocks" {
 }
 
 variable "image_tag" {
-  description = "Tag of the image in the task definition revision Terraform registers. The deploy workflow registers later revisions with the tag of each build (the service ignores Terraform's revision after creation); push an image with this tag to have the first tasks start before the first deployment."
+  description = "Tag of the image in the task definition revision Terraform registers. The deploy workflow registers later revisions with the tag of each build (the service ignores Terraform's revision after creation). No image carries it: the first deployment's migration task creates the database roles the tasks connect as, so nothing can serve before it."
   type        = string
   default     = "bootstrap"
 
