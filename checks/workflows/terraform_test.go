@@ -118,7 +118,7 @@ var tfFunctions = map[string]function.Function{
 // toSetFunc is Terraform's toset: a collection as a set of its elements' type.
 var toSetFunc = function.New(&function.Spec{
 	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType, AllowDynamicType: true, AllowUnknown: true}},
-	Type: func(args []cty.Value) (cty.Type, error) {
+	Type: func([]cty.Value) (cty.Type, error) {
 		return cty.Set(cty.DynamicPseudoType), nil
 	},
 	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
