@@ -247,3 +247,33 @@ func TestDependabotCoversEveryEcosystem(t *testing.T) {
 		}
 	}
 }
+
+// Every TF_VAR_<name> a workflow sets names a variable of the root module: Terraform ignores
+// the others silently.
+func TestTFVarsNameRootVariables(t *testing.T) {
+	declared := map[string]bool{}
+	for _, b := range loadTFModule(t, filepath.Join(repoRoot(t), "terraform")).blocks("variable") {
+		declared[b.Labels[0]] = true
+	}
+	check := func(where string, env map[string]string) {
+		for name := range env {
+			if v, ok := strings.CutPrefix(name, "TF_VAR_"); ok && !declared[v] {
+				t.Errorf("%s: %s matches no variable of terraform/", where, name)
+			}
+		}
+	}
+	for _, w := range loadWorkflows(t) {
+		check(w.path, w.Env)
+		for _, j := range w.sortedJobs() {
+			check(w.path+": job "+j.id, j.Env)
+			for _, s := range j.Steps {
+				check(w.path+": job "+j.id+", step "+s.label(), s.Env)
+				for _, m := range regexp.MustCompile(`\bTF_VAR_([A-Za-z0-9_]+)=`).FindAllStringSubmatch(s.Run, -1) {
+					if !declared[m[1]] {
+						t.Errorf("%s: job %s, step %q sets TF_VAR_%s, which matches no variable of terraform/", w.path, j.id, s.label(), m[1])
+					}
+				}
+			}
+		}
+	}
+}
