@@ -13,7 +13,13 @@ import (
 func advise(cmd string, err error) error {
 	var tooOld *store.SchemaTooOldError
 	var dirty *store.SchemaDirtyError
+	var failed *store.MigrationError
 	switch {
+	case errors.As(err, &failed) && failed.Dirty:
+		return fmt.Errorf("%w; undo or complete what it did, record the version that matches with "+
+			"`rates migrate force VERSION`, then run `rates migrate up` (docs/operations.md, \"A failed migration\")", err)
+	case errors.As(err, &failed):
+		return fmt.Errorf("%w; fix the cause and run `rates migrate up` again (no `migrate force`: the version did not move)", err)
 	case errors.As(err, &tooOld):
 		return fmt.Errorf("%w: apply the migrations with `rates migrate up` "+
 			"(in AWS the deploy's migration task runs it; locally set MIGRATE_ON_START=true)", err)

@@ -23,6 +23,8 @@ func TestAdvise(t *testing.T) {
 		{"schema too old", "serve", &store.SchemaTooOldError{Have: 0, Need: 33}, "`rates migrate up`"},
 		{"schema too old, worker", "worker", fmt.Errorf("open: %w", &store.SchemaTooOldError{Have: 32, Need: 33}), "MIGRATE_ON_START=true"},
 		{"dirty schema", "seed", &store.SchemaDirtyError{Version: 33}, "`rates migrate force VERSION`"},
+		{"failed migration", "migrate", fmt.Errorf("up: %w", &store.MigrationError{File: "000034_x.up.sql", Version: 33, Err: errors.New("ERROR: x")}), "run `rates migrate up` again (no `migrate force`"},
+		{"failed no-transaction migration", "migrate", &store.MigrationError{File: "000034_x.up.sql", Version: 34, Dirty: true, Err: errors.New("ERROR: x")}, "`rates migrate force VERSION`, then run `rates migrate up`"},
 		{"batches present", "seed", fmt.Errorf("seed a.sql: %w: replacing", seed.ErrBatchesPresent), "pass --discard-batches"},
 		{"other dump, seed", "seed", diff, "pass --replace"},
 		{"other dump, serve", "serve", diff, "`rates seed --file PATH --replace`, or leave SEED_FILE empty"},

@@ -206,12 +206,9 @@ func (e *MigrationError) Error() string {
 		}
 	}
 	if e.Dirty {
-		return fmt.Sprintf("migration %s failed outside a transaction: version %d is recorded dirty; undo or complete "+
-			"what it did, record the version that matches with `rates migrate force`, then run `rates migrate up` "+
-			"(docs/operations.md, \"A failed migration\"): %s", where, e.Version, cause)
+		return fmt.Sprintf("migration %s failed outside a transaction: version %d is recorded dirty: %s", where, e.Version, cause)
 	}
-	return fmt.Sprintf("migration %s failed and was rolled back: the schema stays at version %d, not dirty; fix the "+
-		"cause and run `rates migrate up` again: %s", where, e.Version, cause)
+	return fmt.Sprintf("migration %s failed and was rolled back: the schema stays at version %d, not dirty: %s", where, e.Version, cause)
 }
 
 func (e *MigrationError) Unwrap() error { return e.Err }
