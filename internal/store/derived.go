@@ -10,8 +10,9 @@ import (
 )
 
 // Derived data is what the database keeps from other tables for speed: today price_daily, the
-// per route-and-day count and sum of prices that triggers maintain (see the schema). Check
-// compares it with what it is derived from; Repair rebuilds it.
+// per route-and-day count and sum of the published prices that triggers maintain (see the
+// schema; the rows of a batch still staging are left out until its publish, see the view
+// published_prices and migration 000038). Check compares it with what it is derived from; Repair rebuilds it.
 
 // Mismatch is one route and day where price_daily differs from the GROUP BY over prices.
 // Nil counts mean "no row".
@@ -42,7 +43,7 @@ type CheckReport struct {
 
 const priceDailyDiffSQL = `
 WITH want AS (
-    SELECT orig_code, dest_code, day, count(*) AS prices, sum(price) AS price_sum FROM prices GROUP BY 1, 2, 3
+    SELECT orig_code, dest_code, day, count(*) AS prices, sum(price) AS price_sum FROM published_prices GROUP BY 1, 2, 3
 ), diff AS (
     SELECT coalesce(w.orig_code, d.orig_code) AS orig_code, coalesce(w.dest_code, d.dest_code) AS dest_code,
            coalesce(w.day, d.day) AS day, w.prices AS want_prices, d.prices AS got_prices,
@@ -81,9 +82,10 @@ func Check(ctx context.Context, pool *pgxpool.Pool, limit int) (CheckReport, err
 	return rep, nil
 }
 
-// RebuildPriceDailySQL fills an empty price_daily from prices, in the order of its key.
+// RebuildPriceDailySQL fills an empty price_daily from the published prices, in the order of
+// its key.
 const RebuildPriceDailySQL = `INSERT INTO price_daily (orig_code, dest_code, day, prices, price_sum)
-	SELECT orig_code, dest_code, day, count(*), sum(price) FROM prices GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
+	SELECT orig_code, dest_code, day, count(*), sum(price) FROM published_prices GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
 
 // Repair rebuilds price_daily from prices in one transaction, holding writers of prices off
 // (readers go on) so that nothing commits between the rebuild and its commit, and advances the

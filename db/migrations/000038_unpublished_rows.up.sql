@@ -1,0 +1,95 @@
+-- The rows of a batch still staging (000037) are in prices but not published. The statement
+-- triggers that keep price_daily (000007) leave them out, so staging a part changes neither
+-- price_daily nor the data generation; the publish adds the batch's aggregate and moves the
+-- generation itself, in one transaction.
+--
+-- The data generation: prices_bump_generation (000005) moved it for every statement on prices,
+-- staged or not. Only these functions know which rows are published, so they move it when the
+-- statement changed price_daily, and that trigger keeps TRUNCATE alone. The lock order is the
+-- one of before: price_daily's rows, then the data_generation row.
+--
+-- A DELETE or UPDATE of staged rows raises serialization_failure (40001): under READ COMMITTED
+-- a replace (of the previous release, or of manual SQL) would otherwise take staged rows out of
+-- prices, and out of a price_daily that never counted them. That writer's transaction fails
+-- whole and is retried (a worker leaves its message for later, POST /batches answers 503), and
+-- goes through once the batch is published or rejected. The one transaction that may remove a
+-- staging batch's rows, the one ending that batch, names it in the setting rates.unstage_batch.
+-- A TRUNCATE raises while any batch stages: it would take staged rows out behind their batch.
+--
+-- The previous release reads and loads as before: staged rows exist only once this release
+-- stages, and its own rows belong to no batch (published).
+BEGIN;
+SET LOCAL lock_timeout = '5min';
+
+-- The settings of 000032 are restated: CREATE OR REPLACE replaces a function's settings too.
+CREATE OR REPLACE FUNCTION price_daily_add() RETURNS trigger LANGUAGE plpgsql
+SET work_mem = '64MB' SET enable_hashagg = off AS $$
+DECLARE
+    unpublished bigint[] := ARRAY(SELECT id FROM batches WHERE status = 'staging');
+    changed bigint;
+BEGIN
+    INSERT INTO price_daily AS d (orig_code, dest_code, day, prices, price_sum)
+    SELECT orig_code, dest_code, day, count(*), sum(price) FROM new_rows
+    WHERE batch_id IS NULL OR batch_id <> ALL (unpublished)
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (orig_code, dest_code, day)
+    DO UPDATE SET prices = d.prices + excluded.prices, price_sum = d.price_sum + excluded.price_sum;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed > 0 THEN
+        UPDATE data_generation SET generation = generation + 1;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION price_daily_remove() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    unpublished bigint[] := ARRAY(SELECT id FROM batches WHERE status = 'staging');
+    unstaging bigint := nullif(current_setting('rates.unstage_batch', true), '')::bigint;
+    held bigint;
+    changed bigint;
+BEGIN
+    IF cardinality(unpublished) > 0 THEN
+        SELECT batch_id INTO held FROM old_rows
+        WHERE batch_id = ANY (unpublished) AND batch_id IS DISTINCT FROM unstaging LIMIT 1;
+        IF held IS NOT NULL THEN
+            RAISE EXCEPTION 'prices of batch % are staged and not yet published: this statement may not take them out', held
+                USING ERRCODE = 'serialization_failure', HINT = 'Retry once the batch is published or rejected.';
+        END IF;
+    END IF;
+    UPDATE price_daily d SET prices = d.prices - o.prices, price_sum = d.price_sum - o.price_sum
+    FROM (SELECT orig_code, dest_code, day, count(*) AS prices, sum(price) AS price_sum
+          FROM old_rows WHERE batch_id IS NULL OR batch_id <> ALL (unpublished) GROUP BY 1, 2, 3) o
+    WHERE d.orig_code = o.orig_code AND d.dest_code = o.dest_code AND d.day = o.day;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    -- A day whose last price goes away disappears, so the API keeps answering null for it.
+    DELETE FROM price_daily d
+    USING (SELECT DISTINCT orig_code, dest_code, day FROM old_rows
+           WHERE batch_id IS NULL OR batch_id <> ALL (unpublished)) o
+    WHERE d.orig_code = o.orig_code AND d.dest_code = o.dest_code AND d.day = o.day AND d.prices = 0;
+    IF changed > 0 THEN
+        UPDATE data_generation SET generation = generation + 1;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION price_daily_clear() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    staging bigint := (SELECT min(id) FROM batches WHERE status = 'staging');
+BEGIN
+    IF staging IS NOT NULL THEN
+        RAISE EXCEPTION 'batch % is staging: its staged prices may not be truncated', staging
+            USING ERRCODE = 'serialization_failure', HINT = 'Retry once the batch is published or rejected.';
+    END IF;
+    DELETE FROM price_daily;
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER prices_bump_generation ON prices;
+CREATE TRIGGER prices_bump_generation AFTER TRUNCATE ON prices
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_data_generation();
+ALTER TABLE prices ENABLE ALWAYS TRIGGER prices_bump_generation;
+
+COMMIT;
