@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -16,7 +17,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"rates/internal/batchstore"
 	"rates/internal/ingest"
+	"rates/internal/testing/batchtest"
 	"rates/internal/testing/dbtest"
 	"rates/internal/testing/pgserver"
 )
@@ -269,4 +272,146 @@ func TestPreviousReleaseAndThisOneLoadContentOnce(t *testing.T) {
 			t.Fatalf("content key of the previous release's batch: %q, %v", key, err)
 		}
 	})
+}
+
+// previousReleaseReplace is the single-file replace of the release before this one (the
+// loader of internal/ingest at 288f26e), statement by statement in one transaction: the batch's
+// record, its one row staged, every price of its route-day taken out and kept, the row in. The
+// arguments of each statement are picked from the route-day's orig_code, dest_code and day and
+// the content's checksum, in that order.
+var previousReleaseReplace = []struct {
+	name string
+	sql  string
+	args []int
+}{
+	{"staging table", `CREATE TEMP TABLE ingest_rows (line bigint NOT NULL, orig_code text, dest_code text, day date,
+		price integer) ON COMMIT DROP`, nil},
+	{"stage rows", `INSERT INTO ingest_rows VALUES (2, $1, $2, $3, 777)`, []int{0, 1, 2}},
+	{"record the batch", `INSERT INTO batches (source_key, source_kind, source_name, status, rows, bad_rows,
+		bytes, sha256, started_at, finished_at, duration_ms, timings, report, kind, mode, content_key,
+		duplicate_of, received_at)
+		VALUES (NULL, 'file', 'fix.csv', 'loaded', 1, 0, 40, $1, now(), now(), 0, '{}', NULL, 'prices', 'replace',
+			'prices:' || $1, NULL, NULL) RETURNING id`, []int{3}},
+	{"take-out lock", `SELECT pg_advisory_xact_lock(hashtextextended('rates.ingest.take-out', 0))`, nil},
+	{"displace", `WITH keys AS (SELECT DISTINCT orig_code, dest_code, day FROM ingest_rows),
+		moved AS (DELETE FROM prices p USING keys k
+			WHERE p.orig_code = k.orig_code AND p.dest_code = k.dest_code AND p.day = k.day
+			RETURNING p.orig_code, p.dest_code, p.day, p.price, p.batch_id)
+		INSERT INTO prices_displaced (displaced_by, orig_code, dest_code, day, price, batch_id)
+		SELECT (SELECT id FROM batches WHERE content_key = 'prices:' || $1), orig_code, dest_code, day, price, batch_id
+		FROM moved`, []int{3}},
+	{"insert prices", `INSERT INTO prices (orig_code, dest_code, day, price, batch_id)
+		SELECT orig_code, dest_code, day, price, (SELECT id FROM batches WHERE content_key = 'prices:' || $1)
+		FROM ingest_rows ORDER BY orig_code, dest_code, day`, []int{3}},
+}
+
+// previousReleaseReplaceOf runs previousReleaseReplace on one route-day, as content sha.
+func previousReleaseReplaceOf(ctx context.Context, pool *pgxpool.Pool, orig, dest string, d time.Time, sha string) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	values := []any{orig, dest, d, sha}
+	for _, st := range previousReleaseReplace {
+		args := make([]any, len(st.args))
+		for i, a := range st.args {
+			args[i] = values[a]
+		}
+		if err := run(ctx, tx, st.sql, args...); err != nil {
+			return fmt.Errorf("%s: %w", st.name, err)
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// A batch staging beside the previous release (000037, 000038): the previous release's readers
+// see nothing of it, its loads count once, and its replace of a route-day holding staged rows
+// fails as a serialisation failure, changing nothing, and goes through once the batch is
+// published.
+func TestPreviousReleaseBesideAStagingBatch(t *testing.T) {
+	pool, _ := dbtest.Seeded(t, srv, "seed/rates.sql")
+	ctx := context.Background()
+	s, err := batchstore.New(pool, batchstore.Options{MaxErrors: 20, MaxBatchDuration: time.Minute, Identity: batchtest.Identity})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pool.Query(ctx, `SELECT code FROM ports ORDER BY code`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll := func() string {
+		var out strings.Builder
+		for _, st := range previousRelease[:3] { // generation, resolve, daily stats
+			args := st.args
+			if st.name == "daily stats" {
+				args = []any{codes, codes, day("2026-01-01"), day("2026-01-31")}
+			}
+			rows, err := pool.Query(ctx, st.sql, args...)
+			if err != nil {
+				t.Fatalf("%s: %v", st.name, err)
+			}
+			for rows.Next() {
+				v, err := rows.Values()
+				if err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprintln(&out, v...)
+			}
+			rows.Close()
+		}
+		return out.String()
+	}
+	before := readAll()
+
+	b := batchtest.Spread(codes, 5_000, 2, 1, day("2026-01-01"), 31)
+	reg, err := s.Register(ctx, b.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := 1; p <= 2; p++ {
+		if res, err := s.StagePart(ctx, reg.BatchID, p, b.Open(20)); err != nil || res.Outcome != batchstore.PartStaged {
+			t.Fatalf("part %d: %+v, %v", p, res, err)
+		}
+	}
+	if after := readAll(); after != before {
+		t.Fatalf("the previous release's readers see the staged batch:\nbefore %s\nafter %s", before, after)
+	}
+
+	sum := sha256.Sum256([]byte(compatCSV))
+	if err := previousReleaseLoad(ctx, pool, "s3:incoming/a.csv", hex.EncodeToString(sum[:])); err != nil {
+		t.Fatalf("the previous release's load beside a staging batch: %v", err)
+	}
+	if n := publishedDiff(ctx, t, pool); n != 0 {
+		t.Fatalf("after the previous release's load, %d route-days of price_daily differ from the published prices", n)
+	}
+
+	var orig, dest string
+	var d time.Time
+	if err := pool.QueryRow(ctx, `SELECT orig_code, dest_code, day FROM prices WHERE batch_id = $1 LIMIT 1`, reg.BatchID).Scan(&orig, &dest, &d); err != nil {
+		t.Fatal(err)
+	}
+	fix := strings.Repeat("0", 63) + "7"
+	err = previousReleaseReplaceOf(ctx, pool, orig, dest, d, fix)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "40001" {
+		t.Fatalf("the previous release's replace of a staged route-day: %v, want a serialisation failure", err)
+	}
+	var staged int64
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM prices WHERE batch_id = $1`, reg.BatchID).Scan(&staged); err != nil || staged != 5_000 {
+		t.Fatalf("the staged batch holds %d rows after the failed replace, want 5000 (%v)", staged, err)
+	}
+	if _, err := s.Publish(ctx, reg.BatchID); err != nil {
+		t.Fatal(err)
+	}
+	if err := previousReleaseReplaceOf(ctx, pool, orig, dest, d, fix); err != nil {
+		t.Fatalf("the previous release's replace, retried after the publish: %v", err)
+	}
+	if n := publishedDiff(ctx, t, pool); n != 0 {
+		t.Fatalf("after the previous release's replace, %d route-days of price_daily differ from the published prices", n)
+	}
 }

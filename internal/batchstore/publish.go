@@ -1,0 +1,267 @@
+package batchstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Published is the outcome of Publish.
+type Published struct {
+	BatchID int64
+	// Status is loaded; or duplicate when its content was loaded already, by the batch
+	// DuplicateOf (its staged rows are then removed); or, with Already, what the batch had
+	// become before the call.
+	Status      Status
+	Already     bool
+	DuplicateOf int64
+	// SHA256 is the batch's content digest, from its parts' digests (Options.Identity).
+	SHA256        string
+	Rows          int64
+	RouteDays     int64 // rows of price_daily written
+	DisplacedRows int64 // prices a replace took out
+	// Recounted says the parts' aggregates were lost (a server start empties staged_daily)
+	// and were summed again from the staged rows.
+	Recounted bool
+	// Duration is the publish transaction's, commit included. PriceDailyHeld runs from the
+	// first write to price_daily to the end of the commit: the longest another writer of the
+	// batch's route-days may have waited for the publish.
+	Duration       time.Duration
+	PriceDailyHeld time.Duration
+}
+
+// Publish makes the staged batch batchID visible, in one transaction, once every part is
+// staged: price_daily gains the batch's aggregate, summed from its parts' in key order and
+// written last; a replace takes out the other published prices of its route-days (kept in
+// prices_displaced for a revert); the batch becomes loaded; the data generation moves. Content
+// loaded already makes the batch a duplicate instead, and its staged rows go. A batch that no
+// longer stages is left as it is (Already). A *NotReadyError says parts are not all staged. A
+// publish that fails changes nothing: the batch stays staged and Publish may be called again.
+func (s *Store) Publish(ctx context.Context, batchID int64) (Published, error) {
+	res, err := s.publish(ctx, batchID)
+	if err != nil {
+		return res, fmt.Errorf("publish batch %d: %w", batchID, err)
+	}
+	return res, nil
+}
+
+// publishPlan is what a publish needs to know before its transaction: parts that are staged do
+// not change until their batch ends.
+type publishPlan struct {
+	status  Status
+	mode    string
+	digests []Digest
+	rows    int64
+	bytes   int64
+	pending int
+	bad     int
+	recount bool // a part was staged before the server's last start
+	digest  string
+}
+
+func (s *Store) publish(ctx context.Context, batchID int64) (Published, error) {
+	start := time.Now()
+	res := Published{BatchID: batchID}
+	plan, err := s.readPlan(ctx, batchID)
+	if err != nil {
+		return res, err
+	}
+	if plan.status != StatusStaging {
+		res.Status, res.Already = plan.status, true
+		return res, nil
+	}
+	if plan.pending > 0 || plan.bad > 0 {
+		return res, &NotReadyError{BatchID: batchID, Pending: plan.pending, Bad: plan.bad}
+	}
+	res.SHA256, res.Rows, res.Recounted = plan.digest, plan.rows, plan.recount
+	var heldFrom time.Time
+	err = s.inTx(ctx, s.maxDuration, func(ctx context.Context, tx pgx.Tx) error {
+		return s.publishTx(ctx, tx, plan, &res, &heldFrom)
+	})
+	if err != nil {
+		return res, err
+	}
+	res.Duration = time.Since(start)
+	if !heldFrom.IsZero() {
+		res.PriceDailyHeld = time.Since(heldFrom)
+	}
+	if res.Status == StatusLoaded && !res.Already {
+		// Inert once the batch is loaded; Sweep removes them if this fails.
+		_, _ = s.pool.Exec(ctx, `DELETE FROM staged_daily WHERE batch_id = $1`, batchID)
+	}
+	return res, nil
+}
+
+// readPlan reads the batch and its parts, without locks.
+func (s *Store) readPlan(ctx context.Context, batchID int64) (publishPlan, error) {
+	var plan publishPlan
+	err := s.pool.QueryRow(ctx, `SELECT status, mode, bytes FROM batches WHERE id = $1`, batchID).Scan(&plan.status, &plan.mode, &plan.bytes)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return plan, ErrNoBatch
+	}
+	if err != nil {
+		return plan, fmt.Errorf("read the batch: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT status, coalesce(rows, 0), coalesce(bytes, 0), row_digest,
+			coalesce(server_started_at <> pg_postmaster_start_time(), false)
+		FROM batch_parts WHERE batch_id = $1 ORDER BY part`, batchID)
+	if err != nil {
+		return plan, fmt.Errorf("read the parts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var status string
+		var d Digest
+		var bytes int64
+		var restarted bool
+		if err := rows.Scan(&status, &d.Rows, &bytes, &d.Sum, &restarted); err != nil {
+			return plan, fmt.Errorf("read the parts: %w", err)
+		}
+		switch status {
+		case "staged":
+			plan.digests = append(plan.digests, d)
+			plan.rows += d.Rows
+			plan.bytes += bytes
+			plan.recount = plan.recount || restarted
+		case "pending":
+			plan.pending++
+		default: // bad, or checked beside a bad part
+			plan.bad++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return plan, fmt.Errorf("read the parts: %w", err)
+	}
+	if plan.pending == 0 && plan.bad == 0 {
+		plan.digest = s.identity(plan.digests)
+		if !sha256Hex.MatchString(plan.digest) {
+			return plan, fmt.Errorf("the identity of the batch's parts is %q, not 64 lowercase hex digits", plan.digest)
+		}
+	}
+	return plan, nil
+}
+
+// publishTx publishes in tx. The locks come in the order of the single-file loader's: the
+// content, the take-out lock of a replace, the batch's row, price_daily's rows in key order,
+// the data generation's row.
+func (s *Store) publishTx(ctx context.Context, tx pgx.Tx, plan publishPlan, res *Published, heldFrom *time.Time) error {
+	contentKey := "prices:" + plan.digest
+	if err := lock(ctx, tx, contentLock+contentKey); err != nil {
+		return err
+	}
+	var first int64
+	err := tx.QueryRow(ctx, `SELECT id FROM batches WHERE content_key = $1`, contentKey).Scan(&first)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("look for the batch's content: %w", err)
+	}
+	if first == 0 && plan.mode == "replace" {
+		if err := lock(ctx, tx, takeOutLock); err != nil {
+			return err
+		}
+	}
+	// FOR UPDATE waits for parts in flight (a redelivery), which hold the row FOR KEY SHARE.
+	if err := tx.QueryRow(ctx, `SELECT status FROM batches WHERE id = $1 FOR UPDATE`, res.BatchID).Scan(&res.Status); err != nil {
+		return fmt.Errorf("lock the batch: %w", err)
+	}
+	if res.Status != StatusStaging {
+		res.Already = true
+		return nil
+	}
+	if first != 0 {
+		return s.publishDuplicate(ctx, tx, plan, res, first)
+	}
+	return s.publishLoaded(ctx, tx, plan, res, heldFrom)
+}
+
+// publishDuplicate ends the batch as a duplicate of batch first: its staged rows go.
+func (s *Store) publishDuplicate(ctx context.Context, tx pgx.Tx, plan publishPlan, res *Published, first int64) error {
+	if _, err := removeStaged(ctx, tx, res.BatchID); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE batches SET status = 'duplicate', duplicate_of = $2, sha256 = $3, rows = $4,
+			bytes = $5, finished_at = now(), duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint
+		WHERE id = $1`, res.BatchID, first, plan.digest, plan.rows, plan.bytes); err != nil {
+		return fmt.Errorf("record the duplicate: %w", err)
+	}
+	res.Status, res.DuplicateOf = StatusDuplicate, first
+	return nil
+}
+
+const (
+	// recountSQL sums the batch's staged rows again, when staged_daily lost their parts'
+	// aggregates; part 0 holds the sums.
+	recountSQL = `INSERT INTO staged_daily (batch_id, part, orig_code, dest_code, day, prices, price_sum)
+		SELECT $1::bigint, 0, orig_code, dest_code, day, count(*), sum(price) FROM prices WHERE batch_id = $1
+		GROUP BY orig_code, dest_code, day`
+
+	// publishDailySQL adds the batch's aggregate to price_daily: staged_daily's key hands the
+	// parts' rows over in price_daily's key order, so each route-day is summed as it comes and
+	// price_daily's rows are locked in the order every other writer locks them.
+	publishDailySQL = `INSERT INTO price_daily AS d (orig_code, dest_code, day, prices, price_sum)
+		SELECT orig_code, dest_code, day, sum(prices)::bigint, sum(price_sum)::bigint FROM staged_daily
+		WHERE batch_id = $1 GROUP BY orig_code, dest_code, day ORDER BY orig_code, dest_code, day
+		ON CONFLICT (orig_code, dest_code, day)
+		DO UPDATE SET prices = d.prices + excluded.prices, price_sum = d.price_sum + excluded.price_sum`
+
+	// displaceSQL takes out the published prices of other batches on the batch's route-days
+	// (the rule of the view published_prices), keeping them for a revert. The triggers take
+	// them out of price_daily.
+	displaceSQL = `WITH keys AS (SELECT DISTINCT orig_code, dest_code, day FROM staged_daily WHERE batch_id = $1),
+		moved AS (DELETE FROM prices p USING keys k
+			WHERE p.orig_code = k.orig_code AND p.dest_code = k.dest_code AND p.day = k.day
+			  AND p.batch_id IS DISTINCT FROM $1
+			  AND (p.batch_id IS NULL OR p.batch_id <> ALL (ARRAY(SELECT b.id FROM batches b WHERE b.status = 'staging')))
+			RETURNING p.orig_code, p.dest_code, p.day, p.price, p.batch_id)
+		INSERT INTO prices_displaced (displaced_by, orig_code, dest_code, day, price, batch_id)
+		SELECT $1, orig_code, dest_code, day, price, batch_id FROM moved`
+)
+
+// publishLoaded adds the batch to price_daily and records it loaded. Its aggregate goes into
+// price_daily after everything else that can take time, so that price_daily's rows stay locked
+// for the upsert and the commit only; a replace takes out what it replaces after that, on the
+// same route-days, whose rows it holds already.
+func (s *Store) publishLoaded(ctx context.Context, tx pgx.Tx, plan publishPlan, res *Published, heldFrom *time.Time) error {
+	timings := map[string]int64{}
+	if plan.recount {
+		phase := time.Now()
+		if _, err := tx.Exec(ctx, `DELETE FROM staged_daily WHERE batch_id = $1`, res.BatchID); err != nil {
+			return fmt.Errorf("clear the batch's aggregates: %w", err)
+		}
+		if _, err := tx.Exec(ctx, recountSQL, res.BatchID); err != nil {
+			return fmt.Errorf("sum the batch's staged rows: %w", err)
+		}
+		timings["recount_ms"] = time.Since(phase).Milliseconds()
+	}
+	*heldFrom = time.Now()
+	tag, err := tx.Exec(ctx, publishDailySQL, res.BatchID)
+	if err != nil {
+		return fmt.Errorf("add the batch to price_daily: %w", err)
+	}
+	res.RouteDays = tag.RowsAffected()
+	timings["price_daily_ms"] = time.Since(*heldFrom).Milliseconds()
+	if plan.mode == "replace" {
+		phase := time.Now()
+		tag, err := tx.Exec(ctx, displaceSQL, res.BatchID)
+		if err != nil {
+			return fmt.Errorf("take out the prices the batch replaces: %w", err)
+		}
+		res.DisplacedRows = tag.RowsAffected()
+		timings["displace_ms"] = time.Since(phase).Milliseconds()
+	}
+	timingsJSON, _ := json.Marshal(timings)
+	if _, err := tx.Exec(ctx, `UPDATE batches SET status = 'loaded', content_key = $2, sha256 = $3, rows = $4, bytes = $5,
+			displaced_rows = $6, timings = timings || $7::jsonb, finished_at = now(),
+			duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint
+		WHERE id = $1`, res.BatchID, "prices:"+plan.digest, plan.digest, plan.rows, plan.bytes, res.DisplacedRows, timingsJSON); err != nil {
+		return fmt.Errorf("record the batch loaded: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE data_generation SET generation = generation + 1`); err != nil {
+		return fmt.Errorf("move the data generation: %w", err)
+	}
+	res.Status = StatusLoaded
+	return nil
+}
