@@ -18,6 +18,7 @@ import (
 
 	"rates/internal/batchstore"
 	"rates/internal/ingest"
+	"rates/internal/seed"
 	"rates/internal/testing/batchtest"
 	"rates/internal/testing/dbtest"
 )
@@ -374,5 +375,24 @@ func TestPartWithoutItsCodeListIsCheckedInSQL(t *testing.T) {
 	line := int64(strings.Count(string(b.Parts[1]), "\n"))
 	if p := second.Report.Problems; len(p) != 1 || p[0].Line != line || p[0].Column != "dest_code" || !strings.Contains(p[0].Reason, "QQQQQ") {
 		t.Errorf("report: %+v; want QQQQQ on line %d", second.Report, line)
+	}
+}
+
+// A seed that replaces the data while a batch stages fails, as a serialisation failure, and
+// leaves the batch whole: it would otherwise truncate the staged rows behind their batch.
+func TestSeedReplaceWaitsForAStagingBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := seeded(t)
+	s := newStore(t, pool, time.Minute)
+	b := spread(t, pool, 3_000, 2, 25)
+	id := loadAll(t, s, b)
+	_, err := seed.New(pool, dbtest.Discard).ApplyFile(ctx, "../../db/seed/rates.sql", seed.Options{Replace: true, DiscardBatches: true})
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "40001" {
+		t.Fatalf("seed --replace beside a staging batch: %v, want a serialisation failure", err)
+	}
+	if res := publish(t, s, id); res.Status != batchstore.StatusLoaded || res.Rows != 3_000 {
+		t.Fatalf("publish after the refused seed: %+v", res)
 	}
 }
