@@ -2,8 +2,9 @@
 // current SDK uses (AWS JSON 1.0, X-Amz-Target: AmazonSQS.<Operation>), so tests can drive
 // code through the real SDK client. It models what a consumer relies on: long polling,
 // visibility timeouts, receipt handles that change on every receive, receive counts, and
-// redrive to a dead-letter queue after maxReceiveCount receives. It covers standard queues
-// only, and checks that requests are signed but not the signatures.
+// redrive to a dead-letter queue after maxReceiveCount receives; and what a producer fanning
+// work out relies on: SendMessageBatch with its per-entry results and its limits. It covers
+// standard queues only, and checks that requests are signed but not the signatures.
 package sqsfake
 
 import (
@@ -256,6 +257,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch op {
 	case "SendMessage":
 		out, aerr = s.sendMessage(in)
+	case "SendMessageBatch":
+		out, aerr = s.sendMessageBatch(in)
 	case "ReceiveMessage":
 		out, aerr = s.receiveMessage(r, in)
 	case "DeleteMessage":
@@ -330,11 +333,8 @@ func (s *Server) sendMessage(in map[string]json.RawMessage) (any, *apiError) {
 	if err := field(in, "DelaySeconds", &delay); err != nil {
 		return nil, err
 	}
-	if body == "" {
-		return nil, &apiError{http.StatusBadRequest, "MissingParameter", "MissingParameter", "MessageBody is required"}
-	}
-	if delay < 0 || delay > 900 {
-		return nil, errInvalid("DelaySeconds must be from 0 to 900, got %d", delay)
+	if err := checkMessage(body, delay); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -342,13 +342,119 @@ func (s *Server) sendMessage(in map[string]json.RawMessage) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	m := s.enqueue(q, body, delay)
+	return map[string]string{"MessageId": m.id, "MD5OfMessageBody": m.md5}, nil
+}
+
+// checkMessage applies SQS's rules to one message to send.
+func checkMessage(body string, delay int) *apiError {
+	if body == "" {
+		return &apiError{http.StatusBadRequest, "MissingParameter", "MissingParameter", "MessageBody is required"}
+	}
+	if delay < 0 || delay > 900 {
+		return errInvalid("DelaySeconds must be from 0 to 900, got %d", delay)
+	}
+	return nil
+}
+
+// enqueue adds a message to q; the caller holds s.mu.
+func (s *Server) enqueue(q *queue, body string, delay int) *message {
 	sum := md5.Sum([]byte(body))
 	now := time.Now()
 	m := &message{id: newID(), body: body, md5: hex.EncodeToString(sum[:]), sent: now,
 		visibleAt: now.Add(time.Duration(delay) * time.Second), queue: q}
 	q.msgs = append(q.msgs, m)
 	s.notify()
-	return map[string]string{"MessageId": m.id, "MD5OfMessageBody": m.md5}, nil
+	return m
+}
+
+// The limits of SendMessageBatch.
+const (
+	maxBatchEntries = 10
+	maxBatchBytes   = 256 << 10 // the sum of the bodies, as the API reference gives it
+)
+
+type batchEntry struct {
+	ID           string `json:"Id"`
+	MessageBody  string
+	DelaySeconds int
+}
+
+type batchFailure struct {
+	ID          string `json:"Id"`
+	SenderFault bool
+	Code        string
+	Message     string
+}
+
+type batchSuccess struct {
+	ID               string `json:"Id"`
+	MessageID        string `json:"MessageId"`
+	MD5OfMessageBody string
+}
+
+// sendMessageBatch sends up to 10 messages at once. A request SQS refuses as a whole (no
+// entries, more than 10, entry ids repeated or malformed, bodies over 256 KiB together) is an
+// error; an entry that breaks a message rule fails alone, listed in Failed, and the others
+// are sent.
+func (s *Server) sendMessageBatch(in map[string]json.RawMessage) (any, *apiError) {
+	var entries []batchEntry
+	if err := field(in, "Entries", &entries); err != nil {
+		return nil, err
+	}
+	if aerr := checkBatch(entries); aerr != nil {
+		return nil, aerr
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, aerr := s.queueOf(in)
+	if aerr != nil {
+		return nil, aerr
+	}
+	out := struct {
+		Successful []batchSuccess
+		Failed     []batchFailure
+	}{Successful: []batchSuccess{}, Failed: []batchFailure{}}
+	for _, e := range entries {
+		if aerr := checkMessage(e.MessageBody, e.DelaySeconds); aerr != nil {
+			out.Failed = append(out.Failed, batchFailure{ID: e.ID, SenderFault: true, Code: aerr.code, Message: aerr.message})
+			continue
+		}
+		m := s.enqueue(q, e.MessageBody, e.DelaySeconds)
+		out.Successful = append(out.Successful, batchSuccess{ID: e.ID, MessageID: m.id, MD5OfMessageBody: m.md5})
+	}
+	return out, nil
+}
+
+// checkBatch applies the rules SQS refuses a whole SendMessageBatch request for.
+func checkBatch(entries []batchEntry) *apiError {
+	batchErr := func(code, format string, args ...any) *apiError {
+		return &apiError{http.StatusBadRequest, code, "AWS.SimpleQueueService." + code, fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case len(entries) == 0:
+		return batchErr("EmptyBatchRequest", "there should be at least one SendMessageBatchRequestEntry in the request")
+	case len(entries) > maxBatchEntries:
+		return batchErr("TooManyEntriesInBatchRequest", "maximum number of entries per request are %d, got %d", maxBatchEntries, len(entries))
+	}
+	ids := map[string]bool{}
+	size := 0
+	for _, e := range entries {
+		if e.ID == "" || len(e.ID) > 80 || strings.ContainsFunc(e.ID, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		}) {
+			return batchErr("InvalidBatchEntryId", "a batch entry id can only contain alphanumeric characters, hyphens and underscores, 1 to 80 of them: %q", e.ID)
+		}
+		if ids[e.ID] {
+			return batchErr("BatchEntryIdsNotDistinct", "id %s repeated", e.ID)
+		}
+		ids[e.ID] = true
+		size += len(e.MessageBody)
+	}
+	if size > maxBatchBytes {
+		return batchErr("BatchRequestTooLong", "batch requests cannot be longer than %d bytes, got %d", maxBatchBytes, size)
+	}
+	return nil
 }
 
 type receivedMessage struct {

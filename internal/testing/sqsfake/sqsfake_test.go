@@ -3,7 +3,9 @@ package sqsfake
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -291,5 +293,76 @@ func TestQueueOperations(t *testing.T) {
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "AWS.SimpleQueueService.UnsupportedOperation" {
 		t.Fatalf("unsupported operation: err = %v", err)
+	}
+}
+
+// SendMessageBatch sends every sound entry, reports the others one by one, and refuses the
+// requests SQS refuses as a whole, with the errors the SDK knows.
+func TestSendMessageBatch(t *testing.T) {
+	srv := newServer(t)
+	c := newClient(t, srv)
+	url, err := srv.CreateQueue("parts", QueueOptions{VisibilityTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	entries := func(n int, body func(i int) string) []types.SendMessageBatchRequestEntry {
+		out := make([]types.SendMessageBatchRequestEntry, n)
+		for i := range out {
+			out[i] = types.SendMessageBatchRequestEntry{Id: aws.String("part-" + strconv.Itoa(i)), MessageBody: aws.String(body(i))}
+		}
+		return out
+	}
+	in := entries(10, func(i int) string { return "part " + strconv.Itoa(i+1) })
+	in[3].DelaySeconds = 901
+	out, err := c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Successful) != 9 || len(out.Failed) != 1 || aws.ToString(out.Failed[0].Id) != "part-3" || !out.Failed[0].SenderFault {
+		t.Fatalf("successful %d, failed %+v; want 9 sent and part-3 failed by the sender", len(out.Successful), out.Failed)
+	}
+	bodies := map[string]bool{}
+	for _, m := range receive(t, c, url, 0, 0) {
+		bodies[aws.ToString(m.Body)] = true
+	}
+	for len(bodies) < 9 {
+		ms := receive(t, c, url, 1, 0)
+		if len(ms) == 0 {
+			break
+		}
+		for _, m := range ms {
+			bodies[aws.ToString(m.Body)] = true
+		}
+	}
+	if len(bodies) != 9 || bodies["part 4"] {
+		t.Errorf("received %v; want every part but the fourth", bodies)
+	}
+
+	dup := entries(2, func(int) string { return "x" })
+	dup[1].Id = dup[0].Id
+	badID := entries(1, func(int) string { return "x" })
+	badID[0].Id = aws.String("no spaces")
+	for name, tc := range map[string]struct {
+		entries []types.SendMessageBatchRequestEntry
+		want    error
+	}{
+		"eleven entries": {entries(11, func(int) string { return "x" }), &types.TooManyEntriesInBatchRequest{}},
+		"an id twice":    {dup, &types.BatchEntryIdsNotDistinct{}},
+		"a malformed id": {badID, &types.InvalidBatchEntryId{}},
+		"over 256 KiB":   {entries(2, func(int) string { return strings.Repeat("x", 130<<10) }), &types.BatchRequestTooLong{}},
+	} {
+		_, err := c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: tc.entries})
+		// A pointer to a variable of the wanted error's type, as errors.As takes it.
+		if !errors.As(err, reflect.New(reflect.TypeOf(tc.want)).Interface()) {
+			t.Errorf("%s: %v, want %T", name, err, tc.want)
+		}
+	}
+	if srv.Stats(url).Visible != 0 {
+		t.Errorf("refused requests sent messages: %+v", srv.Stats(url))
+	}
+	// The SDK refuses an empty batch itself; other clients get SQS's answer.
+	if aerr := checkBatch(nil); aerr == nil || aerr.code != "EmptyBatchRequest" {
+		t.Errorf("an empty batch: %+v", aerr)
 	}
 }
