@@ -4,9 +4,9 @@
 // seeding against `psql -f`; GET /rates with the realistic mix (internal/testing/ratesmix), the
 // same 20 routes, and the realistic mix while a batch commits every second, each with the cache
 // hit ratio from /metrics and the CPU time per request; with -scale, the realistic mix at 10M
-// prices.
+// prices. Section batches (make bench-ingest) measures a multi-part batch staged in parallel.
 //
-//	ratesbench -rates bin/rates [-duration 10s] [-scale] [-sections startup,seed,load,ingest] [-out FILE]
+//	ratesbench -rates bin/rates [-duration 10s] [-scale] [-sections startup,seed,load,ingest,batches] [-out FILE]
 package main
 
 import (
@@ -59,6 +59,7 @@ type options struct {
 	scalePrices int
 	out         string
 	sections    map[string]bool
+	batches     batchOptions
 }
 
 func run() error {
@@ -67,6 +68,9 @@ func run() error {
 		return err
 	}
 	ctx := context.Background()
+	if o.batches.stageManifest != "" {
+		return stageDriver(ctx, o.batches.stageManifest, o.batches.parallel)
+	}
 	// Durable: a batch committing under load is a write, and writes are measured with fsync on.
 	pg, err := pgserver.Start(ctx, pgserver.Options{Durable: true})
 	if err != nil {
@@ -82,7 +86,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	sum.write(w, o)
+	if len(o.sections) > 1 || !o.sections["batches"] {
+		// The batches section prints its targets itself.
+		sum.write(w, o)
+	}
 	if o.out != "" {
 		return os.WriteFile(o.out, report.Bytes(), 0o644)
 	}
@@ -98,13 +105,14 @@ func parseOptions() (options, error) {
 	flag.BoolVar(&o.scale, "scale", false, "also run the scale test on a generated dump")
 	flag.IntVar(&o.scalePrices, "scale-prices", 10_000_000, "prices in the scale test's dump")
 	flag.StringVar(&o.out, "out", "", "also write the report to this file")
-	sections := flag.String("sections", "startup,seed,load,ingest", "comma-separated parts to run: startup, seed, load (the reads; seeds the default dump by itself without seed), ingest (-scale needs load)")
+	sections := flag.String("sections", "startup,seed,load,ingest", "comma-separated parts to run: startup, seed, load (the reads; seeds the default dump by itself without seed), ingest, batches (-scale needs load)")
+	addBatchFlags(&o.batches)
 	flag.Parse()
 	o.sections = map[string]bool{}
 	for _, s := range strings.Split(*sections, ",") {
 		o.sections[strings.TrimSpace(s)] = true
 	}
-	if _, err := exec.LookPath("wrk"); err != nil {
+	if _, err := exec.LookPath("wrk"); err != nil && o.sections["load"] && o.batches.stageManifest == "" {
 		return o, errors.New("wrk not found: apt-get install wrk (make bench does it)")
 	}
 	if o.out != "" {
@@ -133,6 +141,11 @@ func runSections(ctx context.Context, w io.Writer, pg *pgserver.Server, o option
 	}
 	if o.sections["ingest"] {
 		if sum.ingest, err = ingestRuns(ctx, w, o); err != nil {
+			return sum, err
+		}
+	}
+	if o.sections["batches"] {
+		if err := batchRuns(ctx, w, o); err != nil {
 			return sum, err
 		}
 	}

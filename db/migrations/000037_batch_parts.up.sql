@@ -45,10 +45,6 @@ CREATE TABLE batch_parts (
     bytes           bigint      CHECK (bytes >= 0),
     -- Rows the part wrote to staged_daily.
     route_days      bigint      CHECK (route_days >= 0),
-    -- pg_postmaster_start_time() when the part was staged. Only a server start (crash
-    -- recovery, a failover, a restore) empties staged_daily, so a part staged under an earlier
-    -- start may have lost its aggregate, and the publish sums the batch's rows instead.
-    server_started_at timestamptz,
     -- The order-insensitive digest of the part's rows (the sum of their hashes), which the
     -- publish combines into the batch's identity.
     row_digest      bytea,
@@ -61,17 +57,16 @@ CREATE TABLE batch_parts (
     CONSTRAINT batch_parts_pkey PRIMARY KEY (batch_id, part),
     CONSTRAINT batch_parts_key_key UNIQUE (batch_id, key),
     CONSTRAINT batch_parts_staged_is_complete CHECK (status <> 'staged' OR (rows IS NOT NULL
-        AND bytes IS NOT NULL AND route_days IS NOT NULL AND row_digest IS NOT NULL AND server_started_at IS NOT NULL
-        AND finished_at IS NOT NULL)),
+        AND bytes IS NOT NULL AND route_days IS NOT NULL AND row_digest IS NOT NULL AND finished_at IS NOT NULL)),
     CONSTRAINT batch_parts_bad_has_report CHECK (status <> 'bad' OR (report IS NOT NULL AND finished_at IS NOT NULL))
 );
 
 -- Per staged part, the count and sum of its prices per route-day: the publish adds their sums
--- over the batch to price_daily, at a cost in route-days rather than rows. Its key reads a
--- batch's rows in price_daily's key order, so the publish needs no sort. UNLOGGED: written
--- once per part and read once, it need not go through the WAL; a crash or a failover empties
--- it, which the publish detects (batch_parts.server_started_at) and answers by summing the
--- batch's rows in prices instead.
+-- over the batch to price_daily, at a cost in route-days rather than rows. No key: a part is
+-- written once, under its batch_parts row's lock, and read back whole by the publish, which
+-- sorts the batch's sums before it writes price_daily. UNLOGGED: written once and read once, it
+-- need not go through the WAL. A crash or a failover empties it; the publish finds the sums
+-- short of the parts' rows and sums the batch's staged rows in prices instead.
 CREATE UNLOGGED TABLE staged_daily (
     batch_id  bigint  NOT NULL,
     part      integer NOT NULL,
@@ -79,9 +74,9 @@ CREATE UNLOGGED TABLE staged_daily (
     dest_code text    NOT NULL,
     day       date    NOT NULL,
     prices    bigint  NOT NULL CHECK (prices > 0),
-    price_sum bigint  NOT NULL,
-    CONSTRAINT staged_daily_pkey PRIMARY KEY (batch_id, orig_code, dest_code, day, part)
+    price_sum bigint  NOT NULL
 );
+CREATE INDEX staged_daily_batch_idx ON staged_daily (batch_id);
 
 -- The rows of prices that readers may count: those of no batch (the previous release's loads,
 -- manual SQL) and those of every batch that is not staging. Every reader of prices in the code

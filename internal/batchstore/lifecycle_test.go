@@ -272,25 +272,30 @@ func TestBatchPastItsDeadlineFails(t *testing.T) {
 	}
 }
 
-// When a server start has emptied staged_daily (UNLOGGED), the publish sums the staged rows
-// again and price_daily stays exact.
+// When a server start has emptied staged_daily (UNLOGGED), wholly or for the parts staged
+// before it, the publish sums the staged rows again and price_daily stays exact.
 func TestPublishRecountsAggregatesLostToAServerStart(t *testing.T) {
 	t.Parallel()
 	pool := seeded(t)
 	s := newStore(t, pool, time.Minute)
-	b := spread(t, pool, 7_000, 3, 17)
-	id := loadAll(t, s, b)
-	// What crash recovery leaves: staged_daily empty, the parts staged under the server's
-	// previous start.
-	for _, sql := range []string{`DELETE FROM staged_daily WHERE batch_id = $1`,
-		`UPDATE batch_parts SET server_started_at = server_started_at - interval '1 hour' WHERE batch_id = $1`} {
+	for _, lost := range []string{"all", "part 2"} {
+		b := spread(t, pool, 7_000, 3, uint64(17+len(lost)))
+		id := loadAll(t, s, b)
+		sql := `DELETE FROM staged_daily WHERE batch_id = $1`
+		if lost != "all" {
+			sql += ` AND part = 2`
+		}
 		if _, err := pool.Exec(context.Background(), sql, id); err != nil {
 			t.Fatal(err)
 		}
+		res := publish(t, s, id)
+		if !res.Recounted || res.Rows != 7_000 {
+			t.Fatalf("%s lost: publish %+v; want 7000 rows, recounted", lost, res)
+		}
 	}
-	res := publish(t, s, id)
-	if !res.Recounted || res.Rows != 7_000 {
-		t.Fatalf("publish: %+v; want 7000 rows, recounted", res)
+	b := spread(t, pool, 2_000, 2, 20)
+	if res := publish(t, s, loadAll(t, s, b)); res.Recounted {
+		t.Errorf("a batch with its aggregates whole was recounted: %+v", res)
 	}
 }
 
@@ -394,5 +399,49 @@ func TestSeedReplaceWaitsForAStagingBatch(t *testing.T) {
 	}
 	if res := publish(t, s, id); res.Status != batchstore.StatusLoaded || res.Rows != 3_000 {
 		t.Fatalf("publish after the refused seed: %+v", res)
+	}
+}
+
+// StageParts settles every pending part with n loaders; after a failure a second call
+// settles what is left, and a bad part ends with the batch rejected.
+func TestStageParts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := seeded(t)
+	s := newStore(t, pool, time.Minute)
+	b := spread(t, pool, 8_000, 8, 26)
+	id := register(t, s, b)
+	failing := func(ctx context.Context, key string) (batchstore.PartRows, error) {
+		if key == "part-03.csv" {
+			return nil, errors.New("S3 is down")
+		}
+		return b.Open(maxErrors)(ctx, key)
+	}
+	if _, err := s.StageParts(ctx, id, 3, failing); err == nil || !strings.Contains(err.Error(), "S3 is down") {
+		t.Fatalf("staging with a part that cannot be read: %v", err)
+	}
+	got, err := s.StageParts(ctx, id, 3, b.Open(maxErrors))
+	if err != nil || got.BatchStatus != batchstore.StatusStaging || got.Timings["copy_ms"] < 0 {
+		t.Fatalf("second run: %+v, %v", got, err)
+	}
+	parts, err := s.Parts(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range parts {
+		if p.Status != "staged" {
+			t.Errorf("part %d is %s after the second run", p.Part, p.Status)
+		}
+	}
+	if again, err := s.StageParts(ctx, id, 3, b.Open(maxErrors)); err != nil || len(again.Outcomes) != 0 {
+		t.Errorf("a third run: %+v, %v; want nothing to do", again, err)
+	}
+	publish(t, s, id)
+
+	bad := withPart(spread(t, pool, 4_000, 4, 27), 2, batchtest.Header+"\nAAAAA,BBBBB,2026-01-01,1\n")
+	badID := register(t, s, bad)
+	res, err := s.StageParts(ctx, badID, 2, bad.Open(maxErrors))
+	if err != nil || res.BatchStatus != batchstore.StatusRejected || res.Outcomes[batchstore.PartBad] != 1 {
+		t.Errorf("a batch with a bad part: %+v, %v", res, err)
 	}
 }

@@ -24,8 +24,8 @@ type Published struct {
 	Rows          int64
 	RouteDays     int64 // rows of price_daily written
 	DisplacedRows int64 // prices a replace took out
-	// Recounted says the parts' aggregates were lost (a server start empties staged_daily)
-	// and were summed again from the staged rows.
+	// Recounted says some of the parts' aggregates were lost (a server start empties
+	// staged_daily) and the staged rows were summed again.
 	Recounted bool
 	// Duration is the publish transaction's, commit included. PriceDailyHeld runs from the
 	// first write to price_daily to the end of the commit: the longest another writer of the
@@ -59,7 +59,6 @@ type publishPlan struct {
 	bytes   int64
 	pending int
 	bad     int
-	recount bool // a part was staged before the server's last start
 	digest  string
 }
 
@@ -77,7 +76,7 @@ func (s *Store) publish(ctx context.Context, batchID int64) (Published, error) {
 	if plan.pending > 0 || plan.bad > 0 {
 		return res, &NotReadyError{BatchID: batchID, Pending: plan.pending, Bad: plan.bad}
 	}
-	res.SHA256, res.Rows, res.Recounted = plan.digest, plan.rows, plan.recount
+	res.SHA256, res.Rows = plan.digest, plan.rows
 	var heldFrom time.Time
 	err = s.inTx(ctx, s.maxDuration, func(ctx context.Context, tx pgx.Tx) error {
 		return s.publishTx(ctx, tx, plan, &res, &heldFrom)
@@ -106,8 +105,7 @@ func (s *Store) readPlan(ctx context.Context, batchID int64) (publishPlan, error
 	if err != nil {
 		return plan, fmt.Errorf("read the batch: %w", err)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT status, coalesce(rows, 0), coalesce(bytes, 0), row_digest,
-			coalesce(server_started_at <> pg_postmaster_start_time(), false)
+	rows, err := s.pool.Query(ctx, `SELECT status, coalesce(rows, 0), coalesce(bytes, 0), row_digest
 		FROM batch_parts WHERE batch_id = $1 ORDER BY part`, batchID)
 	if err != nil {
 		return plan, fmt.Errorf("read the parts: %w", err)
@@ -117,8 +115,7 @@ func (s *Store) readPlan(ctx context.Context, batchID int64) (publishPlan, error
 		var status string
 		var d Digest
 		var bytes int64
-		var restarted bool
-		if err := rows.Scan(&status, &d.Rows, &bytes, &d.Sum, &restarted); err != nil {
+		if err := rows.Scan(&status, &d.Rows, &bytes, &d.Sum); err != nil {
 			return plan, fmt.Errorf("read the parts: %w", err)
 		}
 		switch status {
@@ -126,7 +123,6 @@ func (s *Store) readPlan(ctx context.Context, batchID int64) (publishPlan, error
 			plan.digests = append(plan.digests, d)
 			plan.rows += d.Rows
 			plan.bytes += bytes
-			plan.recount = plan.recount || restarted
 		case "pending":
 			plan.pending++
 		default: // bad, or checked beside a bad part
@@ -192,26 +188,32 @@ func (s *Store) publishDuplicate(ctx context.Context, tx pgx.Tx, plan publishPla
 }
 
 const (
-	// recountSQL sums the batch's staged rows again, when staged_daily lost their parts'
-	// aggregates; part 0 holds the sums.
-	recountSQL = `INSERT INTO staged_daily (batch_id, part, orig_code, dest_code, day, prices, price_sum)
-		SELECT $1::bigint, 0, orig_code, dest_code, day, count(*), sum(price) FROM prices WHERE batch_id = $1
-		GROUP BY orig_code, dest_code, day`
+	// sumStagedSQL sums the parts' aggregates over the batch, in price_daily's key order, into a
+	// table of the publish's own: the work that grows with the batch is done before the publish
+	// locks a row of price_daily.
+	sumStagedSQL = `CREATE TEMP TABLE publish_daily ON COMMIT DROP AS
+		SELECT orig_code, dest_code, day, sum(prices)::bigint AS prices, sum(price_sum)::bigint AS price_sum
+		FROM staged_daily WHERE batch_id = $1 GROUP BY orig_code, dest_code, day ORDER BY orig_code, dest_code, day`
 
-	// publishDailySQL adds the batch's aggregate to price_daily: staged_daily's key hands the
-	// parts' rows over in price_daily's key order, so each route-day is summed as it comes and
-	// price_daily's rows are locked in the order every other writer locks them.
+	// recountSQL sums the batch's staged rows instead, when staged_daily has lost some of the
+	// parts' aggregates.
+	recountSQL = `INSERT INTO publish_daily (orig_code, dest_code, day, prices, price_sum)
+		SELECT orig_code, dest_code, day, count(*), sum(price) FROM prices WHERE batch_id = $1
+		GROUP BY orig_code, dest_code, day ORDER BY orig_code, dest_code, day`
+
+	// publishDailySQL adds the batch's aggregate to price_daily. A table filled by one INSERT is
+	// read back in the order it was written, so price_daily's rows are locked in key order, as
+	// every other writer locks them; were it not, a deadlock would be possible (detected: the
+	// publish fails and is tried again), never a wrong sum.
 	publishDailySQL = `INSERT INTO price_daily AS d (orig_code, dest_code, day, prices, price_sum)
-		SELECT orig_code, dest_code, day, sum(prices)::bigint, sum(price_sum)::bigint FROM staged_daily
-		WHERE batch_id = $1 GROUP BY orig_code, dest_code, day ORDER BY orig_code, dest_code, day
+		SELECT orig_code, dest_code, day, prices, price_sum FROM publish_daily
 		ON CONFLICT (orig_code, dest_code, day)
 		DO UPDATE SET prices = d.prices + excluded.prices, price_sum = d.price_sum + excluded.price_sum`
 
 	// displaceSQL takes out the published prices of other batches on the batch's route-days
 	// (the rule of the view published_prices), keeping them for a revert. The triggers take
 	// them out of price_daily.
-	displaceSQL = `WITH keys AS (SELECT DISTINCT orig_code, dest_code, day FROM staged_daily WHERE batch_id = $1),
-		moved AS (DELETE FROM prices p USING keys k
+	displaceSQL = `WITH moved AS (DELETE FROM prices p USING publish_daily k
 			WHERE p.orig_code = k.orig_code AND p.dest_code = k.dest_code AND p.day = k.day
 			  AND p.batch_id IS DISTINCT FROM $1
 			  AND (p.batch_id IS NULL OR p.batch_id <> ALL (ARRAY(SELECT b.id FROM batches b WHERE b.status = 'staging')))
@@ -220,28 +222,21 @@ const (
 		SELECT $1, orig_code, dest_code, day, price, batch_id FROM moved`
 )
 
-// publishLoaded adds the batch to price_daily and records it loaded. Its aggregate goes into
-// price_daily after everything else that can take time, so that price_daily's rows stay locked
-// for the upsert and the commit only; a replace takes out what it replaces after that, on the
-// same route-days, whose rows it holds already.
+// publishLoaded adds the batch to price_daily and records it loaded. The batch's sums are
+// ready before price_daily's first row is written, so that price_daily's rows stay locked for
+// the upsert and the commit only; a replace takes out what it replaces after that, on the same
+// route-days, whose rows it holds already.
 func (s *Store) publishLoaded(ctx context.Context, tx pgx.Tx, plan publishPlan, res *Published, heldFrom *time.Time) error {
 	timings := map[string]int64{}
-	if plan.recount {
-		phase := time.Now()
-		if _, err := tx.Exec(ctx, `DELETE FROM staged_daily WHERE batch_id = $1`, res.BatchID); err != nil {
-			return fmt.Errorf("clear the batch's aggregates: %w", err)
-		}
-		if _, err := tx.Exec(ctx, recountSQL, res.BatchID); err != nil {
-			return fmt.Errorf("sum the batch's staged rows: %w", err)
-		}
-		timings["recount_ms"] = time.Since(phase).Milliseconds()
+	phase := time.Now()
+	if err := s.sumBatch(ctx, tx, plan, res); err != nil {
+		return err
 	}
+	timings["sum_ms"] = time.Since(phase).Milliseconds()
 	*heldFrom = time.Now()
-	tag, err := tx.Exec(ctx, publishDailySQL, res.BatchID)
-	if err != nil {
+	if _, err := tx.Exec(ctx, publishDailySQL); err != nil {
 		return fmt.Errorf("add the batch to price_daily: %w", err)
 	}
-	res.RouteDays = tag.RowsAffected()
 	timings["price_daily_ms"] = time.Since(*heldFrom).Milliseconds()
 	if plan.mode == "replace" {
 		phase := time.Now()
@@ -263,5 +258,38 @@ func (s *Store) publishLoaded(ctx context.Context, tx pgx.Tx, plan publishPlan, 
 		return fmt.Errorf("move the data generation: %w", err)
 	}
 	res.Status = StatusLoaded
+	return nil
+}
+
+// sumBatch fills publish_daily with the batch's sums per route-day and checks that they count
+// every row of its parts. Sums short of them mean staged_daily lost some of the parts'
+// aggregates (a server start empties it): the staged rows are summed again.
+func (s *Store) sumBatch(ctx context.Context, tx pgx.Tx, plan publishPlan, res *Published) error {
+	tag, err := tx.Exec(ctx, sumStagedSQL, res.BatchID)
+	if err != nil {
+		return fmt.Errorf("sum the parts' aggregates: %w", err)
+	}
+	res.RouteDays = tag.RowsAffected()
+	var counted int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(prices), 0)::bigint FROM publish_daily`).Scan(&counted); err != nil {
+		return fmt.Errorf("count the summed rows: %w", err)
+	}
+	if counted == plan.rows {
+		return nil
+	}
+	res.Recounted = true
+	if _, err := tx.Exec(ctx, `TRUNCATE publish_daily`); err != nil {
+		return fmt.Errorf("clear the sums: %w", err)
+	}
+	if tag, err = tx.Exec(ctx, recountSQL, res.BatchID); err != nil {
+		return fmt.Errorf("sum the batch's staged rows: %w", err)
+	}
+	res.RouteDays = tag.RowsAffected()
+	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(prices), 0)::bigint FROM publish_daily`).Scan(&counted); err != nil {
+		return fmt.Errorf("count the summed rows: %w", err)
+	}
+	if counted != plan.rows {
+		return fmt.Errorf("prices holds %d staged rows of the batch, its parts %d", counted, plan.rows)
+	}
 	return nil
 }

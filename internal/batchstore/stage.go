@@ -376,13 +376,13 @@ func recordPart(ctx context.Context, tx pgx.Tx, batchID int64, part int, status 
 
 // The part's rows go into prices in the order of prices_route_day_idx (see the single-file
 // loader), under the batch's id; the triggers of price_daily leave them out while the batch
-// stages. Their aggregate goes to staged_daily in its key's order.
+// stages. Their aggregate goes to staged_daily.
 const (
 	stagePricesSQL = `INSERT INTO prices (orig_code, dest_code, day, price, batch_id)
 		SELECT orig_code, dest_code, day, price, $1::bigint FROM part_rows ORDER BY orig_code, dest_code, day`
 	stageDailySQL = `INSERT INTO staged_daily (batch_id, part, orig_code, dest_code, day, prices, price_sum)
 		SELECT $1::bigint, $2::integer, orig_code, dest_code, day, count(*), sum(price) FROM part_rows
-		GROUP BY orig_code, dest_code, day ORDER BY orig_code, dest_code, day`
+		GROUP BY orig_code, dest_code, day`
 )
 
 // insertPart stages the part's checked rows and records the part as staged; it returns the
@@ -416,8 +416,7 @@ func insertPart(ctx context.Context, tx pgx.Tx, batchID int64, part int, c Check
 	timings["daily_ms"] = time.Since(phase).Milliseconds()
 	timingsJSON, _ := json.Marshal(timings)
 	if _, err := tx.Exec(ctx, `UPDATE batch_parts SET status = 'staged', rows = $3, bad_rows = 0, bytes = $4, route_days = $5,
-		row_digest = $6, timings = $7, server_started_at = pg_postmaster_start_time(), finished_at = now()
-		WHERE batch_id = $1 AND part = $2`,
+		row_digest = $6, timings = $7, finished_at = now() WHERE batch_id = $1 AND part = $2`,
 		batchID, part, c.Rows, c.Bytes, routeDays, c.Digest.Sum, timingsJSON); err != nil {
 		return 0, fmt.Errorf("record the staged part: %w", err)
 	}
