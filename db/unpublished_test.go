@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"rates/internal/store"
 	"rates/internal/testing/dbtest"
 )
 
@@ -68,6 +69,27 @@ func TestRowsOfAStagingBatchAreUnpublished(t *testing.T) {
 		return err
 	}))
 
+	// price_daily is rebuilt from the published prices only: the previous release's repair
+	// (from every row of prices) fails; this release's counts the published rows.
+	retry("the previous release's rates check --repair", inTx(ctx, pool, func(tx pgx.Tx) error {
+		for _, stmt := range []string{"LOCK TABLE prices IN SHARE ROW EXCLUSIVE MODE", "DELETE FROM price_daily",
+			`INSERT INTO price_daily (orig_code, dest_code, day, prices, price_sum)
+			 SELECT orig_code, dest_code, day, count(*), sum(price) FROM prices GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`} {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	retry("a direct write of price_daily", exec(`UPDATE price_daily SET prices = prices WHERE day = '2026-01-02'`))
+	if rows, err := store.Repair(ctx, pool); err != nil || rows == 0 {
+		t.Fatalf("this release's rates check --repair beside a staging batch: %d rows, %v", rows, err)
+	}
+	if gen, daily, published := state(); daily != daily0 || published != published0 || gen == gen0 {
+		t.Fatalf("after the repair: generation %d → %d, price_daily %d → %d, published %d", gen0, gen, daily0, daily, published)
+	}
+	gen0 = generation(t, pool)
+
 	// Published rows beside them still move price_daily and the generation.
 	if err := exec(`DELETE FROM prices WHERE batch_id IS DISTINCT FROM $1 AND (orig_code, dest_code, day) NOT IN
 		(SELECT orig_code, dest_code, day FROM prices WHERE batch_id = $1) AND day = '2026-01-31'`, id); err != nil {
@@ -124,4 +146,12 @@ func publishedDiff(ctx context.Context, t *testing.T, pool *pgxpool.Pool) (n int
 		t.Fatal(err)
 	}
 	return n
+}
+
+func generation(t *testing.T, pool *pgxpool.Pool) (g int64) {
+	t.Helper()
+	if err := pool.QueryRow(context.Background(), `SELECT generation FROM data_generation`).Scan(&g); err != nil {
+		t.Fatal(err)
+	}
+	return g
 }

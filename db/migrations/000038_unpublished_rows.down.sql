@@ -19,6 +19,9 @@ END
 $$;
 DELETE FROM staged_daily;
 
+DROP TRIGGER price_daily_from_published ON price_daily;
+DROP FUNCTION price_daily_from_published();
+
 DROP TRIGGER prices_bump_generation ON prices;
 CREATE TRIGGER prices_bump_generation AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON prices
     FOR EACH STATEMENT EXECUTE FUNCTION bump_data_generation();

@@ -16,6 +16,13 @@
 -- staging batch's rows, the one ending that batch, names it in the setting rates.unstage_batch.
 -- A TRUNCATE raises while any batch stages: it would take staged rows out behind their batch.
 --
+-- price_daily written by any other statement than these triggers (a rebuild, a publish) while a
+-- batch stages must be written from the published prices alone: the previous release's
+-- `rates check --repair` rebuilds it from every row of prices, and the batch's publish would
+-- then count its rows a second time. Such a statement raises serialization_failure unless its
+-- transaction says, with the setting rates.price_daily_source = 'published', that it reads
+-- published rows only (this release's repair and publish do).
+--
 -- The previous release reads and loads as before: staged rows exist only once this release
 -- stages, and its own rows belong to no batch (published).
 BEGIN;
@@ -86,6 +93,26 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+CREATE FUNCTION price_daily_from_published() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    staging bigint;
+BEGIN
+    IF pg_trigger_depth() > 1 OR current_setting('rates.price_daily_source', true) = 'published' THEN
+        RETURN NULL;
+    END IF;
+    staging := (SELECT min(id) FROM batches WHERE status = 'staging');
+    IF staging IS NOT NULL THEN
+        RAISE EXCEPTION 'batch % is staging: price_daily may be written from the published prices only', staging
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Set rates.price_daily_source to published when reading published_prices, or retry once the batch is published or rejected.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER price_daily_from_published AFTER INSERT OR UPDATE ON price_daily
+    FOR EACH STATEMENT EXECUTE FUNCTION price_daily_from_published();
+ALTER TABLE price_daily ENABLE ALWAYS TRIGGER price_daily_from_published;
 
 DROP TRIGGER prices_bump_generation ON prices;
 CREATE TRIGGER prices_bump_generation AFTER TRUNCATE ON prices

@@ -233,6 +233,11 @@ func (s *Store) publishLoaded(ctx context.Context, tx pgx.Tx, plan publishPlan, 
 		return err
 	}
 	timings["sum_ms"] = time.Since(phase).Milliseconds()
+	// The batch's sums come from its parts alone, which the trigger guarding price_daily
+	// against rebuilds from unpublished rows cannot tell by itself (000038).
+	if _, err := tx.Exec(ctx, "SELECT set_config('rates.price_daily_source', 'published', true)"); err != nil {
+		return fmt.Errorf("set rates.price_daily_source: %w", err)
+	}
 	*heldFrom = time.Now()
 	if _, err := tx.Exec(ctx, publishDailySQL); err != nil {
 		return fmt.Errorf("add the batch to price_daily: %w", err)

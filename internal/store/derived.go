@@ -99,6 +99,9 @@ func Repair(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 		for _, stmt := range []string{
 			"SET LOCAL lock_timeout = '5min'",
 			"LOCK TABLE prices IN SHARE ROW EXCLUSIVE MODE",
+			// The rebuild reads the published prices only, which lets it run while a batch
+			// stages (000038).
+			"SELECT set_config('rates.price_daily_source', 'published', true)",
 			"DELETE FROM price_daily",
 		} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
