@@ -32,6 +32,7 @@ import (
 type batchOptions struct {
 	rows    int
 	parts   int
+	shape   string // spread or concentrated (see writeBatch)
 	loaders []int
 	// loader is what stages the parts: "driver" (this program with -stage-manifest, through
 	// internal/batchstore) or "rates" (rates ingest --manifest M --parallel N --json).
@@ -45,6 +46,7 @@ type batchOptions struct {
 func addBatchFlags(o *batchOptions) {
 	flag.IntVar(&o.rows, "batch-rows", 2_000_000, "section batches: rows of the multi-part batch")
 	flag.IntVar(&o.parts, "batch-parts", 8, "section batches: parts of the multi-part batch")
+	flag.StringVar(&o.shape, "batch-shape", "spread", "section batches: spread (random port pairs over two years) or concentrated (300 routes over 28 days)")
 	flag.Func("batch-loaders", "section batches: loader counts to measure (default 1,2,4)", func(s string) error {
 		o.loaders = nil
 		for f := range strings.SplitSeq(s, ",") {
@@ -150,8 +152,8 @@ type batchRun struct {
 	phases string
 }
 
-// batchRuns loads one multi-part batch of spread rows (random port pairs of the default dump
-// over two years, about one new route-day per row) into seeded databases on a cluster of its
+// batchRuns loads one multi-part batch, of spread rows by default (random port pairs of the
+// default dump over two years, about one new route-day per row), into seeded databases on a cluster of its
 // own with fsync and synchronous_commit on: today's `rates ingest --manifest` (every part
 // checked, then one transaction), the parts staged by 1, 2 and 4 loaders then published, and
 // psql's \copy of the same rows into a copy of prices with the same indexes and price_daily's
@@ -163,7 +165,10 @@ func batchRuns(ctx context.Context, w io.Writer, o options) error {
 	}
 	defer pg.Close()
 	_, ports := gendump.Geography()
-	csv, err := writeBatch("spread", o.batches.rows, ports)
+	if o.batches.shape != "spread" && o.batches.shape != "concentrated" {
+		return fmt.Errorf("-batch-shape %q: want spread or concentrated", o.batches.shape)
+	}
+	csv, err := writeBatch(o.batches.shape, o.batches.rows, ports)
 	if err != nil {
 		return err
 	}
@@ -194,7 +199,7 @@ func batchRuns(ctx context.Context, w io.Writer, o options) error {
 }
 
 func writeBatchHeader(w io.Writer, o options) {
-	fmt.Fprintf(w, "## Multi-part batch staged in parallel (%d spread rows in %d parts)\n\n", o.batches.rows, o.batches.parts)
+	fmt.Fprintf(w, "## Multi-part batch staged in parallel (%d %s rows in %d parts)\n\n", o.batches.rows, o.batches.shape, o.batches.parts)
 	fmt.Fprintf(w, "PostgreSQL with fsync=on and synchronous_commit=on; each load into a fresh database seeded with the default dump, after a CHECKPOINT; one run each. Load average when the section started: %s. ", loadAverage())
 	fmt.Fprintf(w, "Loaders: %s. Wall time is process start to exit; publish is the publish transaction (commit included), and \"held\" the time from its first write to price_daily to the end of its commit. Phases are summed over the parts (copy = CSV parse and COPY into the part's staging table, check, insert into prices, daily = the part's route-day aggregate).\n\n", o.batches.loader)
 	fmt.Fprintln(w, "| load | wall | rows/s | WAL | publish (held) | route-days | peak RSS | phases copy / check / insert / daily |")
