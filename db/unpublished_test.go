@@ -155,3 +155,50 @@ func generation(t *testing.T, pool *pgxpool.Pool) (g int64) {
 	}
 	return g
 }
+
+// Going down past 000037 ends a staging batch (its rows leave prices uncounted, it becomes
+// rejected) and leaves price_daily exact; going up again restores the schema.
+func TestStagingMigrationsGoDownAndUp(t *testing.T) {
+	pool, _ := dbtest.Seeded(t, srv, "seed/rates.sql")
+	ctx := context.Background()
+	var id int64
+	if err := pool.QueryRow(ctx, `INSERT INTO batches (source_kind, source_name, status, rows, bytes, sha256, started_at,
+		finished_at, duration_ms) VALUES ('file', 'parts.json', 'staging', 0, 0, repeat('a', 64), now(), now(), 0) RETURNING id`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO prices (orig_code, dest_code, day, price, batch_id)
+		SELECT orig_code, dest_code, day, price + 1, $1 FROM prices ORDER BY 1, 2, 3 LIMIT 300`, id); err != nil {
+		t.Fatal(err)
+	}
+	m, err := store.NewMigrator(pool, dbtest.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Down(ctx, 2); err != nil {
+		t.Fatalf("down past 000037: %v", err)
+	}
+	var status string
+	var staged int64
+	if err := pool.QueryRow(ctx, `SELECT status, (SELECT count(*) FROM prices WHERE batch_id = $1) FROM batches WHERE id = $1`, id).Scan(&status, &staged); err != nil {
+		t.Fatal(err)
+	}
+	if status != "rejected" || staged != 0 {
+		t.Errorf("after going down, the staging batch is %s with %d rows in prices; want rejected with none", status, staged)
+	}
+	var diff int64
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM (
+			(SELECT orig_code, dest_code, day, count(*)::bigint, sum(price)::bigint FROM prices GROUP BY 1, 2, 3
+			 EXCEPT SELECT orig_code, dest_code, day, prices, price_sum FROM price_daily)
+			UNION ALL
+			(SELECT orig_code, dest_code, day, prices, price_sum FROM price_daily
+			 EXCEPT SELECT orig_code, dest_code, day, count(*)::bigint, sum(price)::bigint FROM prices GROUP BY 1, 2, 3)) d`).Scan(&diff); err != nil || diff != 0 {
+		t.Fatalf("after going down, price_daily differs from prices on %d route-days (%v)", diff, err)
+	}
+	if err := m.Up(ctx); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	if n := publishedDiff(ctx, t, pool); n != 0 {
+		t.Fatalf("after going up again, %d route-days of price_daily differ from the published prices", n)
+	}
+}

@@ -88,7 +88,7 @@ FROM prices p
 WHERE p.batch_id IS NULL OR p.batch_id <> ALL (ARRAY(SELECT b.id FROM batches b WHERE b.status = 'staging'));
 
 -- The loader stages into both tables and reads the view (rates_grant_roles grants every table
--- and view of the schema; 000009).
+-- and view of the schema; see the baseline).
 SELECT rates_grant_roles();
 
 COMMIT;

@@ -1,9 +1,9 @@
 -- The rows of a batch still staging (000037) are in prices but not published. The statement
--- triggers that keep price_daily (000007) leave them out, so staging a part changes neither
+-- triggers that keep price_daily (the baseline, 000033) leave them out, so staging a part changes neither
 -- price_daily nor the data generation; the publish adds the batch's aggregate and moves the
 -- generation itself, in one transaction.
 --
--- The data generation: prices_bump_generation (000005) moved it for every statement on prices,
+-- The data generation: prices_bump_generation (the baseline) moved it for every statement on prices,
 -- staged or not. Only these functions know which rows are published, so they move it when the
 -- statement changed price_daily, and that trigger keeps TRUNCATE alone. The lock order is the
 -- one of before: price_daily's rows, then the data_generation row.
@@ -28,7 +28,7 @@
 BEGIN;
 SET LOCAL lock_timeout = '5min';
 
--- The settings of 000032 are restated: CREATE OR REPLACE replaces a function's settings too.
+-- The baseline's settings of price_daily_add are restated: CREATE OR REPLACE replaces them too.
 CREATE OR REPLACE FUNCTION price_daily_add() RETURNS trigger LANGUAGE plpgsql
 SET work_mem = '64MB' SET enable_hashagg = off AS $$
 DECLARE

@@ -270,7 +270,7 @@ func (s *Store) publishLoaded(ctx context.Context, tx pgx.Tx, plan publishPlan, 
 // every row of its parts. Sums short of them mean staged_daily lost some of the parts'
 // aggregates (a server start empties it): the staged rows are summed again.
 func (s *Store) sumBatch(ctx context.Context, tx pgx.Tx, plan publishPlan, res *Published) error {
-	// The memory of price_daily_add's sorts (000032): a batch's sums sort in fewer passes.
+	// The memory of price_daily_add's sorts (see the schema): a batch's sums sort in fewer passes.
 	if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '64MB'"); err != nil {
 		return fmt.Errorf("set work_mem: %w", err)
 	}

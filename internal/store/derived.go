@@ -12,7 +12,8 @@ import (
 // Derived data is what the database keeps from other tables for speed: today price_daily, the
 // per route-and-day count and sum of the published prices that triggers maintain (see the
 // schema; the rows of a batch still staging are left out until its publish, see the view
-// published_prices and migration 000038). Check compares it with what it is derived from; Repair rebuilds it.
+// published_prices and migration 000038). Check compares it with what it is derived from;
+// Repair rebuilds it.
 
 // Mismatch is one route and day where price_daily differs from the GROUP BY over prices.
 // Nil counts mean "no row".
