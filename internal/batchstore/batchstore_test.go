@@ -452,3 +452,38 @@ func TestFailedPublishCanBeRetried(t *testing.T) {
 		t.Errorf("second publish: %+v, want already loaded", res)
 	}
 }
+
+// Two loaders that staged the last parts at once both publish: the batch is published once.
+func TestConcurrentPublishesPublishOnce(t *testing.T) {
+	t.Parallel()
+	pool := seeded(t)
+	s := newStore(t, pool, time.Minute)
+	b := spread(t, pool, 6_000, 3, 8)
+	id := register(t, s, b)
+	stageAll(t, s, id, b, 3)
+	results := make(chan batchstore.Published, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			res, err := s.Publish(context.Background(), id)
+			if err != nil {
+				t.Error(err)
+			}
+			results <- res
+		})
+	}
+	wg.Wait()
+	close(results)
+	published := 0
+	for res := range results {
+		if res.Status != batchstore.StatusLoaded {
+			t.Errorf("publish: %+v", res)
+		}
+		if !res.Already {
+			published++
+		}
+	}
+	if published != 1 {
+		t.Errorf("%d of 4 concurrent publishes published the batch", published)
+	}
+}
