@@ -95,6 +95,14 @@ func (s *Store) publish(ctx context.Context, batchID int64) (Published, error) {
 	return res, nil
 }
 
+// partSums is what a publish reads of a part.
+type partSums struct {
+	Status    string `db:"status"`
+	Rows      int64  `db:"rows"`
+	Bytes     int64  `db:"bytes"`
+	RowDigest []byte `db:"row_digest"`
+}
+
 // readPlan reads the batch and its parts, without locks.
 func (s *Store) readPlan(ctx context.Context, batchID int64) (publishPlan, error) {
 	var plan publishPlan
@@ -105,32 +113,26 @@ func (s *Store) readPlan(ctx context.Context, batchID int64) (publishPlan, error
 	if err != nil {
 		return plan, fmt.Errorf("read the batch: %w", err)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT status, coalesce(rows, 0), coalesce(bytes, 0), row_digest
+	rows, err := s.pool.Query(ctx, `SELECT status, coalesce(rows, 0) AS rows, coalesce(bytes, 0) AS bytes, row_digest
 		FROM batch_parts WHERE batch_id = $1 ORDER BY part`, batchID)
 	if err != nil {
 		return plan, fmt.Errorf("read the parts: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var status string
-		var d Digest
-		var bytes int64
-		if err := rows.Scan(&status, &d.Rows, &bytes, &d.Sum); err != nil {
-			return plan, fmt.Errorf("read the parts: %w", err)
-		}
-		switch status {
+	parts, err := pgx.CollectRows(rows, pgx.RowToStructByName[partSums])
+	if err != nil {
+		return plan, fmt.Errorf("read the parts: %w", err)
+	}
+	for _, p := range parts {
+		switch p.Status {
 		case "staged":
-			plan.digests = append(plan.digests, d)
-			plan.rows += d.Rows
-			plan.bytes += bytes
+			plan.digests = append(plan.digests, Digest{Sum: p.RowDigest, Rows: p.Rows})
+			plan.rows += p.Rows
+			plan.bytes += p.Bytes
 		case "pending":
 			plan.pending++
 		default: // bad, or checked beside a bad part
 			plan.bad++
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return plan, fmt.Errorf("read the parts: %w", err)
 	}
 	if plan.pending == 0 && plan.bad == 0 {
 		plan.digest = s.identity(plan.digests)
