@@ -50,9 +50,9 @@ type Options struct {
 	// MaxBatchDuration is how long a batch may stay staging after its registration; past it the
 	// batch fails. statement_timeout and lock_timeout of each transaction derive from it.
 	MaxBatchDuration time.Duration
-	// Identity combines the digests of a batch's parts, in part order, into the batch's content
-	// digest: 64 lowercase hex digits, recorded as its sha256, its content key being
-	// "prices:" and the digest.
+	// Identity combines the digests of a batch's parts, in part order, into the digest of the
+	// batch's rows (ingest.RowDigest's): 64 lowercase hex digits, its identity being "prices:"
+	// and the digest (batches.rows_key).
 	Identity func(parts []Digest) string
 }
 

@@ -61,7 +61,7 @@ func TestStagedRowsAreInvisibleUntilThePublish(t *testing.T) {
 
 	res := publish(t, s, id)
 	routeDays := count(t, pool, `SELECT count(*) FROM (SELECT DISTINCT orig_code, dest_code, day FROM prices WHERE batch_id = $1) r`, id)
-	if res.Status != batchstore.StatusLoaded || res.Rows != 20_000 || res.RouteDays != routeDays || res.SHA256 == "" {
+	if res.Status != batchstore.StatusLoaded || res.Rows != 20_000 || res.RouteDays != routeDays || res.RowsDigest == "" {
 		t.Fatalf("publish: %+v; want loaded, 20000 rows, %d route-days", res, routeDays)
 	}
 	if _, p := stats(); p != before+20_000 {
@@ -74,8 +74,8 @@ func TestStagedRowsAreInvisibleUntilThePublish(t *testing.T) {
 		t.Errorf("%d aggregates left in staged_daily after the publish", n)
 	}
 	var status, key string
-	if err := pool.QueryRow(ctx, `SELECT status, content_key FROM batches WHERE id = $1`, id).Scan(&status, &key); err != nil ||
-		status != "loaded" || key != "prices:"+res.SHA256 {
+	if err := pool.QueryRow(ctx, `SELECT status, rows_key FROM batches WHERE id = $1`, id).Scan(&status, &key); err != nil ||
+		status != "loaded" || key != "prices:"+res.RowsDigest {
 		t.Errorf("batch record: %s %s, %v", status, key, err)
 	}
 }

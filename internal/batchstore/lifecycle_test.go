@@ -445,3 +445,41 @@ func TestStageParts(t *testing.T) {
 		t.Errorf("a batch with a bad part: %+v, %v", res, err)
 	}
 }
+
+// A multi-part batch and a single file with the same rows are one content, whichever comes
+// first: the digest combined from the parts is the single file's (batches.rows_key).
+func TestSameRowsAsASingleFileAreOneContent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := seeded(t)
+	s := newStore(t, pool, time.Minute)
+	loader := ingest.NewLoader(pool, ingest.LoaderOptions{}, dbtest.Discard)
+	single := func(b batchtest.Batch) []byte {
+		var all bytes.Buffer
+		all.WriteString(batchtest.Header + "\n")
+		for i := len(b.Parts) - 1; i >= 0; i-- { // another order of the same rows
+			all.Write(bytes.TrimPrefix(b.Parts[i], []byte(batchtest.Header+"\n")))
+		}
+		return all.Bytes()
+	}
+
+	first := spread(t, pool, 3_000, 3, 28)
+	res, err := loader.Load(ctx, ingest.FileSource("single.csv"), bytes.NewReader(single(first)))
+	if err != nil || res.Status != ingest.StatusLoaded {
+		t.Fatalf("single file: %+v, %v", res, err)
+	}
+	pub := publish(t, s, loadAll(t, s, first))
+	if pub.Status != batchstore.StatusDuplicate || pub.DuplicateOf != res.BatchID || pub.RowsDigest != res.RowsDigest {
+		t.Errorf("parts after the single file: %+v; want a duplicate of %d with digest %s", pub, res.BatchID, res.RowsDigest)
+	}
+
+	second := spread(t, pool, 3_000, 3, 29)
+	pub = publish(t, s, loadAll(t, s, second))
+	if pub.Status != batchstore.StatusLoaded {
+		t.Fatalf("parts: %+v", pub)
+	}
+	res, err = loader.Load(ctx, ingest.FileSource("single-2.csv"), bytes.NewReader(single(second)))
+	if err != nil || res.Status != ingest.StatusDuplicate || res.BatchID != pub.BatchID {
+		t.Errorf("single file after the parts: %+v, %v; want a duplicate of %d", res, err, pub.BatchID)
+	}
+}

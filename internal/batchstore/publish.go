@@ -19,8 +19,9 @@ type Published struct {
 	Status      Status
 	Already     bool
 	DuplicateOf int64
-	// SHA256 is the batch's content digest, from its parts' digests (Options.Identity).
-	SHA256        string
+	// RowsDigest is the digest of the batch's rows, combined from its parts' (Options.Identity):
+	// its identity, batches.rows_key.
+	RowsDigest    string
 	Rows          int64
 	RouteDays     int64 // rows of price_daily written
 	DisplacedRows int64 // prices a replace took out
@@ -76,7 +77,7 @@ func (s *Store) publish(ctx context.Context, batchID int64) (Published, error) {
 	if plan.pending > 0 || plan.bad > 0 {
 		return res, &NotReadyError{BatchID: batchID, Pending: plan.pending, Bad: plan.bad}
 	}
-	res.SHA256, res.Rows = plan.digest, plan.rows
+	res.RowsDigest, res.Rows = plan.digest, plan.rows
 	var heldFrom time.Time
 	err = s.inTx(ctx, s.maxDuration, func(ctx context.Context, tx pgx.Tx) error {
 		return s.publishTx(ctx, tx, plan, &res, &heldFrom)
@@ -144,17 +145,17 @@ func (s *Store) readPlan(ctx context.Context, batchID int64) (publishPlan, error
 }
 
 // publishTx publishes in tx. The locks come in the order of the single-file loader's: the
-// content, the take-out lock of a replace, the batch's row, price_daily's rows in key order,
-// the data generation's row.
+// content (by its rows: a multi-part batch has no byte key, see 000035), the take-out lock of a
+// replace, the batch's row, price_daily's rows in key order, the data generation's row.
 func (s *Store) publishTx(ctx context.Context, tx pgx.Tx, plan publishPlan, res *Published, heldFrom *time.Time) error {
-	contentKey := "prices:" + plan.digest
-	if err := lock(ctx, tx, contentLock+contentKey); err != nil {
+	rowsKey := "prices:" + plan.digest
+	if err := lock(ctx, tx, contentLock+rowsKey); err != nil {
 		return err
 	}
 	var first int64
-	err := tx.QueryRow(ctx, `SELECT id FROM batches WHERE content_key = $1`, contentKey).Scan(&first)
+	err := tx.QueryRow(ctx, `SELECT id FROM batches WHERE status = 'loaded' AND rows_key = $1`, rowsKey).Scan(&first)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("look for the batch's content: %w", err)
+		return fmt.Errorf("look for the batch's rows: %w", err)
 	}
 	if first == 0 && plan.mode == "replace" {
 		if err := lock(ctx, tx, takeOutLock); err != nil {
@@ -180,9 +181,9 @@ func (s *Store) publishDuplicate(ctx context.Context, tx pgx.Tx, plan publishPla
 	if _, err := removeStaged(ctx, tx, res.BatchID); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE batches SET status = 'duplicate', duplicate_of = $2, sha256 = $3, rows = $4,
-			bytes = $5, finished_at = now(), duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint
-		WHERE id = $1`, res.BatchID, first, plan.digest, plan.rows, plan.bytes); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE batches SET status = 'duplicate', duplicate_of = $2, rows = $3,
+			bytes = $4, finished_at = now(), duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint
+		WHERE id = $1`, res.BatchID, first, plan.rows, plan.bytes); err != nil {
 		return fmt.Errorf("record the duplicate: %w", err)
 	}
 	res.Status, res.DuplicateOf = StatusDuplicate, first
@@ -255,10 +256,11 @@ func (s *Store) publishLoaded(ctx context.Context, tx pgx.Tx, plan publishPlan, 
 		timings["displace_ms"] = time.Since(phase).Milliseconds()
 	}
 	timingsJSON, _ := json.Marshal(timings)
-	if _, err := tx.Exec(ctx, `UPDATE batches SET status = 'loaded', content_key = $2, sha256 = $3, rows = $4, bytes = $5,
-			displaced_rows = $6, timings = timings || $7::jsonb, finished_at = now(),
+	// sha256 stays the manifest's: the batch has no bytes of its own to hash, nor a byte key.
+	if _, err := tx.Exec(ctx, `UPDATE batches SET status = 'loaded', rows_key = $2, rows = $3, bytes = $4,
+			displaced_rows = $5, timings = timings || $6::jsonb, finished_at = now(),
 			duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint
-		WHERE id = $1`, res.BatchID, "prices:"+plan.digest, plan.digest, plan.rows, plan.bytes, res.DisplacedRows, timingsJSON); err != nil {
+		WHERE id = $1`, res.BatchID, "prices:"+plan.digest, plan.rows, plan.bytes, res.DisplacedRows, timingsJSON); err != nil {
 		return fmt.Errorf("record the batch loaded: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE data_generation SET generation = generation + 1`); err != nil {

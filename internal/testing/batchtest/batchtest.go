@@ -2,10 +2,11 @@
 // it reads a CSV part into the rows and checks batchstore.StagePart takes, computes a batch's
 // identity from its parts' digests, and writes batches of parts with their manifest.
 //
-// Its CSV reading is a stand-in for the service's parser, with the same row checks
-// (internal/domain) and the same digest (the sum modulo 2^256 of the SHA-256 of each row's
-// canonical form, the staging row without its line number, with the number of rows), so that
-// the store is tested and measured on rows and costs like the real ones.
+// Its CSV reading is a stand-in for the service's parser (internal/ingest), with the same row
+// checks (internal/domain, the default day window) and the same digest (ingest.RowDigest: the
+// sum modulo 2^256 of the SHA-256 of each row's canonical form, the staging row without its line
+// number, with the number of rows), so that the store is tested and measured on rows and costs
+// like the real ones.
 package batchtest
 
 import (
@@ -20,6 +21,7 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+	"time"
 
 	"rates/internal/batchstore"
 	"rates/internal/copystream"
@@ -111,21 +113,34 @@ func (p *Part) next() ([]byte, error) {
 	return p.row(int64(line), rec), nil
 }
 
-// row checks one record and returns its staging row; a field that fails is \N.
+// row checks one record and returns its staging row: the line number, then the canonical row
+// the digest counts (a field that fails is \N, so that SQL counts the row bad too).
 func (p *Part) row(line int64, rec []string) []byte {
-	p.buf = strconv.AppendInt(p.buf[:0], line, 10)
+	p.buf = append(strconv.AppendInt(p.buf[:0], line, 10), '\t')
+	start := len(p.buf)
 	if len(rec) != 4 {
 		p.res.BadRows++
 		p.bad(batchstore.Problem{Line: line, Reason: fmt.Sprintf("expected 4 fields, got %d", len(rec))})
-		return append(p.buf, "\t\\N\t\\N\t\\N\t\\N\n"...)
+		p.buf = append(p.buf, "\\N\t\\N\t\\N\t\\N\n"...)
+		h := sha256.Sum256(p.buf[start:])
+		addWords(&p.sum, h[:])
+		return p.buf
 	}
-	start := len(p.buf) + 1
+	var reasons [4]string
+	for i := range rec {
+		reasons[i] = check(i, rec[i])
+	}
+	if reasons[0] == "" && reasons[1] == "" && !domain.DistinctRoute(rec[0], rec[1]) {
+		reasons[1] = strconv.Quote(rec[1]) + " is also the origin"
+	}
 	ok := true
 	for i, col := range []string{"orig_code", "dest_code", "day", "price"} {
-		p.buf = append(p.buf, '\t')
-		if reason := check(i, rec[i]); reason != "" {
+		if i > 0 {
+			p.buf = append(p.buf, '\t')
+		}
+		if reasons[i] != "" {
 			ok = false
-			p.bad(batchstore.Problem{Line: line, Column: col, Reason: reason})
+			p.bad(batchstore.Problem{Line: line, Column: col, Reason: reasons[i]})
 			p.buf = append(p.buf, `\N`...)
 			continue
 		}
@@ -137,9 +152,10 @@ func (p *Part) row(line int64, rec []string) []byte {
 	if !ok {
 		p.res.BadRows++
 	}
+	p.buf = append(p.buf, '\n')
 	h := sha256.Sum256(p.buf[start:])
 	addWords(&p.sum, h[:])
-	return append(p.buf, '\n')
+	return p.buf
 }
 
 func check(field int, v string) string {
@@ -149,8 +165,12 @@ func check(field int, v string) string {
 			return strconv.Quote(v) + " is not a port code"
 		}
 	case 2:
-		if _, err := domain.ParseDay(v); err != nil || len(v) != 10 {
+		day, err := domain.ParseDay(v)
+		if err != nil || len(v) != 10 {
 			return strconv.Quote(v) + " is not a date in YYYY-MM-DD form"
+		}
+		if err := domain.DefaultDayWindow.Check(day, time.Now()); err != nil {
+			return strconv.Quote(v) + ": " + err.Error()
 		}
 	case 3:
 		n, err := strconv.ParseInt(v, 10, 64)
