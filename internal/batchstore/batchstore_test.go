@@ -26,18 +26,19 @@ func TestStagedRowsAreInvisibleUntilThePublish(t *testing.T) {
 	pool := seeded(t)
 	s := newStore(t, pool, time.Minute)
 	all := ports(t, pool)
-	stats := func() (days int, prices int64) {
-		st, err := store.New(pool).DailyStats(ctx, all, all, seedDay0, seedDay0.AddDate(0, 0, seedDays-1))
+	// The API's query: the day stats with the generation they belong to.
+	stats := func() (days int, prices, gen int64) {
+		st, g, err := store.New(pool).DailyStats(ctx, all, all, seedDay0, seedDay0.AddDate(0, 0, seedDays-1))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, d := range st {
 			prices += d.Count
 		}
-		return len(st), prices
+		return len(st), prices, g.Data
 	}
 	daily, gen := dailyFingerprint(t, pool), generation(t, pool)
-	days, before := stats()
+	days, before, statsGen := stats()
 	published := count(t, pool, `SELECT count(*) FROM published_prices`)
 
 	b := spread(t, pool, 20_000, 4, 1)
@@ -46,8 +47,8 @@ func TestStagedRowsAreInvisibleUntilThePublish(t *testing.T) {
 	if n := count(t, pool, `SELECT count(*) FROM prices WHERE batch_id = $1`, id); n != 20_000 {
 		t.Fatalf("%d staged rows in prices, want 20000", n)
 	}
-	if d, p := stats(); d != days || p != before {
-		t.Errorf("staged: the stats query sees %d days, %d prices; before %d, %d", d, p, days, before)
+	if d, p, g := stats(); d != days || p != before || g != statsGen {
+		t.Errorf("staged: the stats query sees %d days, %d prices at generation %d; before %d, %d at %d", d, p, g, days, before, statsGen)
 	}
 	if dailyFingerprint(t, pool) != daily || generation(t, pool) != gen {
 		t.Errorf("staging changed price_daily or the data generation (%d → %d)", gen, generation(t, pool))
@@ -64,8 +65,8 @@ func TestStagedRowsAreInvisibleUntilThePublish(t *testing.T) {
 	if res.Status != batchstore.StatusLoaded || res.Rows != 20_000 || res.RouteDays != routeDays || res.RowsDigest == "" {
 		t.Fatalf("publish: %+v; want loaded, 20000 rows, %d route-days", res, routeDays)
 	}
-	if _, p := stats(); p != before+20_000 {
-		t.Errorf("published: the stats query sees %d prices, want %d", p, before+20_000)
+	if _, p, g := stats(); p != before+20_000 || g == statsGen {
+		t.Errorf("published: the stats query sees %d prices at generation %d, want %d at a generation after %d", p, g, before+20_000, statsGen)
 	}
 	if g := generation(t, pool); g <= gen {
 		t.Errorf("the publish did not move the data generation (%d → %d)", gen, g)
