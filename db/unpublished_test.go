@@ -99,6 +99,14 @@ func TestRowsOfAStagingBatchAreUnpublished(t *testing.T) {
 	if gen1 == gen0 || daily1 >= daily0 || daily1 != published1 {
 		t.Fatalf("a published DELETE: generation %d → %d, price_daily %d → %d, published %d", gen0, gen1, daily0, daily1, published1)
 	}
+	if err := exec(`INSERT INTO prices (orig_code, dest_code, day, price)
+		SELECT orig_code, dest_code, day, price FROM prices WHERE batch_id IS DISTINCT FROM $1 LIMIT 3`, id); err != nil {
+		t.Fatal(err)
+	}
+	if gen, daily, published := state(); gen == gen1 || daily != daily1+3 || published != published1+3 {
+		t.Fatalf("a published INSERT: generation %d → %d, price_daily %d → %d, published %d → %d", gen1, gen, daily1, daily, published1, published)
+	}
+	gen1, daily1, published1 = state()
 
 	if err := inTx(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT set_config('rates.unstage_batch', $1::bigint::text, true)`, id); err != nil {

@@ -26,6 +26,7 @@ DROP TRIGGER prices_bump_generation ON prices;
 CREATE TRIGGER prices_bump_generation AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON prices
     FOR EACH STATEMENT EXECUTE FUNCTION bump_data_generation();
 ALTER TABLE prices ENABLE ALWAYS TRIGGER prices_bump_generation;
+DROP FUNCTION bump_data_generation_if_published();
 
 CREATE OR REPLACE FUNCTION price_daily_add() RETURNS trigger LANGUAGE plpgsql
 SET work_mem = '64MB' SET enable_hashagg = off AS $$

@@ -3,10 +3,13 @@
 -- price_daily nor the data generation; the publish adds the batch's aggregate and moves the
 -- generation itself, in one transaction.
 --
--- The data generation: prices_bump_generation (the baseline) moved it for every statement on prices,
--- staged or not. Only these functions know which rows are published, so they move it when the
--- statement changed price_daily, and that trigger keeps TRUNCATE alone. The lock order is the
--- one of before: price_daily's rows, then the data_generation row.
+-- The data generation: prices_bump_generation (the baseline) moved it for every statement on
+-- prices, staged or not. Only the price_daily functions know which rows are published: they
+-- record, in the transaction's setting rates.price_daily_changed, that the statement changed
+-- price_daily, and prices_bump_generation, which fires after them (triggers fire in name
+-- order), moves the generation when it did (and for every TRUNCATE), then clears the setting.
+-- The trigger stays the one that moves the generation for prices, and the lock order is the one
+-- of before: price_daily's rows, then the data_generation row.
 --
 -- A DELETE or UPDATE of staged rows raises serialization_failure (40001): under READ COMMITTED
 -- a replace (of the previous release, or of manual SQL) would otherwise take staged rows out of
@@ -43,7 +46,7 @@ BEGIN
     DO UPDATE SET prices = d.prices + excluded.prices, price_sum = d.price_sum + excluded.price_sum;
     GET DIAGNOSTICS changed = ROW_COUNT;
     IF changed > 0 THEN
-        UPDATE data_generation SET generation = generation + 1;
+        PERFORM set_config('rates.price_daily_changed', 'on', true);
     END IF;
     RETURN NULL;
 END
@@ -75,7 +78,7 @@ BEGIN
            WHERE batch_id IS NULL OR batch_id <> ALL (unpublished)) o
     WHERE d.orig_code = o.orig_code AND d.dest_code = o.dest_code AND d.day = o.day AND d.prices = 0;
     IF changed > 0 THEN
-        UPDATE data_generation SET generation = generation + 1;
+        PERFORM set_config('rates.price_daily_changed', 'on', true);
     END IF;
     RETURN NULL;
 END
@@ -114,9 +117,19 @@ CREATE TRIGGER price_daily_from_published AFTER INSERT OR UPDATE ON price_daily
     FOR EACH STATEMENT EXECUTE FUNCTION price_daily_from_published();
 ALTER TABLE price_daily ENABLE ALWAYS TRIGGER price_daily_from_published;
 
+CREATE FUNCTION bump_data_generation_if_published() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' OR current_setting('rates.price_daily_changed', true) = 'on' THEN
+        PERFORM set_config('rates.price_daily_changed', '', true);
+        UPDATE data_generation SET generation = generation + 1;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 DROP TRIGGER prices_bump_generation ON prices;
-CREATE TRIGGER prices_bump_generation AFTER TRUNCATE ON prices
-    FOR EACH STATEMENT EXECUTE FUNCTION bump_data_generation();
+CREATE TRIGGER prices_bump_generation AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON prices
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_data_generation_if_published();
 ALTER TABLE prices ENABLE ALWAYS TRIGGER prices_bump_generation;
 
 COMMIT;
