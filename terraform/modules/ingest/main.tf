@@ -353,7 +353,7 @@ locals {
     },
     {
       # A multi-part manifest becomes one message per part on this same queue, which the workers
-      # (scaled on its depth) then load like any batch.
+      # (scaled on its depth) then load like any batch. SendMessage grants SendMessageBatch too.
       Sid      = "SendBatchParts"
       Effect   = "Allow"
       Action   = ["sqs:SendMessage"]
