@@ -180,7 +180,7 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 	// The RDS bundle for verify-full comes from the named context rds-ca, never from the network,
-	// to the path the task definitions name (modules/ecs_task's db_ca_bundle_path).
+	// to the path the task definitions name (modules/ecs_task's DB_SSLROOTCERT).
 	raw, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
@@ -194,12 +194,12 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("the Dockerfile downloads something while building (%s): the bundle comes from the rds-ca context", ins)
 		}
 	}
-	tf, err := os.ReadFile(filepath.Join(root, "terraform", "modules", "ecs_task", "variables.tf"))
+	tf, err := os.ReadFile(filepath.Join(root, "terraform", "modules", "ecs_task", "main.tf"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(tf), `default     = "`+rdsBundle+`"`) {
-		t.Errorf("modules/ecs_task's db_ca_bundle_path does not default to the image's bundle %s", rdsBundle)
+	if !strings.Contains(string(tf), `DB_SSLROOTCERT = "`+rdsBundle+`"`) {
+		t.Errorf("modules/ecs_task's DB_SSLROOTCERT is not the image's bundle %s", rdsBundle)
 	}
 	known := knownVariables(t)
 	for name := range d.env {

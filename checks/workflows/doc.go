@@ -10,9 +10,10 @@
 //     the plan and apply scripts run against a real Terraform in `make lint`;
 //   - the ECR repository, ECS cluster, service, task definition family and container the deploy
 //     workflow uses are the ones the Terraform code creates, for every workspace: the HCL of
-//     terraform/ is parsed and its names evaluated with the workspace substituted, so a rename on
-//     either side fails the test;
-//   - every `make` target a workflow calls exists in the Makefile;
+//     terraform/ is parsed and its names evaluated with the workspace substituted (module calls
+//     with for_each expanded per key), so a rename on either side fails the test;
+//   - every `make` target a workflow calls exists in the Makefile, and every github.event_name
+//     condition names an event that can start the workflow;
 //   - actions are pinned to the required major versions or to commit SHAs, no workflow runs on
 //     pull_request_target, and secrets never reach a shell script or the log.
 //

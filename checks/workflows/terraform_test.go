@@ -20,10 +20,11 @@ import (
 
 // A small evaluator of the Terraform configuration under terraform/, enough to compute the names
 // Terraform gives to resources for a workspace: it loads the root module and, through the module
-// calls with local sources, every module instance below it, passes the call arguments as input
-// variables, and evaluates locals and resource arguments. Whatever only AWS or the provider would
-// know (resource attributes, data sources, unsupported functions) is an unknown value; names built
-// from the workspace, locals, variables and string templates come out known.
+// calls with local sources, every module instance below it (one per key of a for_each), passes
+// the call arguments as input variables, and evaluates locals and resource arguments. Whatever
+// only AWS or the provider would know (resource attributes, data sources, unsupported functions)
+// is an unknown value; names built from the workspace, locals, variables and string templates
+// come out known.
 
 // tfModule is the parsed HCL of one module directory.
 type tfModule struct {
@@ -38,10 +39,11 @@ type tfInstance struct {
 	workspace string
 	vars      map[string]cty.Value
 	locals    map[string]cty.Value
-	problems  []string // what could not be evaluated (as unknown values), for failure messages
-	children  map[string]*tfInstance
+	problems  []string               // what could not be evaluated (as unknown values), for failure messages
+	children  map[string]*tfInstance // by call name, or name["key"] for an instance of a for_each
 	parent    *tfInstance
 	callBlock *hclsyntax.Block // the module block of the parent that created this instance
+	each      cty.Value        // each.key and each.value of a for_each instance, else cty.NilVal
 }
 
 type tfBlock struct {
@@ -146,13 +148,17 @@ func objectOf(m map[string]cty.Value) cty.Value {
 	return cty.ObjectVal(m)
 }
 
-// evalContext gives var, local and terraform.workspace their values, and every other root name
-// (resources, data, module outputs, path, count, each, ephemeral) an unknown value.
-func (in *tfInstance) evalContext(expr hclsyntax.Expression) *hcl.EvalContext {
+// evalContext gives var, local, terraform.workspace and the given names (each of a module call,
+// the iterator of a dynamic block) their values, and every other root name (resources, data,
+// module outputs, path, count, ephemeral) an unknown value.
+func (in *tfInstance) evalContext(expr hclsyntax.Expression, extra map[string]cty.Value) *hcl.EvalContext {
 	vars := map[string]cty.Value{
 		"var":       objectOf(in.vars),
 		"local":     objectOf(in.locals),
 		"terraform": cty.ObjectVal(map[string]cty.Value{"workspace": cty.StringVal(in.workspace)}),
+	}
+	for name, v := range extra {
+		vars[name] = v
 	}
 	for _, tr := range expr.Variables() {
 		if _, ok := vars[tr.RootName()]; !ok {
@@ -175,7 +181,11 @@ func (in *tfInstance) evalContext(expr hclsyntax.Expression) *hcl.EvalContext {
 
 // eval evaluates an expression of the instance; failures become unknown values and are noted.
 func (in *tfInstance) eval(expr hclsyntax.Expression, what string) cty.Value {
-	v, diags := expr.Value(in.evalContext(expr))
+	return in.evalWith(expr, what, nil)
+}
+
+func (in *tfInstance) evalWith(expr hclsyntax.Expression, what string, extra map[string]cty.Value) cty.Value {
+	v, diags := expr.Value(in.evalContext(expr, extra))
 	if diags.HasErrors() {
 		in.problems = append(in.problems, fmt.Sprintf("%s: %s", what, diags.Error()))
 		return cty.DynamicVal
@@ -255,7 +265,7 @@ func newTFInstance(t *testing.T, address, dir, workspace string, args map[string
 		}
 	}
 
-	// Module calls with a local source.
+	// Module calls with a local source, one instance per key of a for_each.
 	for _, block := range m.blocks("module") {
 		name := block.Labels[0]
 		srcAttr := block.Body.Attributes["source"]
@@ -270,24 +280,55 @@ func newTFInstance(t *testing.T, address, dir, workspace string, args map[string
 		if !strings.HasPrefix(source, "./") && !strings.HasPrefix(source, "../") {
 			continue // a registry module: nothing of ours to evaluate
 		}
-		childArgs := map[string]cty.Value{}
-		for argName, attr := range block.Body.Attributes {
-			switch argName {
-			case "source", "version", "providers", "depends_on", "count", "for_each":
-				continue
+		for key, each := range in.forEach(t, block) {
+			childArgs := map[string]cty.Value{}
+			for argName, attr := range block.Body.Attributes {
+				switch argName {
+				case "source", "version", "providers", "depends_on", "count", "for_each":
+					continue
+				}
+				childArgs[argName] = in.evalWith(attr.Expr, fmt.Sprintf("module.%s%s argument %s", name, key, argName), eachVar(each))
 			}
-			childArgs[argName] = in.eval(attr.Expr, fmt.Sprintf("module.%s argument %s", name, argName))
+			childAddress := "module." + name + key
+			if address != "" {
+				childAddress = address + "." + childAddress
+			}
+			child := newTFInstance(t, childAddress, filepath.Join(dir, source), workspace, childArgs)
+			child.parent = in
+			child.callBlock = block
+			child.each = each
+			in.children[name+key] = child
 		}
-		childAddress := "module." + name
-		if address != "" {
-			childAddress = address + "." + childAddress
-		}
-		child := newTFInstance(t, childAddress, filepath.Join(dir, source), workspace, childArgs)
-		child.parent = in
-		child.callBlock = block
-		in.children[name] = child
 	}
 	return in
+}
+
+// forEach returns the instances of a module call by their address suffix: `["key"]` with each
+// set for every key of a for_each (which must be known), or "" with no each for any other call.
+func (in *tfInstance) forEach(t *testing.T, block *hclsyntax.Block) map[string]cty.Value {
+	t.Helper()
+	attr := block.Body.Attributes["for_each"]
+	if attr == nil {
+		return map[string]cty.Value{"": cty.NilVal}
+	}
+	v := in.eval(attr.Expr, "module."+block.Labels[0]+" for_each")
+	if !v.IsKnown() || v.IsNull() || !(v.Type().IsObjectType() || v.Type().IsMapType()) {
+		t.Fatalf("%s: module %q: for_each is not a known map or object; problems:\n  %s",
+			in.module.dir, block.Labels[0], strings.Join(in.allProblems(), "\n  "))
+	}
+	out := map[string]cty.Value{}
+	for it := v.ElementIterator(); it.Next(); {
+		k, value := it.Element()
+		out[fmt.Sprintf("[%q]", k.AsString())] = cty.ObjectVal(map[string]cty.Value{"key": k, "value": value})
+	}
+	return out
+}
+
+func eachVar(each cty.Value) map[string]cty.Value {
+	if each == cty.NilVal {
+		return nil
+	}
+	return map[string]cty.Value{"each": each}
 }
 
 // typed converts a variable's value to its type constraint, as Terraform does: optional object
@@ -353,14 +394,56 @@ func (b tfBlock) nested(typ string) []*hclsyntax.Block {
 	return out
 }
 
+// tfBody is the body of a nested block as Terraform expands it, with the names its expressions
+// need: the iterator of a dynamic block.
+type tfBody struct {
+	body  *hclsyntax.Body
+	names map[string]cty.Value
+}
+
+// expanded returns the nested blocks of a type: static ones as they are, and a dynamic block
+// once per element of its for_each (which must be known).
+func (b tfBlock) expanded(t *testing.T, typ string) []tfBody {
+	t.Helper()
+	var out []tfBody
+	for _, block := range b.nested(typ) {
+		out = append(out, tfBody{body: block.Body})
+	}
+	for _, block := range b.nested("dynamic") {
+		if len(block.Labels) != 1 || block.Labels[0] != typ || block.Body.Attributes["for_each"] == nil {
+			continue
+		}
+		v := b.instance.eval(block.Body.Attributes["for_each"].Expr, b.address()+" dynamic "+typ+" for_each")
+		if !v.IsKnown() || v.IsNull() || !v.CanIterateElements() {
+			t.Fatalf("%s: the for_each of dynamic %q is not known; problems:\n  %s", b.address(), typ, strings.Join(b.instance.allProblems(), "\n  "))
+		}
+		var content *hclsyntax.Body
+		for _, c := range block.Body.Blocks {
+			if c.Type == "content" {
+				content = c.Body
+			}
+		}
+		for it := v.ElementIterator(); it.Next(); {
+			k, value := it.Element()
+			out = append(out, tfBody{body: content, names: map[string]cty.Value{typ: cty.ObjectVal(map[string]cty.Value{"key": k, "value": value})}})
+		}
+	}
+	return out
+}
+
 // stringAttr evaluates an argument of body to a known string.
 func (b tfBlock) stringAttr(t *testing.T, body *hclsyntax.Body, name string) string {
 	t.Helper()
-	attr := body.Attributes[name]
+	return b.stringAttrWith(t, tfBody{body: body}, name)
+}
+
+func (b tfBlock) stringAttrWith(t *testing.T, body tfBody, name string) string {
+	t.Helper()
+	attr := body.body.Attributes[name]
 	if attr == nil {
 		t.Fatalf("%s has no argument %s", b.address(), name)
 	}
-	v := b.instance.eval(attr.Expr, b.address()+"."+name)
+	v := b.instance.evalWith(attr.Expr, b.address()+"."+name, body.names)
 	if !v.IsWhollyKnown() || v.IsNull() || v.Type() != cty.String {
 		t.Fatalf("%s.%s does not evaluate to a known string (got %#v); problems on the way:\n  %s",
 			b.address(), name, v, strings.Join(b.instance.allProblems(), "\n  "))
@@ -385,8 +468,9 @@ func (b tfBlock) reference(t *testing.T, arg, typ string) tfBlock {
 	return tfBlock{}
 }
 
-// resolve returns the resource of type typ an expression of the instance refers to, directly or
-// through the output of a module call.
+// resolve returns the resource of type typ an expression of the instance refers to, directly, through
+// the output of a module call (module.x.out, module.x["key"].out, module.x[each.key].out), or
+// through an input variable (the argument of the call that created the instance).
 func (in *tfInstance) resolve(expr hclsyntax.Expression, typ string) (tfBlock, bool) {
 	for _, tr := range expr.Variables() {
 		if len(tr) < 2 {
@@ -401,19 +485,57 @@ func (in *tfInstance) resolve(expr hclsyntax.Expression, typ string) (tfBlock, b
 			if target, ok := in.resource(typ, name.Name); ok {
 				return target, true
 			}
-		case "module":
-			child := in.children[name.Name]
-			if child == nil || len(tr) < 3 {
+		case "var":
+			if in.callBlock == nil || in.callBlock.Body.Attributes[name.Name] == nil {
 				continue
 			}
-			if out, ok := tr[2].(hcl.TraverseAttr); ok {
-				if value := child.outputValue(out.Name); value != nil {
-					if target, ok := child.resolve(value, typ); ok {
-						return target, true
-					}
+			if target, ok := in.parent.resolveIn(in.callBlock.Body.Attributes[name.Name].Expr, typ, eachVar(in.each)); ok {
+				return target, true
+			}
+		case "module":
+			key, rest := "", tr[2:]
+			if len(rest) > 0 {
+				if index, ok := rest[0].(hcl.TraverseIndex); ok && index.Key.Type() == cty.String {
+					key, rest = fmt.Sprintf("[%q]", index.Key.AsString()), rest[1:]
+				}
+			}
+			if target, ok := in.resolveOutput(name.Name+key, rest, typ); ok {
+				return target, true
+			}
+		}
+	}
+	return tfBlock{}, false
+}
+
+// resolveIn is resolve of an expression of this instance evaluated with further names (each of
+// the call being followed): it also follows module.x[<expression>].out.
+func (in *tfInstance) resolveIn(expr hclsyntax.Expression, typ string, extra map[string]cty.Value) (tfBlock, bool) {
+	if rel, ok := expr.(*hclsyntax.RelativeTraversalExpr); ok {
+		if index, ok := rel.Source.(*hclsyntax.IndexExpr); ok {
+			if coll, ok := index.Collection.(*hclsyntax.ScopeTraversalExpr); ok && coll.Traversal.RootName() == "module" && len(coll.Traversal) == 2 {
+				key := in.evalWith(index.Key, "module index", extra)
+				name, isAttr := coll.Traversal[1].(hcl.TraverseAttr)
+				if isAttr && key.IsKnown() && !key.IsNull() && key.Type() == cty.String {
+					return in.resolveOutput(fmt.Sprintf("%s[%q]", name.Name, key.AsString()), rel.Traversal, typ)
 				}
 			}
 		}
+	}
+	return in.resolve(expr, typ)
+}
+
+// resolveOutput follows module.<child>.<output> to the resource of type typ the output refers to.
+func (in *tfInstance) resolveOutput(child string, rest hcl.Traversal, typ string) (tfBlock, bool) {
+	instance := in.children[child]
+	if instance == nil || len(rest) == 0 {
+		return tfBlock{}, false
+	}
+	out, ok := rest[0].(hcl.TraverseAttr)
+	if !ok {
+		return tfBlock{}, false
+	}
+	if value := instance.outputValue(out.Name); value != nil {
+		return instance.resolve(value, typ)
 	}
 	return tfBlock{}, false
 }
@@ -454,17 +576,18 @@ type tfNames struct {
 }
 
 // terraformNames finds the API's ECS service (the one behind the load balancer), its cluster and
-// task definition (the resources its arguments refer to, in its module or, through an output, in a
-// module that module calls), the container the load balancer sends traffic to, and the ECR
-// repository of the module whose output the service module's image is built from, and evaluates
-// their names for the workspace. The worker's task definition is found the same way.
+// task definition (the resources its arguments refer to: in its module, through the output of a
+// module call, or through the argument of the call that created its module), the container the
+// load balancer sends traffic to, and the ECR repository of the module whose output the task's
+// image is built from, and evaluates their names for the workspace. The worker's service (the one
+// without a load balancer) and task definition are found the same way.
 func terraformNames(t *testing.T, workspace string) tfNames {
 	t.Helper()
 	root := tfRoot(t, workspace)
 
 	var services, workers []tfBlock
 	for _, svc := range root.resources("aws_ecs_service") {
-		if len(svc.nested("load_balancer")) > 0 {
+		if len(svc.expanded(t, "load_balancer")) > 0 {
 			services = append(services, svc)
 		} else {
 			workers = append(workers, svc)
@@ -490,11 +613,11 @@ func terraformNames(t *testing.T, workspace string) tfNames {
 	taskDef := svc.reference(t, "task_definition", "aws_ecs_task_definition")
 	n.TaskDefinitionFamily = taskDef.stringAttr(t, taskDef.block.Body, "family")
 
-	lbs := svc.nested("load_balancer")
+	lbs := svc.expanded(t, "load_balancer")
 	if len(lbs) != 1 {
 		t.Fatalf("%s: want one load_balancer block, found %d", svc.address(), len(lbs))
 	}
-	n.Container = svc.stringAttr(t, lbs[0].Body, "container_name")
+	n.Container = svc.stringAttrWith(t, lbs[0], "container_name")
 	if names := containerNames(t, taskDef); !contains(names, n.Container) {
 		t.Fatalf("%s: the load balancer's container %q is not among the containers %v of %s",
 			svc.address(), n.Container, names, taskDef.address())
@@ -505,15 +628,15 @@ func terraformNames(t *testing.T, workspace string) tfNames {
 		n.CPUArchitecture = taskDef.stringAttr(t, rp[0].Body, "cpu_architecture")
 	}
 
-	// The repository: the service module's `image` argument is built from an output of a
-	// sibling module call; that module holds the aws_ecr_repository.
-	svcInstance := svc.instance
-	if svcInstance.callBlock == nil {
-		t.Fatalf("%s: the ECS service is in the root module; expected it in a module called with an image argument", svc.address())
+	// The repository: the `image` argument of the call of the task definition's module is built
+	// from an output of a sibling module call; that module holds the aws_ecr_repository.
+	taskInstance := taskDef.instance
+	if taskInstance.callBlock == nil {
+		t.Fatalf("%s: the task definition is in the root module; expected it in a module called with an image argument", taskDef.address())
 	}
-	imageArg := svcInstance.callBlock.Body.Attributes["image"]
+	imageArg := taskInstance.callBlock.Body.Attributes["image"]
 	if imageArg == nil {
-		t.Fatalf("%s: the call of the module with the ECS service has no `image` argument", svcInstance.address)
+		t.Fatalf("%s: the call of the module with the task definition has no `image` argument", taskInstance.address)
 	}
 	var repos []tfBlock
 	for _, tr := range imageArg.Expr.Variables() {
@@ -521,25 +644,21 @@ func terraformNames(t *testing.T, workspace string) tfNames {
 			continue
 		}
 		if name, ok := tr[1].(hcl.TraverseAttr); ok {
-			if child := svcInstance.parent.children[name.Name]; child != nil {
+			if child := taskInstance.parent.children[name.Name]; child != nil {
 				repos = append(repos, child.resources("aws_ecr_repository")...)
 			}
 		}
 	}
 	if len(repos) != 1 {
 		t.Fatalf("%s: the image argument should come from the output of a module with exactly one aws_ecr_repository; found %d",
-			svcInstance.address, len(repos))
+			taskInstance.address, len(repos))
 	}
 	n.ECRRepository = repos[0].stringAttr(t, repos[0].block.Body, "name")
 
 	for _, w := range workers {
 		n.WorkerService = w.stringAttr(t, w.block.Body, "name")
-		// The worker's cluster arrives as a module input; with one cluster in the tree, it is that one.
-		clusters := root.resources("aws_ecs_cluster")
-		if len(clusters) != 1 {
-			t.Fatalf("want one aws_ecs_cluster under terraform/, found %d", len(clusters))
-		}
-		n.WorkerCluster = clusters[0].stringAttr(t, clusters[0].block.Body, "name")
+		wc := w.reference(t, "cluster", "aws_ecs_cluster")
+		n.WorkerCluster = wc.stringAttr(t, wc.block.Body, "name")
 		wt := w.reference(t, "task_definition", "aws_ecs_task_definition")
 		n.WorkerTaskDefinitionFamily = wt.stringAttr(t, wt.block.Body, "family")
 	}

@@ -244,7 +244,8 @@ resource "aws_iam_policy" "boundary" {
 
 # ---------------------------------------------------------------------------------------------
 # Apply roles: what `terraform apply` of one workspace needs. PowerUserAccess covers every service
-# the stack uses except IAM; IAM is granted for the environment's own roles only
+# the stack uses except IAM (secretsmanager:GetRandomPassword of the root module's password
+# generator included); IAM is granted for the environment's own roles only
 # (`rates-<env>-*` at the root path), permissions only with the environment's boundary on them,
 # and the statements at the end deny what the apply role of one environment must never touch:
 # the boundary, the other environments' state, the state bucket's settings and key, and the CI
@@ -339,14 +340,6 @@ data "aws_iam_policy_document" "apply" {
     sid       = "ListGitHubProvider"
     effect    = "Allow"
     actions   = ["iam:ListOpenIDConnectProviders"]
-    resources = ["*"]
-  }
-
-  # GetRandomPassword has no resource-level permissions either.
-  statement {
-    sid       = "GeneratePassword"
-    effect    = "Allow"
-    actions   = ["secretsmanager:GetRandomPassword"]
     resources = ["*"]
   }
 

@@ -112,33 +112,14 @@ resource "aws_s3_bucket_lifecycle_configuration" "state" {
 
 resource "aws_s3_bucket_policy" "state" {
   bucket = aws_s3_bucket.state.id
-
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "DenyInsecureTransport"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:*"
-        Resource  = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
-        Condition = {
-          Bool = { "aws:SecureTransport" = "false" }
-        }
-      },
-      {
-        Sid       = "DenyOutdatedTls"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:*"
-        Resource  = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
-        Condition = {
-          NumericLessThan = { "s3:TlsVersion" = "1.2" }
-        }
-      },
-    ]
-  })
+  policy = module.state_bucket_policy.json
 
   # The public access block must exist first, or a policy could briefly make the bucket public.
   depends_on = [aws_s3_bucket_public_access_block.state]
+}
+
+module "state_bucket_policy" {
+  source = "../modules/tls_only_bucket_policy"
+
+  bucket_arn = aws_s3_bucket.state.arn
 }

@@ -52,6 +52,11 @@ locals {
   # upload to commit) of alarm ingest-lag.
   metrics_namespace = local.name_prefix
 
+  # INGEST_MAX_BATCH_DURATION of the worker: the deadline of one batch (and of the staging of a
+  # multi-part batch's parts), which the queue's visibility timeout and the alarms on slow and
+  # stuck batches follow.
+  ingest_max_batch_duration_seconds = 600
+
   # One settings object per workspace. dev and staging are scaled-down copies of prod: same
   # resources and features, smaller sizes and counts, fewer protections.
   workspace_settings = {
@@ -91,6 +96,9 @@ locals {
       ecr_force_delete             = true
       kms_key_deletion_window_days = 7
 
+      # The worker scales on the ingest queue's depth (batches, and the parts a multi-part batch
+      # fans out into) up to worker_max_capacity: the cap on parallel loads, each task holding a
+      # database pool of its own.
       worker_cpu          = 256
       worker_memory       = 512
       worker_min_capacity = 0

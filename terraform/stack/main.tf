@@ -1,7 +1,7 @@
 # One workspace's stack of the rates service: network, load balancer, image repository, database,
-# ECS service, batch ingestion (bucket, queues, worker), monitoring and the GitHub deploy role. The
-# root module (..) calls it with environment = terraform.workspace and the ephemeral master
-# password.
+# batch ingestion (bucket, queues), the ECS cluster with its tasks and services (services.tf),
+# monitoring and the permissions of the GitHub deploy role (deploy_role.tf). The root module (..)
+# calls it with environment = terraform.workspace and the ephemeral passwords.
 
 data "aws_region" "current" {}
 
@@ -19,6 +19,13 @@ locals {
     } : {
     cidr_block      = "0.0.0.0/0"
     prefix_list_ids = tolist([])
+  }
+
+  # The only security groups the database admits: the API's tasks (the deploy's one-off tasks run
+  # in them too) and the worker's.
+  database_clients = {
+    service = module.service["api"].security_group_id
+    worker  = module.service["worker"].security_group_id
   }
 
   # The apply role may create roles only with this boundary on them (terraform/bootstrap).
@@ -121,10 +128,7 @@ module "database" {
   vpc_id     = module.network.vpc_id
   subnet_ids = module.network.database_subnet_ids
 
-  allowed_security_group_ids = {
-    service = module.service.security_group_id
-    worker  = module.ingest.worker_security_group_id
-  }
+  allowed_security_group_ids = local.database_clients
 
   instance_class                  = local.settings.db_instance_class
   allocated_storage               = local.settings.db_allocated_storage
@@ -151,151 +155,19 @@ module "database" {
   worker_password_parameter_name = local.names.db_worker_password_parameter
 }
 
-module "service" {
-  source = "../modules/service"
-
-  name           = local.name_prefix
-  cluster_name   = local.names.ecs_cluster
-  service_name   = local.names.ecs_service
-  task_family    = local.names.task_definition_family
-  container_name = local.names.container
-  log_group_name = local.names.log_group
-
-  image          = "${module.ecr.repository_url}:${var.image_tag}"
-  cpu            = local.settings.task_cpu
-  memory         = local.settings.task_memory
-  container_port = local.container_port
-  metrics_port   = local.metrics_port
-
-  # No rule opens the metrics port: nothing in AWS scrapes it (the tasks publish their metrics
-  # on the log output, METRICS_EMF_NAMESPACE), and the load balancer never routes to it.
-  https_egress_cidr_block      = local.task_https_egress.cidr_block
-  https_egress_prefix_list_ids = local.task_https_egress.prefix_list_ids
-
-  log_level          = var.log_level
-  max_range_days     = var.max_range_days
-  log_retention_days = local.settings.log_retention_days
-
-  db_host                    = module.database.address
-  db_read_host               = try(module.database.replica_addresses[0], null)
-  db_port                    = module.database.port
-  db_name                    = module.database.db_name
-  db_user                    = module.database.api_role_name
-  db_password_parameter_name = module.database.api_password_parameter_name
-  db_password_parameter_arn  = module.database.api_password_parameter_arn
-  db_password_kms_key_arn    = module.database.kms_key_arn
-  database_security_group_id = module.database.security_group_id
-
-  vpc_id                  = module.network.vpc_id
-  subnet_ids              = module.network.private_subnet_ids
-  alb_security_group_id   = module.alb.security_group_id
-  target_group_arn        = module.alb.target_group_arn
-  alb_arn_suffix          = module.alb.arn_suffix
-  target_group_arn_suffix = module.alb.target_group_arn_suffix
-  ecr_repository_arn      = module.ecr.repository_arn
-
-  desired_count          = local.settings.desired_count
-  min_capacity           = local.settings.min_capacity
-  max_capacity           = local.settings.max_capacity
-  enable_execute_command = local.settings.enable_execute_command
-  metrics_namespace      = local.metrics_namespace
-
-  permissions_boundary_arn = local.permissions_boundary_arn
-}
-
-# Batch ingestion: bucket, queue and dead-letter queue, and the worker as a second service in the
-# API's cluster, from the same image and repository.
+# Batch ingestion: bucket, queue and dead-letter queue. The worker that loads the batches is a
+# service of services.tf.
 module "ingest" {
   source = "../modules/ingest"
 
-  name           = local.name_prefix
-  service_name   = local.names.worker_service
-  task_family    = local.names.worker_task_definition_family
-  container_name = local.names.container
-  log_group_name = local.names.worker_log_group
-
-  image        = "${module.ecr.repository_url}:${var.image_tag}"
-  cluster_arn  = module.service.cluster_arn
-  cluster_name = module.service.cluster_name
-  cpu          = local.settings.worker_cpu
-  memory       = local.settings.worker_memory
-  metrics_port = local.metrics_port
-
-  # As for the API: no rule opens the metrics port; HTTPS only where the AWS APIs are.
-  https_egress_cidr_block      = local.task_https_egress.cidr_block
-  https_egress_prefix_list_ids = local.task_https_egress.prefix_list_ids
-
-  log_level          = var.log_level
-  log_retention_days = local.settings.log_retention_days
+  name                       = local.name_prefix
+  max_batch_duration_seconds = local.ingest_max_batch_duration_seconds
 
   force_destroy                      = local.settings.ingest_bucket_force_destroy
   incoming_expiration_days           = local.settings.ingest_incoming_expiration_days
   reports_expiration_days            = local.settings.ingest_reports_expiration_days
   noncurrent_version_expiration_days = local.settings.ingest_noncurrent_expiration_days
   kms_key_deletion_window_in_days    = local.settings.kms_key_deletion_window_days
-
-  db_host                    = module.database.address
-  db_port                    = module.database.port
-  db_name                    = module.database.db_name
-  db_user                    = module.database.worker_role_name
-  db_password_parameter_name = module.database.worker_password_parameter_name
-  db_password_parameter_arn  = module.database.worker_password_parameter_arn
-  db_password_kms_key_arn    = module.database.kms_key_arn
-  database_security_group_id = module.database.security_group_id
-
-  vpc_id             = module.network.vpc_id
-  subnet_ids         = module.network.private_subnet_ids
-  ecr_repository_arn = module.ecr.repository_arn
-
-  min_capacity           = local.settings.worker_min_capacity
-  max_capacity           = local.settings.worker_max_capacity
-  enable_execute_command = local.settings.enable_execute_command
-  metrics_namespace      = local.metrics_namespace
-
-  permissions_boundary_arn = local.permissions_boundary_arn
-}
-
-# The one-off tasks of the deploy, before any service changes: `rates migrate up` as the master
-# user (it also creates or updates the services' roles with the passwords of their parameters),
-# then, where seed_file is set, `rates seed` with the same task definition. The deploy runs them
-# with the new image in the API's subnets and security group (which the database admits), and
-# waits for exit 0. A task role of its own: only this task reads the master password.
-module "migrate" {
-  source = "../modules/ecs_task"
-
-  name           = "${local.name_prefix}-migrate"
-  service_name   = local.names.migrate_task_definition_family
-  task_family    = local.names.migrate_task_definition_family
-  container_name = local.names.container
-  log_group_name = local.names.migrate_log_group
-
-  image   = "${module.ecr.repository_url}:${var.image_tag}"
-  command = ["migrate", "up"]
-  environment = {
-    DB_HOST                          = module.database.address
-    DB_PORT                          = tostring(module.database.port)
-    DB_NAME                          = module.database.db_name
-    DB_USER                          = module.database.username
-    DB_PASSWORD_SSM_PARAMETER        = module.database.password_parameter_name
-    DB_API_ROLE                      = module.database.api_role_name
-    DB_API_PASSWORD_SSM_PARAMETER    = module.database.api_password_parameter_name
-    DB_WORKER_ROLE                   = module.database.worker_role_name
-    DB_WORKER_PASSWORD_SSM_PARAMETER = module.database.worker_password_parameter_name
-    SEED_FILE                        = local.seed_file
-    LOG_FORMAT                       = "json"
-    LOG_LEVEL                        = var.log_level
-  }
-  cpu    = local.settings.worker_cpu
-  memory = local.settings.worker_memory
-
-  log_retention_days        = local.settings.log_retention_days
-  ecr_repository_arn        = module.ecr.repository_arn
-  db_password_parameter_arn = module.database.password_parameter_arn
-  db_password_kms_key_arn   = module.database.kms_key_arn
-  additional_parameter_arns = [module.database.api_password_parameter_arn, module.database.worker_password_parameter_arn]
-  task_policy_name          = "read-database-passwords"
-  task_role_purpose         = "reads the master password and the passwords it sets on the services' database roles"
-  permissions_boundary_arn  = local.permissions_boundary_arn
 }
 
 module "monitoring" {
@@ -307,43 +179,17 @@ module "monitoring" {
 
   alb_arn_suffix          = module.alb.arn_suffix
   target_group_arn_suffix = module.alb.target_group_arn_suffix
-  ecs_cluster_name        = module.service.cluster_name
-  api_service_name        = module.service.service_name
-  worker_service_name     = module.ingest.worker_service_name
-  worker_log_group_name   = module.ingest.worker_log_group_name
+  ecs_cluster_name        = aws_ecs_cluster.this.name
+  api_service_name        = module.service["api"].service_name
+  worker_service_name     = module.service["worker"].service_name
+  worker_log_group_name   = module.task["worker"].log_group_name
   db_instance_identifier  = module.database.instance_identifier
   queue_name              = module.ingest.queue_name
   dlq_name                = module.ingest.dlq_name
 
+  batch_deadline_seconds          = local.ingest_max_batch_duration_seconds
   db_connections_threshold        = local.settings.alarm_db_connections_threshold
   ingest_lag_objective_seconds    = local.settings.alarm_ingest_lag_objective_seconds
   db_free_storage_threshold_bytes = local.settings.alarm_db_free_storage_threshold_gb * 1073741824
   kms_key_deletion_window_in_days = local.settings.kms_key_deletion_window_days
-}
-
-# The deploy role of the workspace, its trust (jobs of the GitHub environment of the same name) and
-# the account's GitHub OIDC provider come from terraform/bootstrap; the workspace looks them up and
-# attaches the permissions on its own resources. Destroying a workspace leaves them in place.
-module "github_oidc" {
-  source = "../modules/github_oidc"
-
-  deploy_role_name = local.names.github_deploy_role
-
-  ecr_repository_arn = module.ecr.repository_arn
-  ecs_service_arns   = [module.service.service_id, module.ingest.worker_service_arn]
-  pass_role_arns = [
-    module.service.task_role_arn,
-    module.service.execution_role_arn,
-    module.ingest.worker_task_role_arn,
-    module.ingest.worker_execution_role_arn,
-    module.migrate.task_role_arn,
-    module.migrate.execution_role_arn,
-  ]
-
-  # One-off tasks: the migration (and seed) task, and the worker's start check.
-  run_task_definition_arns = [
-    for arn in [module.migrate.task_definition_arn, module.ingest.worker_task_definition_arn] : replace(arn, "/:[0-9]+$/", ":*")
-  ]
-  cluster_arn         = module.service.cluster_arn
-  read_log_group_arns = [module.migrate.log_group_arn, module.ingest.worker_log_group_arn]
 }

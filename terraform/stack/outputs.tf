@@ -8,11 +8,6 @@ output "names" {
   value       = local.names
 }
 
-output "settings" {
-  description = "Settings object applied for this workspace (sizes, counts, protections)."
-  value       = local.settings
-}
-
 output "api_url" {
   description = "Base URL of the API: https://<api_domain> with a domain, otherwise the load balancer's own URL (plain HTTP)."
   value       = var.api_domain != null ? "https://${var.api_domain}" : module.alb.url
@@ -40,27 +35,27 @@ output "ecr_repository_url" {
 
 output "ecs_cluster_name" {
   description = "Name of the ECS cluster."
-  value       = module.service.cluster_name
+  value       = aws_ecs_cluster.this.name
 }
 
 output "ecs_service_name" {
   description = "Name of the ECS service."
-  value       = module.service.service_name
+  value       = module.service["api"].service_name
 }
 
 output "task_definition_family" {
   description = "Family of the task definition the deploy workflow registers revisions in."
-  value       = module.service.task_definition_family
+  value       = module.task["api"].task_definition_family
 }
 
 output "container_name" {
   description = "Name of the application container in the task definition."
-  value       = module.service.container_name
+  value       = local.names.container
 }
 
 output "log_group_name" {
   description = "CloudWatch log group of the containers."
-  value       = module.service.log_group_name
+  value       = module.task["api"].log_group_name
 }
 
 output "db_password_parameter_name" {
@@ -68,34 +63,24 @@ output "db_password_parameter_name" {
   value       = module.database.password_parameter_name
 }
 
-output "db_address" {
-  description = "Host name of the PostgreSQL instance (reachable from the service's security group only)."
-  value       = module.database.address
-}
-
 output "execution_role_arn" {
   description = "ARN of the task execution role."
-  value       = module.service.execution_role_arn
+  value       = module.task["api"].execution_role_arn
 }
 
 output "task_role_arn" {
   description = "ARN of the task role."
-  value       = module.service.task_role_arn
+  value       = module.task["api"].task_role_arn
 }
 
 output "service_security_group_id" {
   description = "Security group of the tasks (for one-off tasks such as migrations run by the deploy workflow)."
-  value       = module.service.security_group_id
+  value       = module.service["api"].security_group_id
 }
 
 output "private_subnet_ids" {
   description = "Private subnets of the tasks (for one-off tasks)."
   value       = module.network.private_subnet_ids
-}
-
-output "vpc_id" {
-  description = "ID of the VPC."
-  value       = module.network.vpc_id
 }
 
 output "ingest_bucket_name" {
@@ -130,32 +115,17 @@ output "ingest_dlq_arn" {
 
 output "worker_service_name" {
   description = "Name of the ingest worker's ECS service."
-  value       = module.ingest.worker_service_name
+  value       = module.service["worker"].service_name
 }
 
 output "worker_task_definition_family" {
   description = "Family of the worker's task definition the deploy workflow registers revisions in."
-  value       = module.ingest.worker_task_definition_family
+  value       = module.task["worker"].task_definition_family
 }
 
 output "worker_log_group_name" {
   description = "CloudWatch log group of the worker."
-  value       = module.ingest.worker_log_group_name
-}
-
-output "worker_security_group_id" {
-  description = "Security group of the worker tasks (admitted by the database)."
-  value       = module.ingest.worker_security_group_id
-}
-
-output "worker_task_role_arn" {
-  description = "ARN of the worker's task role."
-  value       = module.ingest.worker_task_role_arn
-}
-
-output "worker_execution_role_arn" {
-  description = "ARN of the worker's task execution role."
-  value       = module.ingest.worker_execution_role_arn
+  value       = module.task["worker"].log_group_name
 }
 
 output "alarm_topic_arn" {
@@ -168,19 +138,14 @@ output "dashboard_name" {
   value       = module.monitoring.dashboard_name
 }
 
-output "alarm_names" {
-  description = "Names of the environment's alarms, by key."
-  value       = module.monitoring.alarm_names
-}
-
 output "github_deploy_role_arn" {
   description = "ARN of the deploy role GitHub Actions assumes through OIDC (created by terraform/bootstrap; GitHub variable AWS_DEPLOY_ROLE_ARN of the environment)."
-  value       = module.github_oidc.role_arn
+  value       = data.aws_iam_role.deploy.arn
 }
 
 output "github_oidc_provider_arn" {
   description = "ARN of the account's GitHub OIDC provider (created by terraform/bootstrap, looked up here)."
-  value       = module.github_oidc.oidc_provider_arn
+  value       = data.aws_iam_openid_connect_provider.github.arn
 }
 
 output "region" {
@@ -191,46 +156,4 @@ output "region" {
 output "account_id" {
   description = "AWS account of the workspace (from var.environments; the plan refuses any other)."
   value       = try(local.placement.account_id, null)
-}
-
-output "alb_access_logs_bucket" {
-  description = "Bucket of the load balancer's access logs."
-  value       = module.alb.access_logs_bucket
-}
-
-output "web_acl_arn" {
-  description = "ARN of the AWS WAF web ACL on the load balancer (null where enable_waf is off)."
-  value       = one(module.waf[*].web_acl_arn)
-}
-
-output "vpc_endpoint_ids" {
-  description = "VPC endpoints by service (empty where enable_vpc_endpoints is off)."
-  value       = module.network.vpc_endpoint_ids
-}
-
-output "flow_log_group_name" {
-  description = "CloudWatch log group of the VPC flow logs."
-  value       = module.network.flow_log_group_name
-}
-
-output "migrate_task_definition_family" {
-  description = "Family of the one-off migration (and seed) task the deploy runs before the services change."
-  value       = module.migrate.task_definition_family
-}
-
-output "db_roles" {
-  description = "Database login roles of the services and the SSM parameters of their passwords (the migration task keeps the roles in step with them)."
-  value = {
-    api    = { role = module.database.api_role_name, password_parameter = module.database.api_password_parameter_name }
-    worker = { role = module.database.worker_role_name, password_parameter = module.database.worker_password_parameter_name }
-  }
-}
-
-output "task_environments" {
-  description = "Environment of the API's, the worker's and the migration task's containers as registered."
-  value = {
-    api     = module.service.container_environment
-    worker  = module.ingest.worker_container_environment
-    migrate = module.migrate.environment
-  }
 }

@@ -78,6 +78,14 @@ run "state_bucket_and_provider_are_created_once" {
     condition     = output.github_oidc_provider_arn == "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
     error_message = "The roles trust the created provider."
   }
+
+  assert {
+    condition = [for s in jsondecode(aws_s3_bucket_policy.state.policy).Statement : [s.Sid, s.Effect, s.Resource]] == [
+      ["DenyInsecureTransport", "Deny", ["arn:aws:s3:::rates-tfstate-123456789012-eu-central-1", "arn:aws:s3:::rates-tfstate-123456789012-eu-central-1/*"]],
+      ["DenyOutdatedTls", "Deny", ["arn:aws:s3:::rates-tfstate-123456789012-eu-central-1", "arn:aws:s3:::rates-tfstate-123456789012-eu-central-1/*"]],
+    ]
+    error_message = "The state bucket accepts TLS 1.2 or later only (the project's one TLS-only bucket policy)."
+  }
 }
 
 run "an_existing_provider_is_looked_up" {
@@ -294,8 +302,11 @@ run "apply_role_of_one_environment_keeps_off_the_others" {
   }
 
   assert {
-    condition     = aws_iam_role_policy_attachment.apply_power_user["dev"].policy_arn == "arn:aws:iam::aws:policy/PowerUserAccess"
-    error_message = "The apply role's base is PowerUserAccess (everything but IAM)."
+    condition = (
+      aws_iam_role_policy_attachment.apply_power_user["dev"].policy_arn == "arn:aws:iam::aws:policy/PowerUserAccess" &&
+      !anytrue([for s in data.aws_iam_policy_document.apply["dev"].statement : s.effect == "Deny" && contains(s.actions, "secretsmanager:GetRandomPassword")])
+    )
+    error_message = "The apply role's base is PowerUserAccess (everything but IAM, the password generator's GetRandomPassword included), which nothing denies."
   }
 
   assert {

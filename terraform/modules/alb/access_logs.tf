@@ -13,7 +13,7 @@ resource "aws_s3_bucket" "access_logs" {
   bucket_prefix = "${var.name}-alb-logs-"
   force_destroy = var.access_logs_force_destroy
 
-  tags = merge(var.tags, { Name = "${var.name}-alb-logs" })
+  tags = { Name = "${var.name}-alb-logs" }
 }
 
 resource "aws_s3_bucket_ownership_controls" "access_logs" {
@@ -73,46 +73,26 @@ resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
   }
 }
 
-data "aws_iam_policy_document" "access_logs" {
-  count = var.enable_access_logs ? 1 : 0
+# Elastic Load Balancing's log delivery service writes under <prefix>/AWSLogs/<account>/.
+module "access_logs_policy" {
+  source = "../tls_only_bucket_policy"
+  count  = var.enable_access_logs ? 1 : 0
 
-  # Elastic Load Balancing's log delivery service writes under <prefix>/AWSLogs/<account>/.
-  statement {
-    sid       = "LoadBalancerLogDelivery"
-    effect    = "Allow"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.access_logs[0].arn}/${local.access_logs_prefix}/AWSLogs/${data.aws_caller_identity.current.account_id}/*"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["logdelivery.elasticloadbalancing.amazonaws.com"]
-    }
-  }
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.access_logs[0].arn, "${aws_s3_bucket.access_logs[0].arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
+  bucket_arn = aws_s3_bucket.access_logs[0].arn
+  statements = jsonencode([{
+    Sid       = "LoadBalancerLogDelivery"
+    Effect    = "Allow"
+    Principal = { Service = "logdelivery.elasticloadbalancing.amazonaws.com" }
+    Action    = "s3:PutObject"
+    Resource  = "${aws_s3_bucket.access_logs[0].arn}/${local.access_logs_prefix}/AWSLogs/${data.aws_caller_identity.current.account_id}/*"
+  }])
 }
 
 resource "aws_s3_bucket_policy" "access_logs" {
   count = var.enable_access_logs ? 1 : 0
 
   bucket = aws_s3_bucket.access_logs[0].id
-  policy = data.aws_iam_policy_document.access_logs[0].json
+  policy = module.access_logs_policy[0].json
 
   depends_on = [aws_s3_bucket_public_access_block.access_logs]
 }

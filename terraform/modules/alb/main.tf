@@ -3,6 +3,14 @@
 
 locals {
   https_enabled = var.certificate_arn != null
+
+  # TLS 1.3 and 1.2, the policy AWS recommends.
+  ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  # Seconds: between two health checks of a target; in-flight requests of a deregistered target
+  # drain this long before ECS stops it; an idle connection stays open this long.
+  health_check_interval = 15
+  deregistration_delay  = 30
+  idle_timeout          = 60
 }
 
 resource "aws_security_group" "this" {
@@ -10,7 +18,7 @@ resource "aws_security_group" "this" {
   description = "Load balancer of ${var.name}: HTTP(S) in from the allowed ranges, application port out to the VPC"
   vpc_id      = var.vpc_id
 
-  tags = merge(var.tags, { Name = "${var.name}-alb" })
+  tags = { Name = "${var.name}-alb" }
 
   lifecycle {
     create_before_destroy = true
@@ -60,7 +68,7 @@ resource "aws_lb" "this" {
 
   drop_invalid_header_fields = true
   desync_mitigation_mode     = "defensive"
-  idle_timeout               = var.idle_timeout
+  idle_timeout               = local.idle_timeout
   enable_deletion_protection = var.enable_deletion_protection
 
   dynamic "access_logs" {
@@ -73,22 +81,22 @@ resource "aws_lb" "this" {
     }
   }
 
-  tags = merge(var.tags, { Name = var.name })
+  tags = { Name = var.name }
 
   # The load balancer checks at once that it may write to the bucket.
   depends_on = [aws_s3_bucket_policy.access_logs]
 }
 
-# Named by prefix (AWS adds a unique suffix) and created before the old one is destroyed: a change
-# that replaces the target group (port, protocol, target type) registers the new one with the
-# listeners and the service first, instead of failing on a name that is still taken.
+# Named by prefix (at most 6 characters; AWS adds a unique suffix) and created before the old one
+# is destroyed: a change that replaces the target group (port, protocol, target type) registers the
+# new one with the listeners and the service first, instead of failing on a name still taken.
 resource "aws_lb_target_group" "this" {
-  name_prefix          = var.target_group_name_prefix
+  name_prefix          = "api-"
   target_type          = "ip"
   protocol             = "HTTP"
   port                 = var.target_port
   vpc_id               = var.vpc_id
-  deregistration_delay = var.deregistration_delay
+  deregistration_delay = local.deregistration_delay
 
   health_check {
     enabled             = true
@@ -96,13 +104,13 @@ resource "aws_lb_target_group" "this" {
     port                = "traffic-port"
     path                = var.health_check_path
     matcher             = "200"
-    interval            = var.health_check_interval
+    interval            = local.health_check_interval
     timeout             = 5
     healthy_threshold   = 2
     unhealthy_threshold = 3
   }
 
-  tags = merge(var.tags, { Name = "${var.name}-api" })
+  tags = { Name = "${var.name}-api" }
 
   lifecycle {
     create_before_destroy = true
@@ -132,7 +140,6 @@ resource "aws_lb_listener" "http" {
     }
   }
 
-  tags = var.tags
 }
 
 resource "aws_lb_listener" "https" {
@@ -141,7 +148,7 @@ resource "aws_lb_listener" "https" {
   load_balancer_arn = aws_lb.this.arn
   port              = 443
   protocol          = "HTTPS"
-  ssl_policy        = var.ssl_policy
+  ssl_policy        = local.ssl_policy
   certificate_arn   = var.certificate_arn
 
   default_action {
@@ -149,5 +156,4 @@ resource "aws_lb_listener" "https" {
     target_group_arn = aws_lb_target_group.this.arn
   }
 
-  tags = var.tags
 }

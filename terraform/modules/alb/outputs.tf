@@ -1,5 +1,5 @@
 output "arn" {
-  description = "ARN of the load balancer."
+  description = "ARN of the load balancer (the web ACL's association)."
   value       = aws_lb.this.arn
 }
 
@@ -9,7 +9,7 @@ output "arn_suffix" {
 }
 
 output "dns_name" {
-  description = "DNS name of the load balancer."
+  description = "DNS name of the load balancer (target of the API's DNS record)."
   value       = aws_lb.this.dns_name
 }
 
@@ -19,7 +19,7 @@ output "zone_id" {
 }
 
 output "url" {
-  description = "Base URL of the API: https:// when a certificate is set, http:// otherwise."
+  description = "The load balancer's own URL: https:// when a certificate is set, http:// otherwise."
   value       = "${local.https_enabled ? "https" : "http"}://${aws_lb.this.dns_name}"
 }
 
@@ -38,24 +38,4 @@ output "target_group_arn" {
 output "target_group_arn_suffix" {
   description = "ARN suffix of the target group (the TargetGroup dimension of its CloudWatch metrics)."
   value       = aws_lb_target_group.this.arn_suffix
-}
-
-output "target_group_name" {
-  description = "Name of the target group."
-  value       = aws_lb_target_group.this.name
-}
-
-output "http_listener_arn" {
-  description = "ARN of the port 80 listener."
-  value       = aws_lb_listener.http.arn
-}
-
-output "https_listener_arn" {
-  description = "ARN of the port 443 listener, or null without a certificate."
-  value       = one(aws_lb_listener.https[*].arn)
-}
-
-output "access_logs_bucket" {
-  description = "Bucket of the load balancer's access logs (objects under alb/AWSLogs/<account>/); null when enable_access_logs is off."
-  value       = one(aws_s3_bucket.access_logs[*].id)
 }

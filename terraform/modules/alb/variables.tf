@@ -55,17 +55,6 @@ variable "certificate_arn" {
   }
 }
 
-variable "ssl_policy" {
-  description = "Security policy of the HTTPS listener. The default is the TLS 1.3 + 1.2 policy AWS recommends."
-  type        = string
-  default     = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-
-  validation {
-    condition     = startswith(var.ssl_policy, "ELBSecurityPolicy-TLS13-")
-    error_message = "Use one of the ELBSecurityPolicy-TLS13-* policies (TLS 1.2 minimum, TLS 1.3 support)."
-  }
-}
-
 variable "target_port" {
   description = "Container port the target group sends requests and health checks to."
   type        = number
@@ -85,39 +74,6 @@ variable "health_check_path" {
   validation {
     condition     = startswith(var.health_check_path, "/")
     error_message = "The health_check_path must start with a slash."
-  }
-}
-
-variable "health_check_interval" {
-  description = "Seconds between two health checks of a target."
-  type        = number
-  default     = 15
-
-  validation {
-    condition     = var.health_check_interval >= 5 && var.health_check_interval <= 300
-    error_message = "The health_check_interval must be between 5 and 300 seconds."
-  }
-}
-
-variable "deregistration_delay" {
-  description = "Seconds the load balancer keeps draining in-flight requests of a deregistered target before ECS stops it."
-  type        = number
-  default     = 30
-
-  validation {
-    condition     = var.deregistration_delay >= 0 && var.deregistration_delay <= 3600
-    error_message = "The deregistration_delay must be between 0 and 3600 seconds."
-  }
-}
-
-variable "idle_timeout" {
-  description = "Seconds a connection may stay idle before the load balancer closes it."
-  type        = number
-  default     = 60
-
-  validation {
-    condition     = var.idle_timeout >= 1 && var.idle_timeout <= 4000
-    error_message = "The idle_timeout must be between 1 and 4000 seconds."
   }
 }
 
@@ -148,21 +104,4 @@ variable "access_logs_force_destroy" {
   description = "Let a destroy delete the access logs bucket with its objects (dev); otherwise a destroy stops at a bucket that still holds logs."
   type        = bool
   default     = false
-}
-
-variable "target_group_name_prefix" {
-  description = "Name prefix of the target group (at most 6 characters; AWS appends a unique suffix, so a replacement can exist next to the old one)."
-  type        = string
-  default     = "api-"
-
-  validation {
-    condition     = can(regex("^[a-zA-Z0-9-]{1,6}$", var.target_group_name_prefix)) && !startswith(var.target_group_name_prefix, "-")
-    error_message = "The target_group_name_prefix must be 1-6 letters, digits or hyphens, not starting with a hyphen."
-  }
-}
-
-variable "tags" {
-  description = "Tags added to every resource (on top of the provider's default tags)."
-  type        = map(string)
-  default     = {}
 }

@@ -3,7 +3,21 @@
 # never written to the Terraform state or to a plan file.
 
 locals {
-  engine_major     = split(".", var.engine_version)[0]
+  # A major version: RDS picks its default minor and upgrades minors automatically. A major
+  # upgrade (allow_major_version_upgrade) is a change of this file, planned on purpose.
+  engine_version = "17"
+  # The database and its master user (the migration task connects as it; the services have roles
+  # of their own), and PostgreSQL's port.
+  db_name  = "rates"
+  username = "rates"
+  port     = 5432
+  # UTC: daily backups, then the weekly maintenance window after them; Performance Insights keeps
+  # 7 days (the free tier).
+  backup_window                         = "02:00-03:00"
+  maintenance_window                    = "sun:03:30-sun:04:30"
+  performance_insights_retention_period = 7
+
+  engine_major     = split(".", local.engine_version)[0]
   parameter_family = "postgres${local.engine_major}"
   log_exports      = ["postgresql", "upgrade"]
 
@@ -22,7 +36,7 @@ resource "aws_kms_key" "this" {
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_key_deletion_window_in_days
 
-  tags = merge(var.tags, { Name = "${var.identifier}-db" })
+  tags = { Name = "${var.identifier}-db" }
 }
 
 resource "aws_kms_alias" "this" {
@@ -39,15 +53,15 @@ resource "aws_db_subnet_group" "this" {
   description = "Isolated database subnets of ${var.identifier}"
   subnet_ids  = var.subnet_ids
 
-  tags = merge(var.tags, { Name = var.identifier })
+  tags = { Name = var.identifier }
 }
 
 resource "aws_security_group" "this" {
   name_prefix = "${var.identifier}-db-"
-  description = "PostgreSQL of ${var.identifier}: port ${var.port} from the allowed security groups only"
+  description = "PostgreSQL of ${var.identifier}: port ${local.port} from the allowed security groups only"
   vpc_id      = var.vpc_id
 
-  tags = merge(var.tags, { Name = "${var.identifier}-db" })
+  tags = { Name = "${var.identifier}-db" }
 
   lifecycle {
     create_before_destroy = true
@@ -60,8 +74,8 @@ resource "aws_vpc_security_group_ingress_rule" "postgres" {
   security_group_id            = aws_security_group.this.id
   description                  = "PostgreSQL from ${each.key}"
   ip_protocol                  = "tcp"
-  from_port                    = var.port
-  to_port                      = var.port
+  from_port                    = local.port
+  to_port                      = local.port
   referenced_security_group_id = each.value
 }
 
@@ -79,7 +93,7 @@ resource "aws_db_parameter_group" "this" {
     value = "1"
   }
 
-  tags = merge(var.tags, { Name = var.identifier })
+  tags = { Name = var.identifier }
 
   lifecycle {
     create_before_destroy = true
@@ -93,7 +107,6 @@ resource "aws_cloudwatch_log_group" "this" {
   name              = "/aws/rds/instance/${var.identifier}/${each.value}"
   retention_in_days = var.log_retention_days
 
-  tags = var.tags
 }
 
 ################################################################################
@@ -103,12 +116,12 @@ resource "aws_cloudwatch_log_group" "this" {
 resource "aws_db_instance" "this" {
   identifier     = var.identifier
   engine         = "postgres"
-  engine_version = var.engine_version
+  engine_version = local.engine_version
   instance_class = var.instance_class
 
-  db_name  = var.db_name
-  username = var.username
-  port     = var.port
+  db_name  = local.db_name
+  username = local.username
+  port     = local.port
 
   # Write-only: sent on create and whenever password_wo_version changes, never stored.
   password_wo         = var.master_password
@@ -127,8 +140,8 @@ resource "aws_db_instance" "this" {
   parameter_group_name   = aws_db_parameter_group.this.name
 
   backup_retention_period   = var.backup_retention_period
-  backup_window             = var.backup_window
-  maintenance_window        = var.maintenance_window
+  backup_window             = local.backup_window
+  maintenance_window        = local.maintenance_window
   copy_tags_to_snapshot     = true
   delete_automated_backups  = false
   deletion_protection       = var.deletion_protection
@@ -141,11 +154,11 @@ resource "aws_db_instance" "this" {
 
   performance_insights_enabled          = true
   performance_insights_kms_key_id       = aws_kms_key.this.arn
-  performance_insights_retention_period = var.performance_insights_retention_period
+  performance_insights_retention_period = local.performance_insights_retention_period
 
   enabled_cloudwatch_logs_exports = local.log_exports
 
-  tags = merge(var.tags, { Name = var.identifier })
+  tags = { Name = var.identifier }
 
   depends_on = [aws_cloudwatch_log_group.this]
 }
@@ -164,7 +177,6 @@ resource "aws_ssm_parameter" "password" {
   value_wo         = var.master_password
   value_wo_version = var.master_password_version
 
-  tags = var.tags
 
   lifecycle {
     # A new instance (KMS key, user name, snapshot restore, -replace) receives the password
@@ -195,5 +207,4 @@ resource "aws_ssm_parameter" "role_password" {
   value_wo         = each.key == "api" ? var.api_password : var.worker_password
   value_wo_version = var.role_password_version
 
-  tags = var.tags
 }

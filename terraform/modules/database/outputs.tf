@@ -3,11 +3,6 @@ output "instance_identifier" {
   value       = aws_db_instance.this.identifier
 }
 
-output "instance_arn" {
-  description = "ARN of the DB instance."
-  value       = aws_db_instance.this.arn
-}
-
 output "address" {
   description = "Host name of the DB instance (DB_HOST of the service)."
   value       = aws_db_instance.this.address
@@ -48,40 +43,9 @@ output "kms_key_arn" {
   value       = aws_kms_key.this.arn
 }
 
-output "parameter_group_name" {
-  description = "Name of the DB parameter group (rds.force_ssl = 1)."
-  value       = aws_db_parameter_group.this.name
-}
-
-output "allowed_security_group_ids" {
-  description = "Security groups admitted on the database port, by label (read from the ingress rules)."
-  value       = { for k, rule in aws_vpc_security_group_ingress_rule.postgres : k => rule.referenced_security_group_id }
-}
-
-output "instance_settings" {
-  description = "Protection and availability settings of the DB instance as planned (for reviews and tests)."
-  value = {
-    engine_version            = aws_db_instance.this.engine_version
-    instance_class            = aws_db_instance.this.instance_class
-    publicly_accessible       = aws_db_instance.this.publicly_accessible
-    storage_encrypted         = aws_db_instance.this.storage_encrypted
-    multi_az                  = aws_db_instance.this.multi_az
-    deletion_protection       = aws_db_instance.this.deletion_protection
-    skip_final_snapshot       = aws_db_instance.this.skip_final_snapshot
-    final_snapshot_identifier = aws_db_instance.this.final_snapshot_identifier
-    backup_retention_period   = aws_db_instance.this.backup_retention_period
-    password_wo_version       = aws_db_instance.this.password_wo_version
-  }
-}
-
 output "replica_addresses" {
   description = "Host names of the read replicas, in order (DB_READ_HOST of the API is the first one)."
   value       = aws_db_instance.replica[*].address
-}
-
-output "replica_identifiers" {
-  description = "Identifiers of the read replicas (for their CloudWatch metrics, ReplicaLag among them)."
-  value       = aws_db_instance.replica[*].identifier
 }
 
 output "api_role_name" {

@@ -8,7 +8,7 @@ resource "aws_db_instance" "replica" {
 
   identifier          = "${var.identifier}-replica-${count.index + 1}"
   replicate_source_db = aws_db_instance.this.identifier
-  instance_class      = coalesce(var.read_replica_instance_class, var.instance_class)
+  instance_class      = var.instance_class
 
   # Inherited from the source, stated so that nothing can weaken them on a replica.
   storage_encrypted      = true
@@ -17,7 +17,7 @@ resource "aws_db_instance" "replica" {
   vpc_security_group_ids = [aws_security_group.this.id]
   publicly_accessible    = false
   parameter_group_name   = aws_db_parameter_group.this.name
-  port                   = var.port
+  port                   = local.port
 
   # A replica is rebuilt from the primary, never restored: no backups, no final snapshot.
   backup_retention_period = 0
@@ -29,7 +29,7 @@ resource "aws_db_instance" "replica" {
 
   performance_insights_enabled          = true
   performance_insights_kms_key_id       = aws_kms_key.this.arn
-  performance_insights_retention_period = var.performance_insights_retention_period
+  performance_insights_retention_period = local.performance_insights_retention_period
 
-  tags = merge(var.tags, { Name = "${var.identifier}-replica-${count.index + 1}", Role = "read-replica" })
+  tags = { Name = "${var.identifier}-replica-${count.index + 1}", Role = "read-replica" }
 }

@@ -29,17 +29,6 @@ variable "allowed_security_group_ids" {
   default     = {}
 }
 
-variable "engine_version" {
-  description = "PostgreSQL version: a major (`17`, RDS then picks its default minor and upgrades minors automatically) or a full `major.minor`. Majors before 14 are past RDS standard support."
-  type        = string
-  default     = "17"
-
-  validation {
-    condition     = can(regex("^(1[4-9]|[2-9][0-9])(\\.[0-9]+)?$", var.engine_version))
-    error_message = "The engine_version must be a PostgreSQL major version of 14 or later, optionally with a minor (for example 17 or 17.4)."
-  }
-}
-
 variable "instance_class" {
   description = "DB instance class (for example db.t4g.micro for dev, db.m7g.large for prod)."
   type        = string
@@ -70,39 +59,6 @@ variable "max_allocated_storage" {
   validation {
     condition     = var.max_allocated_storage >= var.allocated_storage
     error_message = "The max_allocated_storage must not be below allocated_storage."
-  }
-}
-
-variable "db_name" {
-  description = "Name of the database created in the instance."
-  type        = string
-  default     = "rates"
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.db_name))
-    error_message = "The db_name must start with a letter and contain only lowercase letters, digits and underscores (at most 63)."
-  }
-}
-
-variable "username" {
-  description = "Master user name (the service connects as this user)."
-  type        = string
-  default     = "rates"
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.username)) && !contains(["postgres", "rdsadmin", "admin", "root"], var.username)
-    error_message = "The username must start with a letter, contain only lowercase letters, digits and underscores, and not be a reserved name."
-  }
-}
-
-variable "port" {
-  description = "Port PostgreSQL listens on."
-  type        = number
-  default     = 5432
-
-  validation {
-    condition     = var.port >= 1150 && var.port <= 65535
-    error_message = "RDS accepts database ports between 1150 and 65535."
   }
 }
 
@@ -248,39 +204,6 @@ variable "backup_retention_period" {
   }
 }
 
-variable "backup_window" {
-  description = "Daily UTC window of automated backups, hh24:mi-hh24:mi (must not overlap maintenance_window)."
-  type        = string
-  default     = "02:00-03:00"
-
-  validation {
-    condition     = can(regex("^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$", var.backup_window))
-    error_message = "The backup_window must look like 02:00-03:00."
-  }
-}
-
-variable "maintenance_window" {
-  description = "Weekly UTC maintenance window, ddd:hh24:mi-ddd:hh24:mi."
-  type        = string
-  default     = "sun:03:30-sun:04:30"
-
-  validation {
-    condition     = can(regex("^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]-(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]$", var.maintenance_window))
-    error_message = "The maintenance_window must look like sun:03:30-sun:04:30."
-  }
-}
-
-variable "performance_insights_retention_period" {
-  description = "Days Performance Insights data is kept: 7 (free tier), or a multiple of 31 up to 731."
-  type        = number
-  default     = 7
-
-  validation {
-    condition     = var.performance_insights_retention_period == 7 || var.performance_insights_retention_period == 731 || (var.performance_insights_retention_period % 31 == 0 && var.performance_insights_retention_period <= 713)
-    error_message = "The performance_insights_retention_period must be 7, 731 or a multiple of 31 up to 713."
-  }
-}
-
 variable "log_retention_days" {
   description = "Days the exported PostgreSQL logs are kept in CloudWatch Logs."
   type        = number
@@ -309,12 +232,6 @@ variable "kms_key_deletion_window_in_days" {
   }
 }
 
-variable "tags" {
-  description = "Tags added to every resource (on top of the provider's default tags)."
-  type        = map(string)
-  default     = {}
-}
-
 variable "read_replica_count" {
   description = "Number of read replicas of the instance (0-5). The API reads /rates from the first one (DB_READ_HOST); see docs/design.md for when to add one."
   type        = number
@@ -324,10 +241,4 @@ variable "read_replica_count" {
     condition     = var.read_replica_count >= 0 && var.read_replica_count <= 5 && floor(var.read_replica_count) == var.read_replica_count
     error_message = "The read_replica_count must be a whole number from 0 to 5."
   }
-}
-
-variable "read_replica_instance_class" {
-  description = "Instance class of the read replicas. Null: the primary's class."
-  type        = string
-  default     = null
 }

@@ -105,8 +105,6 @@ resource "aws_iam_role" "execution" {
   description          = "ECS task execution role of ${var.service_name}: image pull and logs"
   assume_role_policy   = local.ecs_tasks_assume_role_policy
   permissions_boundary = var.permissions_boundary_arn
-
-  tags = var.tags
 }
 
 resource "aws_iam_role_policy" "execution" {
@@ -120,8 +118,6 @@ resource "aws_iam_role" "task" {
   description          = "Task role of ${var.service_name}: ${var.task_role_purpose}"
   assume_role_policy   = local.ecs_tasks_assume_role_policy
   permissions_boundary = var.permissions_boundary_arn
-
-  tags = var.tags
 }
 
 resource "aws_iam_role_policy" "task" {

@@ -1,6 +1,7 @@
 # One Fargate task of the rates image: its log group, its Fargate task definition with one
-# container, and its two IAM roles (iam.tf). The API (modules/service) and the ingest worker
-# (modules/ingest) each call this module and run the task in their own ECS service.
+# container, and its two IAM roles (iam.tf). The stack registers three: the API's and the
+# worker's, each run by its ECS service (modules/ecs_service), and the deploy's one-off migration
+# task.
 
 data "aws_region" "current" {}
 
@@ -8,19 +9,22 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
-# Every task of the image talks to RDS over TLS with the server's certificate checked against
-# the RDS CA bundle the image carries (see the Dockerfile): verify-full, whatever the caller set.
-# The AWS SDK of the binary finds its region here.
 locals {
+  region = data.aws_region.current.name
+
+  # Every task of the image talks to RDS over TLS with the server's certificate checked against
+  # the RDS CA bundle the image carries (the Dockerfile copies it there): verify-full, whatever
+  # the caller set. The AWS SDK of the binary finds its region here.
+  # What the image was built for: the deploy builds linux/amd64, and the Dockerfile's user is
+  # 65532 (nonroot), never root.
+  cpu_architecture = "X86_64"
+  container_user   = "65532:65532"
+
   task_environment = {
     AWS_REGION     = local.region
     DB_SSLMODE     = "verify-full"
-    DB_SSLROOTCERT = var.db_ca_bundle_path
+    DB_SSLROOTCERT = "/usr/share/rates/rds-ca.pem"
   }
-}
-
-locals {
-  region = data.aws_region.current.name
 
   # Application metrics reach CloudWatch as embedded-metric-format lines on the container's log
   # output (the binary writes them; see docs/design.md): the awslogs driver already ships that
@@ -44,7 +48,7 @@ locals {
       name      = var.container_name
       image     = var.image
       essential = true
-      user      = var.container_user
+      user      = local.container_user
 
       readonlyRootFilesystem = true
       stopTimeout            = var.stop_timeout
@@ -86,8 +90,6 @@ locals {
 resource "aws_cloudwatch_log_group" "this" {
   name              = var.log_group_name
   retention_in_days = var.log_retention_days
-
-  tags = var.tags
 }
 
 # Terraform registers the first revision of the family and a new one whenever the settings above
@@ -107,7 +109,7 @@ resource "aws_ecs_task_definition" "this" {
 
   runtime_platform {
     operating_system_family = "LINUX"
-    cpu_architecture        = var.cpu_architecture
+    cpu_architecture        = local.cpu_architecture
   }
 
   dynamic "volume" {
@@ -122,5 +124,5 @@ resource "aws_ecs_task_definition" "this" {
   # still use them.
   skip_destroy = true
 
-  tags = merge(var.tags, { Name = var.task_family })
+  tags = { Name = var.task_family }
 }

@@ -80,7 +80,7 @@ variable "command" {
 }
 
 variable "environment" {
-  description = "Environment variables of the container (sorted by name in the task definition, as ECS returns them). METRICS_EMF_NAMESPACE and METRICS_EMF_SERVICE (from metrics_namespace), AWS_REGION, DB_SSLMODE (verify-full) and DB_SSLROOTCERT (db_ca_bundle_path) are set by the module and win over this map."
+  description = "Environment variables of the container (sorted by name in the task definition, as ECS returns them). METRICS_EMF_NAMESPACE and METRICS_EMF_SERVICE (from metrics_namespace), AWS_REGION, DB_SSLMODE (verify-full) and DB_SSLROOTCERT (the image's RDS bundle) are set by the module and win over this map."
   type        = map(string)
   default     = {}
 }
@@ -141,28 +141,6 @@ variable "memory" {
   }
 }
 
-variable "cpu_architecture" {
-  description = "CPU architecture of the image: X86_64 or ARM64 (Graviton)."
-  type        = string
-  default     = "X86_64"
-
-  validation {
-    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
-    error_message = "The cpu_architecture must be X86_64 or ARM64."
-  }
-}
-
-variable "container_user" {
-  description = "User (uid:gid) the container runs as. Must not be root."
-  type        = string
-  default     = "65532:65532"
-
-  validation {
-    condition     = can(regex("^[0-9]+(:[0-9]+)?$", var.container_user)) && split(":", var.container_user)[0] != "0"
-    error_message = "The container_user must be a numeric uid or uid:gid other than 0 (root)."
-  }
-}
-
 variable "stop_timeout" {
   description = "Seconds ECS waits after SIGTERM before it kills the container (stopTimeout)."
   type        = number
@@ -196,17 +174,6 @@ variable "additional_parameter_arns" {
   validation {
     condition     = alltrue([for a in var.additional_parameter_arns : can(regex("^arn:[a-z-]+:ssm:[a-z0-9-]+:[0-9]{12}:parameter/", a))])
     error_message = "Every additional parameter must be an SSM parameter ARN."
-  }
-}
-
-variable "db_ca_bundle_path" {
-  description = "Path in the image of the RDS CA bundle (DB_SSLROOTCERT); the task connects with DB_SSLMODE=verify-full against it."
-  type        = string
-  default     = "/usr/share/rates/rds-ca.pem"
-
-  validation {
-    condition     = startswith(var.db_ca_bundle_path, "/")
-    error_message = "The db_ca_bundle_path must be an absolute path in the image."
   }
 }
 
@@ -247,12 +214,6 @@ variable "enable_execute_command" {
   description = "Whether the service runs with ECS Exec. It adds the SSM Messages permissions to the task role and writable volumes at /var/lib/amazon and /var/log/amazon, where the injected SSM agent writes (the root filesystem is read-only)."
   type        = bool
   default     = false
-}
-
-variable "tags" {
-  description = "Tags added to every resource (on top of the provider's default tags)."
-  type        = map(string)
-  default     = {}
 }
 
 variable "permissions_boundary_arn" {

@@ -1,10 +1,12 @@
 # Batch ingestion: an encrypted, versioned S3 bucket whose `incoming/` uploads are announced on an
-# SQS queue (with a dead-letter queue), and the worker that loads them (worker.tf; its task
-# definition, log group and IAM roles come from modules/ecs_task).
+# SQS queue (with a dead-letter queue), and what the worker needs of them: its environment and the
+# statements of its task role (outputs worker_environment and worker_policy_statements; the stack
+# runs the worker with modules/ecs_task and modules/ecs_service).
 #
 #   upload to s3://<bucket>/incoming/... -> S3 event notification -> SQS queue -> `rates worker`
-#   (ECS service) -> COPY into PostgreSQL in one transaction; a rejected batch gets a report under
-#   reports/; a message that fails max_receive_count times moves to the DLQ.
+#   -> COPY into PostgreSQL in one transaction; a rejected batch gets a report under reports/; a
+#   multi-part manifest fans out into one message per part on the same queue, sent by the worker;
+#   a message that fails max_receive_count times moves to the DLQ.
 
 data "aws_region" "current" {}
 
@@ -14,15 +16,30 @@ locals {
   region     = data.aws_region.current.name
   account_id = data.aws_caller_identity.current.account_id
 
-  # Globally unique: the account and the region are part of the default name.
-  bucket_name = coalesce(var.bucket_name, "${var.name}-ingest-${local.account_id}-${local.region}")
+  # Globally unique: the account and the region are part of the name.
+  bucket_name = "${var.name}-ingest-${local.account_id}-${local.region}"
+  queue_name  = "${var.name}-ingest"
+  dlq_name    = "${var.name}-ingest-dlq"
 
-  queue_name = "${var.name}-ingest"
-  dlq_name   = "${var.name}-ingest-dlq"
+  # Every object created under incoming/ is announced on the queue; the worker's role reads only
+  # there and writes reports only under reports/ (never under incoming/, or they would be
+  # announced as batches).
+  incoming_prefix = "incoming/"
+  reports_prefix  = "reports/"
 
-  # SQS keeps a message at most 14 days; the dead-letter queue keeps its messages that long so an
-  # operator has the most time to look at them and move them back.
+  # How long a received message stays hidden: longer than a batch may take, so a batch that is
+  # still loading is not handed to a second worker; it also bounds how soon the message of a
+  # crashed worker is retried.
+  visibility_timeout_seconds = var.max_batch_duration_seconds + 300
+  # An unprocessed message is kept 4 days; the dead-letter queue keeps its messages the 14 days
+  # SQS allows (counted from the original enqueue), the most time to look at them and move them
+  # back. A message received 5 times without being deleted moves there: transient errors
+  # (database down, S3 timeout) are retried, within bounds.
+  message_retention_seconds     = 345600
   dlq_message_retention_seconds = 1209600
+  max_receive_count             = 5
+  # Long polling: an idle worker makes one request per 20 s wait.
+  receive_wait_time_seconds = 20
 }
 
 ################################################################################
@@ -37,7 +54,7 @@ resource "aws_kms_key" "bucket" {
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_key_deletion_window_in_days
 
-  tags = merge(var.tags, { Name = "${var.name}-ingest" })
+  tags = { Name = "${var.name}-ingest" }
 }
 
 resource "aws_kms_alias" "bucket" {
@@ -53,12 +70,12 @@ resource "aws_s3_bucket" "this" {
   bucket        = local.bucket_name
   force_destroy = var.force_destroy
 
-  tags = merge(var.tags, { Name = local.bucket_name })
+  tags = { Name = local.bucket_name }
 
   lifecycle {
     precondition {
-      condition     = length(local.bucket_name) >= 3 && length(local.bucket_name) <= 63 && can(regex("^[a-z0-9][a-z0-9.-]*[a-z0-9]$", local.bucket_name))
-      error_message = "The bucket name \"${local.bucket_name}\" is not a valid S3 bucket name (3-63 lowercase letters, digits, dots or hyphens); set bucket_name."
+      condition     = length(local.bucket_name) <= 63
+      error_message = "The bucket name \"${local.bucket_name}\" is longer than the 63 characters S3 allows: shorten name."
     }
   }
 }
@@ -110,7 +127,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     status = "Enabled"
 
     filter {
-      prefix = var.incoming_prefix
+      prefix = local.incoming_prefix
     }
 
     expiration {
@@ -123,7 +140,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     status = "Enabled"
 
     filter {
-      prefix = var.reports_prefix
+      prefix = local.reports_prefix
     }
 
     expiration {
@@ -148,7 +165,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
 
     abort_incomplete_multipart_upload {
-      days_after_initiation = var.abort_incomplete_multipart_upload_days
+      days_after_initiation = 7
     }
   }
 
@@ -157,38 +174,16 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 
 resource "aws_s3_bucket_policy" "this" {
   bucket = aws_s3_bucket.this.id
-  policy = local.bucket_policy
+  policy = module.bucket_policy.json
 
   # The public access block must exist first, or a policy could briefly make the bucket public.
   depends_on = [aws_s3_bucket_public_access_block.this]
 }
 
-locals {
-  bucket_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "DenyInsecureTransport"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:*"
-        Resource  = [aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"]
-        Condition = {
-          Bool = { "aws:SecureTransport" = "false" }
-        }
-      },
-      {
-        Sid       = "DenyOutdatedTls"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:*"
-        Resource  = [aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"]
-        Condition = {
-          NumericLessThan = { "s3:TlsVersion" = "1.2" }
-        }
-      },
-    ]
-  })
+module "bucket_policy" {
+  source = "../tls_only_bucket_policy"
+
+  bucket_arn = aws_s3_bucket.this.arn
 }
 
 ################################################################################
@@ -202,22 +197,22 @@ resource "aws_sqs_queue" "dlq" {
   message_retention_seconds = local.dlq_message_retention_seconds
   sqs_managed_sse_enabled   = true
 
-  tags = merge(var.tags, { Name = local.dlq_name })
+  tags = { Name = local.dlq_name }
 }
 
 resource "aws_sqs_queue" "this" {
   name                       = local.queue_name
-  visibility_timeout_seconds = var.visibility_timeout_seconds
-  message_retention_seconds  = var.message_retention_seconds
-  receive_wait_time_seconds  = var.receive_wait_time_seconds
+  visibility_timeout_seconds = local.visibility_timeout_seconds
+  message_retention_seconds  = local.message_retention_seconds
+  receive_wait_time_seconds  = local.receive_wait_time_seconds
   sqs_managed_sse_enabled    = true
 
   redrive_policy = jsonencode({
     deadLetterTargetArn = aws_sqs_queue.dlq.arn
-    maxReceiveCount     = var.max_receive_count
+    maxReceiveCount     = local.max_receive_count
   })
 
-  tags = merge(var.tags, { Name = local.queue_name })
+  tags = { Name = local.queue_name }
 }
 
 # Only the ingestion queue may move its failed messages to the DLQ.
@@ -288,9 +283,81 @@ resource "aws_s3_bucket_notification" "this" {
     id            = "incoming-batches"
     queue_arn     = aws_sqs_queue.this.arn
     events        = ["s3:ObjectCreated:*"]
-    filter_prefix = var.incoming_prefix
+    filter_prefix = local.incoming_prefix
   }
 
   # S3 checks that it may send to the queue when the configuration is written.
   depends_on = [aws_sqs_queue_policy.this]
+}
+
+################################################################################
+# What the worker needs: its environment and its task role's statements
+################################################################################
+
+locals {
+  # Whole minutes when possible (900 -> 15m): INGEST_VISIBILITY_TIMEOUT is a Go duration.
+  visibility_timeout_duration = (
+    local.visibility_timeout_seconds % 60 == 0
+    ? "${floor(local.visibility_timeout_seconds / 60)}m"
+    : "${local.visibility_timeout_seconds}s"
+  )
+
+  worker_environment = {
+    INGEST_QUEUE_URL          = aws_sqs_queue.this.url
+    INGEST_REPORTS_PREFIX     = local.reports_prefix
+    INGEST_VISIBILITY_TIMEOUT = local.visibility_timeout_duration
+    INGEST_WAIT_TIME          = tostring(local.receive_wait_time_seconds)
+    INGEST_MAX_BATCH_DURATION = "${var.max_batch_duration_seconds}s"
+  }
+
+  # Reads batches under incoming/, writes reports under reports/, consumes the one queue and fans
+  # multi-part batches out on it, and uses the bucket's key through S3 only. modules/ecs_task adds
+  # the password parameter.
+  worker_policy_statements = [
+    {
+      Sid      = "ReadIncomingBatches"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:GetObjectVersion"]
+      Resource = "${aws_s3_bucket.this.arn}/${local.incoming_prefix}*"
+    },
+    {
+      # Listing the incoming prefix makes S3 answer 404 (NoSuchKey) for an object deleted before
+      # the worker read it, instead of 403: the worker then writes a report and deletes the
+      # message instead of retrying it into the dead-letter queue.
+      Sid       = "ListIncomingBatches"
+      Effect    = "Allow"
+      Action    = ["s3:ListBucket"]
+      Resource  = aws_s3_bucket.this.arn
+      Condition = { StringLike = { "s3:prefix" = ["${local.incoming_prefix}*"] } }
+    },
+    {
+      Sid      = "WriteBatchReports"
+      Effect   = "Allow"
+      Action   = ["s3:PutObject"]
+      Resource = "${aws_s3_bucket.this.arn}/${local.reports_prefix}*"
+    },
+    {
+      # Objects are encrypted with the bucket's key: reading needs Decrypt, writing a report
+      # GenerateDataKey, and only S3 may use the key on the worker's behalf.
+      Sid       = "UseBucketKeyThroughS3"
+      Effect    = "Allow"
+      Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+      Resource  = aws_kms_key.bucket.arn
+      Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
+    },
+    {
+      Sid      = "ConsumeIngestQueue"
+      Effect   = "Allow"
+      Action   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+      Resource = aws_sqs_queue.this.arn
+    },
+    {
+      # A multi-part manifest becomes one message per part on this same queue, which the workers
+      # (scaled on its depth) then load like any batch. SendMessage grants SendMessageBatch too.
+      Sid      = "SendBatchParts"
+      Effect   = "Allow"
+      Action   = ["sqs:SendMessage"]
+      Resource = aws_sqs_queue.this.arn
+    },
+  ]
 }

@@ -174,6 +174,13 @@ locals {
       ]
     },
     {
+      title = "Multi-part batches: oldest one still staging its parts (seconds)"
+      stat  = "Maximum"
+      metrics = [
+        [local.ns, "rates_ingest_staged_batch_age_seconds", "Service", var.worker_service_name, { label = "age (alarm above ${var.batch_deadline_seconds} s)" }],
+      ]
+    },
+    {
       title = "Rows loaded per second"
       stat  = "Sum"
       metrics = [

@@ -23,6 +23,33 @@ locals {
   # Custom metric of the worker's error lines, next to the application's own metrics.
   metrics_namespace  = var.metrics_namespace
   worker_errors_name = "WorkerErrors"
+
+  # Thresholds that hold in every workspace; the stack sets those that differ (database
+  # connections and free storage, the freshness objective, the batch deadline).
+  threshold = {
+    alb_5xx_count             = 10 # 5XX the load balancer answered itself, per 5 minutes
+    target_5xx_percent        = 5  # of a minute's requests; 3 minutes out of 5 fire
+    target_5xx_min_requests   = 20 # requests a minute below which the rate is not judged
+    response_time_p99_seconds = 1
+    ecs_cpu_percent           = 85
+    ecs_memory_percent        = 85
+    db_cpu_percent            = 80
+    db_read_latency_seconds   = 0.02
+    db_write_latency_seconds  = 0.05
+    # Twice the queue's visibility timeout (the deadline plus 5 minutes): one batch retried after
+    # a crash does not fire it.
+    queue_oldest_message_seconds = 2 * (var.batch_deadline_seconds + 300)
+    worker_errors                = 1
+    # Percentiles of the API's histogram read as a bucket's upper bound: 0.05, 0.1, 0.25, 0.5, 1.
+    rates_p99_seconds          = 0.25
+    cache_hit_percent          = 20
+    cache_min_lookups          = 300 # answers per 5 minutes below which the ratio is not judged
+    db_pool_wait_ms            = 10
+    db_pool_saturation_percent = 10
+    db_pool_min_acquires       = 300 # acquires per 5 minutes below which the pool is not judged
+    # Half the deadline: a batch that slow is close to being rolled back.
+    batch_duration_seconds = var.batch_deadline_seconds / 2
+  }
 }
 
 ################################################################################
@@ -37,7 +64,7 @@ resource "aws_kms_key" "alarms" {
   deletion_window_in_days = var.kms_key_deletion_window_in_days
   policy                  = local.key_policy
 
-  tags = merge(var.tags, { Name = local.topic_name })
+  tags = { Name = local.topic_name }
 }
 
 resource "aws_kms_alias" "alarms" {
@@ -111,7 +138,7 @@ resource "aws_sns_topic" "alarms" {
   display_name      = "${var.name} alarms"
   kms_master_key_id = aws_kms_key.alarms.arn
 
-  tags = merge(var.tags, { Name = local.topic_name })
+  tags = { Name = local.topic_name }
 }
 
 resource "aws_sns_topic_policy" "alarms" {

@@ -5,8 +5,12 @@
 #     (the password parameter, ECS Exec), SQS (the worker's queue), STS.
 # Switchable (enable_vpc_endpoints): dev and staging may leave them off and use NAT.
 
+locals {
+  interface_endpoint_services = ["ecr.api", "ecr.dkr", "logs", "ssm", "sqs", "sts"]
+}
+
 data "aws_vpc_endpoint_service" "interface" {
-  for_each = var.enable_vpc_endpoints ? toset(var.interface_endpoint_services) : toset([])
+  for_each = var.enable_vpc_endpoints ? toset(local.interface_endpoint_services) : toset([])
 
   service      = each.value
   service_type = "Interface"
@@ -27,7 +31,7 @@ resource "aws_vpc_endpoint" "s3" {
   vpc_endpoint_type = "Gateway"
   route_table_ids   = aws_route_table.private[*].id
 
-  tags = merge(var.tags, { Name = "${var.name}-s3" })
+  tags = { Name = "${var.name}-s3" }
 }
 
 resource "aws_security_group" "endpoints" {
@@ -37,7 +41,7 @@ resource "aws_security_group" "endpoints" {
   description = "Interface endpoints of ${var.name}: HTTPS in from the VPC"
   vpc_id      = aws_vpc.this.id
 
-  tags = merge(var.tags, { Name = "${var.name}-endpoints" })
+  tags = { Name = "${var.name}-endpoints" }
 
   lifecycle {
     create_before_destroy = true
@@ -65,5 +69,5 @@ resource "aws_vpc_endpoint" "interface" {
   security_group_ids  = [aws_security_group.endpoints[0].id]
   private_dns_enabled = true
 
-  tags = merge(var.tags, { Name = "${var.name}-${each.key}" })
+  tags = { Name = "${var.name}-${each.key}" }
 }

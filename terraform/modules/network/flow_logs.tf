@@ -9,7 +9,6 @@ resource "aws_cloudwatch_log_group" "flow_logs" {
   name              = "/vpc/${var.name}/flow-logs"
   retention_in_days = var.flow_log_retention_days
 
-  tags = var.tags
 }
 
 data "aws_iam_policy_document" "flow_logs_trust" {
@@ -52,7 +51,6 @@ resource "aws_iam_role" "flow_logs" {
   assume_role_policy   = data.aws_iam_policy_document.flow_logs_trust.json
   permissions_boundary = var.permissions_boundary_arn
 
-  tags = var.tags
 }
 
 resource "aws_iam_role_policy" "flow_logs" {
@@ -73,5 +71,5 @@ resource "aws_flow_log" "this" {
   iam_role_arn             = aws_iam_role.flow_logs[0].arn
   max_aggregation_interval = 60
 
-  tags = merge(var.tags, { Name = var.name })
+  tags = { Name = var.name }
 }

@@ -30,7 +30,7 @@ resource "aws_vpc" "this" {
   enable_dns_support   = true
   enable_dns_hostnames = true
 
-  tags = merge(var.tags, { Name = var.name })
+  tags = { Name = var.name }
 }
 
 # The default security group of the VPC allows all traffic between its members. Nothing should use
@@ -41,13 +41,13 @@ resource "aws_default_security_group" "this" {
   ingress = []
   egress  = []
 
-  tags = merge(var.tags, { Name = "${var.name}-default-deny" })
+  tags = { Name = "${var.name}-default-deny" }
 }
 
 resource "aws_internet_gateway" "this" {
   vpc_id = aws_vpc.this.id
 
-  tags = merge(var.tags, { Name = var.name })
+  tags = { Name = var.name }
 }
 
 ################################################################################
@@ -65,16 +65,16 @@ resource "aws_subnet" "public" {
   # public IP by accident.
   map_public_ip_on_launch = false
 
-  tags = merge(var.tags, {
+  tags = {
     Name = "${var.name}-public-${local.azs[count.index]}"
     Tier = "public"
-  })
+  }
 }
 
 resource "aws_route_table" "public" {
   vpc_id = aws_vpc.this.id
 
-  tags = merge(var.tags, { Name = "${var.name}-public" })
+  tags = { Name = "${var.name}-public" }
 }
 
 resource "aws_route" "public_internet" {
@@ -99,7 +99,7 @@ resource "aws_eip" "nat" {
 
   domain = "vpc"
 
-  tags = merge(var.tags, { Name = "${var.name}-nat-${local.azs[count.index]}" })
+  tags = { Name = "${var.name}-nat-${local.azs[count.index]}" }
 
   depends_on = [aws_internet_gateway.this]
 }
@@ -110,7 +110,7 @@ resource "aws_nat_gateway" "this" {
   allocation_id = aws_eip.nat[count.index].id
   subnet_id     = aws_subnet.public[count.index].id
 
-  tags = merge(var.tags, { Name = "${var.name}-${local.azs[count.index]}" })
+  tags = { Name = "${var.name}-${local.azs[count.index]}" }
 
   depends_on = [aws_internet_gateway.this]
 }
@@ -126,10 +126,10 @@ resource "aws_subnet" "private" {
   cidr_block        = local.private_subnet_cidrs[count.index]
   availability_zone = local.azs[count.index]
 
-  tags = merge(var.tags, {
+  tags = {
     Name = "${var.name}-private-${local.azs[count.index]}"
     Tier = "private"
-  })
+  }
 }
 
 resource "aws_route_table" "private" {
@@ -137,7 +137,7 @@ resource "aws_route_table" "private" {
 
   vpc_id = aws_vpc.this.id
 
-  tags = merge(var.tags, { Name = "${var.name}-private-${local.azs[count.index]}" })
+  tags = { Name = "${var.name}-private-${local.azs[count.index]}" }
 }
 
 resource "aws_route" "private_nat" {
@@ -166,10 +166,10 @@ resource "aws_subnet" "database" {
   cidr_block        = local.database_subnet_cidrs[count.index]
   availability_zone = local.azs[count.index]
 
-  tags = merge(var.tags, {
+  tags = {
     Name = "${var.name}-database-${local.azs[count.index]}"
     Tier = "database"
-  })
+  }
 }
 
 resource "aws_route_table" "database" {
@@ -178,7 +178,7 @@ resource "aws_route_table" "database" {
   # No routes besides the implicit local one; Terraform removes any that get added by hand.
   route = []
 
-  tags = merge(var.tags, { Name = "${var.name}-database" })
+  tags = { Name = "${var.name}-database" }
 }
 
 resource "aws_route_table_association" "database" {

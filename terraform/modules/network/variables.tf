@@ -35,27 +35,10 @@ variable "single_nat_gateway" {
   default     = false
 }
 
-variable "tags" {
-  description = "Tags added to every resource (on top of the provider's default tags)."
-  type        = map(string)
-  default     = {}
-}
-
 variable "enable_vpc_endpoints" {
   description = "Create the S3 gateway endpoint and the interface endpoints (interface_endpoint_services) in the private subnets, so that the tasks reach these AWS services without NAT."
   type        = bool
   default     = false
-}
-
-variable "interface_endpoint_services" {
-  description = "AWS services reached through interface endpoints when enable_vpc_endpoints is set (service names as in com.amazonaws.<region>.<service>)."
-  type        = list(string)
-  default     = ["ecr.api", "ecr.dkr", "logs", "ssm", "sqs", "sts"]
-
-  validation {
-    condition     = alltrue([for s in var.interface_endpoint_services : can(regex("^[a-z0-9.-]+$", s))])
-    error_message = "Each service must be a plain service name such as ecr.api or logs."
-  }
 }
 
 variable "enable_flow_logs" {

@@ -1,6 +1,14 @@
 # AWS WAF in front of the load balancer: AWS's managed common rule set and known-bad-inputs rule
 # set, and a rate-based rule per client IP. One regional web ACL, associated with the ALB.
 
+locals {
+  # Requests one client IP may send in 5 minutes before it is blocked.
+  rate_limit = 3000
+  # The common set blocks request bodies over 8 KB; POST /batches takes CSV batches up to
+  # INGEST_MAX_BATCH_BYTES (its own bearer token and size limit guard it), so that rule only counts.
+  count_only_common_rules = ["SizeRestrictions_BODY"]
+}
+
 resource "aws_wafv2_web_acl" "this" {
   name        = var.name
   description = "rates API: AWS managed common and known-bad-inputs rules, rate limit per IP"
@@ -22,7 +30,7 @@ resource "aws_wafv2_web_acl" "this" {
 
     statement {
       rate_based_statement {
-        limit                 = var.rate_limit
+        limit                 = local.rate_limit
         aggregate_key_type    = "IP"
         evaluation_window_sec = 300
       }
@@ -48,11 +56,8 @@ resource "aws_wafv2_web_acl" "this" {
         vendor_name = "AWS"
         name        = "AWSManagedRulesCommonRuleSet"
 
-        # The common set blocks request bodies over 8 KB; POST /batches takes CSV batches up to
-        # INGEST_MAX_BATCH_BYTES (its own bearer token and size limit guard it), so that one rule
-        # only counts.
         dynamic "rule_action_override" {
-          for_each = var.count_only_common_rules
+          for_each = local.count_only_common_rules
 
           content {
             name = rule_action_override.value
@@ -100,7 +105,7 @@ resource "aws_wafv2_web_acl" "this" {
     sampled_requests_enabled   = true
   }
 
-  tags = merge(var.tags, { Name = var.name })
+  tags = { Name = var.name }
 }
 
 resource "aws_wafv2_web_acl_association" "this" {

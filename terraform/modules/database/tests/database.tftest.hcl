@@ -180,15 +180,6 @@ run "development_without_protections" {
   }
 }
 
-run "rejects_a_postgres_version_past_standard_support" {
-  command = plan
-
-  variables {
-    engine_version = "13"
-  }
-
-  expect_failures = [var.engine_version]
-}
 
 run "rejects_a_password_rds_would_refuse" {
   command = plan

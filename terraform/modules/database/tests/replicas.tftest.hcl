@@ -49,23 +49,10 @@ run "replicas_follow_the_primary_privately_and_encrypted" {
       for r in aws_db_instance.replica :
       r.storage_encrypted && !r.publicly_accessible && r.performance_insights_enabled && r.instance_class == "db.m7g.large"
     ])
-    error_message = "Replicas are private and encrypted like the primary, with the primary's class by default."
+    error_message = "Replicas are private and encrypted like the primary, with the primary's class."
   }
 }
 
-run "replica_class_can_differ" {
-  command = plan
-
-  variables {
-    read_replica_count          = 1
-    read_replica_instance_class = "db.r7g.large"
-  }
-
-  assert {
-    condition     = aws_db_instance.replica[0].instance_class == "db.r7g.large"
-    error_message = "read_replica_instance_class sets the replicas' class."
-  }
-}
 
 run "rejects_too_many_replicas" {
   command = plan

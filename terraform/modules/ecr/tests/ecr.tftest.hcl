@@ -20,6 +20,11 @@ run "secure_defaults" {
   }
 
   assert {
+    condition     = aws_ecr_repository.this.encryption_configuration[0].encryption_type == "AES256"
+    error_message = "Images are encrypted at rest."
+  }
+
+  assert {
     condition     = aws_ecr_repository.this.force_delete == false
     error_message = "A destroy must not delete images by default."
   }
@@ -28,46 +33,31 @@ run "secure_defaults" {
 run "lifecycle_policy_expires_untagged_and_old_images" {
   command = plan
 
-  variables {
-    untagged_image_expiry_days = 3
-    max_image_count            = 20
-  }
-
   assert {
     condition     = [for r in jsondecode(aws_ecr_lifecycle_policy.this.policy).rules : r.selection.tagStatus] == ["untagged", "any"]
     error_message = "The lifecycle policy must expire untagged images first, then old ones."
   }
 
   assert {
-    condition     = jsondecode(aws_ecr_lifecycle_policy.this.policy).rules[0].selection.countNumber == 3
-    error_message = "Untagged images must expire after untagged_image_expiry_days."
+    condition     = jsondecode(aws_ecr_lifecycle_policy.this.policy).rules[0].selection.countNumber == 7
+    error_message = "Untagged images must expire after a week."
   }
 
   assert {
-    condition     = jsondecode(aws_ecr_lifecycle_policy.this.policy).rules[1].selection.countNumber == 20
-    error_message = "Only max_image_count images must be kept."
+    condition     = jsondecode(aws_ecr_lifecycle_policy.this.policy).rules[1].selection.countNumber == 50
+    error_message = "The 50 most recent images must be kept."
   }
 }
 
-run "kms_encryption_when_a_key_is_given" {
+run "force_delete_follows_the_variable" {
   command = plan
 
   variables {
-    kms_key_arn = "arn:aws:kms:eu-central-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+    force_delete = true
   }
 
   assert {
-    condition     = aws_ecr_repository.this.encryption_configuration[0].encryption_type == "KMS"
-    error_message = "A given KMS key must switch the encryption to KMS."
+    condition     = aws_ecr_repository.this.force_delete == true
+    error_message = "force_delete lets a destroy (dev) delete the images."
   }
-}
-
-run "rejects_an_unknown_tag_mutability" {
-  command = plan
-
-  variables {
-    image_tag_mutability = "immutable"
-  }
-
-  expect_failures = [var.image_tag_mutability]
 }

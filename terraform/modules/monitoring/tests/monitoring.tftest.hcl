@@ -48,6 +48,7 @@ variables {
   queue_name              = "rates-test-ingest"
   dlq_name                = "rates-test-ingest-dlq"
   metrics_namespace       = "rates-test"
+  batch_deadline_seconds  = 600
 }
 
 run "topic_is_encrypted_and_cloudwatch_may_use_it" {
@@ -86,7 +87,7 @@ run "topic_is_encrypted_and_cloudwatch_may_use_it" {
   }
 
   assert {
-    condition     = length(aws_sns_topic_subscription.email) == 0 && output.email_subscription == false
+    condition     = length(aws_sns_topic_subscription.email) == 0
     error_message = "Without alarm_email there is no subscription."
   }
 }
@@ -113,19 +114,19 @@ run "every_alarm_notifies_and_explains_what_to_do" {
   command = plan
 
   assert {
-    condition = toset(keys(output.alarm_names)) == toset([
+    condition = toset(keys(local.alarm_names)) == toset([
       "alb_5xx", "target_5xx_rate", "response_time_p99", "unhealthy_hosts", "healthy_hosts",
       "api_cpu", "api_memory", "worker_cpu", "worker_memory",
       "db_cpu", "db_free_storage", "db_connections", "db_read_latency", "db_write_latency",
       "queue_oldest_message", "dlq_messages", "worker_errors",
-      "rates_p99", "batch_duration", "rejected_batches",
+      "rates_p99", "batch_duration", "rejected_batches", "staged_batch_age",
       "api_5xx_ratio", "cache_hit_ratio", "db_pool_wait", "db_pool_saturation", "ingest_lag",
     ])
     error_message = "The module must define exactly the expected alarms."
   }
 
   assert {
-    condition     = output.alarm_names["target_5xx_rate"] == "rates-test-target-5xx-rate" && output.alarm_names["db_free_storage"] == "rates-test-db-free-storage"
+    condition     = local.alarm_names["target_5xx_rate"] == "rates-test-target-5xx-rate" && local.alarm_names["db_free_storage"] == "rates-test-db-free-storage"
     error_message = "Alarms are named <name>-<key with hyphens>."
   }
 
@@ -251,6 +252,7 @@ run "treat_missing_data_is_chosen_per_alarm" {
       rates_p99            = "notBreaching"
       batch_duration       = "notBreaching"
       rejected_batches     = "notBreaching"
+      staged_batch_age     = "notBreaching"
     }
     error_message = "Missing data must be treated as documented for each alarm."
   }
@@ -286,7 +288,7 @@ run "dashboard_covers_every_part" {
   }
 
   assert {
-    condition = length(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets[0].properties.alarms) == 25 && alltrue([
+    condition = length(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets[0].properties.alarms) == 26 && alltrue([
       for a in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets[0].properties.alarms : startswith(a, "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:rates-test-")
     ])
     error_message = "The alarm widget must show every alarm."
@@ -367,6 +369,47 @@ run "application_alarms_watch_the_published_series" {
       for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : [for m in w.properties.metrics : m[0] if can(tostring(m[0]))] if w.type == "metric"
     ]), "rates-test-app")
     error_message = "The dashboard shows the application's metrics."
+  }
+}
+
+# The batch deadline (INGEST_MAX_BATCH_DURATION) sets three alarms: a multi-part batch still
+# staging its parts past it, a loaded batch that took half of it, and a notification waiting
+# longer than twice the queue's visibility timeout (the deadline plus 5 minutes).
+run "batch_alarms_follow_the_deadline" {
+  command = plan
+
+  variables {
+    batch_deadline_seconds = 1800
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.single["staged_batch_age"].alarm_name == "rates-test-staged-batch-age" &&
+      aws_cloudwatch_metric_alarm.single["staged_batch_age"].namespace == "rates-test" &&
+      aws_cloudwatch_metric_alarm.single["staged_batch_age"].metric_name == "rates_ingest_staged_batch_age_seconds" &&
+      aws_cloudwatch_metric_alarm.single["staged_batch_age"].dimensions == tomap({ Service = "rates-test-worker" }) &&
+      aws_cloudwatch_metric_alarm.single["staged_batch_age"].statistic == "Maximum" &&
+      aws_cloudwatch_metric_alarm.single["staged_batch_age"].comparison_operator == "GreaterThanThreshold" &&
+      aws_cloudwatch_metric_alarm.single["staged_batch_age"].threshold == 1800
+    )
+    error_message = "The staged-batch-age alarm fires when the worker's oldest staging batch is older than the batch deadline."
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.single["batch_duration"].threshold == 900 &&
+      aws_cloudwatch_metric_alarm.single["queue_oldest_message"].threshold == 4200
+    )
+    error_message = "A loaded batch fires at half the deadline, a waiting notification at twice the visibility timeout."
+  }
+
+  assert {
+    condition = anytrue(flatten([
+      for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : [
+        for m in w.properties.metrics : try(m[0] == "rates-test" && m[1] == "rates_ingest_staged_batch_age_seconds" && m[2] == "Service" && m[3] == "rates-test-worker", false)
+      ] if w.type == "metric"
+    ]))
+    error_message = "The dashboard shows the worker's oldest staging batch."
   }
 }
 

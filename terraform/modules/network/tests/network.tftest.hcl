@@ -36,7 +36,7 @@ run "single_nat_gateway_over_two_zones" {
   }
 
   assert {
-    condition     = output.azs == tolist(["eu-central-1a", "eu-central-1b"])
+    condition     = local.azs == tolist(["eu-central-1a", "eu-central-1b"])
     error_message = "The subnets must use the first az_count zones."
   }
 
@@ -84,9 +84,9 @@ run "subnets_do_not_overlap_and_stay_private" {
 
   assert {
     condition = length(distinct(concat(
-      output.public_subnet_cidr_blocks,
-      output.private_subnet_cidr_blocks,
-      output.database_subnet_cidr_blocks,
+      local.public_subnet_cidrs,
+      local.private_subnet_cidrs,
+      local.database_subnet_cidrs,
     ))) == 9
     error_message = "The subnet CIDR blocks must all differ."
   }
@@ -97,7 +97,7 @@ run "subnets_do_not_overlap_and_stay_private" {
   }
 
   assert {
-    condition     = output.database_subnet_cidr_blocks == tolist(["10.10.200.0/24", "10.10.201.0/24", "10.10.202.0/24"])
+    condition     = local.database_subnet_cidrs == tolist(["10.10.200.0/24", "10.10.201.0/24", "10.10.202.0/24"])
     error_message = "The database subnets must follow the documented plan."
   }
 }
@@ -185,7 +185,7 @@ run "endpoints_can_be_off" {
   }
 
   assert {
-    condition     = length(aws_vpc_endpoint.interface) == 0 && length(aws_vpc_endpoint.s3) == 0 && length(aws_security_group.endpoints) == 0 && output.vpc_endpoint_ids == {}
+    condition     = length(aws_vpc_endpoint.interface) == 0 && length(aws_vpc_endpoint.s3) == 0 && length(aws_security_group.endpoints) == 0
     error_message = "With enable_vpc_endpoints off there is no endpoint."
   }
 }

@@ -41,7 +41,7 @@ run "managed_rules_and_rate_limit_on_the_alb" {
         for s in r.statement : [for b in s.rate_based_statement : [b.limit, b.aggregate_key_type]]
       ] if r.name == "rate-limit-per-ip"
     ] == [[[[3000, "IP"]]]]
-    error_message = "The rate rule counts requests per client IP, 3000 in 5 minutes by default."
+    error_message = "The rate rule counts requests per client IP, 3000 in 5 minutes."
   }
 
   assert {
@@ -59,14 +59,4 @@ run "managed_rules_and_rate_limit_on_the_alb" {
     condition     = aws_wafv2_web_acl_association.this.resource_arn == var.load_balancer_arn
     error_message = "The web ACL is associated with the load balancer."
   }
-}
-
-run "rejects_a_rate_limit_below_the_minimum" {
-  command = plan
-
-  variables {
-    rate_limit = 5
-  }
-
-  expect_failures = [var.rate_limit]
 }
