@@ -150,6 +150,12 @@ func (l *Loader) revertTx(ctx context.Context, tx pgx.Tx, id int64, res RevertRe
 	var contentKey, rowsKey *string
 	var revertedAt *time.Time
 	var duplicateOf int64
+	// A batch staging is refused before any lock: its row is held by the parts in flight, which
+	// the row lock below would wait for.
+	var before Status
+	if err := tx.QueryRow(ctx, `SELECT status FROM batches WHERE id = $1`, id).Scan(&before); err == nil && before == StatusStaging {
+		return res, &RevertRefusedError{BatchID: id, Reason: "its parts are being staged and nothing of it is visible yet; revert it once it is loaded"}
+	}
 	if err := lockReferenceRows(ctx, tx, id); err != nil {
 		return res, err
 	}
@@ -174,8 +180,10 @@ func (l *Loader) revertTx(ctx context.Context, tx pgx.Tx, id int64, res RevertRe
 		res.Status = "unchanged"
 		res.Message = fmt.Sprintf("batch %d was already %s at %s: nothing to do", id, status, revertedAt.UTC().Format(time.RFC3339))
 		return res, nil
-	case StatusRejected:
-		return refuse("it was rejected and loaded nothing")
+	case StatusRejected, StatusFailed:
+		return refuse(fmt.Sprintf("it was %s and loaded nothing", status))
+	case StatusStaging:
+		return refuse("its parts are being staged and nothing of it is visible yet; revert it once it is loaded")
 	case StatusDuplicate:
 		return refuse(fmt.Sprintf("it is a duplicate of batch %d and loaded nothing; revert batch %d to take that content out", duplicateOf, duplicateOf))
 	}

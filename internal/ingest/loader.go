@@ -39,6 +39,11 @@ const (
 	// replaces took some of its rows out (Result.DisplacedBy). Nothing was written; it is
 	// recorded as a duplicate.
 	StatusDisplaced Status = "displaced"
+	// StatusStaging is a multi-part batch whose parts are being staged: nothing of it is
+	// visible yet. StatusFailed is one that ended before its publish for a reason other than its
+	// content (its deadline passed, a seed replaced the data): nothing of it was loaded.
+	StatusStaging Status = "staging"
+	StatusFailed  Status = "failed"
 )
 
 // Report explains a rejected batch.
@@ -192,11 +197,14 @@ const (
 	insertPricesSQL = `INSERT INTO prices (orig_code, dest_code, day, price, batch_id)
 		SELECT orig_code, dest_code, day, price, $1::bigint FROM ingest_rows ORDER BY orig_code, dest_code, day`
 
-	// displaceSQL takes out every price on the route-days of the batch and keeps it, with the
-	// replacing batch's id, for a revert.
+	// displaceSQL takes out every published price on the route-days of the batch (the rule of
+	// the view published_prices) and keeps it, with the replacing batch's id, for a revert. The
+	// rows of a batch still staging stay: they are not published yet, and their publish comes
+	// after this replace, as an append that follows it would.
 	displaceSQL = `WITH keys AS (SELECT DISTINCT orig_code, dest_code, day FROM ingest_rows),
 		moved AS (DELETE FROM prices p USING keys k
 			WHERE p.orig_code = k.orig_code AND p.dest_code = k.dest_code AND p.day = k.day
+			  AND (p.batch_id IS NULL OR p.batch_id <> ALL (ARRAY(SELECT b.id FROM batches b WHERE b.status = 'staging')))
 			RETURNING p.orig_code, p.dest_code, p.day, p.price, p.batch_id)
 		INSERT INTO prices_displaced (displaced_by, orig_code, dest_code, day, price, batch_id)
 		SELECT $1, orig_code, dest_code, day, price, batch_id FROM moved`
