@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"rates/internal/batchstore"
 	"rates/internal/domain"
 	"rates/internal/metrics"
 	"rates/internal/seed"
@@ -127,6 +128,8 @@ type Loader struct {
 	metrics     *metrics.Metrics
 	limits      Limits
 	days        domain.DayWindow
+	// parts stages and publishes multi-part batches.
+	parts *batchstore.Store
 	// beforeInsert, when set, runs between the checks and the insert; tests use it to act
 	// while the batch's locks are held.
 	beforeInsert func()
@@ -143,8 +146,13 @@ func NewLoader(pool *pgxpool.Pool, opts LoaderOptions, log *slog.Logger) *Loader
 	if opts.Days == (domain.DayWindow{}) {
 		opts.Days = domain.DefaultDayWindow
 	}
-	return &Loader{pool: pool, log: log, maxErrors: opts.MaxErrors, maxDuration: opts.MaxDuration,
+	l := &Loader{pool: pool, log: log, maxErrors: opts.MaxErrors, maxDuration: opts.MaxDuration,
 		observe: opts.Observe, metrics: opts.Metrics, limits: opts.Limits.orDefaults(), days: opts.Days}
+	if pool != nil {
+		// Every option is set above: New fails on a missing one only.
+		l.parts, _ = batchstore.New(pool, batchstore.Options{MaxErrors: opts.MaxErrors, MaxBatchDuration: opts.MaxDuration, Identity: CombineDigests})
+	}
+	return l
 }
 
 // MaxDuration is the deadline of one load.
