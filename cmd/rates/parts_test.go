@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,10 +17,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/jackc/pgx/v5"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"rates/internal/ingest"
 	"rates/internal/testing/pgserver"
+	"rates/internal/testing/sqsfake"
 )
 
 // partCSV is a part of rows prices on CNSHA -> NLRTM in March 2026, priced from base: parts
@@ -238,5 +246,153 @@ func TestKilledParallelIngestResumesAndLoadsOnce(t *testing.T) {
 	}
 	if n := db.int(`SELECT count(*) FROM prices WHERE day BETWEEN '2026-03-01' AND '2026-03-28' AND orig_code = 'CNSHA' AND dest_code = 'NLRTM' AND batch_id = $1`, id); n != parts*rows {
 		t.Fatalf("%d rows of the batch after the duplicate, want %d", n, parts*rows)
+	}
+}
+
+// Worker processes (`rates worker`) share the parts of one multi-part batch through the S3 and
+// SQS stand-ins: the first registers the batch from its manifest's event and announces its parts,
+// and is killed (kill -9) while it stages one; two more workers take the other parts and the
+// dead worker's, which comes back once its visibility ends. The batch is published once, with
+// every part staged once.
+func TestWorkerProcessesShareThePartsOfABatch(t *testing.T) {
+	ctx := context.Background()
+	url := pgserver.NewDatabase(t, srv)
+	env := map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "warn", "MIGRATE_ON_START": "true"}
+	if out, err := ratesCmd(t, env, "seed", "--file", defaultDump); err != nil {
+		t.Fatalf("seed: %v\n%s", err, out)
+	}
+	db := newDBCheck(t, url)
+	checkClientsOften(t, db.conn, url)
+	st := newStandIns(t)
+	const parts, rows = 6, 100_000
+	man := ingest.Manifest{}
+	for i := range parts {
+		data := partCSV(rows, 1000*(i+1))
+		key := fmt.Sprintf("incoming/parts/b/part-%d.csv", i+1)
+		st.put(ctx, key, data)
+		sum := sha256.Sum256(data)
+		man.Parts = append(man.Parts, ingest.ManifestPart{Key: key, SHA256: hex.EncodeToString(sum[:])})
+	}
+	data, err := json.Marshal(man)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.send(ctx, st.event(st.put(ctx, "incoming/manifests/b.json", data)))
+
+	first := startProc(t, st.workerEnv(url), "worker")
+	deadline := time.Now().Add(90 * time.Second)
+	for !activeWrite(t, db.conn) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first worker never staged a part\n%s", first.output)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := first.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.wait(t, 10*time.Second)
+	if n := db.int(`SELECT count(*) FROM batches WHERE status = 'staging'`); n != 1 {
+		t.Fatalf("%d staging batches after the first worker's death, want 1", n)
+	}
+	others := []*proc{startProc(t, st.workerEnv(url), "worker"), startProc(t, st.workerEnv(url), "worker")}
+	deadline = time.Now().Add(180 * time.Second)
+	for db.int(`SELECT count(*) FROM batches WHERE status = 'loaded' AND source_kind = 's3'`) != 1 || !st.drained() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the batch was not published by the other workers: queue %+v\n%s\n%s", st.fake.Stats(st.queue), others[0].output, others[1].output)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	id := db.int(`SELECT id FROM batches WHERE status = 'loaded' AND source_kind = 's3'`)
+	if n := db.int(`SELECT count(*) FROM prices WHERE batch_id = $1`, id); n != parts*rows {
+		t.Fatalf("%d rows of the batch in prices, want %d (each part once)", n, parts*rows)
+	}
+	if n := db.int(`SELECT count(*) FROM batch_parts WHERE batch_id = $1 AND status = 'staged' AND rows = $2`, id, rows); n != parts {
+		t.Fatalf("%d parts staged whole, want %d", n, parts)
+	}
+	if n := db.int(`SELECT count(*) FROM batch_parts WHERE batch_id = $1 AND attempts > 1`, id); n == 0 {
+		t.Fatal("no part was attempted twice: the first worker died between parts, not in one")
+	}
+	for i, w := range others {
+		if !strings.Contains(w.output.String(), `"msg":"part settled"`) {
+			t.Errorf("worker %d staged no part:\n%s", i+2, w.output)
+		}
+		_ = w.cmd.Process.Signal(os.Interrupt)
+		if err := w.wait(t, 30*time.Second); err != nil {
+			t.Errorf("worker %d exit: %v\n%s", i+2, err, w.output)
+		}
+	}
+	if dead := st.fake.Messages(st.dlq); len(dead) != 0 {
+		t.Fatalf("dead-letter queue holds %+v, want nothing", dead)
+	}
+}
+
+// standIns are the S3 (gofakes3) and SQS (sqsfake) stand-ins `rates worker` talks to.
+type standIns struct {
+	t          *testing.T
+	s3url      string
+	fake       *sqsfake.Server
+	queue, dlq string
+	s3         *s3.Client
+	sqs        *sqs.Client
+}
+
+const standInBucket = "rates-ingest"
+
+func newStandIns(t *testing.T) *standIns {
+	t.Helper()
+	s3srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	t.Cleanup(s3srv.Close)
+	fake := sqsfake.New()
+	t.Cleanup(fake.Close)
+	dlq, err := fake.CreateQueue("ingest-dlq", sqsfake.QueueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue, err := fake.CreateQueue("ingest", sqsfake.QueueOptions{VisibilityTimeout: 3 * time.Second, DeadLetterQueue: "ingest-dlq", MaxReceiveCount: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	st := &standIns{t: t, s3url: s3srv.URL, fake: fake, queue: queue, dlq: dlq,
+		s3:  s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.BaseEndpoint, o.UsePathStyle = aws.String(s3srv.URL), true }),
+		sqs: sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(fake.URL()) })}
+	if _, err := st.s3.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(standInBucket)}); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// put uploads an object and returns the event record S3 would send for it.
+func (st *standIns) put(ctx context.Context, key string, data []byte) string {
+	st.t.Helper()
+	out, err := st.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(standInBucket), Key: aws.String(key), Body: bytes.NewReader(data)})
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	return fmt.Sprintf(`{"eventVersion":"2.1","eventSource":"aws:s3","eventTime":"%s","eventName":"ObjectCreated:Put",`+
+		`"s3":{"bucket":{"name":%q},"object":{"key":%q,"size":%d,"eTag":%q}}}`,
+		time.Now().UTC().Format(time.RFC3339Nano), standInBucket, key, len(data), strings.Trim(aws.ToString(out.ETag), `"`))
+}
+
+func (st *standIns) event(records ...string) string {
+	return `{"Records":[` + strings.Join(records, ",") + `]}`
+}
+
+func (st *standIns) send(ctx context.Context, body string) {
+	st.t.Helper()
+	if _, err := st.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(st.queue), MessageBody: aws.String(body)}); err != nil {
+		st.t.Fatal(err)
+	}
+}
+
+func (st *standIns) drained() bool { return st.fake.Stats(st.queue) == sqsfake.Stats{} }
+
+// workerEnv is the environment of a `rates worker` on url and the stand-ins.
+func (st *standIns) workerEnv(url string) map[string]string {
+	return map[string]string{
+		"DATABASE_URL": url, "LOG_LEVEL": "info", "INGEST_QUEUE_URL": st.queue, "INGEST_WAIT_TIME": "1",
+		"INGEST_VISIBILITY_TIMEOUT": "3s", "INGEST_S3_PATH_STYLE": "true",
+		"AWS_ENDPOINT_URL_SQS": st.fake.URL(), "AWS_ENDPOINT_URL_S3": st.s3url, "AWS_REGION": "us-east-1",
+		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
 	}
 }
