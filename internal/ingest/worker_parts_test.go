@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -57,19 +58,34 @@ func TestWorkerRedeliveredManifestAnnouncesPendingParts(t *testing.T) {
 }
 
 // A message of this service's type but of a version this worker does not read is never half
-// understood: it is left in the queue and lands in the dead-letter queue, changing nothing.
+// understood: it is left in the queue and lands in the dead-letter queue, and the part it names
+// stays pending.
 func TestWorkerRefusesPartMessagesOfAnotherVersion(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	p := newPipeline(t, newDB(t), false)
+	part := csvOf(Header, "PT001,PT002,2024-07-01,100")
+	p.upload("incoming/parts/v/a.csv", part)
+	rec := p.upload("incoming/manifests/v.json", manifestOfParts(t, ManifestPart{Key: "incoming/parts/v/a.csv", SHA256: sha(part)}))
+	refs, err := ParseS3Event(event(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := p.read("incoming/manifests/v.json")
+	reg, err := p.loader.RegisterManifest(ctx, refs[0].Source(), data, nil)
+	if err != nil || reg.Status != StatusStaging {
+		t.Fatalf("register: %+v, %v", reg, err)
+	}
 	p.start(p.sqs, p.config())
-	body := `{"type":"rates.batch-part","version":2,"batch_id":1,"part":1,"bucket":"rates-ingest","manifest":"incoming/manifests/x.json"}`
+	body := fmt.Sprintf(`{"type":"rates.batch-part","version":2,"batch_id":%d,"part":1,"bucket":%q,"manifest":"incoming/manifests/v.json"}`,
+		reg.BatchID, p.bucket)
 	p.send(body)
 	eventually(t, 60*time.Second, "redrive to the dead-letter queue", func() bool { return len(p.fake.Messages(p.dlq)) == 1 })
 	if got := p.fake.Messages(p.dlq)[0]; got.Body != body {
 		t.Fatalf("dead-letter queue holds %+v, want the message as sent", got)
 	}
-	if n := p.count(`SELECT count(*) FROM batches`); n != 0 {
-		t.Fatalf("%d batches, want none", n)
+	if n := p.count(`SELECT count(*) FROM batch_parts WHERE batch_id = $1 AND status = 'pending' AND attempts = 0`, reg.BatchID); n != 1 {
+		t.Fatal("the part named by a message of another version was attempted")
 	}
 }
 
