@@ -496,9 +496,16 @@ func printBatch(stdout io.Writer, b ingest.BatchInfo) error {
 	if b.RevertedAt != nil {
 		fmt.Fprintf(tw, "%s\t%s\n", b.Status, b.RevertedAt.UTC().Format(time.RFC3339))
 	}
+	for _, p := range b.Parts {
+		fmt.Fprintf(tw, "part %d\t%s: %s, %d rows, %d attempts\n", p.Part, p.Key, p.Status, p.Rows, p.Attempts)
+	}
 	if b.Report != nil {
 		for _, e := range b.Report.Errors {
-			fmt.Fprintf(tw, "error\tline %d %s: %s\n", e.Line, e.Column, e.Reason)
+			where := ""
+			if e.Part != "" {
+				where = e.Part + " "
+			}
+			fmt.Fprintf(tw, "error\t%sline %d %s: %s\n", where, e.Line, e.Column, e.Reason)
 		}
 	}
 	return tw.Flush()

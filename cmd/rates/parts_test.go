@@ -114,6 +114,15 @@ func TestParallelIngestBadRowInLastPartRejectsAll(t *testing.T) {
 	if after := db.fingerprint(); after != before {
 		t.Fatal("prices or price_daily changed by a rejected batch")
 	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"batches", "show", fmt.Sprint(got.BatchID), "--json"}, env, &out, io.Discard); err != nil {
+		t.Fatalf("batches show: %v", err)
+	}
+	var shown ingest.BatchInfo
+	if err := json.Unmarshal(out.Bytes(), &shown); err != nil || len(shown.Parts) != 3 || shown.Parts[2].Status != "bad" ||
+		shown.Parts[2].Key != "part-3.csv" || shown.Parts[0].Status != "checked" && shown.Parts[0].Status != "staged" {
+		t.Fatalf("batches show of the rejected batch: %+v (%v), want its 3 parts, the last bad", shown.Parts, err)
+	}
 }
 
 // A replace staged in parts by two loaders, then reverted: the tables are exactly as before.

@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rates/internal/batchstore"
 )
 
 // BatchInfo is one batch as `rates batches show` and GET /batches/{id} present it.
@@ -39,6 +41,19 @@ type BatchInfo struct {
 	RevertedAt    *time.Time       `json:"reverted_at,omitempty"`
 	RevertReason  string           `json:"revert_reason,omitempty"`
 	Report        *Report          `json:"report,omitempty"`
+	// Parts are the parts of a multi-part batch staged side by side, in the manifest's order.
+	Parts []BatchPart `json:"parts,omitempty"`
+}
+
+// BatchPart is one part of a multi-part batch: pending until a loader settles it, then staged,
+// checked (sound, beside a bad part) or bad. Attempts counts the loaders that took it, those
+// that died included.
+type BatchPart struct {
+	Part     int    `json:"part"`
+	Key      string `json:"key"`
+	Status   string `json:"status"`
+	Rows     int64  `json:"rows"`
+	Attempts int    `json:"attempts"`
 }
 
 // ErrBatchNotFound is returned for a batch id that does not exist.
@@ -79,6 +94,19 @@ func (l *Loader) Batch(ctx context.Context, id int64) (BatchInfo, error) {
 	}
 	if err != nil {
 		return b, fmt.Errorf("read batch %d: %w", id, err)
+	}
+	if l.parts == nil || b.Kind != DataPrices || b.SourceKind == KindAPI {
+		return b, nil
+	}
+	parts, err := l.parts.Parts(ctx, id)
+	if errors.Is(err, batchstore.ErrNoBatch) {
+		return b, nil // a single file
+	}
+	if err != nil {
+		return b, err
+	}
+	for _, p := range parts {
+		b.Parts = append(b.Parts, BatchPart{Part: p.Part, Key: p.Key, Status: p.Status, Rows: p.Rows, Attempts: p.Attempts})
 	}
 	return b, nil
 }
