@@ -52,8 +52,8 @@ func parsePartMessage(body string) (msg PartMessage, ok bool, err error) {
 	var probe struct {
 		Type *string `json:"type"`
 	}
-	if json.Unmarshal([]byte(body), &probe) != nil || probe.Type == nil {
-		return msg, false, nil
+	if err := json.Unmarshal([]byte(body), &probe); err != nil || probe.Type == nil {
+		return msg, false, nil //nolint:nilerr // not this service's message: the S3 event parser judges it
 	}
 	if err := json.Unmarshal([]byte(body), &msg); err != nil {
 		return msg, true, fmt.Errorf("message of type %s: %w", quote(*probe.Type), err)

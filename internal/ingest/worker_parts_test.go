@@ -113,7 +113,7 @@ func TestWorkerSweepFailsABatchPastItsDeadline(t *testing.T) {
 	if err != nil || reg.Status != StatusStaging {
 		t.Fatalf("register: %+v, %v", reg, err)
 	}
-	res, err := p.loader.StagePart(ctx, reg.BatchID, 1, func(ctx context.Context, key string) (io.ReadCloser, error) {
+	res, err := p.loader.StagePart(ctx, reg.BatchID, 1, func(context.Context, string) (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(part1)), nil
 	})
 	if err != nil || res.Outcome != "staged" {
