@@ -187,7 +187,7 @@ func (l *Loader) revertTx(ctx context.Context, tx pgx.Tx, id int64, res RevertRe
 	if err := lockReferenceRows(ctx, tx, id); err != nil {
 		return res, err
 	}
-	// Before the batch's row lock: a replace takes takeOutLock first too, and then locks the
+	// Before the batch's row lock: a replace takes the take-out lock first too, and then locks the
 	// records of the batches it displaces (foreign keys of prices_displaced).
 	if err := lockTakeOuts(ctx, tx); err != nil {
 		return res, err
@@ -223,8 +223,8 @@ func (l *Loader) revertTx(ctx context.Context, tx pgx.Tx, id int64, res RevertRe
 		if key == nil {
 			continue
 		}
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", contentLockNamespace+*key); err != nil {
-			return res, fmt.Errorf("wait for the content lock: %w", err)
+		if err := batchstore.LockContent(ctx, tx, *key); err != nil {
+			return res, err
 		}
 	}
 	if DataKind(kind) == DataPrices {

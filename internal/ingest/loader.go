@@ -23,7 +23,6 @@ import (
 	"rates/internal/batchstore"
 	"rates/internal/domain"
 	"rates/internal/metrics"
-	"rates/internal/seed"
 )
 
 // Status is the outcome of a batch, or what became of it later.
@@ -237,28 +236,7 @@ const (
 		WHERE id = $1`
 )
 
-// Advisory lock namespaces: per source key, per content, apart from any other advisory lock user.
-const (
-	lockNamespace        = "rates.ingest:"
-	contentLockNamespace = "rates.ingest.content:"
-)
-
-// takeOutLock is the advisory lock of the writers that take rows out of prices by what they
-// find there: replace batches and reverts. Under READ COMMITTED a DELETE that waits for another
-// transaction's rows does not see the rows that transaction inserted, so two replaces of one
-// route-day running together would both keep their rows, and a replace running beside the
-// revert of another would keep the rows the revert put back. Taken before the DELETE, the lock
-// makes the later one start after the earlier one committed. Appends do not take it: what they
-// add, a replace that follows takes out.
-const takeOutLock = "rates.ingest.take-out"
-
-// lockTakeOuts waits for the replaces and reverts in progress (see takeOutLock).
-func lockTakeOuts(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", takeOutLock); err != nil {
-		return fmt.Errorf("wait for the replaces and reverts in progress: %w", err)
-	}
-	return nil
-}
+func lockTakeOuts(ctx context.Context, tx pgx.Tx) error { return batchstore.LockTakeOut(ctx, tx) }
 
 // Load reads the batch from r and either applies all of it or nothing. A batch with bad data
 // is not an error: it is recorded and returned with StatusRejected and a report. Content
@@ -316,9 +294,9 @@ func (l *Loader) begin(ctx context.Context, conn *pgxpool.Conn) (pgx.Tx, error) 
 		l.rollback(ctx, tx)
 		return nil, fmt.Errorf("set timeouts: %w", err)
 	}
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", seed.LockKey); err != nil {
+	if err := batchstore.LockBatchWriter(ctx, tx); err != nil {
 		l.rollback(ctx, tx)
-		return nil, fmt.Errorf("wait for a running seed: %w", err)
+		return nil, err
 	}
 	return tx, nil
 }
@@ -425,8 +403,8 @@ func (l *Loader) commitDuplicate(ctx context.Context, tx pgx.Tx, src Source, res
 	// Both keys, in this order, as a revert takes them: loads of the same rows, or of the same
 	// bytes, and the revert of a batch that holds them, take turns.
 	for _, key := range []string{contentKey(src.Data, res.SHA256), src.Data.rowsKey(res.RowsDigest)} {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", contentLockNamespace+key); err != nil {
-			return res, false, fmt.Errorf("wait for the content lock: %w", err)
+		if err := batchstore.LockContent(ctx, tx, key); err != nil {
+			return res, false, err
 		}
 	}
 	first, ok, err := findContent(ctx, tx, src, res)
@@ -564,8 +542,8 @@ func lockDelivery(ctx context.Context, tx pgx.Tx, src Source) (Result, bool, err
 	if src.Key == "" {
 		return Result{}, false, nil
 	}
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lockNamespace+src.Key); err != nil {
-		return Result{}, false, fmt.Errorf("wait for the batch lock: %w", err)
+	if err := batchstore.LockDelivery(ctx, tx, src.Key); err != nil {
+		return Result{}, false, err
 	}
 	return findRecord(ctx, tx, findByKeySQL, src, src.Key)
 }

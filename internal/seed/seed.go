@@ -22,16 +22,12 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"rates/internal/batchstore"
 	"rates/internal/copystream"
 	"rates/internal/domain"
 	"rates/internal/pgdump"
 	"rates/internal/store"
 )
-
-// LockKey is the advisory lock that serialises seeding across all instances sharing a
-// database. The seeder holds it exclusively; batch loads and reverts hold it shared, so none
-// runs while a seed replaces the data.
-const LockKey int64 = 0x7261746573_01 // "rates" + 1
 
 // ErrDataDiffers is returned when the database already holds data from another dump and
 // Replace was not asked for.
@@ -141,8 +137,8 @@ func (s *Seeder) applyFile(ctx context.Context, path string, opts Options) (Resu
 // applied last, asked again without Replace, is skipped; other data without Replace is refused
 // with ErrDataDiffers.
 func (s *Seeder) lockAndCheck(ctx context.Context, run *importRun, opts Options) (skip bool, err error) {
-	if _, err := run.tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", LockKey); err != nil {
-		return false, fmt.Errorf("wait for the seed lock: %w", err)
+	if err := batchstore.LockSeed(ctx, run.tx); err != nil {
+		return false, err
 	}
 	current, hasData, err := currentState(ctx, run.tx)
 	if err != nil {

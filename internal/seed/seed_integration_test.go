@@ -429,7 +429,7 @@ func TestCancelledSeedLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = lock.Rollback(ctx) }()
-	if _, err := lock.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", seed.LockKey); err != nil {
+	if _, err := lock.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", batchstore.SeedLock); err != nil {
 		t.Fatal(err)
 	}
 
