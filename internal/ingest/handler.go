@@ -171,7 +171,9 @@ func (h *BatchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "not found")
 		return
 	}
-	rest, hasID := strings.CutPrefix(r.URL.Path, "/batches/")
+	// The router's pattern /batches/{id} names the batch; POST /batches has none.
+	rest := r.PathValue("id")
+	hasID := rest != ""
 	allowed := http.MethodPost
 	if hasID {
 		allowed = "GET, DELETE"
