@@ -154,9 +154,6 @@ func NewLoader(pool *pgxpool.Pool, opts LoaderOptions, log *slog.Logger) *Loader
 	return l
 }
 
-// MaxDuration is the deadline of one load.
-func (l *Loader) MaxDuration() time.Duration { return l.maxDuration }
-
 // The staging table lives and dies with the transaction; the line column lets the set-based
 // checks report where a bad row was. A field that failed the checks in Go arrives as NULL.
 const (
