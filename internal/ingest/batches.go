@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -16,33 +15,34 @@ import (
 	"rates/internal/batchstore"
 )
 
-// BatchInfo is one batch as `rates batches show` and GET /batches/{id} present it.
+// BatchInfo is one batch as `rates batches show` and GET /batches/{id} present it, scanned by
+// column name from batchInfoSQL.
 type BatchInfo struct {
-	ID         int64    `json:"batch_id"`
-	Kind       DataKind `json:"kind"`
-	Mode       Mode     `json:"mode"`
-	Status     Status   `json:"status"`
-	SourceKind Kind     `json:"source_kind"`
-	Source     string   `json:"source"`
-	SourceKey  string   `json:"source_key,omitempty"`
-	SHA256     string   `json:"sha256"`
+	ID         int64    `json:"batch_id" db:"id"`
+	Kind       DataKind `json:"kind" db:"kind"`
+	Mode       Mode     `json:"mode" db:"mode"`
+	Status     Status   `json:"status" db:"status"`
+	SourceKind Kind     `json:"source_kind" db:"source_kind"`
+	Source     string   `json:"source" db:"source"`
+	SourceKey  string   `json:"source_key,omitempty" db:"source_key"`
+	SHA256     string   `json:"sha256" db:"sha256"`
 	// RowsDigest is the digest of the rows (see RowDigest) of a batch that loaded.
-	RowsDigest    string           `json:"rows_digest,omitempty"`
-	Rows          int64            `json:"rows"`
-	BadRows       int64            `json:"bad_rows"`
-	Bytes         int64            `json:"bytes"`
-	DisplacedRows int64            `json:"displaced_rows"`
-	DuplicateOf   int64            `json:"duplicate_of,omitempty"`
-	ReceivedAt    *time.Time       `json:"received_at,omitempty"`
-	StartedAt     time.Time        `json:"started_at"`
-	FinishedAt    time.Time        `json:"finished_at"`
-	DurationMS    int64            `json:"duration_ms"`
-	Timings       map[string]int64 `json:"timings"`
-	RevertedAt    *time.Time       `json:"reverted_at,omitempty"`
-	RevertReason  string           `json:"revert_reason,omitempty"`
-	Report        *Report          `json:"report,omitempty"`
+	RowsDigest    string           `json:"rows_digest,omitempty" db:"rows_digest"`
+	Rows          int64            `json:"rows" db:"rows"`
+	BadRows       int64            `json:"bad_rows" db:"bad_rows"`
+	Bytes         int64            `json:"bytes" db:"bytes"`
+	DisplacedRows int64            `json:"displaced_rows" db:"displaced_rows"`
+	DuplicateOf   int64            `json:"duplicate_of,omitempty" db:"duplicate_of"`
+	ReceivedAt    *time.Time       `json:"received_at,omitempty" db:"received_at"`
+	StartedAt     time.Time        `json:"started_at" db:"started_at"`
+	FinishedAt    time.Time        `json:"finished_at" db:"finished_at"`
+	DurationMS    int64            `json:"duration_ms" db:"duration_ms"`
+	Timings       map[string]int64 `json:"timings" db:"timings"`
+	RevertedAt    *time.Time       `json:"reverted_at,omitempty" db:"reverted_at"`
+	RevertReason  string           `json:"revert_reason,omitempty" db:"revert_reason"`
+	Report        *Report          `json:"report,omitempty" db:"report"`
 	// Parts are the parts of a multi-part batch staged side by side, in the manifest's order.
-	Parts []BatchPart `json:"parts,omitempty"`
+	Parts []BatchPart `json:"parts,omitempty" db:"-"`
 }
 
 // BatchPart is one part of a multi-part batch: pending until a loader settles it, then staged,
@@ -59,36 +59,18 @@ type BatchPart struct {
 // ErrBatchNotFound is returned for a batch id that does not exist.
 var ErrBatchNotFound = errors.New("no such batch")
 
-const batchInfoSQL = `SELECT id, kind, mode, status, source_kind, source_name, coalesce(source_key, ''), sha256,
-	coalesce(split_part(rows_key, ':', 2), ''), rows, bad_rows, bytes, displaced_rows, coalesce(duplicate_of, 0), received_at, started_at, finished_at,
-	duration_ms, timings, reverted_at, coalesce(revert_reason, ''), report FROM batches`
-
-func scanBatchInfo(row pgx.Row) (BatchInfo, error) {
-	var b BatchInfo
-	var kind, mode, status, sourceKind string
-	var timings, report []byte
-	err := row.Scan(&b.ID, &kind, &mode, &status, &sourceKind, &b.Source, &b.SourceKey, &b.SHA256, &b.RowsDigest,
-		&b.Rows, &b.BadRows, &b.Bytes, &b.DisplacedRows, &b.DuplicateOf, &b.ReceivedAt, &b.StartedAt, &b.FinishedAt,
-		&b.DurationMS, &timings, &b.RevertedAt, &b.RevertReason, &report)
-	if err != nil {
-		return b, err
-	}
-	b.Kind, b.Mode, b.Status, b.SourceKind = DataKind(kind), Mode(mode), Status(status), Kind(sourceKind)
-	if len(timings) > 0 {
-		_ = json.Unmarshal(timings, &b.Timings)
-	}
-	if report != nil {
-		b.Report = &Report{}
-		if err := json.Unmarshal(report, b.Report); err != nil {
-			return b, fmt.Errorf("decode report: %w", err)
-		}
-	}
-	return b, nil
-}
+const batchInfoSQL = `SELECT id, kind, mode, status, source_kind, source_name AS source, coalesce(source_key, '') AS source_key,
+	sha256, coalesce(split_part(rows_key, ':', 2), '') AS rows_digest, rows, bad_rows, bytes, displaced_rows,
+	coalesce(duplicate_of, 0) AS duplicate_of, received_at, started_at, finished_at, duration_ms, timings, reverted_at,
+	coalesce(revert_reason, '') AS revert_reason, report FROM batches`
 
 // Batch returns one batch.
 func (l *Loader) Batch(ctx context.Context, id int64) (BatchInfo, error) {
-	b, err := scanBatchInfo(l.pool.QueryRow(ctx, batchInfoSQL+" WHERE id = $1", id))
+	rows, err := l.pool.Query(ctx, batchInfoSQL+" WHERE id = $1", id)
+	if err != nil {
+		return BatchInfo{}, fmt.Errorf("read batch %d: %w", id, err)
+	}
+	b, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[BatchInfo])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, fmt.Errorf("batch %d: %w", id, ErrBatchNotFound)
 	}
@@ -117,7 +99,7 @@ func (l *Loader) Batches(ctx context.Context, limit int) ([]BatchInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list batches: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (BatchInfo, error) { return scanBatchInfo(r) })
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[BatchInfo])
 	if err != nil {
 		return nil, fmt.Errorf("list batches: %w", err)
 	}
