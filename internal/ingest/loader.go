@@ -213,8 +213,8 @@ const (
 		INSERT INTO prices_displaced (displaced_by, orig_code, dest_code, day, price, batch_id)
 		SELECT $1, orig_code, dest_code, day, price, batch_id FROM moved`
 
-	recordColumns = `id, status, kind, mode, rows, bytes, sha256, coalesce(rows_key, ''), started_at, duration_ms,
-		report, coalesce(duplicate_of, 0), displaced_rows`
+	recordColumns = `id, status, kind, mode, rows, bytes, sha256, coalesce(rows_key, '') AS rows_key, started_at, duration_ms,
+		report, coalesce(duplicate_of, 0) AS duplicate_of, displaced_rows`
 	findByKeySQL = `SELECT ` + recordColumns + ` FROM batches WHERE source_key = $1`
 	// findByContentSQL finds the loaded batch with the same rows ($2) or the same bytes ($1):
 	// one at most, as this release loads a content once and checks both keys first.
@@ -505,7 +505,7 @@ func (k DataKind) rowsKey(digest string) string { return string(k) + ":" + diges
 
 // findContent returns the loaded batch that holds the content of res: the same rows, or the
 // same bytes (a batch the previous release loaded has no rows key).
-func findContent(ctx context.Context, q querier, src Source, res Result) (Result, bool, error) {
+func findContent(ctx context.Context, q rowsQuerier, src Source, res Result) (Result, bool, error) {
 	return findRecord(ctx, q, findByContentSQL, src, contentKey(src.Data, res.SHA256), src.Data.rowsKey(res.RowsDigest))
 }
 
@@ -705,20 +705,17 @@ func (l *Loader) check(ctx context.Context, tx pgx.Tx, conv *converter) (report 
 	if err != nil {
 		return nil, false, fmt.Errorf("list unknown port codes: %w", err)
 	}
-	errs := slices.Clone(conv.errs)
-	for rows.Next() {
+	unknown, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RowError, error) {
 		var e RowError
 		var code string
-		if err := rows.Scan(&e.Line, &e.Column, &code); err != nil {
-			rows.Close()
-			return nil, false, fmt.Errorf("list unknown port codes: %w", err)
-		}
+		err := r.Scan(&e.Line, &e.Column, &code)
 		e.Reason = "unknown port code " + quote(code)
-		errs = append(errs, e)
-	}
-	if err := rows.Err(); err != nil {
+		return e, err
+	})
+	if err != nil {
 		return nil, false, fmt.Errorf("list unknown port codes: %w", err)
 	}
+	errs := append(slices.Clone(conv.errs), unknown...)
 	slices.SortStableFunc(errs, func(a, b RowError) int {
 		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(columnOrder(a.Column), columnOrder(b.Column)))
 	})
@@ -852,40 +849,47 @@ func (l *Loader) Replay(ctx context.Context, src Source, first Result, r io.Read
 	return res, nil
 }
 
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 type rowsQuerier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 // findRecord reads the record that query selects by args, as a replayed Result.
-func findRecord(ctx context.Context, q querier, query string, src Source, args ...any) (Result, bool, error) {
-	res := Result{Source: src, Replayed: true}
-	var status, kind, mode, rowsKey string
-	var durationMS, duplicateOf int64
-	var report []byte
-	err := q.QueryRow(ctx, query, args...).Scan(&res.RecordID, &status, &kind, &mode, &res.Rows, &res.Bytes, &res.SHA256,
-		&rowsKey, &res.StartedAt, &durationMS, &report, &duplicateOf, &res.DisplacedRows)
+func findRecord(ctx context.Context, q rowsQuerier, query string, src Source, args ...any) (Result, bool, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return Result{}, false, fmt.Errorf("find recorded batch: %w", err)
+	}
+	rec, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[batchRecord])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Result{}, false, nil
 	}
 	if err != nil {
 		return Result{}, false, fmt.Errorf("find recorded batch: %w", err)
 	}
-	res.Status, res.Duration = Status(status), time.Duration(durationMS)*time.Millisecond
-	res.Source.Data, res.Source.Mode = DataKind(kind), Mode(mode)
-	_, res.RowsDigest, _ = strings.Cut(rowsKey, ":")
-	res.BatchID = res.RecordID
-	if duplicateOf != 0 {
-		res.BatchID = duplicateOf
-	}
-	if report != nil {
-		res.Report = &Report{}
-		if err := json.Unmarshal(report, res.Report); err != nil {
-			return Result{}, false, fmt.Errorf("decode recorded report: %w", err)
-		}
+	res := Result{Source: src, Replayed: true, RecordID: rec.ID, BatchID: rec.ID, Status: rec.Status, Rows: rec.Rows,
+		Bytes: rec.Bytes, SHA256: rec.SHA256, StartedAt: rec.StartedAt, Duration: time.Duration(rec.DurationMS) * time.Millisecond,
+		Report: rec.Report, DisplacedRows: rec.DisplacedRows}
+	res.Source.Data, res.Source.Mode = rec.Kind, rec.Mode
+	_, res.RowsDigest, _ = strings.Cut(rec.RowsKey, ":")
+	if rec.DuplicateOf != 0 {
+		res.BatchID = rec.DuplicateOf
 	}
 	return res, true, nil
+}
+
+// batchRecord is a batch's record as recordColumns reads it.
+type batchRecord struct {
+	ID            int64     `db:"id"`
+	Status        Status    `db:"status"`
+	Kind          DataKind  `db:"kind"`
+	Mode          Mode      `db:"mode"`
+	Rows          int64     `db:"rows"`
+	Bytes         int64     `db:"bytes"`
+	SHA256        string    `db:"sha256"`
+	RowsKey       string    `db:"rows_key"`
+	StartedAt     time.Time `db:"started_at"`
+	DurationMS    int64     `db:"duration_ms"`
+	Report        *Report   `db:"report"`
+	DuplicateOf   int64     `db:"duplicate_of"`
+	DisplacedRows int64     `db:"displaced_rows"`
 }
