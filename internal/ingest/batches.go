@@ -22,7 +22,7 @@ type BatchInfo struct {
 	Kind       DataKind `json:"kind" db:"kind"`
 	Mode       Mode     `json:"mode" db:"mode"`
 	Status     Status   `json:"status" db:"status"`
-	SourceKind Kind     `json:"source_kind" db:"source_kind"`
+	SourceKind Channel  `json:"source_kind" db:"source_kind"`
 	Source     string   `json:"source" db:"source"`
 	SourceKey  string   `json:"source_key,omitempty" db:"source_key"`
 	SHA256     string   `json:"sha256" db:"sha256"`
@@ -77,7 +77,7 @@ func (l *Loader) Batch(ctx context.Context, id int64) (BatchInfo, error) {
 	if err != nil {
 		return b, fmt.Errorf("read batch %d: %w", id, err)
 	}
-	if l.parts == nil || b.Kind != DataPrices || b.SourceKind == KindAPI {
+	if l.parts == nil || b.Kind != DataPrices || b.SourceKind == ChannelAPI {
 		return b, nil
 	}
 	parts, err := l.parts.Parts(ctx, id)
@@ -197,7 +197,7 @@ func (l *Loader) revertTx(ctx context.Context, tx pgx.Tx, id int64, res RevertRe
 	case StatusDuplicate:
 		return refuse(fmt.Sprintf("it is a duplicate of batch %d and loaded nothing; revert batch %d to take that content out", duplicateOf, duplicateOf))
 	}
-	if Kind(sourceKind) == "seed" {
+	if Channel(sourceKind) == "seed" {
 		return refuse("it is the seed's own record; load another dump with rates seed --replace instead")
 	}
 	// The content locks a load of the same content takes, in the same order (commitDuplicate).

@@ -638,7 +638,7 @@ func (l *Loader) record(ctx context.Context, tx pgx.Tx, src Source, res Result, 
 	}
 	timingsJSON, _ := json.Marshal(timings)
 	var id int64
-	err := tx.QueryRow(ctx, recordSQL, nullIfEmpty(src.Key), string(src.Kind), src.Name, string(res.Status), res.Rows, badRows,
+	err := tx.QueryRow(ctx, recordSQL, nullIfEmpty(src.Key), string(src.Channel), src.Name, string(res.Status), res.Rows, badRows,
 		res.Bytes, res.SHA256, res.StartedAt, res.StartedAt.Add(res.Duration), res.Duration.Milliseconds(), timingsJSON, reportJSON,
 		string(src.Data), string(src.Mode), nullIfEmpty(contentKey), nullIfZero(duplicateOf), nullIfZeroTime(src.ReceivedAt),
 		src.Data.rowsKey(res.RowsDigest),

@@ -524,7 +524,7 @@ func routeCount(t *testing.T, pool *pgxpool.Pool) int64 {
 func TestLoadRejectsInvalidSource(t *testing.T) {
 	t.Parallel()
 	l := NewLoader(nil, LoaderOptions{}, testLogger(t))
-	for _, src := range []Source{{Kind: "ftp", Key: "k"}, {Kind: KindAPI}, {Kind: KindAPI, Key: strings.Repeat("k", maxKeyLength+1)}} {
+	for _, src := range []Source{{Channel: "ftp", Key: "k"}, {Channel: ChannelAPI}, {Channel: ChannelAPI, Key: strings.Repeat("k", maxKeyLength+1)}} {
 		if _, err := l.Load(context.Background(), src, strings.NewReader("")); err == nil {
 			t.Errorf("Load(%+v) succeeded", src)
 		}

@@ -78,7 +78,7 @@ func (p *partRows) Close() error { return p.src.Close() }
 // storeManifest is m, delivered as src with the bytes data, as the store registers it.
 func storeManifest(src Source, data []byte, m Manifest) batchstore.Manifest {
 	sum := sha256.Sum256(data)
-	out := batchstore.Manifest{SourceKey: src.Key, SourceKind: string(src.Kind), SourceName: src.Name, Mode: string(m.Mode),
+	out := batchstore.Manifest{SourceKey: src.Key, SourceKind: string(src.Channel), SourceName: src.Name, Mode: string(m.Mode),
 		SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data)), ReceivedAt: src.ReceivedAt}
 	for _, p := range m.Parts {
 		out.Parts = append(out.Parts, batchstore.PartSpec{Key: p.Key, SHA256: p.SHA256})

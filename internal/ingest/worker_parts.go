@@ -235,7 +235,7 @@ func (w *Worker) sweep(ctx context.Context) {
 // manifestOf returns the S3 object of the manifest of batch id, when it came from S3.
 func (w *Worker) manifestOf(ctx context.Context, id int64) (ObjectRef, bool) {
 	b, err := w.loader.Batch(ctx, id)
-	if err != nil || b.SourceKind != KindS3 {
+	if err != nil || b.SourceKind != ChannelS3 {
 		return ObjectRef{}, false
 	}
 	bucket, key, ok := strings.Cut(strings.TrimPrefix(b.Source, "s3://"), "/")
