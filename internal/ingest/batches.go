@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -57,7 +58,15 @@ type BatchPart struct {
 }
 
 // ErrBatchNotFound is returned for a batch id that does not exist.
-var ErrBatchNotFound = errors.New("no such batch")
+var ErrBatchNotFound error = notFoundError("no such batch")
+
+// notFoundError is answered 404 (httpjson.StatusOf).
+type notFoundError string
+
+func (e notFoundError) Error() string { return string(e) }
+
+// HTTPStatus is 404.
+func (notFoundError) HTTPStatus() int { return http.StatusNotFound }
 
 const batchInfoSQL = `SELECT id, kind, mode, status, source_kind, source_name AS source, coalesce(source_key, '') AS source_key,
 	sha256, coalesce(split_part(rows_key, ':', 2), '') AS rows_digest, rows, bad_rows, bytes, displaced_rows,
@@ -122,6 +131,9 @@ type RevertRefusedError struct {
 	BatchID int64
 	Reason  string
 }
+
+// HTTPStatus is 409: the batch is in a state that forbids the revert.
+func (*RevertRefusedError) HTTPStatus() int { return http.StatusConflict }
 
 func (e *RevertRefusedError) Error() string {
 	return fmt.Sprintf("batch %d cannot be reverted: %s", e.BatchID, e.Reason)

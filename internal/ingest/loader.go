@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -87,6 +88,9 @@ type KeyConflictError struct {
 	// replace".
 	Reason string
 }
+
+// HTTPStatus is 409: the key is taken.
+func (*KeyConflictError) HTTPStatus() int { return http.StatusConflict }
 
 func (e *KeyConflictError) Error() string {
 	return fmt.Sprintf("key %s was already used by batch %d %s", quote(e.Key), e.BatchID, e.Reason)

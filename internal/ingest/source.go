@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -137,6 +138,9 @@ func (s Source) validate() error {
 type SourceError struct{ Err error }
 
 func (e *SourceError) Error() string { return "read batch: " + e.Err.Error() }
+
+// HTTPStatus is 400: the request's body could not be read.
+func (*SourceError) HTTPStatus() int { return http.StatusBadRequest }
 func (e *SourceError) Unwrap() error { return e.Err }
 
 // sourceReader counts the raw bytes and remembers the first read error. COPY reads
