@@ -337,7 +337,7 @@ func TestWorkerProcessesShareThePartsOfABatch(t *testing.T) {
 
 // standIns are the S3 (gofakes3) and SQS (sqsfake) stand-ins `rates worker` talks to.
 type standIns struct {
-	t          *testing.T
+	t          testing.TB
 	s3url      string
 	fake       *sqsfake.Server
 	queue, dlq string
@@ -347,7 +347,7 @@ type standIns struct {
 
 const standInBucket = "rates-ingest"
 
-func newStandIns(t *testing.T) *standIns {
+func newStandIns(t testing.TB) *standIns {
 	t.Helper()
 	s3srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
 	t.Cleanup(s3srv.Close)
