@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"rates/internal/config"
 	"rates/internal/httpjson"
 )
 
@@ -26,13 +27,13 @@ type HandlerConfig struct {
 	// Token is the bearer token clients must send. Empty disables the endpoints (404).
 	Token string
 	// MaxBytes bounds the request body as sent; larger bodies get 413. 0 means
-	// DefaultMaxBatchBytes.
+	// config.DefaultMaxBatchBytes.
 	MaxBytes int64
 	// BodyTimeout replaces the server's read and write deadlines for this endpoint, whose
 	// uploads take longer than an API request. 0 means 30 minutes.
 	BodyTimeout time.Duration
 	// MaxConcurrent bounds the uploads in progress (spooling or loading); one more gets 429
-	// with Retry-After. 0 means DefaultMaxConcurrentUploads.
+	// with Retry-After. 0 means config.DefaultMaxConcurrentUploads.
 	MaxConcurrent int
 	// SpoolDir is where bodies are spooled before the load; "" means the system's temporary
 	// directory. A spool file is unlinked as soon as it is created; RemoveStaleSpool clears
@@ -73,12 +74,6 @@ func RemoveStaleSpool(dir string) (int, error) {
 	}
 	return removed, errors.Join(errs...)
 }
-
-// DefaultMaxBatchBytes is the body limit when none is configured.
-const DefaultMaxBatchBytes = 512 << 20
-
-// DefaultMaxConcurrentUploads is the upload limit when none is configured.
-const DefaultMaxConcurrentUploads = 4
 
 // maxIdempotencyKeyLength bounds the Idempotency-Key header.
 const maxIdempotencyKeyLength = 255
@@ -127,10 +122,10 @@ func NewBatchHandler(loader *Loader, cfg HandlerConfig, log *slog.Logger) *Batch
 		cfg.BodyTimeout = 30 * time.Minute
 	}
 	if cfg.MaxBytes <= 0 {
-		cfg.MaxBytes = DefaultMaxBatchBytes
+		cfg.MaxBytes = config.DefaultMaxBatchBytes
 	}
 	if cfg.MaxConcurrent <= 0 {
-		cfg.MaxConcurrent = DefaultMaxConcurrentUploads
+		cfg.MaxConcurrent = config.DefaultMaxConcurrentUploads
 	}
 	if cfg.Stop == nil {
 		cfg.Stop = make(chan struct{}) // never closes

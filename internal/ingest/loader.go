@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rates/internal/batchstore"
+	"rates/internal/config"
 	"rates/internal/domain"
 	"rates/internal/metrics"
 )
@@ -96,19 +97,13 @@ func (e *KeyConflictError) Error() string {
 	return fmt.Sprintf("key %s was already used by batch %d %s", quote(e.Key), e.BatchID, e.Reason)
 }
 
-// DefaultMaxErrors is how many problems a report lists when no limit is configured.
-const DefaultMaxErrors = 20
-
-// DefaultMaxBatchDuration bounds a load when no deadline is configured.
-const DefaultMaxBatchDuration = 30 * time.Minute
-
 // LoaderOptions tune a Loader.
 type LoaderOptions struct {
-	// MaxErrors bounds the problems listed in a report; 0 means DefaultMaxErrors.
+	// MaxErrors bounds the problems listed in a report; 0 means config.DefaultMaxErrorsReported.
 	MaxErrors int
 	// MaxDuration is the deadline of one load (and of a revert), from the first statement
 	// to the commit; statement_timeout and lock_timeout are derived from it. 0 means
-	// DefaultMaxBatchDuration.
+	// config.DefaultMaxBatchDuration.
 	MaxDuration time.Duration
 	// Observe, when set, is told the outcome of every Load (metrics).
 	Observe func(Result, error)
@@ -141,10 +136,10 @@ type Loader struct {
 // NewLoader returns a Loader on pool.
 func NewLoader(pool *pgxpool.Pool, opts LoaderOptions, log *slog.Logger) *Loader {
 	if opts.MaxErrors <= 0 {
-		opts.MaxErrors = DefaultMaxErrors
+		opts.MaxErrors = config.DefaultMaxErrorsReported
 	}
 	if opts.MaxDuration <= 0 {
-		opts.MaxDuration = DefaultMaxBatchDuration
+		opts.MaxDuration = config.DefaultMaxBatchDuration
 	}
 	if opts.Days == (domain.DayWindow{}) {
 		opts.Days = domain.DefaultDayWindow

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rates/internal/batchstore"
+	"rates/internal/config"
 	"rates/internal/testing/batchtest"
 )
 
@@ -19,7 +20,7 @@ import (
 func stagingBatch(t *testing.T, pool *pgxpool.Pool, rows, parts, staged int, seed uint64) (*batchstore.Store, batchtest.Batch, int64) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := batchstore.New(pool, batchstore.Options{MaxErrors: DefaultMaxErrors, MaxBatchDuration: time.Minute, Identity: batchtest.Identity})
+	s, err := batchstore.New(pool, batchstore.Options{MaxErrors: config.DefaultMaxErrorsReported, MaxBatchDuration: time.Minute, Identity: batchtest.Identity})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func stagingBatch(t *testing.T, pool *pgxpool.Pool, rows, parts, staged int, see
 		t.Fatal(err)
 	}
 	for p := 1; p <= staged; p++ {
-		if res, err := s.StagePart(ctx, reg.BatchID, p, b.Open(DefaultMaxErrors)); err != nil || res.Outcome != batchstore.PartStaged {
+		if res, err := s.StagePart(ctx, reg.BatchID, p, b.Open(config.DefaultMaxErrorsReported)); err != nil || res.Outcome != batchstore.PartStaged {
 			t.Fatalf("stage part %d: %+v, %v", p, res, err)
 		}
 	}
