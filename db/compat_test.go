@@ -415,3 +415,67 @@ func TestPreviousReleaseBesideAStagingBatch(t *testing.T) {
 		t.Fatalf("after the previous release's replace, %d route-days of price_daily differ from the published prices", n)
 	}
 }
+
+// The previous release's worker on the queue this release fans out on, during a rollout. A part
+// message is not an S3 event notification to it (its parser is ParseS3Event, unchanged): it
+// fails the message, which comes back to a worker of this release or reaches the dead-letter
+// queue, and is never taken for an empty event and deleted. A manifest's event, delivered again
+// to it after this release registered the batch, finds the batch recorded as staging (its "find
+// source") and writes nothing: the parts this release announced stage and publish the batch,
+// once; if none were announced (the registering worker died first), the batch fails at its
+// deadline with its staged rows removed, so that nothing of it is lost unsaid or counted twice.
+func TestPreviousReleaseWorkerBesideFannedOutBatches(t *testing.T) {
+	part := fmt.Sprintf(`{"type":%q,"version":%d,"batch_id":7,"part":1,"bucket":"rates-ingest","manifest":"incoming/manifests/m.json"}`,
+		ingest.PartMessageType, ingest.PartMessageVersion)
+	if refs, err := ingest.ParseS3Event(part); err == nil {
+		t.Fatalf("the previous release reads a part message as an S3 event of %d objects, and would delete it", len(refs))
+	}
+
+	pool, _ := dbtest.Seeded(t, srv, "seed/rates.sql")
+	ctx := context.Background()
+	s, err := batchstore.New(pool, batchstore.Options{MaxErrors: 20, MaxBatchDuration: time.Second, Identity: batchtest.Identity})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pool.Query(ctx, `SELECT code FROM ports ORDER BY code`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := batchtest.Spread(codes, 2_000, 2, 3, day("2026-01-01"), 31)
+	b.Manifest.SourceKind, b.Manifest.SourceKey = "s3", "s3://rates-ingest/incoming/manifests/m.json?etag=e"
+	reg, err := s.Register(ctx, b.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.StagePart(ctx, reg.BatchID, 1, b.Open(20)); err != nil || res.Outcome != batchstore.PartStaged {
+		t.Fatalf("part 1: %+v, %v", res, err)
+	}
+	var found int
+	var status string
+	for _, st := range previousRelease {
+		if st.name == "ingest: find source" {
+			if err := pool.QueryRow(ctx, `SELECT count(*), min(status) FROM (`+st.sql+`) f`, b.Manifest.SourceKey).Scan(&found, &status); err != nil {
+				t.Fatalf("%s: %v", st.name, err)
+			}
+		}
+	}
+	if found != 1 || status != "staging" {
+		t.Fatalf("the previous release finds %d batches (%s) for the manifest's key, want the staging one", found, status)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	ended, err := s.Sweep(ctx)
+	if err != nil || len(ended) != 1 || ended[0].Status != batchstore.StatusFailed || ended[0].RemovedRows == 0 {
+		t.Fatalf("sweep past the deadline: %+v, %v, want the batch failed with its staged rows removed", ended, err)
+	}
+	var left int64
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM prices WHERE batch_id = $1`, reg.BatchID).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d rows of the failed batch left (%v), want none", left, err)
+	}
+	if n := publishedDiff(ctx, t, pool); n != 0 {
+		t.Fatalf("after the failed batch, %d route-days of price_daily differ from the published prices", n)
+	}
+}

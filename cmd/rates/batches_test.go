@@ -21,7 +21,7 @@ import (
 )
 
 // rates runs the binary with args to completion and returns its stdout and exit error.
-func ratesCmd(t *testing.T, env map[string]string, args ...string) (string, error) {
+func ratesCmd(t testing.TB, env map[string]string, args ...string) (string, error) {
 	t.Helper()
 	p := startProc(t, env, args...)
 	err := p.wait(t, 120*time.Second)
@@ -56,11 +56,11 @@ func writeFile(t *testing.T, dir, name, content string) string {
 // dbCheck opens a connection for the test's checks: after every step price_daily must equal
 // the GROUP BY over prices.
 type dbCheck struct {
-	t    *testing.T
+	t    testing.TB
 	conn *pgx.Conn
 }
 
-func newDBCheck(t *testing.T, url string) *dbCheck {
+func newDBCheck(t testing.TB, url string) *dbCheck {
 	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)

@@ -40,7 +40,7 @@ type proc struct {
 	err    error
 }
 
-func startProc(t *testing.T, env map[string]string, args ...string) *proc {
+func startProc(t testing.TB, env map[string]string, args ...string) *proc {
 	t.Helper()
 	p := &proc{addr: env["HTTP_ADDR"], output: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], args...)
@@ -60,7 +60,7 @@ func startProc(t *testing.T, env map[string]string, args ...string) *proc {
 	return p
 }
 
-func (p *proc) waitReady(t *testing.T) {
+func (p *proc) waitReady(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -80,7 +80,7 @@ func (p *proc) waitReady(t *testing.T) {
 	t.Fatalf("not ready within 60s\n%s", p.output)
 }
 
-func (p *proc) wait(t *testing.T, timeout time.Duration) error {
+func (p *proc) wait(t testing.TB, timeout time.Duration) error {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -151,7 +151,7 @@ func load(addr, path string, workers int, stop <-chan struct{}, o *outcome) *syn
 	return &wg
 }
 
-func serveEnv(t *testing.T, databaseURL string, extra map[string]string) map[string]string {
+func serveEnv(t testing.TB, databaseURL string, extra map[string]string) map[string]string {
 	env := map[string]string{
 		"DATABASE_URL": databaseURL, "HTTP_ADDR": freeAddr(t), "SEED_FILE": defaultDump, "LOG_LEVEL": "warn",
 		"MIGRATE_ON_START": "true",

@@ -272,8 +272,9 @@ func TestUploadCutOffBySIGTERMAnswers503(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := pgserver.NewDatabase(t, srv)
+	metricsAddr := freeAddr(t)
 	s := startProc(t, serveEnv(t, url, map[string]string{"INGEST_API_TOKEN": token, "TMPDIR": spool,
-		"SHUTDOWN_TIMEOUT": "2s", "LOG_LEVEL": "info"}), "serve")
+		"SHUTDOWN_TIMEOUT": "2s", "LOG_LEVEL": "info", "METRICS_ADDR": metricsAddr}), "serve")
 	s.waitReady(t)
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Fatalf("the stale spool file is still there: %v\n%s", err, s.output)
@@ -301,6 +302,20 @@ func TestUploadCutOffBySIGTERMAnswers503(t *testing.T) {
 	}()
 	if _, err := w.Write([]byte("orig_code,dest_code,day,price\nCNSHA,NLRTM,2025-05-01,100\n")); err != nil {
 		t.Fatal(err)
+	}
+	// The signal must find the upload in its handler: one sent while the request still waits in
+	// the listener's queue, or before its headers are read, cuts the connection instead, as for
+	// any request that reaches a server stopping. The in-flight gauge counts it once its handler
+	// runs.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, body := get(t, "http://"+metricsAddr+"/metrics"); strings.Contains(body, "\nrates_http_requests_in_flight 1\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the upload never reached its handler\n%s", s.output)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if entries, _ := os.ReadDir(spool); len(entries) != 0 {
 		t.Fatalf("the upload's spool file has a name: %v", entries)

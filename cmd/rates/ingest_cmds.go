@@ -34,7 +34,7 @@ func newLoader(pool *pgxpool.Pool, ing config.Ingest, m *metrics.Metrics, log *s
 		Limits:      ingest.Limits{MaxBytes: ing.MaxUnpackedBytes, MaxLineBytes: ing.MaxLineBytes},
 		Days:        ing.DayWindow(),
 		Observe: func(res ingest.Result, err error) {
-			m.ObserveBatch(err != nil, res.Status == ingest.StatusDuplicate || res.Replayed,
+			m.ObserveBatch(err != nil || res.Status == ingest.StatusFailed, res.Status == ingest.StatusDuplicate || res.Replayed,
 				res.Status == ingest.StatusRejected, res.Rows, res.Bytes, res.Duration)
 		},
 	}, log)
@@ -164,6 +164,15 @@ type ingestOutput struct {
 	BadRows       int64             `json:"bad_rows,omitempty"`
 	Errors        []ingest.RowError `json:"errors,omitempty"`
 	Source        string            `json:"file"`
+	// A manifest: the loaders that staged its parts (1: one transaction, none staged), the
+	// route-days the publish wrote, the time of the parts and of the publish, how long the
+	// publish held price_daily's rows, and whether the run resumed a killed run's batch.
+	Parallel         int   `json:"parallel,omitempty"`
+	RouteDays        int64 `json:"route_days"`
+	StageMS          int64 `json:"stage_ms"`
+	PublishMS        int64 `json:"publish_ms"`
+	PriceDailyHeldMS int64 `json:"price_daily_held_ms"`
+	Resumed          bool  `json:"resumed,omitempty"`
 }
 
 // ingestArgs are the flags of `rates ingest`.
@@ -172,7 +181,11 @@ type ingestArgs struct {
 	kind           ingest.DataKind
 	mode           ingest.Mode
 	asJSON         bool
+	parallel       int
 }
+
+// maxParallel bounds --parallel: each loader holds a connection for a part at a time.
+const maxParallel = 64
 
 func parseIngestArgs(args []string, stderr io.Writer) (ingestArgs, error) {
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
@@ -183,6 +196,7 @@ func parseIngestArgs(args []string, stderr io.Writer) (ingestArgs, error) {
 	kindFlag := fs.String("kind", "prices", "what the batch holds: prices (orig_code,dest_code,day,price), ports (code,name,parent_slug) or regions (slug,name,parent_slug)")
 	modeFlag := fs.String("mode", "append", "append adds the prices; replace replaces every price on the batch's route-days")
 	fs.BoolVar(&a.asJSON, "json", false, "print one JSON object (batch_id, status, rows, ...) instead of a sentence")
+	fs.IntVar(&a.parallel, "parallel", 1, "--manifest: stage the parts with this many loaders at once, then publish the batch (1: one transaction)")
 	if err := fs.Parse(args); err != nil {
 		return a, err
 	}
@@ -190,10 +204,16 @@ func parseIngestArgs(args []string, stderr io.Writer) (ingestArgs, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if (a.file == "") == (a.manifest == "") || fs.NArg() > 0 {
 		return a, errors.New("usage: rates ingest --file PATH [--kind prices|ports|regions] [--mode append|replace] [--json]\n" +
-			"       rates ingest --manifest PATH [--json]")
+			"       rates ingest --manifest PATH [--parallel N] [--json]")
 	}
 	if a.manifest != "" && (set["kind"] || set["mode"]) {
 		return a, errors.New("ingest --manifest: a multi-part batch holds prices, and its manifest gives its mode: drop --kind and --mode")
+	}
+	if a.manifest == "" && set["parallel"] {
+		return a, errors.New("ingest --parallel: only the parts of a --manifest are staged in parallel")
+	}
+	if a.parallel < 1 || a.parallel > maxParallel {
+		return a, fmt.Errorf("ingest --parallel: %d loaders, want 1 to %d", a.parallel, maxParallel)
 	}
 	var err error
 	if a.kind, err = ingest.ParseDataKind(*kindFlag); err != nil {
@@ -206,9 +226,10 @@ func parseIngestArgs(args []string, stderr io.Writer) (ingestArgs, error) {
 }
 
 // ingestCmd runs `rates ingest --file PATH [--kind K] [--mode M] [--json]`: one batch from a
-// local CSV file (gzip or not). Its rows are its identity, so ingesting the same rows again
-// does nothing. A rejected batch prints its report and fails, and so does content whose rows
-// later replaces took out (displaced).
+// local CSV file (gzip or not), or `rates ingest --manifest PATH [--parallel N] [--json]`: a
+// multi-part batch whose parts sit beside its manifest. Its rows are its identity, so ingesting
+// the same rows again does nothing. A rejected batch prints its report and fails, and so does
+// content whose rows later replaces took out (displaced).
 func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	a, err := parseIngestArgs(args, stderr)
 	if err != nil {
@@ -217,22 +238,16 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 	started := time.Now()
 	// path is the batch's file: the CSV, or the manifest of a multi-part batch.
 	path := a.file
-	var (
-		f    *os.File
-		data []byte
-	)
 	if a.manifest != "" {
 		path = a.manifest
-		data, err = os.ReadFile(path) //nolint:gosec // G304: the operator names the file to load
-	} else {
-		f, err = os.Open(path) //nolint:gosec // G304: the operator names the file to load
 	}
+	f, err := os.Open(path) //nolint:gosec // G304: the operator names the file to load
 	if err != nil {
 		return fmt.Errorf("ingest %s: %w", path, err)
 	}
-	if f != nil {
-		defer f.Close()
-	}
+	defer f.Close()
+	// A loader per part in flight, and one for the registration and the publish.
+	cfg.DB.MaxConns = max(cfg.DB.MaxConns, int32(a.parallel)+1) //nolint:gosec // G115: bounded by maxParallel
 	pool, err := openReady(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -241,31 +256,75 @@ func ingestCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 	src := ingest.FileSource(path)
 	src.Data, src.Mode, src.ReceivedAt = a.kind, a.mode, started
 	loader := newLoader(pool, ing, nil, log)
-	var res ingest.Result
 	if a.manifest != "" {
-		res, err = loader.LoadManifest(ctx, src, data, ingest.FileParts(filepath.Dir(path)))
-	} else {
-		res, err = loader.Load(ctx, src, f)
+		out, err := ingestManifest(ctx, loader, src, f, a.parallel)
+		if err != nil {
+			return err
+		}
+		return printIngest(stdout, path, out, a.asJSON)
 	}
+	res, err := loader.Load(ctx, src, f)
 	if err != nil {
 		return err
 	}
-	return printIngest(stdout, path, res, a.asJSON)
+	return printIngest(stdout, path, outputOf(path, res), a.asJSON)
+}
+
+// ingestManifest loads the manifest read from f. One loader loads it in one transaction, as a
+// single file of all its parts' rows: staging with one loader would add work (the route-day
+// aggregate of each part, the publish's sums) and gain no concurrency. More loaders stage its
+// parts side by side and publish it. A batch a killed run left staging is resumed either way,
+// from the parts it staged.
+func ingestManifest(ctx context.Context, loader *ingest.Loader, src ingest.Source, f *os.File, parallel int) (ingestOutput, error) {
+	data, err := io.ReadAll(io.LimitReader(f, ingest.MaxManifestBytes+1))
+	if err != nil {
+		return ingestOutput{}, fmt.Errorf("ingest %s: %w", src.Name, err)
+	}
+	parts := ingest.FileParts(filepath.Dir(src.Name))
+	resume, err := loader.ManifestStaging(ctx, data)
+	if err != nil {
+		return ingestOutput{}, err
+	}
+	if parallel == 1 && !resume {
+		res, err := loader.LoadManifest(ctx, src, data, parts)
+		out := outputOf(src.Name, res)
+		out.Parallel, out.StageMS = 1, res.Duration.Milliseconds()
+		return out, err
+	}
+	st, err := loader.StageManifest(ctx, src, data, parts, parallel)
+	if err != nil {
+		return ingestOutput{}, err
+	}
+	out := outputOf(src.Name, st.Result)
+	out.Parallel, out.RouteDays, out.Resumed = parallel, st.RouteDays, st.Resumed
+	out.StageMS, out.PublishMS, out.PriceDailyHeldMS = st.Stage.Milliseconds(), st.Publish.Milliseconds(), st.PriceDailyHeld.Milliseconds()
+	return out, nil
+}
+
+// outputOf is what `rates ingest` tells of res.
+func outputOf(path string, res ingest.Result) ingestOutput {
+	out := ingestOutput{BatchID: res.BatchID, Status: res.Status, Kind: res.Source.Data, Mode: res.Source.Mode,
+		Rows: res.Rows, DisplacedRows: res.DisplacedRows, SHA256: res.SHA256, RowsDigest: res.RowsDigest,
+		DurationMS: res.Duration.Milliseconds(), Source: path, DisplacedBy: res.DisplacedBy}
+	switch res.Status {
+	case ingest.StatusRejected, ingest.StatusFailed:
+		if res.Report != nil {
+			out.Error, out.BadRows, out.Errors = res.Report.Message(), res.Report.BadRows, res.Report.Errors
+		}
+	case ingest.StatusDisplaced:
+		out.Error = ingest.DisplacedMessage(res)
+	}
+	return out
 }
 
 // printIngest tells the outcome of `rates ingest`, and returns the error of a batch that did
 // not end up in prices.
-func printIngest(stdout io.Writer, path string, res ingest.Result, asJSON bool) error {
-	out := ingestOutput{BatchID: res.BatchID, Status: res.Status, Kind: res.Source.Data, Mode: res.Source.Mode,
-		Rows: res.Rows, DisplacedRows: res.DisplacedRows, SHA256: res.SHA256, RowsDigest: res.RowsDigest,
-		DurationMS: res.Duration.Milliseconds(), Source: path, DisplacedBy: res.DisplacedBy}
+func printIngest(stdout io.Writer, path string, out ingestOutput, asJSON bool) error {
 	var failed error
-	switch res.Status {
-	case ingest.StatusRejected:
-		out.Error, out.BadRows, out.Errors = res.Report.Message(), res.Report.BadRows, res.Report.Errors
-		failed = fmt.Errorf("ingest %s: batch %d: %s", path, res.BatchID, out.Error)
+	switch out.Status {
+	case ingest.StatusRejected, ingest.StatusFailed:
+		failed = fmt.Errorf("ingest %s: batch %d %s: %s", path, out.BatchID, out.Status, out.Error)
 	case ingest.StatusDisplaced:
-		out.Error = ingest.DisplacedMessage(res)
 		failed = fmt.Errorf("ingest %s: %s", path, out.Error)
 	}
 	switch {
@@ -273,22 +332,26 @@ func printIngest(stdout io.Writer, path string, res ingest.Result, asJSON bool) 
 		if err := json.NewEncoder(stdout).Encode(out); err != nil {
 			return err
 		}
-	case res.Status == ingest.StatusRejected:
+	case out.Status == ingest.StatusRejected || out.Status == ingest.StatusFailed:
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(ingest.BatchRejected{Error: out.Error, BatchID: res.BatchID, BadRows: out.BadRows, Errors: out.Errors}); err != nil {
+		if err := enc.Encode(ingest.BatchRejected{Error: out.Error, BatchID: out.BatchID, BadRows: out.BadRows, Errors: out.Errors}); err != nil {
 			return err
 		}
-	case res.Status == ingest.StatusDisplaced:
+	case out.Status == ingest.StatusDisplaced:
 		fmt.Fprintf(stdout, "%s: %s\n", path, out.Error)
-	case res.Status == ingest.StatusDuplicate:
-		fmt.Fprintf(stdout, "%s already loaded as batch %d (%d rows, rows digest %s): nothing to do\n", path, res.BatchID, res.Rows, res.RowsDigest)
+	case out.Status == ingest.StatusDuplicate:
+		fmt.Fprintf(stdout, "%s already loaded as batch %d (%d rows, rows digest %s): nothing to do\n", path, out.BatchID, out.Rows, out.RowsDigest)
 	default:
-		fmt.Fprintf(stdout, "%s loaded as batch %d (%s, %s): %d rows", path, res.BatchID, out.Kind, out.Mode, res.Rows)
+		fmt.Fprintf(stdout, "%s loaded as batch %d (%s, %s): %d rows", path, out.BatchID, out.Kind, out.Mode, out.Rows)
 		if out.Mode == ingest.ModeReplace {
-			fmt.Fprintf(stdout, ", %d rows replaced", res.DisplacedRows)
+			fmt.Fprintf(stdout, ", %d rows replaced", out.DisplacedRows)
 		}
-		fmt.Fprintf(stdout, " in %s\n", res.Duration.Round(time.Millisecond))
+		fmt.Fprintf(stdout, " in %s", (time.Duration(out.DurationMS) * time.Millisecond).String())
+		if out.Parallel > 1 {
+			fmt.Fprintf(stdout, " (%d loaders: parts %d ms, publish %d ms)", out.Parallel, out.StageMS, out.PublishMS)
+		}
+		fmt.Fprintln(stdout)
 	}
 	return failed
 }
@@ -433,9 +496,16 @@ func printBatch(stdout io.Writer, b ingest.BatchInfo) error {
 	if b.RevertedAt != nil {
 		fmt.Fprintf(tw, "%s\t%s\n", b.Status, b.RevertedAt.UTC().Format(time.RFC3339))
 	}
+	for _, p := range b.Parts {
+		fmt.Fprintf(tw, "part %d\t%s: %s, %d rows, %d attempts\n", p.Part, p.Key, p.Status, p.Rows, p.Attempts)
+	}
 	if b.Report != nil {
 		for _, e := range b.Report.Errors {
-			fmt.Fprintf(tw, "error\tline %d %s: %s\n", e.Line, e.Column, e.Reason)
+			where := ""
+			if e.Part != "" {
+				where = e.Part + " "
+			}
+			fmt.Fprintf(tw, "error\t%sline %d %s: %s\n", where, e.Line, e.Column, e.Reason)
 		}
 	}
 	return tw.Flush()

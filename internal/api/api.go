@@ -200,7 +200,7 @@ func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, err error)
 	if errors.Is(r.Context().Err(), context.Canceled) {
 		return // the client went away; nobody reads an answer, and observe logs a 499
 	}
-	if store.IsUnavailable(err) {
+	if httpjson.StatusOf(err) == http.StatusServiceUnavailable {
 		h.log.WarnContext(r.Context(), "database unavailable", "error", err.Error(), "request_id", RequestIDFrom(r.Context()))
 		httpjson.Error(w, http.StatusServiceUnavailable, "database unavailable, try again shortly")
 		return

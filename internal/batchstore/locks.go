@@ -32,3 +32,41 @@ func lock(ctx context.Context, tx pgx.Tx, key string) error {
 	}
 	return nil
 }
+
+// The writers of batches outside this package (the single-file loader and its reverts, the
+// seeder) take the same locks through these, so that every key lives here.
+
+// LockSeed waits for the batches being written and keeps new ones from starting until tx ends:
+// a seed that replaces the data holds it.
+func LockSeed(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", SeedLock); err != nil {
+		return fmt.Errorf("wait for the seed lock: %w", err)
+	}
+	return nil
+}
+
+// LockBatchWriter waits for a seed replacing the data, and keeps one from starting until tx
+// ends: every transaction that writes a batch holds it.
+func LockBatchWriter(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", SeedLock); err != nil {
+		return fmt.Errorf("wait for a running seed: %w", err)
+	}
+	return nil
+}
+
+// LockTakeOut waits for the replaces and reverts in progress (takeOutLock): under READ
+// COMMITTED a DELETE that waits for another transaction's rows does not see the rows that
+// transaction inserted, so two writers that take rows out of one route-day must take turns.
+func LockTakeOut(ctx context.Context, tx pgx.Tx) error { return lock(ctx, tx, takeOutLock) }
+
+// LockDelivery takes the lock of a delivery's key (an S3 object version, an Idempotency-Key):
+// one batch is recorded per delivery.
+func LockDelivery(ctx context.Context, tx pgx.Tx, key string) error {
+	return lock(ctx, tx, deliveryLock+key)
+}
+
+// LockContent takes the lock of a content key (by bytes or by rows): the same content is loaded
+// once, and a revert of it waits for its loads.
+func LockContent(ctx context.Context, tx pgx.Tx, key string) error {
+	return lock(ctx, tx, contentLock+key)
+}

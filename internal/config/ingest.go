@@ -64,24 +64,37 @@ type Ingest struct {
 	S3UsePathStyle bool
 }
 
+// The defaults of the ingestion settings, their one home: internal/ingest takes them too when
+// an option is left zero. A batch's limits: 2 GiB unpacked (about 60 million price rows, four
+// times the default compressed upload) and 4 KiB a line (a price row takes about 35 bytes, a
+// port or region row at most 200 characters of name).
+const (
+	DefaultMaxBatchBytes        = 512 << 20
+	DefaultMaxUnpackedBytes     = 2 << 30
+	DefaultMaxLineBytes         = 4 << 10
+	DefaultMaxErrorsReported    = 20
+	DefaultMaxConcurrentUploads = 4
+	DefaultMaxBatchDuration     = 30 * time.Minute
+)
+
 // LoadIngest reads the ingestion settings, returning every invalid setting in one error.
 func LoadIngest(lookup Lookup) (Ingest, error) {
 	r := reader{lookup: lookup}
 	ing := Ingest{
 		QueueURL:          r.str("INGEST_QUEUE_URL", ""),
 		ReportsPrefix:     r.str("INGEST_REPORTS_PREFIX", "reports/"),
-		MaxBatchBytes:     int64(r.intRange("INGEST_MAX_BATCH_BYTES", 512<<20, 1, 1<<40)),
+		MaxBatchBytes:     int64(r.intRange("INGEST_MAX_BATCH_BYTES", DefaultMaxBatchBytes, 1, 1<<40)),
 		APIToken:          r.str("INGEST_API_TOKEN", ""),
 		VisibilityTimeout: r.seconds("INGEST_VISIBILITY_TIMEOUT", 5*time.Minute, time.Second, 12*time.Hour),
 		WaitTime:          r.seconds("INGEST_WAIT_TIME", 20*time.Second, 0, 20*time.Second),
-		MaxErrorsReported: r.intRange("INGEST_MAX_ERRORS_REPORTED", 20, 1, 10_000),
+		MaxErrorsReported: r.intRange("INGEST_MAX_ERRORS_REPORTED", DefaultMaxErrorsReported, 1, 10_000),
 		S3UsePathStyle:    r.boolean("INGEST_S3_PATH_STYLE", false),
 
-		MaxConcurrentUploads: r.intRange("INGEST_MAX_CONCURRENT_UPLOADS", 4, 1, 1000),
-		MaxBatchDuration:     r.seconds("INGEST_MAX_BATCH_DURATION", 30*time.Minute, time.Second, 12*time.Hour),
+		MaxConcurrentUploads: r.intRange("INGEST_MAX_CONCURRENT_UPLOADS", DefaultMaxConcurrentUploads, 1, 1000),
+		MaxBatchDuration:     r.seconds("INGEST_MAX_BATCH_DURATION", DefaultMaxBatchDuration, time.Second, 12*time.Hour),
 
-		MaxUnpackedBytes: int64(r.intRange("INGEST_MAX_UNPACKED_BYTES", 2<<30, 1<<10, 1<<40)),
-		MaxLineBytes:     r.intRange("INGEST_MAX_LINE_BYTES", 4<<10, 64, 1<<20),
+		MaxUnpackedBytes: int64(r.intRange("INGEST_MAX_UNPACKED_BYTES", DefaultMaxUnpackedBytes, 1<<10, 1<<40)),
+		MaxLineBytes:     r.intRange("INGEST_MAX_LINE_BYTES", DefaultMaxLineBytes, 64, 1<<20),
 		EarliestDay:      r.day("INGEST_EARLIEST_DAY", domain.DefaultDayWindow.Earliest),
 		MaxDaysAhead:     r.intRange("INGEST_MAX_DAYS_AHEAD", domain.DefaultDayWindow.DaysAhead, 0, 36500),
 	}

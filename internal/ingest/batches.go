@@ -2,9 +2,9 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -12,73 +12,92 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rates/internal/batchstore"
 )
 
-// BatchInfo is one batch as `rates batches show` and GET /batches/{id} present it.
+// BatchInfo is one batch as `rates batches show` and GET /batches/{id} present it, scanned by
+// column name from batchInfoSQL.
 type BatchInfo struct {
-	ID         int64    `json:"batch_id"`
-	Kind       DataKind `json:"kind"`
-	Mode       Mode     `json:"mode"`
-	Status     Status   `json:"status"`
-	SourceKind Kind     `json:"source_kind"`
-	Source     string   `json:"source"`
-	SourceKey  string   `json:"source_key,omitempty"`
-	SHA256     string   `json:"sha256"`
+	ID         int64    `json:"batch_id" db:"id"`
+	Kind       DataKind `json:"kind" db:"kind"`
+	Mode       Mode     `json:"mode" db:"mode"`
+	Status     Status   `json:"status" db:"status"`
+	SourceKind Channel  `json:"source_kind" db:"source_kind"`
+	Source     string   `json:"source" db:"source"`
+	SourceKey  string   `json:"source_key,omitempty" db:"source_key"`
+	SHA256     string   `json:"sha256" db:"sha256"`
 	// RowsDigest is the digest of the rows (see RowDigest) of a batch that loaded.
-	RowsDigest    string           `json:"rows_digest,omitempty"`
-	Rows          int64            `json:"rows"`
-	BadRows       int64            `json:"bad_rows"`
-	Bytes         int64            `json:"bytes"`
-	DisplacedRows int64            `json:"displaced_rows"`
-	DuplicateOf   int64            `json:"duplicate_of,omitempty"`
-	ReceivedAt    *time.Time       `json:"received_at,omitempty"`
-	StartedAt     time.Time        `json:"started_at"`
-	FinishedAt    time.Time        `json:"finished_at"`
-	DurationMS    int64            `json:"duration_ms"`
-	Timings       map[string]int64 `json:"timings"`
-	RevertedAt    *time.Time       `json:"reverted_at,omitempty"`
-	RevertReason  string           `json:"revert_reason,omitempty"`
-	Report        *Report          `json:"report,omitempty"`
+	RowsDigest    string           `json:"rows_digest,omitempty" db:"rows_digest"`
+	Rows          int64            `json:"rows" db:"rows"`
+	BadRows       int64            `json:"bad_rows" db:"bad_rows"`
+	Bytes         int64            `json:"bytes" db:"bytes"`
+	DisplacedRows int64            `json:"displaced_rows" db:"displaced_rows"`
+	DuplicateOf   int64            `json:"duplicate_of,omitempty" db:"duplicate_of"`
+	ReceivedAt    *time.Time       `json:"received_at,omitempty" db:"received_at"`
+	StartedAt     time.Time        `json:"started_at" db:"started_at"`
+	FinishedAt    time.Time        `json:"finished_at" db:"finished_at"`
+	DurationMS    int64            `json:"duration_ms" db:"duration_ms"`
+	Timings       map[string]int64 `json:"timings" db:"timings"`
+	RevertedAt    *time.Time       `json:"reverted_at,omitempty" db:"reverted_at"`
+	RevertReason  string           `json:"revert_reason,omitempty" db:"revert_reason"`
+	Report        *Report          `json:"report,omitempty" db:"report"`
+	// Parts are the parts of a multi-part batch staged side by side, in the manifest's order.
+	Parts []BatchPart `json:"parts,omitempty" db:"-"`
+}
+
+// BatchPart is one part of a multi-part batch: pending until a loader settles it, then staged,
+// checked (sound, beside a bad part) or bad. Attempts counts the loaders that took it, those
+// that died included.
+type BatchPart struct {
+	Part     int    `json:"part"`
+	Key      string `json:"key"`
+	Status   string `json:"status"`
+	Rows     int64  `json:"rows"`
+	Attempts int    `json:"attempts"`
 }
 
 // ErrBatchNotFound is returned for a batch id that does not exist.
-var ErrBatchNotFound = errors.New("no such batch")
+var ErrBatchNotFound error = notFoundError("no such batch")
 
-const batchInfoSQL = `SELECT id, kind, mode, status, source_kind, source_name, coalesce(source_key, ''), sha256,
-	coalesce(split_part(rows_key, ':', 2), ''), rows, bad_rows, bytes, displaced_rows, coalesce(duplicate_of, 0), received_at, started_at, finished_at,
-	duration_ms, timings, reverted_at, coalesce(revert_reason, ''), report FROM batches`
+// notFoundError is answered 404 (httpjson.StatusOf).
+type notFoundError string
 
-func scanBatchInfo(row pgx.Row) (BatchInfo, error) {
-	var b BatchInfo
-	var kind, mode, status, sourceKind string
-	var timings, report []byte
-	err := row.Scan(&b.ID, &kind, &mode, &status, &sourceKind, &b.Source, &b.SourceKey, &b.SHA256, &b.RowsDigest,
-		&b.Rows, &b.BadRows, &b.Bytes, &b.DisplacedRows, &b.DuplicateOf, &b.ReceivedAt, &b.StartedAt, &b.FinishedAt,
-		&b.DurationMS, &timings, &b.RevertedAt, &b.RevertReason, &report)
-	if err != nil {
-		return b, err
-	}
-	b.Kind, b.Mode, b.Status, b.SourceKind = DataKind(kind), Mode(mode), Status(status), Kind(sourceKind)
-	if len(timings) > 0 {
-		_ = json.Unmarshal(timings, &b.Timings)
-	}
-	if report != nil {
-		b.Report = &Report{}
-		if err := json.Unmarshal(report, b.Report); err != nil {
-			return b, fmt.Errorf("decode report: %w", err)
-		}
-	}
-	return b, nil
-}
+func (e notFoundError) Error() string { return string(e) }
+
+// HTTPStatus is 404.
+func (notFoundError) HTTPStatus() int { return http.StatusNotFound }
+
+const batchInfoSQL = `SELECT id, kind, mode, status, source_kind, source_name AS source, coalesce(source_key, '') AS source_key,
+	sha256, coalesce(split_part(rows_key, ':', 2), '') AS rows_digest, rows, bad_rows, bytes, displaced_rows,
+	coalesce(duplicate_of, 0) AS duplicate_of, received_at, started_at, finished_at, duration_ms, timings, reverted_at,
+	coalesce(revert_reason, '') AS revert_reason, report FROM batches`
 
 // Batch returns one batch.
 func (l *Loader) Batch(ctx context.Context, id int64) (BatchInfo, error) {
-	b, err := scanBatchInfo(l.pool.QueryRow(ctx, batchInfoSQL+" WHERE id = $1", id))
+	rows, err := l.pool.Query(ctx, batchInfoSQL+" WHERE id = $1", id)
+	if err != nil {
+		return BatchInfo{}, fmt.Errorf("read batch %d: %w", id, err)
+	}
+	b, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[BatchInfo])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, fmt.Errorf("batch %d: %w", id, ErrBatchNotFound)
 	}
 	if err != nil {
 		return b, fmt.Errorf("read batch %d: %w", id, err)
+	}
+	if l.parts == nil || b.Kind != DataPrices || b.SourceKind == ChannelAPI {
+		return b, nil
+	}
+	parts, err := l.parts.Parts(ctx, id)
+	if errors.Is(err, batchstore.ErrNoBatch) {
+		return b, nil // a single file
+	}
+	if err != nil {
+		return b, err
+	}
+	for _, p := range parts {
+		b.Parts = append(b.Parts, BatchPart{Part: p.Part, Key: p.Key, Status: p.Status, Rows: p.Rows, Attempts: p.Attempts})
 	}
 	return b, nil
 }
@@ -89,7 +108,7 @@ func (l *Loader) Batches(ctx context.Context, limit int) ([]BatchInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list batches: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (BatchInfo, error) { return scanBatchInfo(r) })
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[BatchInfo])
 	if err != nil {
 		return nil, fmt.Errorf("list batches: %w", err)
 	}
@@ -112,6 +131,9 @@ type RevertRefusedError struct {
 	BatchID int64
 	Reason  string
 }
+
+// HTTPStatus is 409: the batch is in a state that forbids the revert.
+func (*RevertRefusedError) HTTPStatus() int { return http.StatusConflict }
 
 func (e *RevertRefusedError) Error() string {
 	return fmt.Sprintf("batch %d cannot be reverted: %s", e.BatchID, e.Reason)
@@ -150,10 +172,16 @@ func (l *Loader) revertTx(ctx context.Context, tx pgx.Tx, id int64, res RevertRe
 	var contentKey, rowsKey *string
 	var revertedAt *time.Time
 	var duplicateOf int64
+	// A batch staging is refused before any lock: its row is held by the parts in flight, which
+	// the row lock below would wait for.
+	var before Status
+	if err := tx.QueryRow(ctx, `SELECT status FROM batches WHERE id = $1`, id).Scan(&before); err == nil && before == StatusStaging {
+		return res, &RevertRefusedError{BatchID: id, Reason: "its parts are being staged and nothing of it is visible yet; revert it once it is loaded"}
+	}
 	if err := lockReferenceRows(ctx, tx, id); err != nil {
 		return res, err
 	}
-	// Before the batch's row lock: a replace takes takeOutLock first too, and then locks the
+	// Before the batch's row lock: a replace takes the take-out lock first too, and then locks the
 	// records of the batches it displaces (foreign keys of prices_displaced).
 	if err := lockTakeOuts(ctx, tx); err != nil {
 		return res, err
@@ -174,12 +202,14 @@ func (l *Loader) revertTx(ctx context.Context, tx pgx.Tx, id int64, res RevertRe
 		res.Status = "unchanged"
 		res.Message = fmt.Sprintf("batch %d was already %s at %s: nothing to do", id, status, revertedAt.UTC().Format(time.RFC3339))
 		return res, nil
-	case StatusRejected:
-		return refuse("it was rejected and loaded nothing")
+	case StatusRejected, StatusFailed:
+		return refuse(fmt.Sprintf("it was %s and loaded nothing", status))
+	case StatusStaging:
+		return refuse("its parts are being staged and nothing of it is visible yet; revert it once it is loaded")
 	case StatusDuplicate:
 		return refuse(fmt.Sprintf("it is a duplicate of batch %d and loaded nothing; revert batch %d to take that content out", duplicateOf, duplicateOf))
 	}
-	if Kind(sourceKind) == "seed" {
+	if Channel(sourceKind) == "seed" {
 		return refuse("it is the seed's own record; load another dump with rates seed --replace instead")
 	}
 	// The content locks a load of the same content takes, in the same order (commitDuplicate).
@@ -187,8 +217,8 @@ func (l *Loader) revertTx(ctx context.Context, tx pgx.Tx, id int64, res RevertRe
 		if key == nil {
 			continue
 		}
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", contentLockNamespace+*key); err != nil {
-			return res, fmt.Errorf("wait for the content lock: %w", err)
+		if err := batchstore.LockContent(ctx, tx, *key); err != nil {
+			return res, err
 		}
 	}
 	if DataKind(kind) == DataPrices {

@@ -11,8 +11,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"rates/internal/batchstore"
 	"rates/internal/metrics"
-	"rates/internal/seed"
 )
 
 func csvOf(header string, rows ...string) []byte {
@@ -186,7 +186,7 @@ func TestReplaceLeavesExactlyItsRowsOnItsRouteDaysAndRevertRestores(t *testing.T
 // Replaces and reverts that take rows out of the same route-day take turns: whatever order they
 // commit in, the route-day ends as some serial order leaves it. An outside transaction holds the
 // route-day's row locked until both are waiting, so that both start before either commits.
-// Without takeOutLock the first case ends with both replaces' rows (200 and 300), the second
+// Without the take-out lock the first case ends with both replaces' rows (200 and 300), the second
 // with the row the revert put back beside the replace's (100 and 300).
 func TestReplacesAndRevertsOfOneRouteDayTakeTurns(t *testing.T) {
 	t.Parallel()
@@ -481,7 +481,7 @@ func TestSeedLockKeepsLoadsOut(t *testing.T) {
 	pool := newDB(t)
 	l := NewLoader(pool, LoaderOptions{MaxDuration: 2 * time.Second}, testLogger(t))
 	ctx := context.Background()
-	release := hold(t, pool, "SELECT pg_advisory_xact_lock($1)", seed.LockKey)
+	release := hold(t, pool, "SELECT pg_advisory_xact_lock($1)", batchstore.SeedLock)
 	if _, err := l.Load(ctx, apiSource("during-seed"), bytes.NewReader(batchBytes(10, nil))); err == nil || !strings.Contains(err.Error(), "running seed") {
 		t.Fatalf("load during a seed: %v, want it kept out", err)
 	}

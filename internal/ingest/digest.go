@@ -46,6 +46,16 @@ func (d *RowDigest) addWords(h []byte) {
 	}
 }
 
+// sumBytes is the sum of the rows' hashes, 32 bytes big-endian: what a part contributes to its
+// batch's digest (CombineDigests).
+func (d RowDigest) sumBytes() []byte {
+	b := make([]byte, 0, 32)
+	for _, w := range d.sum {
+		b = binary.BigEndian.AppendUint64(b, w)
+	}
+	return b
+}
+
 // Rows is the number of rows counted.
 func (d RowDigest) Rows() int64 { return d.rows }
 

@@ -86,10 +86,10 @@ func ParseS3Event(body string) ([]ObjectRef, error) {
 }
 
 // Source is the batch identity of the object, with the kind and mode its key selects (see
-// RouteOf) and its event time.
+// DataKindAndModeOf) and its event time.
 func (o ObjectRef) Source() Source {
 	src := S3Source(o.Bucket, o.Key, o.VersionID, o.ETag)
-	src.Data, src.Mode = RouteOf(o.Key)
+	src.Data, src.Mode = DataKindAndModeOf(o.Key)
 	src.ReceivedAt = o.EventTime
 	return src
 }
@@ -117,12 +117,12 @@ func partsPrefixOf(key string) string {
 	return strings.SplitN(key, "/", 2)[0] + "/" + PartsFolder + "/"
 }
 
-// RouteOf reads a batch's kind and mode from its object key: the folder right below the
+// DataKindAndModeOf reads a batch's kind and mode from its object key: the folder right below the
 // incoming prefix decides. incoming/replace/... is a price batch in replace mode,
 // incoming/ports/... a ports batch, incoming/regions/... a regions batch; any other key
 // (incoming/daily.csv, incoming/2026/...) a price batch in append mode. The one S3
 // notification on the incoming prefix covers them all.
-func RouteOf(key string) (DataKind, Mode) {
+func DataKindAndModeOf(key string) (DataKind, Mode) {
 	switch folderOf(key) {
 	case "replace":
 		return DataPrices, ModeReplace

@@ -108,7 +108,7 @@ func TestS3SourceIdentity(t *testing.T) {
 		{ObjectRef{Bucket: "b", Key: "incoming/a.csv", VersionID: "null", ETag: `"e1"`}, "s3://b/incoming/a.csv?etag=e1"},
 		{ObjectRef{Bucket: "b", Key: "incoming/a.csv", ETag: "e1"}, "s3://b/incoming/a.csv?etag=e1"},
 	} {
-		if got := tc.ref.Source(); got.Key != tc.want || got.Kind != KindS3 || got.Name != "s3://"+tc.ref.Bucket+"/"+tc.ref.Key {
+		if got := tc.ref.Source(); got.Key != tc.want || got.Channel != ChannelS3 || got.Name != "s3://"+tc.ref.Bucket+"/"+tc.ref.Key {
 			t.Errorf("Source(%+v) = %+v, want key %s", tc.ref, got, tc.want)
 		}
 	}
@@ -129,8 +129,8 @@ func TestRouteOf(t *testing.T) {
 		{"incoming/replace", DataPrices, ModeAppend}, // a file named replace, not the folder
 		{"incoming/Ports/x.csv", DataPrices, ModeAppend},
 	} {
-		if kind, mode := RouteOf(tc.key); kind != tc.kind || mode != tc.mode {
-			t.Errorf("RouteOf(%q) = %s, %s; want %s, %s", tc.key, kind, mode, tc.kind, tc.mode)
+		if kind, mode := DataKindAndModeOf(tc.key); kind != tc.kind || mode != tc.mode {
+			t.Errorf("DataKindAndModeOf(%q) = %s, %s; want %s, %s", tc.key, kind, mode, tc.kind, tc.mode)
 		}
 	}
 }

@@ -18,10 +18,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
+	"rates/internal/config"
 	"rates/internal/httpjson"
-	"rates/internal/store"
 )
 
 // HandlerConfig configures POST /batches and GET and DELETE /batches/{id}.
@@ -29,13 +27,13 @@ type HandlerConfig struct {
 	// Token is the bearer token clients must send. Empty disables the endpoints (404).
 	Token string
 	// MaxBytes bounds the request body as sent; larger bodies get 413. 0 means
-	// DefaultMaxBatchBytes.
+	// config.DefaultMaxBatchBytes.
 	MaxBytes int64
 	// BodyTimeout replaces the server's read and write deadlines for this endpoint, whose
 	// uploads take longer than an API request. 0 means 30 minutes.
 	BodyTimeout time.Duration
 	// MaxConcurrent bounds the uploads in progress (spooling or loading); one more gets 429
-	// with Retry-After. 0 means DefaultMaxConcurrentUploads.
+	// with Retry-After. 0 means config.DefaultMaxConcurrentUploads.
 	MaxConcurrent int
 	// SpoolDir is where bodies are spooled before the load; "" means the system's temporary
 	// directory. A spool file is unlinked as soon as it is created; RemoveStaleSpool clears
@@ -76,12 +74,6 @@ func RemoveStaleSpool(dir string) (int, error) {
 	}
 	return removed, errors.Join(errs...)
 }
-
-// DefaultMaxBatchBytes is the body limit when none is configured.
-const DefaultMaxBatchBytes = 512 << 20
-
-// DefaultMaxConcurrentUploads is the upload limit when none is configured.
-const DefaultMaxConcurrentUploads = 4
 
 // maxIdempotencyKeyLength bounds the Idempotency-Key header.
 const maxIdempotencyKeyLength = 255
@@ -130,10 +122,10 @@ func NewBatchHandler(loader *Loader, cfg HandlerConfig, log *slog.Logger) *Batch
 		cfg.BodyTimeout = 30 * time.Minute
 	}
 	if cfg.MaxBytes <= 0 {
-		cfg.MaxBytes = DefaultMaxBatchBytes
+		cfg.MaxBytes = config.DefaultMaxBatchBytes
 	}
 	if cfg.MaxConcurrent <= 0 {
-		cfg.MaxConcurrent = DefaultMaxConcurrentUploads
+		cfg.MaxConcurrent = config.DefaultMaxConcurrentUploads
 	}
 	if cfg.Stop == nil {
 		cfg.Stop = make(chan struct{}) // never closes
@@ -171,7 +163,9 @@ func (h *BatchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "not found")
 		return
 	}
-	rest, hasID := strings.CutPrefix(r.URL.Path, "/batches/")
+	// The router's pattern /batches/{id} names the batch; POST /batches has none.
+	rest := r.PathValue("id")
+	hasID := rest != ""
 	allowed := http.MethodPost
 	if hasID {
 		allowed = "GET, DELETE"
@@ -486,54 +480,40 @@ func checkIdempotencyKey(key string) string {
 // fail answers err, the failure of the request whose work ran under ctx.
 func (h *BatchHandler) fail(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
-	var srcErr *SourceError
 	var conflict *KeyConflictError
-	var refused *RevertRefusedError
 	switch {
 	case errors.As(err, &tooLarge):
 		httpjson.Error(w, http.StatusRequestEntityTooLarge, "batch larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
+		return
 	case errors.Is(context.Cause(ctx), errStopping):
 		// Rolled back: nothing was recorded, and the same request may be sent again.
 		h.log.Warn("batch request rolled back: the server is stopping", "error", err.Error())
 		w.Header().Set("Retry-After", "30")
 		w.Header().Set("Connection", "close")
 		httpjson.Error(w, http.StatusServiceUnavailable, "the server is stopping: nothing was recorded; retry with the same Idempotency-Key")
+		return
 	case r.Context().Err() != nil:
 		// The client is gone; nothing was recorded and nobody reads the answer.
 		h.log.Info("batch request abandoned by the client", "error", err.Error())
+		return
+	}
+	switch status := httpjson.StatusOf(err); {
 	case errors.As(err, &conflict):
-		httpjson.Error(w, http.StatusConflict, fmt.Sprintf("Idempotency-Key %s was already used by batch %d %s: use a new key for a new batch",
+		httpjson.Error(w, status, fmt.Sprintf("Idempotency-Key %s was already used by batch %d %s: use a new key for a new batch",
 			quote(strings.TrimPrefix(conflict.Key, "api:")), conflict.BatchID, conflict.Reason))
-	case errors.Is(err, ErrBatchNotFound):
-		httpjson.Error(w, http.StatusNotFound, err.Error())
-	case errors.As(err, &refused):
-		httpjson.Error(w, http.StatusConflict, refused.Error())
-	case errors.As(err, &srcErr):
-		httpjson.Error(w, http.StatusBadRequest, "could not read the request body")
-	case isDeadlock(err):
-		// Loads and reverts take their locks in one order: a deadlock is a bug, not an outage.
-		h.log.Error("batch request failed: deadlock", "error", err.Error())
-		httpjson.Error(w, http.StatusInternalServerError, "internal error")
-	case store.IsUnavailable(err) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+	case status == http.StatusBadRequest:
+		httpjson.Error(w, status, "could not read the request body")
+	case status == http.StatusServiceUnavailable:
 		h.log.Error("batch request failed: database unavailable or too slow", "error", err.Error())
 		w.Header().Set("Retry-After", "30")
-		httpjson.Error(w, http.StatusServiceUnavailable, "database unavailable or busy, retry later with the same Idempotency-Key")
-	default:
+		httpjson.Error(w, status, "database unavailable or busy, retry later with the same Idempotency-Key")
+	case status >= http.StatusInternalServerError:
+		// A deadlock lands here too: loads and reverts take their locks in one order.
 		h.log.Error("batch request failed", "error", err.Error())
 		httpjson.Error(w, http.StatusInternalServerError, "internal error")
+	default:
+		httpjson.Error(w, status, err.Error())
 	}
-}
-
-// isDeadlock reports SQLSTATE 40P01.
-func isDeadlock(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
-}
-
-// isTimeout reports a statement or lock timeout: the load ran past its deadline.
-func isTimeout(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "57014" || pgErr.Code == "55P03")
 }
 
 // Message summarises the rejection for people: its one problem when no row is to blame (a

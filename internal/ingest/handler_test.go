@@ -17,8 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rates/internal/httpjson"
 )
 
 const testToken = "s3cret-token-0123456789"
@@ -27,7 +30,7 @@ func newBatchAPI(t *testing.T, cfg HandlerConfig) (string, *Loader) {
 	t.Helper()
 	pool := newDB(t)
 	l := NewLoader(pool, LoaderOptions{MaxErrors: 3}, testLogger(t))
-	srv := httptest.NewServer(NewBatchHandler(l, cfg, testLogger(t)))
+	srv := httptest.NewServer(routed(NewBatchHandler(l, cfg, testLogger(t))))
 	t.Cleanup(srv.Close)
 	return srv.URL + "/batches", l
 }
@@ -217,7 +220,7 @@ func TestPostBatchDatabaseUnavailable(t *testing.T) {
 	t.Parallel()
 	pool := newDB(t)
 	l := NewLoader(pool, LoaderOptions{}, testLogger(t))
-	srv := httptest.NewServer(NewBatchHandler(l, HandlerConfig{Token: testToken, MaxBytes: 1 << 20}, testLogger(t)))
+	srv := httptest.NewServer(routed(NewBatchHandler(l, HandlerConfig{Token: testToken, MaxBytes: 1 << 20}, testLogger(t))))
 	t.Cleanup(srv.Close)
 	pool.Close() // every connection attempt now fails, as during an outage
 	status, hdr, body := csvPost(batchBytes(10, nil), "outage-1").do(t, srv.URL+"/batches")
@@ -226,11 +229,24 @@ func TestPostBatchDatabaseUnavailable(t *testing.T) {
 	}
 }
 
+// routed mounts h as the API's router does (internal/api): the batch's id comes from the
+// pattern /batches/{id}.
+func routed(h http.Handler) http.Handler {
+	r := chi.NewRouter()
+	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
+		httpjson.Error(w, http.StatusMethodNotAllowed, "method not allowed")
+	})
+	r.Method(http.MethodPost, "/batches", h)
+	r.Method(http.MethodGet, "/batches/{id}", h)
+	r.Method(http.MethodDelete, "/batches/{id}", h)
+	return r
+}
+
 func TestBatchEndpointsShowRevertAndRefuseBeyondTheUploadLimit(t *testing.T) {
 	t.Parallel()
 	l := NewLoader(newDB(t), LoaderOptions{}, testLogger(t))
 	h := NewBatchHandler(l, HandlerConfig{Token: testToken, MaxBytes: 1 << 20, MaxConcurrent: 1}, testLogger(t))
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(routed(h))
 	t.Cleanup(srv.Close)
 	url := srv.URL + "/batches"
 	status, _, created := csvPost(batchBytes(20, nil), "show-1").do(t, url)
@@ -249,8 +265,10 @@ func TestBatchEndpointsShowRevertAndRefuseBeyondTheUploadLimit(t *testing.T) {
 	if status, _, b := del.do(t, id); status != http.StatusOK || b["status"] != "unchanged" {
 		t.Fatalf("second DELETE: %d %v", status, b)
 	}
-	if status, _, _ := get.do(t, url+"/999"); status != http.StatusNotFound {
-		t.Fatalf("GET of an unknown batch: %d", status)
+	for _, unknown := range []string{"/999", "/abc", "/-1"} {
+		if status, _, _ := get.do(t, url+unknown); status != http.StatusNotFound {
+			t.Fatalf("GET of batch %s: %d, want 404", unknown, status)
+		}
 	}
 	if status, _, _ := (post{method: http.MethodGet}).do(t, id); status != http.StatusUnauthorized {
 		t.Fatalf("GET without a token: %d", status)
@@ -283,7 +301,7 @@ func TestBatchEndpointsShowRevertAndRefuseBeyondTheUploadLimit(t *testing.T) {
 func newLimitedBatchAPI(t *testing.T, cfg HandlerConfig, lim Limits) (string, *Loader) {
 	t.Helper()
 	l := NewLoader(newDB(t), LoaderOptions{MaxErrors: 3, Limits: lim}, testLogger(t))
-	srv := httptest.NewServer(NewBatchHandler(l, cfg, testLogger(t)))
+	srv := httptest.NewServer(routed(NewBatchHandler(l, cfg, testLogger(t))))
 	t.Cleanup(srv.Close)
 	return srv.URL + "/batches", l
 }
@@ -488,7 +506,7 @@ func TestPostBatchRefusedForARoleThatMayNotLoad(t *testing.T) {
 	if err := NewLoader(pool, LoaderOptions{}, testLogger(t)).CheckPrivileges(ctx); err != nil {
 		t.Fatalf("CheckPrivileges as the owner: %v", err)
 	}
-	srv := httptest.NewServer(NewBatchHandler(l, HandlerConfig{Token: testToken, Refused: err.Error()}, testLogger(t)))
+	srv := httptest.NewServer(routed(NewBatchHandler(l, HandlerConfig{Token: testToken, Refused: err.Error()}, testLogger(t))))
 	t.Cleanup(srv.Close)
 	status, _, body := csvPost(nil, "k").withBody(&blockingBody{}).do(t, srv.URL+"/batches")
 	if msg, _ := body["error"].(string); status != http.StatusNotImplemented || !strings.Contains(msg, role) {

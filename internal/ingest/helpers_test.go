@@ -132,7 +132,7 @@ func countPrices(t testing.TB, pool *pgxpool.Pool) int64 {
 	return n
 }
 
-// checkDaily fails the test unless price_daily equals the GROUP BY over prices.
+// checkDaily fails the test unless price_daily equals the GROUP BY over the published prices.
 func checkDaily(t testing.TB, url string) {
 	t.Helper()
 	ctx := context.Background()
@@ -152,12 +152,12 @@ func checkDaily(t testing.TB, url string) {
 	}
 }
 
-// dailyDiffSQL counts the route-days where price_daily and prices disagree.
+// dailyDiffSQL counts the route-days where price_daily and the published prices disagree.
 const dailyDiffSQL = `SELECT count(*) FROM (
 	(SELECT orig_code, dest_code, day, prices, price_sum FROM price_daily
-	 EXCEPT ALL SELECT orig_code, dest_code, day, count(*), sum(price) FROM prices GROUP BY 1, 2, 3)
+	 EXCEPT ALL SELECT orig_code, dest_code, day, count(*), sum(price) FROM published_prices GROUP BY 1, 2, 3)
 	UNION ALL
-	(SELECT orig_code, dest_code, day, count(*), sum(price) FROM prices GROUP BY 1, 2, 3
+	(SELECT orig_code, dest_code, day, count(*), sum(price) FROM published_prices GROUP BY 1, 2, 3
 	 EXCEPT ALL SELECT orig_code, dest_code, day, prices, price_sum FROM price_daily)) d`
 
 // fingerprintSQL summarises prices (with lineage) and price_daily as one digest: equal

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -20,9 +21,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"rates/internal/batchstore"
+	"rates/internal/config"
 	"rates/internal/domain"
 	"rates/internal/metrics"
-	"rates/internal/seed"
 )
 
 // Status is the outcome of a batch, or what became of it later.
@@ -39,6 +41,11 @@ const (
 	// replaces took some of its rows out (Result.DisplacedBy). Nothing was written; it is
 	// recorded as a duplicate.
 	StatusDisplaced Status = "displaced"
+	// StatusStaging is a multi-part batch whose parts are being staged: nothing of it is
+	// visible yet. StatusFailed is one that ended before its publish for a reason other than its
+	// content (its deadline passed, a seed replaced the data): nothing of it was loaded.
+	StatusStaging Status = "staging"
+	StatusFailed  Status = "failed"
 )
 
 // Report explains a rejected batch.
@@ -83,23 +90,20 @@ type KeyConflictError struct {
 	Reason string
 }
 
+// HTTPStatus is 409: the key is taken.
+func (*KeyConflictError) HTTPStatus() int { return http.StatusConflict }
+
 func (e *KeyConflictError) Error() string {
 	return fmt.Sprintf("key %s was already used by batch %d %s", quote(e.Key), e.BatchID, e.Reason)
 }
 
-// DefaultMaxErrors is how many problems a report lists when no limit is configured.
-const DefaultMaxErrors = 20
-
-// DefaultMaxBatchDuration bounds a load when no deadline is configured.
-const DefaultMaxBatchDuration = 30 * time.Minute
-
 // LoaderOptions tune a Loader.
 type LoaderOptions struct {
-	// MaxErrors bounds the problems listed in a report; 0 means DefaultMaxErrors.
+	// MaxErrors bounds the problems listed in a report; 0 means config.DefaultMaxErrorsReported.
 	MaxErrors int
 	// MaxDuration is the deadline of one load (and of a revert), from the first statement
 	// to the commit; statement_timeout and lock_timeout are derived from it. 0 means
-	// DefaultMaxBatchDuration.
+	// config.DefaultMaxBatchDuration.
 	MaxDuration time.Duration
 	// Observe, when set, is told the outcome of every Load (metrics).
 	Observe func(Result, error)
@@ -122,6 +126,8 @@ type Loader struct {
 	metrics     *metrics.Metrics
 	limits      Limits
 	days        domain.DayWindow
+	// parts stages and publishes multi-part batches.
+	parts *batchstore.Store
 	// beforeInsert, when set, runs between the checks and the insert; tests use it to act
 	// while the batch's locks are held.
 	beforeInsert func()
@@ -130,20 +136,22 @@ type Loader struct {
 // NewLoader returns a Loader on pool.
 func NewLoader(pool *pgxpool.Pool, opts LoaderOptions, log *slog.Logger) *Loader {
 	if opts.MaxErrors <= 0 {
-		opts.MaxErrors = DefaultMaxErrors
+		opts.MaxErrors = config.DefaultMaxErrorsReported
 	}
 	if opts.MaxDuration <= 0 {
-		opts.MaxDuration = DefaultMaxBatchDuration
+		opts.MaxDuration = config.DefaultMaxBatchDuration
 	}
 	if opts.Days == (domain.DayWindow{}) {
 		opts.Days = domain.DefaultDayWindow
 	}
-	return &Loader{pool: pool, log: log, maxErrors: opts.MaxErrors, maxDuration: opts.MaxDuration,
+	l := &Loader{pool: pool, log: log, maxErrors: opts.MaxErrors, maxDuration: opts.MaxDuration,
 		observe: opts.Observe, metrics: opts.Metrics, limits: opts.Limits.orDefaults(), days: opts.Days}
+	if pool != nil {
+		// Every option is set above: New fails on a missing one only.
+		l.parts, _ = batchstore.New(pool, batchstore.Options{MaxErrors: opts.MaxErrors, MaxBatchDuration: opts.MaxDuration, Identity: CombineDigests})
+	}
+	return l
 }
-
-// MaxDuration is the deadline of one load.
-func (l *Loader) MaxDuration() time.Duration { return l.maxDuration }
 
 // The staging table lives and dies with the transaction; the line column lets the set-based
 // checks report where a bad row was. A field that failed the checks in Go arrives as NULL.
@@ -192,17 +200,20 @@ const (
 	insertPricesSQL = `INSERT INTO prices (orig_code, dest_code, day, price, batch_id)
 		SELECT orig_code, dest_code, day, price, $1::bigint FROM ingest_rows ORDER BY orig_code, dest_code, day`
 
-	// displaceSQL takes out every price on the route-days of the batch and keeps it, with the
-	// replacing batch's id, for a revert.
+	// displaceSQL takes out every published price on the route-days of the batch (the rule of
+	// the view published_prices) and keeps it, with the replacing batch's id, for a revert. The
+	// rows of a batch still staging stay: they are not published yet, and their publish comes
+	// after this replace, as an append that follows it would.
 	displaceSQL = `WITH keys AS (SELECT DISTINCT orig_code, dest_code, day FROM ingest_rows),
 		moved AS (DELETE FROM prices p USING keys k
 			WHERE p.orig_code = k.orig_code AND p.dest_code = k.dest_code AND p.day = k.day
+			  AND (p.batch_id IS NULL OR p.batch_id <> ALL (ARRAY(SELECT b.id FROM batches b WHERE b.status = 'staging')))
 			RETURNING p.orig_code, p.dest_code, p.day, p.price, p.batch_id)
 		INSERT INTO prices_displaced (displaced_by, orig_code, dest_code, day, price, batch_id)
 		SELECT $1, orig_code, dest_code, day, price, batch_id FROM moved`
 
-	recordColumns = `id, status, kind, mode, rows, bytes, sha256, coalesce(rows_key, ''), started_at, duration_ms,
-		report, coalesce(duplicate_of, 0), displaced_rows`
+	recordColumns = `id, status, kind, mode, rows, bytes, sha256, coalesce(rows_key, '') AS rows_key, started_at, duration_ms,
+		report, coalesce(duplicate_of, 0) AS duplicate_of, displaced_rows`
 	findByKeySQL = `SELECT ` + recordColumns + ` FROM batches WHERE source_key = $1`
 	// findByContentSQL finds the loaded batch with the same rows ($2) or the same bytes ($1):
 	// one at most, as this release loads a content once and checks both keys first.
@@ -221,28 +232,7 @@ const (
 		WHERE id = $1`
 )
 
-// Advisory lock namespaces: per source key, per content, apart from any other advisory lock user.
-const (
-	lockNamespace        = "rates.ingest:"
-	contentLockNamespace = "rates.ingest.content:"
-)
-
-// takeOutLock is the advisory lock of the writers that take rows out of prices by what they
-// find there: replace batches and reverts. Under READ COMMITTED a DELETE that waits for another
-// transaction's rows does not see the rows that transaction inserted, so two replaces of one
-// route-day running together would both keep their rows, and a replace running beside the
-// revert of another would keep the rows the revert put back. Taken before the DELETE, the lock
-// makes the later one start after the earlier one committed. Appends do not take it: what they
-// add, a replace that follows takes out.
-const takeOutLock = "rates.ingest.take-out"
-
-// lockTakeOuts waits for the replaces and reverts in progress (see takeOutLock).
-func lockTakeOuts(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", takeOutLock); err != nil {
-		return fmt.Errorf("wait for the replaces and reverts in progress: %w", err)
-	}
-	return nil
-}
+func lockTakeOuts(ctx context.Context, tx pgx.Tx) error { return batchstore.LockTakeOut(ctx, tx) }
 
 // Load reads the batch from r and either applies all of it or nothing. A batch with bad data
 // is not an error: it is recorded and returned with StatusRejected and a report. Content
@@ -300,9 +290,9 @@ func (l *Loader) begin(ctx context.Context, conn *pgxpool.Conn) (pgx.Tx, error) 
 		l.rollback(ctx, tx)
 		return nil, fmt.Errorf("set timeouts: %w", err)
 	}
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", seed.LockKey); err != nil {
+	if err := batchstore.LockBatchWriter(ctx, tx); err != nil {
 		l.rollback(ctx, tx)
-		return nil, fmt.Errorf("wait for a running seed: %w", err)
+		return nil, err
 	}
 	return tx, nil
 }
@@ -409,8 +399,8 @@ func (l *Loader) commitDuplicate(ctx context.Context, tx pgx.Tx, src Source, res
 	// Both keys, in this order, as a revert takes them: loads of the same rows, or of the same
 	// bytes, and the revert of a batch that holds them, take turns.
 	for _, key := range []string{contentKey(src.Data, res.SHA256), src.Data.rowsKey(res.RowsDigest)} {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", contentLockNamespace+key); err != nil {
-			return res, false, fmt.Errorf("wait for the content lock: %w", err)
+		if err := batchstore.LockContent(ctx, tx, key); err != nil {
+			return res, false, err
 		}
 	}
 	first, ok, err := findContent(ctx, tx, src, res)
@@ -514,7 +504,7 @@ func (k DataKind) rowsKey(digest string) string { return string(k) + ":" + diges
 
 // findContent returns the loaded batch that holds the content of res: the same rows, or the
 // same bytes (a batch the previous release loaded has no rows key).
-func findContent(ctx context.Context, q querier, src Source, res Result) (Result, bool, error) {
+func findContent(ctx context.Context, q rowsQuerier, src Source, res Result) (Result, bool, error) {
 	return findRecord(ctx, q, findByContentSQL, src, contentKey(src.Data, res.SHA256), src.Data.rowsKey(res.RowsDigest))
 }
 
@@ -548,8 +538,8 @@ func lockDelivery(ctx context.Context, tx pgx.Tx, src Source) (Result, bool, err
 	if src.Key == "" {
 		return Result{}, false, nil
 	}
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lockNamespace+src.Key); err != nil {
-		return Result{}, false, fmt.Errorf("wait for the batch lock: %w", err)
+	if err := batchstore.LockDelivery(ctx, tx, src.Key); err != nil {
+		return Result{}, false, err
 	}
 	return findRecord(ctx, tx, findByKeySQL, src, src.Key)
 }
@@ -647,7 +637,7 @@ func (l *Loader) record(ctx context.Context, tx pgx.Tx, src Source, res Result, 
 	}
 	timingsJSON, _ := json.Marshal(timings)
 	var id int64
-	err := tx.QueryRow(ctx, recordSQL, nullIfEmpty(src.Key), string(src.Kind), src.Name, string(res.Status), res.Rows, badRows,
+	err := tx.QueryRow(ctx, recordSQL, nullIfEmpty(src.Key), string(src.Channel), src.Name, string(res.Status), res.Rows, badRows,
 		res.Bytes, res.SHA256, res.StartedAt, res.StartedAt.Add(res.Duration), res.Duration.Milliseconds(), timingsJSON, reportJSON,
 		string(src.Data), string(src.Mode), nullIfEmpty(contentKey), nullIfZero(duplicateOf), nullIfZeroTime(src.ReceivedAt),
 		src.Data.rowsKey(res.RowsDigest),
@@ -714,20 +704,17 @@ func (l *Loader) check(ctx context.Context, tx pgx.Tx, conv *converter) (report 
 	if err != nil {
 		return nil, false, fmt.Errorf("list unknown port codes: %w", err)
 	}
-	errs := slices.Clone(conv.errs)
-	for rows.Next() {
+	unknown, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RowError, error) {
 		var e RowError
 		var code string
-		if err := rows.Scan(&e.Line, &e.Column, &code); err != nil {
-			rows.Close()
-			return nil, false, fmt.Errorf("list unknown port codes: %w", err)
-		}
+		err := r.Scan(&e.Line, &e.Column, &code)
 		e.Reason = "unknown port code " + quote(code)
-		errs = append(errs, e)
-	}
-	if err := rows.Err(); err != nil {
+		return e, err
+	})
+	if err != nil {
 		return nil, false, fmt.Errorf("list unknown port codes: %w", err)
 	}
+	errs := append(slices.Clone(conv.errs), unknown...)
 	slices.SortStableFunc(errs, func(a, b RowError) int {
 		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(columnOrder(a.Column), columnOrder(b.Column)))
 	})
@@ -861,40 +848,47 @@ func (l *Loader) Replay(ctx context.Context, src Source, first Result, r io.Read
 	return res, nil
 }
 
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 type rowsQuerier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 // findRecord reads the record that query selects by args, as a replayed Result.
-func findRecord(ctx context.Context, q querier, query string, src Source, args ...any) (Result, bool, error) {
-	res := Result{Source: src, Replayed: true}
-	var status, kind, mode, rowsKey string
-	var durationMS, duplicateOf int64
-	var report []byte
-	err := q.QueryRow(ctx, query, args...).Scan(&res.RecordID, &status, &kind, &mode, &res.Rows, &res.Bytes, &res.SHA256,
-		&rowsKey, &res.StartedAt, &durationMS, &report, &duplicateOf, &res.DisplacedRows)
+func findRecord(ctx context.Context, q rowsQuerier, query string, src Source, args ...any) (Result, bool, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return Result{}, false, fmt.Errorf("find recorded batch: %w", err)
+	}
+	rec, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[batchRecord])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Result{}, false, nil
 	}
 	if err != nil {
 		return Result{}, false, fmt.Errorf("find recorded batch: %w", err)
 	}
-	res.Status, res.Duration = Status(status), time.Duration(durationMS)*time.Millisecond
-	res.Source.Data, res.Source.Mode = DataKind(kind), Mode(mode)
-	_, res.RowsDigest, _ = strings.Cut(rowsKey, ":")
-	res.BatchID = res.RecordID
-	if duplicateOf != 0 {
-		res.BatchID = duplicateOf
-	}
-	if report != nil {
-		res.Report = &Report{}
-		if err := json.Unmarshal(report, res.Report); err != nil {
-			return Result{}, false, fmt.Errorf("decode recorded report: %w", err)
-		}
+	res := Result{Source: src, Replayed: true, RecordID: rec.ID, BatchID: rec.ID, Status: rec.Status, Rows: rec.Rows,
+		Bytes: rec.Bytes, SHA256: rec.SHA256, StartedAt: rec.StartedAt, Duration: time.Duration(rec.DurationMS) * time.Millisecond,
+		Report: rec.Report, DisplacedRows: rec.DisplacedRows}
+	res.Source.Data, res.Source.Mode = rec.Kind, rec.Mode
+	_, res.RowsDigest, _ = strings.Cut(rec.RowsKey, ":")
+	if rec.DuplicateOf != 0 {
+		res.BatchID = rec.DuplicateOf
 	}
 	return res, true, nil
+}
+
+// batchRecord is a batch's record as recordColumns reads it.
+type batchRecord struct {
+	ID            int64     `db:"id"`
+	Status        Status    `db:"status"`
+	Kind          DataKind  `db:"kind"`
+	Mode          Mode      `db:"mode"`
+	Rows          int64     `db:"rows"`
+	Bytes         int64     `db:"bytes"`
+	SHA256        string    `db:"sha256"`
+	RowsKey       string    `db:"rows_key"`
+	StartedAt     time.Time `db:"started_at"`
+	DurationMS    int64     `db:"duration_ms"`
+	Report        *Report   `db:"report"`
+	DuplicateOf   int64     `db:"duplicate_of"`
+	DisplacedRows int64     `db:"displaced_rows"`
 }

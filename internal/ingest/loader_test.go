@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -433,6 +434,81 @@ func TestReadsDuringALoadSeeNoneOrAll(t *testing.T) {
 	}
 }
 
+// TestReadsDuringAMultiPartLoadSeeNoneOrAll runs the API's reads (price_daily) and the readers'
+// view of prices (published_prices) in a loop while a manifest's parts are staged by two loaders
+// and the batch published: each read sees none of the batch or all of it, never some parts.
+func TestReadsDuringAMultiPartLoadSeeNoneOrAll(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newDB(t)
+	l := NewLoader(pool, LoaderOptions{}, testLogger(t))
+	if _, err := l.Load(ctx, apiSource("base"), newGenBatch(1000, nil)); err != nil {
+		t.Fatal(err)
+	}
+	const n, parts = 80_000, 4
+	lines := bytes.SplitAfter(batchBytes(n, nil), []byte("\n"))
+	files := map[string][]byte{}
+	var man Manifest
+	for i := range parts {
+		body := append([]byte(Header+"\n"), bytes.Join(lines[1+i*n/parts:1+(i+1)*n/parts], nil)...)
+		key := fmt.Sprintf("part-%d.csv", i+1)
+		files[key] = body
+		man.Parts = append(man.Parts, ManifestPart{Key: key, SHA256: sha(body)})
+	}
+	data, err := json.Marshal(man)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() [2]int64 {
+		var r [2]int64
+		if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM published_prices WHERE orig_code = $1),
+			(SELECT coalesce(sum(prices), 0)::bigint FROM price_daily WHERE orig_code = $1)`, portCode(7)).Scan(&r[0], &r[1]); err != nil {
+			t.Error(err)
+		}
+		return r
+	}
+	before := read()
+	seen := map[[2]int64]int{}
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := read()
+				mu.Lock()
+				seen[r]++
+				mu.Unlock()
+			}
+		})
+	}
+	st, err := l.StageManifest(ctx, fileSource("many.json"), data, Parts{Open: func(_ context.Context, key string) (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(files[key])), nil
+	}}, 2)
+	close(stop)
+	wg.Wait()
+	if err != nil || st.Status != StatusLoaded || st.Rows != n {
+		t.Fatalf("staged manifest: %+v, %v", st, err)
+	}
+	after := read()
+	if want := before[0] + n/testPorts; after[0] != want || after[1] != want {
+		t.Fatalf("after the publish: %v, want %d published prices of the origin", after, want)
+	}
+	for r, c := range seen {
+		if r != before && r != after {
+			t.Errorf("%d reads saw %v: neither before (%v) nor after (%v) the batch", c, r, before, after)
+		}
+	}
+	if seen[before] == 0 || len(seen) == 0 {
+		t.Errorf("reads: %v; want many, some of them while the parts were staged", seen)
+	}
+}
+
 // routeCount is an API-style read: the prices of one origin over a date range.
 func routeCount(t *testing.T, pool *pgxpool.Pool) int64 {
 	var n int64
@@ -448,7 +524,7 @@ func routeCount(t *testing.T, pool *pgxpool.Pool) int64 {
 func TestLoadRejectsInvalidSource(t *testing.T) {
 	t.Parallel()
 	l := NewLoader(nil, LoaderOptions{}, testLogger(t))
-	for _, src := range []Source{{Kind: "ftp", Key: "k"}, {Kind: KindAPI}, {Kind: KindAPI, Key: strings.Repeat("k", maxKeyLength+1)}} {
+	for _, src := range []Source{{Channel: "ftp", Key: "k"}, {Channel: ChannelAPI}, {Channel: ChannelAPI, Key: strings.Repeat("k", maxKeyLength+1)}} {
 		if _, err := l.Load(context.Background(), src, strings.NewReader("")); err == nil {
 			t.Errorf("Load(%+v) succeeded", src)
 		}

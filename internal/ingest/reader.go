@@ -9,32 +9,26 @@ import (
 	"fmt"
 	"hash"
 	"io"
+
+	"rates/internal/config"
 )
 
 // Limits bound what one batch may make a process read and hold, whatever its bytes: the
 // decompressed content, and one CSV record (a line, or the lines of a quoted field). The CSV
 // reader holds at most one record, so a batch's memory follows these settings, not its input.
 type Limits struct {
-	// MaxBytes bounds the decompressed content; 0 means DefaultMaxUnpackedBytes.
+	// MaxBytes bounds the decompressed content; 0 means config.DefaultMaxUnpackedBytes.
 	MaxBytes int64
-	// MaxLineBytes bounds one record, its line break included; 0 means DefaultMaxLineBytes.
+	// MaxLineBytes bounds one record, its line break included; 0 means config.DefaultMaxLineBytes.
 	MaxLineBytes int
 }
 
-// The limits of a batch when none are configured: 2 GiB unpacked (about 60 million price
-// rows, four times the default compressed upload) and 4 KiB a line (a price row takes about 35
-// bytes, a port or region row at most 200 characters of name).
-const (
-	DefaultMaxUnpackedBytes = 2 << 30
-	DefaultMaxLineBytes     = 4 << 10
-)
-
 func (l Limits) orDefaults() Limits {
 	if l.MaxBytes <= 0 {
-		l.MaxBytes = DefaultMaxUnpackedBytes
+		l.MaxBytes = config.DefaultMaxUnpackedBytes
 	}
 	if l.MaxLineBytes <= 0 {
-		l.MaxLineBytes = DefaultMaxLineBytes
+		l.MaxLineBytes = config.DefaultMaxLineBytes
 	}
 	return l
 }

@@ -269,49 +269,50 @@ func (l *Loader) checkReference(ctx context.Context, tx pgx.Tx, kind DataKind, s
 	if set.fatal || set.badRows > 0 {
 		return &Report{BadRows: set.badRows, Errors: set.errs}, nil
 	}
-	var errs []RowError
-	bad := map[int64]bool{}
-	rows, err := tx.Query(ctx, unknownParentsSQL, string(kind), l.maxErrors)
+	errs, err := lineErrors(ctx, tx, "check parent regions", func(name string) string { return "unknown region " + quote(name) },
+		unknownParentsSQL, string(kind), l.maxErrors)
 	if err != nil {
-		return nil, fmt.Errorf("check parent regions: %w", err)
-	}
-	for rows.Next() {
-		var e RowError
-		var parent string
-		if err := rows.Scan(&e.Line, &parent); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("check parent regions: %w", err)
-		}
-		e.Column, e.Reason = "parent_slug", "unknown region "+quote(parent)
-		errs, bad[e.Line] = append(errs, e), true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("check parent regions: %w", err)
+		return nil, err
 	}
 	if kind == DataRegions && len(errs) == 0 {
-		rows, err := tx.Query(ctx, regionCyclesSQL, l.maxErrors)
+		errs, err = lineErrors(ctx, tx, "check the region tree for cycles",
+			func(slug string) string {
+				return "region " + quote(slug) + " would be its own ancestor (a cycle in the region tree)"
+			},
+			regionCyclesSQL, l.maxErrors)
 		if err != nil {
-			return nil, fmt.Errorf("check the region tree for cycles: %w", err)
-		}
-		for rows.Next() {
-			var e RowError
-			var slug string
-			if err := rows.Scan(&e.Line, &slug); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("check the region tree for cycles: %w", err)
-			}
-			e.Column, e.Reason = "parent_slug", "region "+quote(slug)+" would be its own ancestor (a cycle in the region tree)"
-			errs, bad[e.Line] = append(errs, e), true
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("check the region tree for cycles: %w", err)
+			return nil, err
 		}
 	}
 	if len(errs) == 0 {
 		return nil, nil
 	}
+	bad := map[int64]bool{}
+	for _, e := range errs {
+		bad[e.Line] = true
+	}
 	slices.SortStableFunc(errs, func(a, b RowError) int { return int(a.Line - b.Line) })
 	return &Report{BadRows: int64(len(bad)), Errors: errs}, nil
+}
+
+// lineErrors runs query, whose rows are a CSV line and a name, and returns them as problems of
+// the parent_slug column, reason saying what is wrong with the name; what names the check.
+func lineErrors(ctx context.Context, tx pgx.Tx, what string, reason func(name string) string, query string, args ...any) ([]RowError, error) {
+	rows, err := tx.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	errs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RowError, error) {
+		e := RowError{Column: "parent_slug"}
+		var name string
+		err := r.Scan(&e.Line, &name)
+		e.Reason = reason(name)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return errs, nil
 }
 
 // applyReference records what the batch changes (for a revert) and upserts it.

@@ -5,20 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Kind says which entry point a batch came through.
-type Kind string
+// Channel says which entry point a batch came through: S3 (the worker), the API or a file.
+type Channel string
 
 // Where batches come from.
 const (
-	KindS3   Kind = "s3"
-	KindAPI  Kind = "api"
-	KindFile Kind = "file"
+	ChannelS3   Channel = "s3"
+	ChannelAPI  Channel = "api"
+	ChannelFile Channel = "file"
 )
 
 // Source describes where a batch comes from. Its identity is its content (the digest of its
@@ -26,8 +27,8 @@ const (
 // delivery's own identity (an S3 object version, an Idempotency-Key): a second load with the
 // same Key replays the first outcome, and fails with a *KeyConflictError if the content differs.
 type Source struct {
-	Kind Kind
-	// Key identifies the delivery, unique across kinds (see the constructors); empty for a
+	Channel Channel
+	// Key identifies the delivery, unique across channels (see the constructors); empty for a
 	// file, which has no identity but its content.
 	Key string
 	// Name tells people where the batch came from: an s3:// URL, a path, a client address.
@@ -101,24 +102,24 @@ func S3Source(bucket, key, versionID, etag string) Source {
 	case etag != "":
 		id += "?etag=" + url.QueryEscape(strings.Trim(etag, `"`))
 	}
-	return Source{Kind: KindS3, Key: id, Name: u}
+	return Source{Channel: ChannelS3, Key: id, Name: u}
 }
 
 // APISource identifies a POST /batches request by its Idempotency-Key.
 func APISource(idempotencyKey, name string) Source {
-	return Source{Kind: KindAPI, Key: "api:" + idempotencyKey, Name: name}
+	return Source{Channel: ChannelAPI, Key: "api:" + idempotencyKey, Name: name}
 }
 
 // FileSource is a local file: its content is its only identity.
 func FileSource(path string) Source {
-	return Source{Kind: KindFile, Name: path}
+	return Source{Channel: ChannelFile, Name: path}
 }
 
 func (s Source) validate() error {
 	switch {
-	case s.Kind != KindS3 && s.Kind != KindAPI && s.Kind != KindFile:
-		return fmt.Errorf("unknown source kind %q", s.Kind)
-	case s.Key == "" && s.Kind != KindFile:
+	case s.Channel != ChannelS3 && s.Channel != ChannelAPI && s.Channel != ChannelFile:
+		return fmt.Errorf("unknown source channel %q", s.Channel)
+	case s.Key == "" && s.Channel != ChannelFile:
 		return errors.New("source has no key")
 	case s.Data != DataPrices && s.Data != DataPorts && s.Data != DataRegions:
 		return fmt.Errorf("unknown batch kind %q", s.Data)
@@ -137,6 +138,9 @@ func (s Source) validate() error {
 type SourceError struct{ Err error }
 
 func (e *SourceError) Error() string { return "read batch: " + e.Err.Error() }
+
+// HTTPStatus is 400: the request's body could not be read.
+func (*SourceError) HTTPStatus() int { return http.StatusBadRequest }
 func (e *SourceError) Unwrap() error { return e.Err }
 
 // sourceReader counts the raw bytes and remembers the first read error. COPY reads

@@ -26,6 +26,8 @@ type SQSAPI interface {
 	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
 	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
 	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+	// SendMessageBatch announces the parts of a multi-part batch on the queue they came from.
+	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
 }
 
 // S3API is the part of the S3 client the worker uses.
@@ -56,7 +58,8 @@ type WorkerConfig struct {
 	ReadIdleTimeout time.Duration
 }
 
-// Worker turns S3 event notifications from SQS into loaded batches.
+// Worker turns S3 event notifications from SQS into loaded batches, and the parts of
+// multi-part batches, announced on the same queue, into staged parts and published batches.
 type Worker struct {
 	loader *Loader
 	sqs    SQSAPI
@@ -81,9 +84,13 @@ func NewWorker(loader *Loader, sqsClient SQSAPI, s3Client S3API, cfg WorkerConfi
 }
 
 // Run receives and processes messages until ctx ends, then returns nil once the message in
-// hand is settled: loaded and deleted, or rolled back and released.
+// hand is settled: loaded and deleted, or rolled back and released. Meanwhile it sweeps the
+// multi-part batches past their deadline.
 func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info("worker started", "wait_time", w.cfg.WaitTime.String(), "visibility_timeout", w.cfg.VisibilityTimeout.String())
+	var sweeping sync.WaitGroup
+	sweeping.Go(func() { w.sweep(ctx) })
+	defer sweeping.Wait()
 	backoff := time.Second
 	for ctx.Err() == nil {
 		out, err := w.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
@@ -141,6 +148,11 @@ func (w *Worker) handle(ctx context.Context, m sqstypes.Message) bool {
 			// The message comes back and finds its batches recorded: a no-op.
 			log.Warn("delete message failed; it will be redelivered and skipped", "error", err.Error())
 		}
+		return true
+	case errors.Is(err, errPartBusy):
+		// Not a failure: the loader settling the part ends it, or dies and leaves it pending.
+		log.Info("part busy in another loader; message left for a later delivery", "retry_in", w.cfg.RetryDelay.String())
+		w.setVisibility(ctx, m, w.cfg.RetryDelay)
 		return true
 	case ctx.Err() != nil:
 		log.Info("stopping: batch in hand rolled back, message released for another worker", "error", err.Error())
@@ -218,9 +230,17 @@ func (w *Worker) waitForDatabase(ctx context.Context) {
 	}
 }
 
-// process loads every object the message reports. An error leaves the whole message for
-// retry; objects already recorded are skipped on the next attempt.
+// process stages the part a part message announces, or loads every object an S3 event
+// notification reports. An error leaves the whole message for retry; objects already
+// recorded, and parts already settled, are skipped on the next attempt.
 func (w *Worker) process(ctx context.Context, m sqstypes.Message, log *slog.Logger) error {
+	msg, isPart, err := parsePartMessage(aws.ToString(m.Body))
+	if isPart {
+		if err != nil {
+			return err
+		}
+		return w.part(ctx, msg, log.With("batch_id", msg.BatchID, "part", msg.Part))
+	}
 	refs, err := ParseS3Event(aws.ToString(m.Body))
 	if err != nil {
 		// Left alone, it reaches the dead-letter queue after maxReceiveCount receives, where
@@ -254,7 +274,18 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
-	if !found {
+	switch {
+	case found && res.Status == StatusStaging:
+		// Registered by a delivery that may have died before it announced every part.
+		if err := w.announce(ctx, ref, res.RecordID, log); err != nil {
+			return err
+		}
+	case !found && folder == ManifestsFolder:
+		var ok bool
+		if res, ok, err = w.manifest(ctx, ref, src, log); err != nil || !ok {
+			return err
+		}
+	case !found:
 		obj, missing, err := w.getObject(ctx, ref.Bucket, ref.Key, ref.VersionID)
 		if err != nil {
 			return err
@@ -272,12 +303,8 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 			log.Warn("object was replaced since the event: skipped", "event_etag", ref.ETag, "etag", aws.ToString(obj.ETag))
 			return nil
 		}
-		if folder == ManifestsFolder {
-			res, err = w.loadManifest(ctx, ref, src, obj.Body)
-		} else {
-			src.Gzip = strings.EqualFold(aws.ToString(obj.ContentEncoding), "gzip")
-			res, err = w.loader.Load(ctx, src, obj.Body)
-		}
+		src.Gzip = strings.EqualFold(aws.ToString(obj.ContentEncoding), "gzip")
+		res, err = w.loader.Load(ctx, src, obj.Body)
 		if err != nil {
 			return err
 		}
@@ -290,8 +317,11 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 		log.Warn("batch content already loaded, but later replaces took some of its rows out: nothing written",
 			"batch_id", res.BatchID, "displaced_by", res.DisplacedBy, "advice", DisplacedMessage(res))
 	}
-	if res.Status == StatusRejected {
+	if res.Status == StatusRejected || res.Status == StatusFailed {
 		// Written on every delivery, so a report lost to a crash after the commit is redone.
+		if res.Report == nil {
+			res.Report = &Report{Errors: []RowError{}}
+		}
 		if err := w.writeReport(ctx, ref, res); err != nil {
 			return err
 		}
@@ -329,34 +359,6 @@ func (w *Worker) getObject(ctx context.Context, bucket, key, versionID string) (
 	body.r = obj.Body
 	obj.Body = body
 	return obj, false, nil
-}
-
-// loadManifest loads the multi-part batch whose manifest ref is. Its parts must be in the
-// parts folder of the same incoming prefix: any other object there is a batch of its own.
-func (w *Worker) loadManifest(ctx context.Context, ref ObjectRef, src Source, body io.Reader) (Result, error) {
-	data, err := io.ReadAll(io.LimitReader(body, MaxManifestBytes+1))
-	if err != nil {
-		return Result{}, fmt.Errorf("read manifest: %w", err)
-	}
-	partsPrefix := partsPrefixOf(ref.Key)
-	return w.loader.LoadManifest(ctx, src, data, Parts{
-		Open: func(ctx context.Context, key string) (io.ReadCloser, error) {
-			obj, missing, err := w.getObject(ctx, ref.Bucket, key, "")
-			if missing {
-				return nil, fmt.Errorf("no object s3://%s/%s", ref.Bucket, key)
-			}
-			if err != nil {
-				return nil, err
-			}
-			return obj.Body, nil
-		},
-		Allow: func(key string) error {
-			if !strings.HasPrefix(key, partsPrefix) || strings.HasSuffix(key, "/") {
-				return fmt.Errorf("parts must be objects below %s in the same bucket (any other object there is a batch of its own)", partsPrefix)
-			}
-			return nil
-		},
-	})
 }
 
 func (w *Worker) reportKey(ref ObjectRef) string { return w.cfg.ReportsPrefix + ref.Key + ".json" }

@@ -90,8 +90,9 @@ func TestWorkerLoadPastDeadlineIsRetriedThenDeadLettered(t *testing.T) {
 }
 
 // A multi-part batch through the worker (gofakes3, sqsfake, PostgreSQL): the parts' own events
-// load nothing; the manifest loads them as one batch; a manifest naming an object outside the
-// parts folder, or a bad part, is rejected with a report and writes nothing.
+// load nothing; the manifest registers the batch and announces one message per part on the
+// queue, whose deliveries stage the parts and publish the batch; a manifest naming an object
+// outside the parts folder, or a bad part, is rejected with a report and writes nothing.
 func TestWorkerMultiPartBatch(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t, newDB(t), false)
@@ -112,19 +113,26 @@ func TestWorkerMultiPartBatch(t *testing.T) {
 	}
 	a := ManifestPart{Key: "incoming/parts/2024-06-01/a.csv", SHA256: sha(part1)}
 	b := ManifestPart{Key: "incoming/parts/2024-06-01/b.csv.gz", SHA256: sha(gunzip(t, part2))}
-	p.step("incoming/manifests/2024-06-01.json", manifest(a, b))
+	deleted := len(p.fake.Deleted(p.queue))
+	p.stepAll("incoming/manifests/2024-06-01.json", manifest(a, b))
 	if n := p.count(`SELECT count(*) FROM batches WHERE status = 'loaded' AND rows = 4 AND source_name LIKE '%/incoming/manifests/2024-06-01.json'`); n != 1 {
 		t.Fatalf("%d loaded manifest batches of 4 rows, want 1", n)
+	}
+	if n := p.count(`SELECT count(*) FROM batch_parts p JOIN batches b ON b.id = p.batch_id WHERE b.status = 'loaded' AND p.status = 'staged'`); n != 2 {
+		t.Fatalf("%d staged parts of the loaded batch, want 2", n)
+	}
+	if n := len(p.fake.Deleted(p.queue)) - deleted; n != 3 {
+		t.Fatalf("%d messages handled for the manifest, want 3 (its event and one per part)", n)
 	}
 	if n := p.count(`SELECT sum(price) FROM prices`); n != 640 {
 		t.Fatalf("prices sum to %d, want 640", n)
 	}
 
 	outside := ManifestPart{Key: "incoming/daily.csv", SHA256: sha(part1)}
-	p.step("incoming/manifests/outside.json", manifest(a, outside))
+	p.stepAll("incoming/manifests/outside.json", manifest(a, outside))
 	bad := csvOf(Header, "PT001,NOPE1,2024-06-03,1")
 	p.step("incoming/parts/2024-06-03/bad.csv", bad)
-	p.step("incoming/manifests/bad.json", manifest(ManifestPart{Key: "incoming/parts/2024-06-03/bad.csv", SHA256: sha(bad)}))
+	p.stepAll("incoming/manifests/bad.json", manifest(ManifestPart{Key: "incoming/parts/2024-06-03/bad.csv", SHA256: sha(bad)}))
 	for key, want := range map[string]string{
 		"reports/incoming/manifests/outside.json.json": "parts must be objects below incoming/parts/",
 		"reports/incoming/manifests/bad.json.json":     `unknown port code \"NOPE1\"`,

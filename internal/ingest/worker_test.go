@@ -250,6 +250,14 @@ func (p *pipeline) step(key string, data []byte) {
 	eventually(p.t, 30*time.Second, key+" processed", func() bool { return len(p.fake.Deleted(p.queue)) == n+1 })
 }
 
+// stepAll uploads key and sends its event, then waits until the queue is empty: the messages
+// the event led to (a manifest's parts) are handled too.
+func (p *pipeline) stepAll(key string, data []byte) {
+	p.t.Helper()
+	p.send(event(p.upload(key, data)))
+	eventually(p.t, 60*time.Second, key+" and its parts processed", p.drained)
+}
+
 func (p *pipeline) send(body string) {
 	p.t.Helper()
 	if _, err := p.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(p.queue), MessageBody: aws.String(body)}); err != nil {

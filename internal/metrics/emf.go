@@ -82,6 +82,11 @@ func EMFSelection() []EMFMetric {
 		{Name: "rates_ingest_bytes_total", Unit: "Bytes"},
 		{Name: "rates_ingest_batch_duration_seconds", Unit: "Seconds", Dimensions: map[string]string{"result": "Result"}, Rollup: true},
 		{Name: "rates_ingest_lag_seconds", Unit: "Seconds"},
+		{Name: "rates_ingest_staged_batch_age_seconds", Unit: "Seconds"},
+		{Name: "rates_ingest_parts_total", Unit: "Count", Dimensions: map[string]string{"result": "Result"}, Rollup: true},
+		{Name: "rates_ingest_publishes_total", Unit: "Count", Dimensions: map[string]string{"result": "Result"}, Rollup: true},
+		{Name: "rates_ingest_publish_duration_seconds", Unit: "Seconds"},
+		{Name: "rates_ingest_publish_price_daily_held_seconds", Unit: "Seconds"},
 	}
 }
 

@@ -107,8 +107,13 @@ func TestEMFPublishesIncreasesAndDistributions(t *testing.T) {
 	m.CacheLookup("hit")
 	m.CacheLookup("miss")
 	m.ObserveBatch(false, false, true, 0, 10, 2*time.Second)
+	m.StagedBatchAge(42 * time.Second)
 
 	docs := emfDocs(t, e, &out)
+	if d := docs["rates_ingest_staged_batch_age_seconds"]; len(d) != 1 || d[0]["rates_ingest_staged_batch_age_seconds"] != 42.0 ||
+		d[0][ServiceDimension] != "rates-test-api" {
+		t.Errorf("the age of the oldest staging batch, for its alarm: %v", d)
+	}
 	req := docs["rates_http_requests_total"]
 	if d := find(req, StatusClassDimension, "5xx"); d == nil || d["rates_http_requests_total"] != 2.0 || d[ServiceDimension] != "rates-test-api" {
 		t.Errorf("5xx requests: %v", d)

@@ -30,6 +30,11 @@ type Metrics struct {
 	ingestBytes   prometheus.Counter
 	ingestSeconds *prometheus.HistogramVec
 	ingestLag     prometheus.Histogram
+	stagedAge     prometheus.Gauge
+	parts         *prometheus.CounterVec
+	publishes     *prometheus.CounterVec
+	publishTime   prometheus.Histogram
+	publishHeld   prometheus.Histogram
 }
 
 // New registers the collectors, including Go runtime, process and build information.
@@ -81,13 +86,34 @@ func New(version string) *Metrics {
 			// From a second to a day: a queue that backs up shows here before anywhere else.
 			Buckets: []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400},
 		}),
+		stagedAge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rates_ingest_staged_batch_age_seconds",
+			Help: "Age of the oldest multi-part batch still staging (since its registration), 0 when none; set by each worker's sweep.",
+		}),
+		parts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rates_ingest_parts_total",
+			Help: "Parts of multi-part batches settled, by result (staged; checked: sound, beside a bad part; bad).",
+		}, []string{"result"}),
+		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rates_ingest_publishes_total", Help: "Publishes of multi-part batches, by result (loaded, duplicate, failed).",
+		}, []string{"result"}),
+		publishTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "rates_ingest_publish_duration_seconds", Help: "Duration of the publish transaction of a multi-part batch, commit included.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}),
+		publishHeld: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "rates_ingest_publish_price_daily_held_seconds",
+			Help:    "Time a publish held price_daily's rows, from its first write to price_daily to the end of its commit.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "rates_build_info", Help: "Build information; the value is always 1.",
 	}, []string{"version"})
 	buildInfo.WithLabelValues(version).Set(1)
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.cacheLookups, m.seedRuns, m.seedRows, m.seedDuration,
-		m.ingestBatches, m.ingestRows, m.ingestBytes, m.ingestSeconds, m.ingestLag, buildInfo,
+		m.ingestBatches, m.ingestRows, m.ingestBytes, m.ingestSeconds, m.ingestLag,
+		m.stagedAge, m.parts, m.publishes, m.publishTime, m.publishHeld, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -188,6 +214,35 @@ func (m *Metrics) IngestLag(d time.Duration) {
 		return
 	}
 	m.ingestLag.Observe(max(d, 0).Seconds())
+}
+
+// StagedBatchAge records the age of the oldest multi-part batch still staging (0 for none).
+func (m *Metrics) StagedBatchAge(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.stagedAge.Set(max(d, 0).Seconds())
+}
+
+// PartSettled counts a part of a multi-part batch by what became of it: staged, checked or bad.
+func (m *Metrics) PartSettled(result string) {
+	if m == nil {
+		return
+	}
+	m.parts.WithLabelValues(result).Inc()
+}
+
+// Published records the publish of a multi-part batch: result is loaded, duplicate or failed;
+// d is the publish transaction's duration and held the time it held price_daily's rows.
+func (m *Metrics) Published(result string, d, held time.Duration) {
+	if m == nil {
+		return
+	}
+	m.publishes.WithLabelValues(result).Inc()
+	if result != "failed" {
+		m.publishTime.Observe(d.Seconds())
+		m.publishHeld.Observe(held.Seconds())
+	}
 }
 
 // poolCollector reads pgxpool statistics at scrape time.

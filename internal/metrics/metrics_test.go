@@ -34,6 +34,12 @@ func TestRecords(t *testing.T) {
 	m.SeedDone(false, nil, 0, errors.New("broken dump"))
 	m.ObserveBatch(false, false, false, 10, 100, time.Second)
 	m.ObserveBatch(false, false, true, 10, 100, time.Second)
+	m.StagedBatchAge(90 * time.Second)
+	m.PartSettled("staged")
+	m.PartSettled("staged")
+	m.PartSettled("bad")
+	m.Published("loaded", 2*time.Second, 500*time.Millisecond)
+	m.Published("failed", 0, 0)
 	body := scrape(t, m)
 	for _, want := range []string{
 		`rates_build_info{version="v1.2.3"} 1`,
@@ -47,6 +53,13 @@ func TestRecords(t *testing.T) {
 		`rates_seed_runs_total{result="failed"} 1`,
 		`rates_seed_rows_total{table="prices"} 50`,
 		`rates_ingest_rows_total 10`,
+		`rates_ingest_staged_batch_age_seconds 90`,
+		`rates_ingest_parts_total{result="staged"} 2`,
+		`rates_ingest_parts_total{result="bad"} 1`,
+		`rates_ingest_publishes_total{result="loaded"} 1`,
+		`rates_ingest_publishes_total{result="failed"} 1`,
+		`rates_ingest_publish_duration_seconds_count 1`,
+		`rates_ingest_publish_price_daily_held_seconds_sum 0.5`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("scrape lacks %s", want)
@@ -89,4 +102,7 @@ func TestNilRecordsNothing(_ *testing.T) { // fails by panicking
 	m.CacheLookup("hit")
 	m.SeedDone(false, nil, 0, nil)
 	m.ObserveBatch(false, false, false, 1, 1, time.Millisecond)
+	m.StagedBatchAge(time.Second)
+	m.PartSettled("staged")
+	m.Published("loaded", time.Second, time.Second)
 }

@@ -22,16 +22,12 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"rates/internal/batchstore"
 	"rates/internal/copystream"
 	"rates/internal/domain"
 	"rates/internal/pgdump"
 	"rates/internal/store"
 )
-
-// LockKey is the advisory lock that serialises seeding across all instances sharing a
-// database. The seeder holds it exclusively; batch loads and reverts hold it shared, so none
-// runs while a seed replaces the data.
-const LockKey int64 = 0x7261746573_01 // "rates" + 1
 
 // ErrDataDiffers is returned when the database already holds data from another dump and
 // Replace was not asked for.
@@ -141,8 +137,8 @@ func (s *Seeder) applyFile(ctx context.Context, path string, opts Options) (Resu
 // applied last, asked again without Replace, is skipped; other data without Replace is refused
 // with ErrDataDiffers.
 func (s *Seeder) lockAndCheck(ctx context.Context, run *importRun, opts Options) (skip bool, err error) {
-	if _, err := run.tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", LockKey); err != nil {
-		return false, fmt.Errorf("wait for the seed lock: %w", err)
+	if err := batchstore.LockSeed(ctx, run.tx); err != nil {
+		return false, err
 	}
 	current, hasData, err := currentState(ctx, run.tx)
 	if err != nil {
@@ -289,22 +285,34 @@ func (c *countingHash) Write(p []byte) (int, error) {
 // data to the replace, so it is refused unless opts.DiscardBatches, and then they (and the
 // previous seed's record) are recorded as discarded. It returns how many ingested batches were.
 func (s *Seeder) discardBatches(ctx context.Context, tx pgx.Tx, path, sum string, opts Options) (int64, error) {
-	var batches, rows int64
-	if err := tx.QueryRow(ctx, `SELECT count(*), coalesce(sum(rows), 0) FROM batches
-		WHERE status = 'loaded' AND source_kind <> 'seed'`).Scan(&batches, &rows); err != nil {
+	var batches, rows, staging int64
+	if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'loaded'), coalesce(sum(rows) FILTER (WHERE status = 'loaded'), 0),
+			count(*) FILTER (WHERE status = 'staging')
+		FROM batches WHERE status IN ('loaded', 'staging') AND source_kind <> 'seed'`).Scan(&batches, &rows, &staging); err != nil {
 		return 0, fmt.Errorf("count ingested batches: %w", err)
 	}
-	if batches > 0 && !opts.DiscardBatches {
-		return 0, fmt.Errorf("%w: replacing the data would discard %d loaded batches (%d rows)", ErrBatchesPresent, batches, rows)
+	if (batches > 0 || staging > 0) && !opts.DiscardBatches {
+		return 0, fmt.Errorf("%w: replacing the data would discard %d loaded batches (%d rows) and %d batches being staged",
+			ErrBatchesPresent, batches, rows, staging)
+	}
+	// A batch being staged fails first: the TRUNCATE that follows takes its staged rows with
+	// every other row, which the schema allows once no batch stages. The seed's exclusive lock
+	// has waited for the parts in flight, and keeps new ones out until the seed commits.
+	if _, err := tx.Exec(ctx, `UPDATE batches SET status = 'failed', finished_at = now(),
+			duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint,
+			report = jsonb_build_object('bad_rows', 0, 'errors', jsonb_build_array(jsonb_build_object('line', 0,
+				'reason', 'discarded while its parts were staged by rates seed --replace of ' || $1)))
+		WHERE status = 'staging'`, sum); err != nil {
+		return 0, fmt.Errorf("fail the batches being staged: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE batches SET status = 'discarded', reverted_at = now(), content_key = NULL,
 		revert_reason = 'discarded by rates seed --replace of ' || $1 WHERE status = 'loaded'`, sum); err != nil {
 		return 0, fmt.Errorf("record discarded batches: %w", err)
 	}
-	if batches > 0 {
-		s.log.Warn("seed replace discards ingested batches", "file", path, "batches", batches, "rows", rows)
+	if batches > 0 || staging > 0 {
+		s.log.Warn("seed replace discards ingested batches", "file", path, "batches", batches, "rows", rows, "staging_batches", staging)
 	}
-	return batches, nil
+	return batches + staging, nil
 }
 
 // dropForLoad removes, for the load, the foreign keys of the loaded tables, the secondary
@@ -376,7 +384,7 @@ func currentState(ctx context.Context, tx pgx.Tx) (string, bool, error) {
 	}
 	var hasData bool
 	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM regions) OR EXISTS (SELECT 1 FROM ports)
-		OR EXISTS (SELECT 1 FROM prices)`).Scan(&hasData)
+		OR EXISTS (SELECT 1 FROM published_prices)`).Scan(&hasData)
 	if err != nil {
 		return "", false, fmt.Errorf("check for existing data: %w", err)
 	}

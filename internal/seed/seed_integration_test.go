@@ -14,11 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"rates/internal/batchstore"
 	"rates/internal/domain"
 	"rates/internal/seed"
 	"rates/internal/store"
+	"rates/internal/testing/batchtest"
 	"rates/internal/testing/dbtest"
 	"rates/internal/testing/pgserver"
 	"rates/internal/testing/reference"
@@ -426,7 +429,7 @@ func TestCancelledSeedLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = lock.Rollback(ctx) }()
-	if _, err := lock.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", seed.LockKey); err != nil {
+	if _, err := lock.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", batchstore.SeedLock); err != nil {
 		t.Fatal(err)
 	}
 
@@ -508,4 +511,66 @@ func waitFor(t *testing.T, pool *pgxpool.Pool, seedErr <-chan error, what, query
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// A seed that replaces the data beside a multi-part batch being staged: refused without
+// DiscardBatches, leaving the batch whole; with it, the batch fails first (its rows go with the
+// replaced data, a report says why) and the seed applies, leaving price_daily exact.
+func TestReplaceBesideAStagingBatch(t *testing.T) {
+	ctx := context.Background()
+	dump := filepath.Join("..", "..", "db", "seed", "rates.sql")
+	pool, _ := dbtest.Seeded(t, srv, dump)
+	s, err := batchstore.New(pool, batchstore.Options{MaxErrors: 20, MaxBatchDuration: time.Minute, Identity: batchtest.Identity})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pool.Query(ctx, `SELECT code FROM ports ORDER BY code`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := batchtest.Spread(codes, 2_000, 2, 3, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 31)
+	reg, err := s.Register(ctx, b.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.StagePart(ctx, reg.BatchID, 1, b.Open(20)); err != nil || res.Outcome != batchstore.PartStaged {
+		t.Fatalf("stage part 1: %+v, %v", res, err)
+	}
+	staged := func() (n int64) {
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM prices WHERE batch_id = $1`, reg.BatchID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	seeder := seed.New(pool, dbtest.Discard)
+	_, err = seeder.ApplyFile(ctx, dump, seed.Options{Replace: true})
+	if !errors.Is(err, seed.ErrBatchesPresent) || !strings.Contains(err.Error(), "1 batches being staged") {
+		t.Fatalf("seed --replace beside a staging batch: %v, want ErrBatchesPresent naming it", err)
+	}
+	if n := staged(); n != 1_000 {
+		t.Fatalf("after the refused seed the staging batch has %d rows, want 1000", n)
+	}
+
+	if _, err := seeder.ApplyFile(ctx, dump, seed.Options{Replace: true, DiscardBatches: true}); err != nil {
+		t.Fatalf("seed --replace --discard-batches beside a staging batch: %v", err)
+	}
+	var status, report string
+	if err := pool.QueryRow(ctx, `SELECT status, report::text FROM batches WHERE id = $1`, reg.BatchID).Scan(&status, &report); err != nil {
+		t.Fatal(err)
+	}
+	if status != "failed" || !strings.Contains(report, "rates seed --replace") {
+		t.Fatalf("the staging batch after the seed: %s, %s; want failed with a report", status, report)
+	}
+	if n := staged(); n != 0 {
+		t.Fatalf("%d rows of the failed batch left", n)
+	}
+	if res, err := s.StagePart(ctx, reg.BatchID, 2, b.Open(20)); err != nil || res.Outcome != batchstore.PartBatchEnded {
+		t.Fatalf("the second part after the seed: %+v, %v; want the batch ended", res, err)
+	}
+	derivedExact(t, pool)
 }

@@ -60,6 +60,17 @@ func RetryOnce[T any](ctx context.Context, op func(context.Context) (T, error)) 
 	v, err := op(ctx)
 	if err != nil && IsRetryable(err) && ctx.Err() == nil {
 		v, err = op(ctx)
+		if err != nil && IsRetryable(err) {
+			err = &RetriedError{Err: err}
+		}
 	}
 	return v, err
 }
+
+// RetriedError is a deadlock or serialisation failure that came back when RetryOnce ran its
+// statement again: contention, not the bug in the order of locks that a deadlock of a writer
+// that is never retried means.
+type RetriedError struct{ Err error }
+
+func (e *RetriedError) Error() string { return e.Err.Error() + " (retried once)" }
+func (e *RetriedError) Unwrap() error { return e.Err }
