@@ -33,22 +33,6 @@ func selection() map[string]metrics.EMFMetric {
 	return sel
 }
 
-// TODO: remove once internal/metrics registers and publishes it. The worker's multi-part batches
-// add the gauge rates_ingest_staged_batch_age_seconds (age of the oldest batch still staging its
-// parts, 0 when none, dimension Service); the monitoring module alarms on it and shows it already.
-// Until the registry has it, its bindings are only logged; from then on every check applies
-// (the Grafana dashboard included).
-var pendingMetrics = map[string]bool{"rates_ingest_staged_batch_age_seconds": true}
-
-func pending(t *testing.T, name string, reg map[string][]string) bool {
-	t.Helper()
-	if _, registered := reg[name]; registered || !pendingMetrics[name] {
-		return false
-	}
-	t.Logf("%s is not registered yet; its alarm and widget are not checked against the registry", name)
-	return true
-}
-
 func checkRegistered(t *testing.T, where, name string, reg map[string][]string) bool {
 	t.Helper()
 	if _, ok := reg[name]; ok {
@@ -143,9 +127,6 @@ func TestTerraformBindsToPublishedMetrics(t *testing.T) {
 		t.Fatalf("found only %d bindings of application metrics: the parser no longer matches the module", len(bindings))
 	}
 	for _, b := range bindings {
-		if pending(t, b.name, reg) {
-			continue
-		}
 		s, published := sel[b.name]
 		if !published {
 			t.Errorf("%s: %s is not in the EMF selection, so it never reaches CloudWatch", b.where, b.name)
@@ -265,7 +246,7 @@ func TestGrafanaDashboardUsesRegisteredMetrics(t *testing.T) {
 	// The local dashboard shows the same application signals as the CloudWatch one.
 	_, tf := terraformBindings(t)
 	for name := range tf {
-		if !seen[name] && name != "rates_db_pool_canceled_acquires_total" && !pending(t, name, reg) {
+		if !seen[name] && name != "rates_db_pool_canceled_acquires_total" {
 			t.Errorf("the CloudWatch dashboard or alarms use %s, the Grafana dashboard does not", name)
 		}
 	}
