@@ -51,9 +51,9 @@ locals {
       dimensions  = local.app_worker
       statistic   = "Maximum"
       operator    = "GreaterThanThreshold"
-      threshold   = var.batch_deadline_seconds
+      threshold   = local.threshold.staged_batch_age_seconds
       runbook     = "batches-and-the-worker"
-      description = "A multi-part batch has been staging its parts for more than ${var.batch_deadline_seconds} s, the batch deadline (INGEST_MAX_BATCH_DURATION): parts wait for a worker, fail, or never arrive. Do: compare the queue's depth and oldest message with the worker's running tasks (at max_capacity?); search the worker log group for the batch's parts and their errors; look for dead-lettered parts."
+      description = "A multi-part batch has been staging its parts for more than ${local.threshold.staged_batch_age_seconds} s, half the batch deadline (INGEST_MAX_BATCH_DURATION, ${var.batch_deadline_seconds} s), after which the workers fail it: parts wait for a worker, fail, or never arrive. Do: compare the queue's depth and oldest message with the worker's running tasks (at max_capacity?); search the worker log group for the batch's parts and their errors; look for dead-lettered parts."
     }
   }
 

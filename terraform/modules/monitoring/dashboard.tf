@@ -177,7 +177,7 @@ locals {
       title = "Multi-part batches: oldest one still staging its parts (seconds)"
       stat  = "Maximum"
       metrics = [
-        [local.ns, "rates_ingest_staged_batch_age_seconds", "Service", var.worker_service_name, { label = "age (alarm above ${var.batch_deadline_seconds} s)" }],
+        [local.ns, "rates_ingest_staged_batch_age_seconds", "Service", var.worker_service_name, { label = "age (alarm above ${local.threshold.staged_batch_age_seconds} s)" }],
       ]
     },
     {

@@ -49,6 +49,9 @@ locals {
     db_pool_min_acquires       = 300 # acquires per 5 minutes below which the pool is not judged
     # Half the deadline: a batch that slow is close to being rolled back.
     batch_duration_seconds = var.batch_deadline_seconds / 2
+    # Half the deadline too: the workers' sweep fails a batch at the deadline, so an alarm there
+    # would only fire once sweeps stopped; at half, someone can still help the batch finish.
+    staged_batch_age_seconds = var.batch_deadline_seconds / 2
   }
 }
 

@@ -390,7 +390,7 @@ run "batch_alarms_follow_the_deadline" {
       aws_cloudwatch_metric_alarm.single["staged_batch_age"].dimensions == tomap({ Service = "rates-test-worker" }) &&
       aws_cloudwatch_metric_alarm.single["staged_batch_age"].statistic == "Maximum" &&
       aws_cloudwatch_metric_alarm.single["staged_batch_age"].comparison_operator == "GreaterThanThreshold" &&
-      aws_cloudwatch_metric_alarm.single["staged_batch_age"].threshold == 1800
+      aws_cloudwatch_metric_alarm.single["staged_batch_age"].threshold == 900
     )
     error_message = "The staged-batch-age alarm fires when the worker's oldest staging batch is older than the batch deadline."
   }
