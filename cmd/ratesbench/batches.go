@@ -43,6 +43,8 @@ type batchOptions struct {
 	parallel      int
 	// settings are the bench cluster's server settings (rdsSettings unless -batch-settings).
 	settings []string
+	// references: today's loader, psql's \copy and the floors beside the staged loads.
+	references bool
 }
 
 func addBatchFlags(o *batchOptions) {
@@ -77,6 +79,7 @@ func addBatchFlags(o *batchOptions) {
 	flag.StringVar(&o.stageManifest, "stage-manifest", "", "stage and publish this manifest on DATABASE_URL, print the outcome as JSON (the driver of section batches)")
 	flag.IntVar(&o.parallel, "parallel", 1, "loaders of -stage-manifest")
 	o.settings = rdsSettings
+	flag.BoolVar(&o.references, "batch-references", true, "section batches: also run today's loader, psql's \\copy and the floors (false: the staged loads alone, to compare changes)")
 	flag.Func("batch-settings", "section batches: the cluster's server settings, comma-separated name=value (default those of RDS's default parameter group: "+strings.Join(rdsSettings, ",")+"; \"\" for PostgreSQL's own)", func(s string) error {
 		o.settings = nil
 		for f := range strings.SplitSeq(s, ",") {
@@ -219,11 +222,13 @@ func batchShape(ctx context.Context, w io.Writer, pg *pgserver.Server, o options
 	defer os.RemoveAll(filepath.Dir(manifest))
 	writeBatchHeader(w, o, shape)
 	runs := map[string]batchRun{}
-	names := []string{"today"}
+	var names []string
 	for _, n := range o.batches.loaders {
 		names = append(names, strconv.Itoa(n))
 	}
-	names = append(names, "copy")
+	if o.batches.references {
+		names = append(append([]string{"today"}, names...), "copy")
+	}
 	for i, name := range names {
 		run, err := batchOnce(ctx, pg, o, name, fmt.Sprintf("%s_%d", prefix, i), csv, manifest)
 		if err != nil {
@@ -239,11 +244,13 @@ func batchShape(ctx context.Context, w io.Writer, pg *pgserver.Server, o options
 		fmt.Fprintf(w, "- %s: %s\n", name, runs[name].waits)
 	}
 	fmt.Fprintln(w)
-	floors, err := measureFloors(ctx, pg, o, prefix+"_floors", csv)
-	if err != nil {
-		return fmt.Errorf("floors: %w", err)
+	var floors batchFloors
+	if o.batches.references {
+		if floors, err = measureFloors(ctx, pg, o, prefix+"_floors", csv); err != nil {
+			return fmt.Errorf("floors: %w", err)
+		}
+		floors.write(w)
 	}
-	floors.write(w)
 	writeBatchTargets(w, runs, floors)
 	return nil
 }
@@ -251,7 +258,7 @@ func batchShape(ctx context.Context, w io.Writer, pg *pgserver.Server, o options
 func writeBatchHeader(w io.Writer, o options, shape string) {
 	fmt.Fprintf(w, "## Multi-part batch staged in parallel (%d rows, %s, in %d parts)\n\n", o.batches.rows, shapeLabels[shape], o.batches.parts)
 	fmt.Fprintf(w, "PostgreSQL with fsync=on and synchronous_commit=on, settings %q; each load into a fresh database seeded with the default dump, after a CHECKPOINT; one run each. Load average when the shape started: %s. ", o.batches.settings, loadAverage())
-	fmt.Fprintf(w, "Loaders: %s. Wall time is process start to exit; publish is the publish transaction (commit included), and \"held\" the time from its first write to price_daily to the end of its commit. Phases are summed over the parts (copy = CSV parse and COPY into the part's staging table, check, insert into prices, daily = the part's route-day aggregate).\n\n", o.batches.loader)
+	fmt.Fprintf(w, "Loaders: %s. Wall time is process start to exit; publish is the publish transaction (commit included), and \"held\" the time from its first write to price_daily to the end of its commit. Phases are summed over the parts (copy = CSV parse and COPY into the part's staging table, check, insert into prices, daily = the part's route-day aggregate), then the publish's: the batch's sums, and the upsert of price_daily (without the commit).\n\n", o.batches.loader)
 	fmt.Fprintln(w, "| load | wall | rows/s | WAL | publish (held) | route-days | peak RSS | phases copy / check / insert / daily |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
 }
@@ -404,11 +411,13 @@ func partPhases(ctx context.Context, dbURL string, id int64) (string, error) {
 		return "", err
 	}
 	defer conn.Close(ctx)
-	var c, v, i, d int64
+	var c, v, i, d, sum, daily int64
 	if err := conn.QueryRow(ctx, `SELECT coalesce(sum((timings->>'copy_ms')::bigint), 0), coalesce(sum((timings->>'check_ms')::bigint), 0),
-		coalesce(sum((timings->>'insert_ms')::bigint), 0), coalesce(sum((timings->>'daily_ms')::bigint), 0)
-		FROM batch_parts WHERE batch_id = $1`, id).Scan(&c, &v, &i, &d); err != nil {
+		coalesce(sum((timings->>'insert_ms')::bigint), 0), coalesce(sum((timings->>'daily_ms')::bigint), 0),
+		(SELECT coalesce((timings->>'sum_ms')::bigint, 0) FROM batches WHERE id = $1),
+		(SELECT coalesce((timings->>'price_daily_ms')::bigint, 0) FROM batches WHERE id = $1)
+		FROM batch_parts WHERE batch_id = $1`, id).Scan(&c, &v, &i, &d, &sum, &daily); err != nil {
 		return "", fmt.Errorf("read the parts' timings: %w", err)
 	}
-	return fmt.Sprintf("%d / %d / %d / %d ms", c, v, i, d), nil
+	return fmt.Sprintf("%d / %d / %d / %d ms; publish: sums %d ms, price_daily %d ms", c, v, i, d, sum, daily), nil
 }
