@@ -276,8 +276,12 @@ func (r batchRun) row(w io.Writer, name string, rows int) {
 	if r.rss > 0 {
 		rss = fmt.Sprintf("%.1f MB", float64(r.rss)/1024)
 	}
-	fmt.Fprintf(w, "| %s | %s | %.0f | %.0f MB | %s | %d | %s | %s |\n", label, ms(r.took), float64(rows)/r.took.Seconds(),
-		r.wal/1e6, publish, r.out.RouteDays, rss, r.phases)
+	routeDays := "-"
+	if r.out.RouteDays > 0 {
+		routeDays = strconv.FormatInt(r.out.RouteDays, 10)
+	}
+	fmt.Fprintf(w, "| %s | %s | %.0f | %.0f MB | %s | %s | %s | %s |\n", label, ms(r.took), float64(rows)/r.took.Seconds(),
+		r.wal/1e6, publish, routeDays, rss, r.phases)
 }
 
 // writeBatchTargets compares the runs with the targets of parallel staging, each beside the

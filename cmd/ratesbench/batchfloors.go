@@ -62,7 +62,7 @@ func measureFloors(ctx context.Context, pg *pgserver.Server, o options, dbName, 
 		return f, err
 	}
 	// One backend, then two: each on an empty copy of prices after a checkpoint.
-	if f.one, err = timedInserts(ctx, conn, dbURL, "floor_half1 UNION ALL SELECT * FROM floor_half2"); err != nil {
+	if f.one, err = timedInserts(ctx, conn, dbURL, "(SELECT * FROM floor_half1 UNION ALL SELECT * FROM floor_half2) s"); err != nil {
 		return f, err
 	}
 	if f.two, err = timedInserts(ctx, conn, dbURL, "floor_half1", "floor_half2"); err != nil {
