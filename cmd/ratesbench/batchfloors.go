@@ -111,14 +111,18 @@ func timedInserts(ctx context.Context, conn *pgx.Conn, dbURL string, sources ...
 	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
 		return 0, fmt.Errorf("checkpoint: %w", err)
 	}
-	conns := make([]*pgx.Conn, len(sources))
-	for i := range sources {
+	conns := make([]*pgx.Conn, 0, len(sources))
+	defer func() {
+		for _, c := range conns {
+			c.Close(ctx)
+		}
+	}()
+	for range sources {
 		c, err := pgx.Connect(ctx, dbURL)
 		if err != nil {
 			return 0, err
 		}
-		defer c.Close(ctx)
-		conns[i] = c
+		conns = append(conns, c)
 	}
 	errs := make([]error, len(sources))
 	var wg sync.WaitGroup

@@ -53,6 +53,7 @@ func sampleWaits(ctx context.Context, dbURL string) (*waitProfile, error) {
 	ctx, p.stop = context.WithCancel(ctx)
 	go func() {
 		defer close(p.done)
+		defer conn.Close(context.WithoutCancel(ctx))
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -76,10 +77,6 @@ func sampleWaits(ctx context.Context, dbURL string) (*waitProfile, error) {
 			p.samples++
 			p.mu.Unlock()
 		}
-	}()
-	go func() {
-		<-p.done
-		conn.Close(context.Background())
 	}()
 	return p, nil
 }
