@@ -184,6 +184,8 @@ type batchRun struct {
 	out    loadOutcome
 	phases string
 	waits  string
+	// singleTx: the loader loaded the parts in one transaction, without staging.
+	singleTx bool
 }
 
 // batchRuns loads multi-part batches of each shape asked for (see writeBatch) into seeded
@@ -266,7 +268,11 @@ func writeBatchHeader(w io.Writer, o options, shape string) {
 func (r batchRun) row(w io.Writer, name string, rows int) {
 	label := map[string]string{"today": "`rates ingest --manifest` (today: parts checked, then one transaction)",
 		"copy": "`psql \\copy` into a copy of prices + price_daily's trigger"}[name]
-	if label == "" {
+	switch {
+	case label != "":
+	case r.singleTx:
+		label = name + " loader(s), parts loaded in one transaction"
+	default:
 		label = name + " loader(s), parts staged then published"
 	}
 	publish, rss := "-", "-"
@@ -309,11 +315,11 @@ func writeBatchTargets(w io.Writer, runs map[string]batchRun, floors batchFloors
 	}
 	var rss int64
 	var held int64
-	for name, r := range runs {
+	for name := range runs {
 		if name != "copy" {
-			rss = max(rss, r.rss)
+			rss = max(rss, runs[name].rss)
 		}
-		held = max(held, r.out.PriceDailyHeldMS)
+		held = max(held, runs[name].out.PriceDailyHeldMS)
 	}
 	line("peak RSS of a loader", float64(rss)/1024, 150, " MB", rss < 150*1024)
 	line("longest hold of price_daily's rows by a publish", float64(held)/1000, 1, " s", held <= 1000)
@@ -373,6 +379,12 @@ func batchOnce(ctx context.Context, pg *pgserver.Server, o options, name, dbName
 	}
 	if run.out.Status != string(batchstore.StatusLoaded) {
 		return batchRun{}, fmt.Errorf("the batch ended %s: %s", run.out.Status, stdout.String())
+	}
+	if run.out.PublishMS == 0 && run.out.RouteDays == 0 {
+		// `rates ingest --manifest M --parallel 1` loads in today's single transaction.
+		run.singleTx = true
+		run.phases, err = loaderPhases(ctx, dbURL)
+		return run, err
 	}
 	run.phases, err = partPhases(ctx, dbURL, run.out.BatchID)
 	return run, err
