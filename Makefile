@@ -67,10 +67,10 @@ bench: build ## measure: Go benchmarks, then the service under wrk (start-up, se
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./internal/api ./internal/store ./internal/ingest
 	$(GO) run ./cmd/ratesbench -rates bin/rates -duration $(BENCH_DURATION) -scale -out .data/benchmarks-latest.md
 
-# make bench-ingest BENCH_INGEST_ARGS='-batch-rows 200000' for a short run.
+# make bench-ingest BENCH_INGEST_ARGS='-batch-rows 200000 -batch-shape month' for a short run.
 BENCH_INGEST_ARGS ?=
 .PHONY: bench-ingest
-bench-ingest: build ## measure a 2M-row manifest of 8 parts: staged by 1, 2 and 4 loaders, today's rates ingest --manifest, psql \copy
+bench-ingest: build ## measure 2M-row manifests of 8 parts (one month, two years, concentrated): staged by 1, 2 and 4 loaders, today's rates ingest --manifest, psql \copy, the database's floors
 	$(GO) run ./cmd/ratesbench -rates bin/rates -sections batches -out .data/bench-ingest-latest.md $(BENCH_INGEST_ARGS)
 
 .PHONY: dump

@@ -183,7 +183,11 @@ func TestStagingMigrationsGoDownAndUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if err := m.Down(ctx, 2); err != nil {
+	version, _, err := m.Version()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Down(ctx, int(version)-36); err != nil {
 		t.Fatalf("down past 000037: %v", err)
 	}
 	var status string

@@ -32,7 +32,7 @@ import (
 type batchOptions struct {
 	rows    int
 	parts   int
-	shape   string // spread or concentrated (see writeBatch)
+	shapes  []string // month, spread or concentrated (see writeBatch)
 	loaders []int
 	// loader is what stages the parts: "driver" (this program with -stage-manifest, through
 	// internal/batchstore) or "rates" (rates ingest --manifest M --parallel N --json).
@@ -41,12 +41,27 @@ type batchOptions struct {
 	// manifest on DATABASE_URL with parallel loaders, prints a loadOutcome and exits.
 	stageManifest string
 	parallel      int
+	// settings are the bench cluster's server settings (rdsSettings unless -batch-settings).
+	settings []string
+	// references: today's loader, psql's \copy and the floors beside the staged loads.
+	references bool
 }
 
 func addBatchFlags(o *batchOptions) {
 	flag.IntVar(&o.rows, "batch-rows", 2_000_000, "section batches: rows of the multi-part batch")
 	flag.IntVar(&o.parts, "batch-parts", 8, "section batches: parts of the multi-part batch")
-	flag.StringVar(&o.shape, "batch-shape", "spread", "section batches: spread (random port pairs over two years) or concentrated (300 routes over 28 days)")
+	o.shapes = []string{"month", "spread", "concentrated"}
+	flag.Func("batch-shape", "section batches: the batches to measure, comma-separated (default month,spread,concentrated): month (random port pairs over one month), spread (random port pairs over two years), concentrated (300 routes over 28 days)", func(s string) error {
+		o.shapes = nil
+		for f := range strings.SplitSeq(s, ",") {
+			f = strings.TrimSpace(f)
+			if f != "month" && f != "spread" && f != "concentrated" {
+				return fmt.Errorf("%q: want month, spread or concentrated", f)
+			}
+			o.shapes = append(o.shapes, f)
+		}
+		return nil
+	})
 	flag.Func("batch-loaders", "section batches: loader counts to measure (default 1,2,4)", func(s string) error {
 		o.loaders = nil
 		for f := range strings.SplitSeq(s, ",") {
@@ -63,6 +78,24 @@ func addBatchFlags(o *batchOptions) {
 		"section batches: driver (this program, through internal/batchstore) or rates (rates ingest --manifest M --parallel N --json)")
 	flag.StringVar(&o.stageManifest, "stage-manifest", "", "stage and publish this manifest on DATABASE_URL, print the outcome as JSON (the driver of section batches)")
 	flag.IntVar(&o.parallel, "parallel", 1, "loaders of -stage-manifest")
+	o.settings = rdsSettings
+	flag.BoolVar(&o.references, "batch-references", true, "section batches: also run today's loader, psql's \\copy and the floors (false: the staged loads alone, to compare changes)")
+	flag.Func("batch-settings", "section batches: the cluster's server settings, comma-separated name=value (default those of RDS's default parameter group: "+strings.Join(rdsSettings, ",")+"; \"\" for PostgreSQL's own)", func(s string) error {
+		o.settings = nil
+		for f := range strings.SplitSeq(s, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				o.settings = append(o.settings, f)
+			}
+		}
+		return nil
+	})
+}
+
+// shapeLabels describe the shapes of writeBatch.
+var shapeLabels = map[string]string{
+	"month":        "random port pairs over one month",
+	"spread":       "random port pairs over two years",
+	"concentrated": "300 routes over 28 days",
 }
 
 // loadOutcome is what the loader of a run prints as JSON: the driver, or `rates ingest
@@ -150,25 +183,36 @@ type batchRun struct {
 	rss    int64 // KiB
 	out    loadOutcome
 	phases string
+	waits  string
+	// singleTx: the loader loaded the parts in one transaction, without staging.
+	singleTx bool
 }
 
-// batchRuns loads one multi-part batch, of spread rows by default (random port pairs of the
-// default dump over two years, about one new route-day per row), into seeded databases on a cluster of its
-// own with fsync and synchronous_commit on: today's `rates ingest --manifest` (every part
-// checked, then one transaction), the parts staged by 1, 2 and 4 loaders then published, and
-// psql's \copy of the same rows into a copy of prices with the same indexes and price_daily's
-// statement trigger. Each runs once: the machine's figures are indicative.
+// batchRuns loads multi-part batches of each shape asked for (see writeBatch) into seeded
+// databases on a cluster of its own with fsync and synchronous_commit on and RDS's default
+// settings (rdsSettings): today's `rates ingest --manifest` (every part checked, then one
+// transaction), the parts staged by 1, 2 and 4 loaders then published, and psql's \copy of
+// the same rows into a copy of prices with the same indexes and price_daily's statement
+// trigger; then the database's floors for the same rows (batchFloors). Each runs once: the
+// machine's figures are indicative.
 func batchRuns(ctx context.Context, w io.Writer, o options) error {
-	pg, err := pgserver.Start(ctx, pgserver.Options{Durable: true})
+	pg, err := pgserver.Start(ctx, pgserver.Options{Durable: true, Settings: o.batches.settings})
 	if err != nil {
 		return err
 	}
 	defer pg.Close()
-	_, ports := gendump.Geography()
-	if o.batches.shape != "spread" && o.batches.shape != "concentrated" {
-		return fmt.Errorf("-batch-shape %q: want spread or concentrated", o.batches.shape)
+	for i, shape := range o.batches.shapes {
+		if err := batchShape(ctx, w, pg, o, shape, fmt.Sprintf("batches_%d", i)); err != nil {
+			return fmt.Errorf("%s: %w", shape, err)
+		}
 	}
-	csv, err := writeBatch(o.batches.shape, o.batches.rows, ports)
+	return nil
+}
+
+// batchShape measures the batch of one shape; its databases are named from prefix.
+func batchShape(ctx context.Context, w io.Writer, pg *pgserver.Server, o options, shape, prefix string) error {
+	_, ports := gendump.Geography()
+	csv, err := writeBatch(shape, o.batches.rows, ports)
 	if err != nil {
 		return err
 	}
@@ -178,15 +222,17 @@ func batchRuns(ctx context.Context, w io.Writer, o options) error {
 		return err
 	}
 	defer os.RemoveAll(filepath.Dir(manifest))
-	writeBatchHeader(w, o)
+	writeBatchHeader(w, o, shape)
 	runs := map[string]batchRun{}
-	names := []string{"today"}
+	var names []string
 	for _, n := range o.batches.loaders {
 		names = append(names, strconv.Itoa(n))
 	}
-	names = append(names, "copy")
+	if o.batches.references {
+		names = append(append([]string{"today"}, names...), "copy")
+	}
 	for i, name := range names {
-		run, err := batchOnce(ctx, pg, o, name, fmt.Sprintf("batches_%d", i), csv, manifest)
+		run, err := batchOnce(ctx, pg, o, name, fmt.Sprintf("%s_%d", prefix, i), csv, manifest)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -194,14 +240,27 @@ func batchRuns(ctx context.Context, w io.Writer, o options) error {
 		run.row(w, name, o.batches.rows)
 	}
 	fmt.Fprintln(w)
-	writeBatchTargets(w, runs)
+	fmt.Fprintln(w, "Wait events of the database's active backends, sampled every 10 ms during each load (average backends per event; CPU = waiting for nothing), and the checkpoints begun during it:")
+	fmt.Fprintln(w)
+	for _, name := range names {
+		fmt.Fprintf(w, "- %s: %s\n", name, runs[name].waits)
+	}
+	fmt.Fprintln(w)
+	var floors batchFloors
+	if o.batches.references {
+		if floors, err = measureFloors(ctx, pg, o, prefix+"_floors", csv); err != nil {
+			return fmt.Errorf("floors: %w", err)
+		}
+		floors.write(w)
+	}
+	writeBatchTargets(w, runs, floors)
 	return nil
 }
 
-func writeBatchHeader(w io.Writer, o options) {
-	fmt.Fprintf(w, "## Multi-part batch staged in parallel (%d %s rows in %d parts)\n\n", o.batches.rows, o.batches.shape, o.batches.parts)
-	fmt.Fprintf(w, "PostgreSQL with fsync=on and synchronous_commit=on; each load into a fresh database seeded with the default dump, after a CHECKPOINT; one run each. Load average when the section started: %s. ", loadAverage())
-	fmt.Fprintf(w, "Loaders: %s. Wall time is process start to exit; publish is the publish transaction (commit included), and \"held\" the time from its first write to price_daily to the end of its commit. Phases are summed over the parts (copy = CSV parse and COPY into the part's staging table, check, insert into prices, daily = the part's route-day aggregate).\n\n", o.batches.loader)
+func writeBatchHeader(w io.Writer, o options, shape string) {
+	fmt.Fprintf(w, "## Multi-part batch staged in parallel (%d rows, %s, in %d parts)\n\n", o.batches.rows, shapeLabels[shape], o.batches.parts)
+	fmt.Fprintf(w, "PostgreSQL with fsync=on and synchronous_commit=on, settings %q; each load into a fresh database seeded with the default dump, after a CHECKPOINT; one run each. Load average when the shape started: %s. ", o.batches.settings, loadAverage())
+	fmt.Fprintf(w, "Loaders: %s. Wall time is process start to exit; publish is the publish transaction (commit included), and \"held\" the time from its first write to price_daily to the end of its commit. Phases are summed over the parts (copy = CSV parse and COPY into the part's staging table, check, insert into prices, daily = the part's route-day aggregate), then the publish's: the batch's sums, and the upsert of price_daily (without the commit).\n\n", o.batches.loader)
 	fmt.Fprintln(w, "| load | wall | rows/s | WAL | publish (held) | route-days | peak RSS | phases copy / check / insert / daily |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
 }
@@ -209,7 +268,11 @@ func writeBatchHeader(w io.Writer, o options) {
 func (r batchRun) row(w io.Writer, name string, rows int) {
 	label := map[string]string{"today": "`rates ingest --manifest` (today: parts checked, then one transaction)",
 		"copy": "`psql \\copy` into a copy of prices + price_daily's trigger"}[name]
-	if label == "" {
+	switch {
+	case label != "":
+	case r.singleTx:
+		label = name + " loader(s), parts loaded in one transaction"
+	default:
 		label = name + " loader(s), parts staged then published"
 	}
 	publish, rss := "-", "-"
@@ -219,12 +282,17 @@ func (r batchRun) row(w io.Writer, name string, rows int) {
 	if r.rss > 0 {
 		rss = fmt.Sprintf("%.1f MB", float64(r.rss)/1024)
 	}
-	fmt.Fprintf(w, "| %s | %s | %.0f | %.0f MB | %s | %d | %s | %s |\n", label, ms(r.took), float64(rows)/r.took.Seconds(),
-		r.wal/1e6, publish, r.out.RouteDays, rss, r.phases)
+	routeDays := "-"
+	if r.out.RouteDays > 0 {
+		routeDays = strconv.FormatInt(r.out.RouteDays, 10)
+	}
+	fmt.Fprintf(w, "| %s | %s | %.0f | %.0f MB | %s | %s | %s | %s |\n", label, ms(r.took), float64(rows)/r.took.Seconds(),
+		r.wal/1e6, publish, routeDays, rss, r.phases)
 }
 
-// writeBatchTargets compares the runs with the targets of parallel staging.
-func writeBatchTargets(w io.Writer, runs map[string]batchRun) {
+// writeBatchTargets compares the runs with the targets of parallel staging, each beside the
+// database's floor for the same work when there is one.
+func writeBatchTargets(w io.Writer, runs map[string]batchRun, floors batchFloors) {
 	line := func(what string, got, target float64, unit string, ok bool) {
 		verdict := "met"
 		if !ok {
@@ -235,6 +303,9 @@ func writeBatchTargets(w io.Writer, runs map[string]batchRun) {
 	one, two, four, cp := runs["1"], runs["2"], runs["4"], runs["copy"]
 	if one.took > 0 && two.took > 0 {
 		line("2 loaders / 1 loader, wall time", two.took.Seconds()/one.took.Seconds(), 0.75, "×", two.took.Seconds() <= 0.75*one.took.Seconds())
+		if floors.one > 0 {
+			fmt.Fprintf(w, "  - floor (a): two backends / one inserting the same rows: %.2f×\n", floors.two.Seconds()/floors.one.Seconds())
+		}
 	}
 	if two.took > 0 && cp.took > 0 {
 		line("2 loaders / `psql \\copy` + price_daily, wall time", two.took.Seconds()/cp.took.Seconds(), 0.9, "×", two.took.Seconds() <= 0.9*cp.took.Seconds())
@@ -244,14 +315,17 @@ func writeBatchTargets(w io.Writer, runs map[string]batchRun) {
 	}
 	var rss int64
 	var held int64
-	for name, r := range runs {
+	for name := range runs {
 		if name != "copy" {
-			rss = max(rss, r.rss)
+			rss = max(rss, runs[name].rss)
 		}
-		held = max(held, r.out.PriceDailyHeldMS)
+		held = max(held, runs[name].out.PriceDailyHeldMS)
 	}
 	line("peak RSS of a loader", float64(rss)/1024, 150, " MB", rss < 150*1024)
 	line("longest hold of price_daily's rows by a publish", float64(held)/1000, 1, " s", held <= 1000)
+	if floors.upsert > 0 {
+		fmt.Fprintf(w, "  - floor (b): the upsert of the same %d route-days alone, commit included: %.2f s\n", floors.routeDays, floors.upsert.Seconds())
+	}
 	fmt.Fprintln(w)
 }
 
@@ -278,11 +352,17 @@ func batchOnce(ctx context.Context, pg *pgserver.Server, o options, name, dbName
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	var run batchRun
+	waits, err := sampleWaits(ctx, dbURL)
+	if err != nil {
+		return batchRun{}, err
+	}
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
+	err = cmd.Run()
+	run.took = time.Since(start)
+	run.waits, _ = waits.finish(ctx, dbURL)
+	if err != nil {
 		return batchRun{}, fmt.Errorf("%w: %s%s", err, stdout.String(), stderr.String())
 	}
-	run.took = time.Since(start)
 	if run.wal, err = walSince(ctx, dbURL, lsn); err != nil {
 		return batchRun{}, err
 	}
@@ -299,6 +379,12 @@ func batchOnce(ctx context.Context, pg *pgserver.Server, o options, name, dbName
 	}
 	if run.out.Status != string(batchstore.StatusLoaded) {
 		return batchRun{}, fmt.Errorf("the batch ended %s: %s", run.out.Status, stdout.String())
+	}
+	if run.out.PublishMS == 0 && run.out.RouteDays == 0 {
+		// `rates ingest --manifest M --parallel 1` loads in today's single transaction.
+		run.singleTx = true
+		run.phases, err = loaderPhases(ctx, dbURL)
+		return run, err
 	}
 	run.phases, err = partPhases(ctx, dbURL, run.out.BatchID)
 	return run, err
@@ -341,11 +427,13 @@ func partPhases(ctx context.Context, dbURL string, id int64) (string, error) {
 		return "", err
 	}
 	defer conn.Close(ctx)
-	var c, v, i, d int64
+	var c, v, i, d, sum, daily int64
 	if err := conn.QueryRow(ctx, `SELECT coalesce(sum((timings->>'copy_ms')::bigint), 0), coalesce(sum((timings->>'check_ms')::bigint), 0),
-		coalesce(sum((timings->>'insert_ms')::bigint), 0), coalesce(sum((timings->>'daily_ms')::bigint), 0)
-		FROM batch_parts WHERE batch_id = $1`, id).Scan(&c, &v, &i, &d); err != nil {
+		coalesce(sum((timings->>'insert_ms')::bigint), 0), coalesce(sum((timings->>'daily_ms')::bigint), 0),
+		(SELECT coalesce((timings->>'sum_ms')::bigint, 0) FROM batches WHERE id = $1),
+		(SELECT coalesce((timings->>'price_daily_ms')::bigint, 0) FROM batches WHERE id = $1)
+		FROM batch_parts WHERE batch_id = $1`, id).Scan(&c, &v, &i, &d, &sum, &daily); err != nil {
 		return "", fmt.Errorf("read the parts' timings: %w", err)
 	}
-	return fmt.Sprintf("%d / %d / %d / %d ms", c, v, i, d), nil
+	return fmt.Sprintf("%d / %d / %d / %d ms; publish: sums %d ms, price_daily %d ms", c, v, i, d, sum, daily), nil
 }

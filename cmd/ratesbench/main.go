@@ -1233,8 +1233,13 @@ func writeBatch(shape string, rows int, ports []gendump.Port) (string, error) {
 			r := routes[rng.IntN(len(routes))]
 			fmt.Fprintf(bw, "%s,%s,2025-02-%02d,%d\n", r[0], r[1], 1+rng.IntN(28), 300+rng.IntN(3000))
 		} else {
+			// spread: two years of days; month: the 31 days of the month before the dump's.
+			from, days := day0, 730
+			if shape == "month" {
+				from, days = time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC), 31
+			}
 			r := route()
-			fmt.Fprintf(bw, "%s,%s,%s,%d\n", r[0], r[1], day0.AddDate(0, 0, rng.IntN(730)).Format(time.DateOnly), 300+rng.IntN(3000))
+			fmt.Fprintf(bw, "%s,%s,%s,%d\n", r[0], r[1], from.AddDate(0, 0, rng.IntN(days)).Format(time.DateOnly), 300+rng.IntN(3000))
 		}
 	}
 	if err := bw.Flush(); err != nil {

@@ -193,10 +193,18 @@ func (s *Store) publishDuplicate(ctx context.Context, tx pgx.Tx, plan publishPla
 const (
 	// sumStagedSQL sums the parts' aggregates over the batch, in price_daily's key order, into a
 	// table of the publish's own: the work that grows with the batch is done before the publish
-	// locks a row of price_daily.
+	// locks a row of price_daily. The sums stream from staged_daily_key_idx (000039), which the
+	// parts' loaders kept in that order as they staged: no sort of the batch's route-days.
 	sumStagedSQL = `CREATE TEMP TABLE publish_daily ON COMMIT DROP AS
 		SELECT orig_code, dest_code, day, sum(prices)::bigint AS prices, sum(price_sum)::bigint AS price_sum
 		FROM staged_daily WHERE batch_id = $1 GROUP BY orig_code, dest_code, day ORDER BY orig_code, dest_code, day`
+
+	// sortsOff makes sumStagedSQL read the index, whatever the planner thinks of staged_daily's
+	// size (an unlogged table autovacuum may not have analysed yet); sortsOn restores the sorts.
+	sortsOff = `SELECT set_config('enable_sort', 'off', true), set_config('enable_hashagg', 'off', true),
+		set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)`
+	sortsOn = `SELECT set_config('enable_sort', 'on', true), set_config('enable_hashagg', 'on', true),
+		set_config('enable_bitmapscan', 'on', true), set_config('enable_seqscan', 'on', true)`
 
 	// recountSQL sums the batch's staged rows instead, when staged_daily has lost some of the
 	// parts' aggregates.
@@ -278,9 +286,15 @@ func (s *Store) sumBatch(ctx context.Context, tx pgx.Tx, plan publishPlan, res *
 	if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '64MB'"); err != nil {
 		return fmt.Errorf("set work_mem: %w", err)
 	}
+	if _, err := tx.Exec(ctx, sortsOff); err != nil {
+		return fmt.Errorf("read the sums in key order: %w", err)
+	}
 	tag, err := tx.Exec(ctx, sumStagedSQL, res.BatchID)
 	if err != nil {
 		return fmt.Errorf("sum the parts' aggregates: %w", err)
+	}
+	if _, err := tx.Exec(ctx, sortsOn); err != nil {
+		return fmt.Errorf("restore the sorts: %w", err)
 	}
 	res.RouteDays = tag.RowsAffected()
 	var counted int64

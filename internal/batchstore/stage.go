@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"time"
 
@@ -376,21 +377,38 @@ func recordPart(ctx context.Context, tx pgx.Tx, batchID int64, part int, status 
 
 // The part's rows go into prices in the order of prices_route_day_idx (see the single-file
 // loader), under the batch's id; the triggers of price_daily leave them out while the batch
-// stages. Their aggregate goes to staged_daily.
+// stages. Their aggregate goes to staged_daily, in the order of its index. Both start at the
+// part's pivot, wrap around and end before it (see pivot): the loaders of a batch, which
+// start their parts together, sweep different pages of the indexes rather than fight over
+// the same ones.
 const (
 	stagePricesSQL = `INSERT INTO prices (orig_code, dest_code, day, price, batch_id)
-		SELECT orig_code, dest_code, day, price, $1::bigint FROM part_rows ORDER BY orig_code, dest_code, day`
+		SELECT orig_code, dest_code, day, price, $1::bigint FROM part_rows
+		ORDER BY orig_code < $2::text, orig_code, dest_code, day`
 	stageDailySQL = `INSERT INTO staged_daily (batch_id, part, orig_code, dest_code, day, prices, price_sum)
 		SELECT $1::bigint, $2::integer, orig_code, dest_code, day, count(*), sum(price) FROM part_rows
-		GROUP BY orig_code, dest_code, day`
+		GROUP BY orig_code < $3::text, orig_code, dest_code, day ORDER BY orig_code < $3::text, orig_code, dest_code, day`
 )
+
+// pivot is the origin port at which part starts its sweep of the indexes: parts that follow
+// each other start far apart (at the golden ratio's multiples of the part's origins), and ""
+// starts at the first key when the origins are not known (too many codes to hold).
+func pivot(part int, codes []string) string {
+	if len(codes) == 0 {
+		return ""
+	}
+	sorted := slices.Sorted(slices.Values(codes))
+	frac := math.Mod(float64(part)*0.6180339887, 1)
+	return sorted[int(frac*float64(len(sorted)))%len(sorted)]
+}
 
 // insertPart stages the part's checked rows and records the part as staged; it returns the
 // number of route-days the part touches.
 func insertPart(ctx context.Context, tx pgx.Tx, batchID int64, part int, c Checked, portsLocked bool, timings map[string]int64) (int64, error) {
 	phase := time.Now()
+	from := pivot(part, c.Codes)
 	skipped, err := withoutRowChecks(ctx, tx, portsLocked, func() error {
-		tag, err := tx.Exec(ctx, stagePricesSQL, batchID)
+		tag, err := tx.Exec(ctx, stagePricesSQL, batchID, from)
 		if err != nil {
 			return fmt.Errorf("stage the rows in prices: %w", err)
 		}
@@ -408,7 +426,7 @@ func insertPart(ctx context.Context, tx pgx.Tx, batchID int64, part int, c Check
 		timings["row_fk_checks"] = 0
 	}
 	phase = time.Now()
-	tag, err := tx.Exec(ctx, stageDailySQL, batchID, part)
+	tag, err := tx.Exec(ctx, stageDailySQL, batchID, part, from)
 	if err != nil {
 		return 0, fmt.Errorf("stage the route-day aggregate: %w", err)
 	}

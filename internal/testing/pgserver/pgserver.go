@@ -36,6 +36,8 @@ type Options struct {
 	BinDir string
 	// Durable keeps fsync on. Throwaway test clusters turn it off for speed.
 	Durable bool
+	// Settings are name=value server settings given after the defaults (they win over them).
+	Settings []string
 	// Log receives the server's output; nil discards it.
 	Log *os.File
 	// Password, when set, is the superuser's password and TCP connections must prove it
@@ -207,6 +209,9 @@ func (s *Server) startProcess(ctx context.Context) error {
 	}
 	if !s.opts.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	for _, kv := range s.opts.Settings {
+		args = append(args, "-c", kv)
 	}
 	cmd := exec.Command(filepath.Join(s.binDir, "postgres"), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Setpgid: true}
