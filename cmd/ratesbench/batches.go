@@ -74,8 +74,8 @@ func addBatchFlags(o *batchOptions) {
 		return nil
 	})
 	o.loaders = []int{1, 2, 4}
-	flag.StringVar(&o.loader, "batch-loader", "driver",
-		"section batches: driver (this program, through internal/batchstore) or rates (rates ingest --manifest M --parallel N --json)")
+	flag.StringVar(&o.loader, "batch-loader", "rates",
+		"section batches: rates (rates ingest --manifest M --parallel N --json, the product; --parallel 1 is its one-transaction load) or driver (this program staging through internal/batchstore, which stages with one loader too)")
 	flag.StringVar(&o.stageManifest, "stage-manifest", "", "stage and publish this manifest on DATABASE_URL, print the outcome as JSON (the driver of section batches)")
 	flag.IntVar(&o.parallel, "parallel", 1, "loaders of -stage-manifest")
 	o.settings = rdsSettings
