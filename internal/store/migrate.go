@@ -47,28 +47,21 @@ const noTransaction = "-- migrate: no-transaction"
 // statementEnd ends a statement of a no-transaction file.
 var statementEnd = regexp.MustCompile(`;[ \t]*(?:\r?\n|$)`)
 
-// prepareTimeout bounds the preparation of the owner role in NewMigrator, which has no
-// context of its own (the login, a few catalog queries, and ALTER ... OWNER, whose waits the
-// preparation's lock_timeout bounds).
-const prepareTimeout = time.Minute
-
 // NewMigrator prepares the owner role (prepareOwner: the roles exist, the connected user may
 // act as the owner, the schema belongs to it) and opens golang-migrate's connection, and later
 // the one that runs the files, as the owner role: with the pool's settings plus the session
 // setting role, which is SET ROLE from the first statement on. So every object a migration
 // creates, schema_migrations included, belongs to the owner, and a file runs without the
 // rights of the user the pool connects as.
-func NewMigrator(pool *pgxpool.Pool, log *slog.Logger) (*Migrator, error) {
-	return newMigrator(pool, log, db.Migrations)
+func NewMigrator(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*Migrator, error) {
+	return newMigrator(ctx, pool, log, db.Migrations)
 }
 
-func newMigrator(pool *pgxpool.Pool, log *slog.Logger, files fs.FS) (*Migrator, error) {
+func newMigrator(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, files fs.FS) (*Migrator, error) {
 	src, err := iofs.New(files, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("open embedded migrations: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), prepareTimeout)
-	defer cancel()
 	if err := prepareOwner(ctx, pool.Config().ConnConfig.Copy(), log); err != nil {
 		return nil, err
 	}

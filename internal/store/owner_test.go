@@ -81,7 +81,7 @@ func poolAt(t *testing.T, dbURL string) *pgxpool.Pool {
 // notOwned lists the objects of the schema public that the owner role does not own: every
 // relation (indexes and sequences included), routine and type, and the default privileges
 // the owner lacks for the loader. It also returns how many objects it looked at.
-func notOwned(t *testing.T, pool *pgxpool.Pool) (bad []string, objects int) {
+func notOwned(ctx context.Context, t *testing.T, pool *pgxpool.Pool) (bad []string, objects int) {
 	t.Helper()
 	const q = `
 SELECT kind || ' ' || name || ' owned by ' || owner, owner = $1 FROM (
@@ -94,7 +94,7 @@ SELECT kind || ' ' || name || ' owned by ' || owner, owner = $1 FROM (
     SELECT 'type', typname::text, pg_get_userbyid(typowner)::text
     FROM pg_type WHERE typnamespace = 'public'::regnamespace
 ) o ORDER BY 1`
-	rows, err := pool.Query(context.Background(), q, store.OwnerRole)
+	rows, err := pool.Query(ctx, q, store.OwnerRole)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,9 +115,9 @@ SELECT kind || ' ' || name || ' owned by ' || owner, owner = $1 FROM (
 	return bad, objects
 }
 
-func assertOwned(t *testing.T, pool *pgxpool.Pool) {
+func assertOwned(ctx context.Context, t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
-	bad, objects := notOwned(t, pool)
+	bad, objects := notOwned(ctx, t, pool)
 	if objects < 30 {
 		t.Fatalf("only %d objects in the schema: not migrated?", objects)
 	}
@@ -153,10 +153,10 @@ func TestMigrateAsMasterLeavesEverythingToTheOwner(t *testing.T) {
 	_, newDatabase := masterCluster(t)
 
 	fresh := poolAt(t, newDatabase("fresh"))
-	if err := migrateUp(t, fresh, nil); err != nil {
+	if err := migrateUp(ctx, t, fresh, nil); err != nil {
 		t.Fatalf("migrate up as the master: %v", err)
 	}
-	assertOwned(t, fresh)
+	assertOwned(ctx, t, fresh)
 	var inherits, sets bool
 	if err := fresh.QueryRow(ctx, "SELECT pg_has_role('master', $1, 'USAGE'), pg_has_role('master', $1, 'MEMBER')",
 		store.OwnerRole).Scan(&inherits, &sets); err != nil || !inherits || !sets {
@@ -166,14 +166,14 @@ func TestMigrateAsMasterLeavesEverythingToTheOwner(t *testing.T) {
 	oldURL := newDatabase("old")
 	olderReleaseUp(t, oldURL)
 	old := poolAt(t, oldURL)
-	if bad, _ := notOwned(t, old); len(bad) == 0 {
+	if bad, _ := notOwned(ctx, t, old); len(bad) == 0 {
 		t.Fatal("the older release's migration left nothing to the master: the conversion is not tested")
 	}
 	for range 2 { // the second run has nothing left to do
-		if err := migrateUp(t, old, nil); err != nil {
+		if err := migrateUp(ctx, t, old, nil); err != nil {
 			t.Fatalf("migrate up of a database migrated before: %v", err)
 		}
-		assertOwned(t, old)
+		assertOwned(ctx, t, old)
 	}
 
 	// An older release's migration task after the conversion (a rollback) still runs: the
@@ -192,13 +192,13 @@ func TestMigrateAsMasterLeavesEverythingToTheOwner(t *testing.T) {
 				if err := store.SyncRoles(ctx, pool, roles); err != nil {
 					t.Fatal(err)
 				}
-				if err := migrateUp(t, pool, nil); err != nil {
+				if err := migrateUp(ctx, t, pool, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
 			// A table a later migration creates: the owner's default privileges let the
 			// worker load it at once, with no new grant.
-			laterMigration(t, pool, "000099_later.up.sql", "CREATE TABLE later_table (id bigint GENERATED ALWAYS AS IDENTITY, note text);\n")
+			laterMigration(ctx, t, pool, "000099_later.up.sql", "CREATE TABLE later_table (id bigint GENERATED ALWAYS AS IDENTITY, note text);\n")
 			checks := []struct{ role, sql, want string }{
 				{api, "SELECT count(*) FROM price_daily", ""},
 				{api, "SELECT version FROM schema_migrations", ""},
@@ -221,19 +221,19 @@ func TestMigrateAsMasterLeavesEverythingToTheOwner(t *testing.T) {
 					t.Errorf("%s as %s: %v, want SQLSTATE %q", c.sql, c.role, err, c.want)
 				}
 			}
-			assertOwned(t, pool)
+			assertOwned(ctx, t, pool)
 		})
 	}
 
 }
 
 // laterMigration applies the embedded migrations plus one more file, as a later release would.
-func laterMigration(t *testing.T, pool *pgxpool.Pool, name, up string) {
+func laterMigration(ctx context.Context, t *testing.T, pool *pgxpool.Pool, name, up string) {
 	t.Helper()
 	files := embeddedUpTo(t, ^uint(0))
 	files["migrations/"+name] = &fstest.MapFile{Data: []byte(up)}
 	files["migrations/"+strings.Replace(name, ".up.", ".down.", 1)] = &fstest.MapFile{Data: []byte("SELECT 1;\n")}
-	if err := migrateUp(t, pool, files); err != nil {
+	if err := migrateUp(ctx, t, pool, files); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 }
@@ -255,7 +255,7 @@ func TestMigrationFilesRunAsTheOwner(t *testing.T) {
 		"migrations/000003_c.up.sql":   {Data: []byte(noTransaction + "\n" + record("no_transaction"))},
 		"migrations/000003_c.down.sql": {Data: []byte("DROP TABLE no_transaction;\n")},
 	}
-	if err := migrateUp(t, pool, files); err != nil {
+	if err := migrateUp(ctx, t, pool, files); err != nil {
 		t.Fatal(err)
 	}
 	for _, table := range []string{"in_transaction", "own_transaction", "no_transaction"} {
@@ -270,8 +270,20 @@ func TestMigrationFilesRunAsTheOwner(t *testing.T) {
 				table, current, session, owner, store.OwnerRole, store.OwnerRole)
 		}
 	}
+	// A file cannot use the master's cluster-wide rights: creating a role is refused, and the
+	// file is rolled back like any failed migration.
+	withRole := fstest.MapFS{}
+	for k, v := range files {
+		withRole[k] = v
+	}
+	withRole["migrations/000004_d.up.sql"] = &fstest.MapFile{Data: []byte("CREATE ROLE not_by_a_migration NOLOGIN;\n")}
+	withRole["migrations/000004_d.down.sql"] = &fstest.MapFile{Data: []byte("SELECT 1;\n")}
+	var me *store.MigrationError
+	if err := migrateUp(ctx, t, pool, withRole); !errors.As(err, &me) || sqlState(err) != "42501" || me.Version != 3 {
+		t.Fatalf("a file that creates a role: %v, want permission denied at version 3", err)
+	}
 	// Going down runs as the owner too (golang-migrate's own connection).
-	m, err := store.NewMigratorFrom(pool, dbtest.Discard, files)
+	m, err := store.NewMigratorFrom(ctx, pool, dbtest.Discard, files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +340,7 @@ func TestOwnerRoleCreationToleratesRaces(t *testing.T) {
 				return
 			}
 			defer pool.Close()
-			m, err := store.NewMigrator(pool, dbtest.Discard)
+			m, err := store.NewMigrator(ctx, pool, dbtest.Discard)
 			if err != nil {
 				errs <- err
 				return
@@ -376,7 +388,7 @@ func TestOwnerRoleCreationToleratesRaces(t *testing.T) {
 		}
 	}
 	for _, u := range urls {
-		assertOwned(t, poolAt(t, u))
+		assertOwned(ctx, t, poolAt(t, u))
 	}
 }
 

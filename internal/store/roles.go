@@ -239,8 +239,8 @@ func createdMeanwhile(err error) bool {
 // and the default privileges that user set in the schema (the loader's on new tables and
 // sequences) are set for the owner too, since they apply only to objects their role creates.
 // Nothing is changed where nothing is missing, so a repeat takes no lock. Objects of other
-// roles stay theirs and are logged. ALTER ... OWNER takes an ACCESS EXCLUSIVE lock: the
-// migrations' lock_timeout bounds the wait, and a timeout leaves everything as it was.
+// roles stay theirs and are logged. ALTER ... OWNER takes an ACCESS EXCLUSIVE lock: a
+// lock_timeout of its own bounds the wait, and a timeout leaves everything as it was.
 func adoptSchema(ctx context.Context, conn *pgx.Conn, log *slog.Logger) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
