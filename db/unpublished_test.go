@@ -178,7 +178,7 @@ func TestStagingMigrationsGoDownAndUp(t *testing.T) {
 		SELECT orig_code, dest_code, day, price + 1, $1 FROM prices ORDER BY 1, 2, 3 LIMIT 300`, id); err != nil {
 		t.Fatal(err)
 	}
-	m, err := store.NewMigrator(pool, dbtest.Discard)
+	m, err := store.NewMigrator(ctx, pool, dbtest.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

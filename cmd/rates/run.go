@@ -217,7 +217,7 @@ func serveMetrics(ctx context.Context, cfg config.Config, m *metrics.Metrics, lo
 }
 
 func migrateUp(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	m, err := store.NewMigrator(pool, log)
+	m, err := store.NewMigrator(ctx, pool, log)
 	if err != nil {
 		return err
 	}
@@ -364,7 +364,7 @@ func migrateCmd(ctx context.Context, cfg config.Config, lookup config.Lookup, ar
 		return err
 	}
 	defer pool.Close()
-	m, err := store.NewMigrator(pool, log)
+	m, err := store.NewMigrator(ctx, pool, log)
 	if err != nil {
 		return err
 	}

@@ -290,17 +290,23 @@ ALTER TABLE regions ENABLE ALWAYS TRIGGER regions_bump_tree_generation;
 -- migration (the owner) changes the schema. Group roles without LOGIN; `rates migrate up`
 -- creates the login roles (DB_API_ROLE, DB_WORKER_ROLE) and makes them members. Roles belong to
 -- the whole cluster, so creating them tolerates their existence and going down never drops them.
+-- `rates migrate` creates them before it runs this file as the owner role, which may not create
+-- roles: the file only creates what is missing.
 -- ---------------------------------------------------------------------------------------------
 
 DO $$
 BEGIN
-    CREATE ROLE rates_reader NOLOGIN;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rates_reader') THEN
+        CREATE ROLE rates_reader NOLOGIN;
+    END IF;
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 END
 $$;
 DO $$
 BEGIN
-    CREATE ROLE rates_loader NOLOGIN;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rates_loader') THEN
+        CREATE ROLE rates_loader NOLOGIN;
+    END IF;
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 END
 $$;

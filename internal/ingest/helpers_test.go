@@ -57,7 +57,7 @@ func openDB(t testing.TB, url string) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	m, err := store.NewMigrator(pool, slog.New(slog.DiscardHandler))
+	m, err := store.NewMigrator(ctx, pool, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

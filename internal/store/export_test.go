@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"io/fs"
 	"log/slog"
 
@@ -17,6 +18,6 @@ var ScramVerifier = scramVerifier
 
 // NewMigratorFrom is NewMigrator with the migrations of files (migrations/*.sql) instead of the
 // embedded ones.
-func NewMigratorFrom(pool *pgxpool.Pool, log *slog.Logger, files fs.FS) (*Migrator, error) {
-	return newMigrator(pool, log, files)
+func NewMigratorFrom(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, files fs.FS) (*Migrator, error) {
+	return newMigrator(ctx, pool, log, files)
 }

@@ -47,17 +47,30 @@ const noTransaction = "-- migrate: no-transaction"
 // statementEnd ends a statement of a no-transaction file.
 var statementEnd = regexp.MustCompile(`;[ \t]*(?:\r?\n|$)`)
 
-// NewMigrator opens a dedicated connection for golang-migrate from the pool's settings.
-func NewMigrator(pool *pgxpool.Pool, log *slog.Logger) (*Migrator, error) {
-	return newMigrator(pool, log, db.Migrations)
+// NewMigrator prepares the owner role (prepareOwner: the roles exist, the connected user may
+// act as the owner, the schema belongs to it) and opens golang-migrate's connection, and later
+// the one that runs the files, as the owner role: with the pool's settings plus the session
+// setting role, which is SET ROLE from the first statement on. So every object a migration
+// creates, schema_migrations included, belongs to the owner, and a file runs without the
+// rights of the user the pool connects as.
+func NewMigrator(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*Migrator, error) {
+	return newMigrator(ctx, pool, log, db.Migrations)
 }
 
-func newMigrator(pool *pgxpool.Pool, log *slog.Logger, files fs.FS) (*Migrator, error) {
+func newMigrator(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, files fs.FS) (*Migrator, error) {
 	src, err := iofs.New(files, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("open embedded migrations: %w", err)
 	}
-	sqlDB := stdlib.OpenDB(*pool.Config().ConnConfig.Copy())
+	if err := prepareOwner(ctx, pool.Config().ConnConfig.Copy(), log); err != nil {
+		return nil, err
+	}
+	asOwner := pool.Config().ConnConfig.Copy()
+	if asOwner.RuntimeParams == nil {
+		asOwner.RuntimeParams = map[string]string{}
+	}
+	asOwner.RuntimeParams["role"] = OwnerRole
+	sqlDB := stdlib.OpenDB(*asOwner.Copy())
 	driver, err := pgxmigrate.WithInstance(sqlDB, &pgxmigrate.Config{})
 	if err != nil {
 		_ = sqlDB.Close()
@@ -69,7 +82,7 @@ func newMigrator(pool *pgxpool.Pool, log *slog.Logger, files fs.FS) (*Migrator, 
 		return nil, fmt.Errorf("create migrator: %w", err)
 	}
 	m.Log = migrateLogger{log}
-	return &Migrator{m: m, driver: driver, files: files, conn: pool.Config().ConnConfig.Copy(), log: log}, nil
+	return &Migrator{m: m, driver: driver, files: files, conn: asOwner, log: log}, nil
 }
 
 // Up applies every pending migration, in order; nothing pending is not an error. Each file

@@ -31,20 +31,20 @@ func newPool(t *testing.T) *pgxpool.Pool {
 	return pool
 }
 
-func migrateUp(t *testing.T, pool *pgxpool.Pool, files fs.FS) error {
+func migrateUp(ctx context.Context, t *testing.T, pool *pgxpool.Pool, files fs.FS) error {
 	t.Helper()
 	var m *store.Migrator
 	var err error
 	if files == nil {
-		m, err = store.NewMigrator(pool, dbtest.Discard)
+		m, err = store.NewMigrator(ctx, pool, dbtest.Discard)
 	} else {
-		m, err = store.NewMigratorFrom(pool, dbtest.Discard, files)
+		m, err = store.NewMigratorFrom(ctx, pool, dbtest.Discard, files)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	return m.Up(context.Background())
+	return m.Up(ctx)
 }
 
 func schemaVersion(t *testing.T, pool *pgxpool.Pool) (uint, bool) {
@@ -139,7 +139,7 @@ func TestFailedMigrationKeepsTheVersionAndRetriesWithoutForce(t *testing.T) {
 
 	pool := newPool(t)
 	mustExec(t, pool, "CREATE TABLE price_daily (conflicting int)")
-	err = migrateUp(t, pool, nil)
+	err = migrateUp(ctx, t, pool, nil)
 	var me *store.MigrationError
 	if !errors.As(err, &me) || me.File != failing || me.Version != before || me.Dirty {
 		t.Fatalf("up = %#v (%v), want a MigrationError of %s at version %d, not dirty", me, err, failing, before)
@@ -163,7 +163,7 @@ func TestFailedMigrationKeepsTheVersionAndRetriesWithoutForce(t *testing.T) {
 	// Nothing of the failed file stays: the relations are those of the versions before it.
 	want := newPool(t)
 	mustExec(t, want, "CREATE TABLE price_daily (conflicting int)")
-	m, err := store.NewMigrator(want, dbtest.Discard) // creates schema_migrations
+	m, err := store.NewMigrator(ctx, want, dbtest.Discard) // creates schema_migrations
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestFailedMigrationKeepsTheVersionAndRetriesWithoutForce(t *testing.T) {
 		t.Fatal(err)
 	}
 	if before > 0 {
-		if err := migrateUp(t, want, embeddedUpTo(t, before)); err != nil {
+		if err := migrateUp(ctx, t, want, embeddedUpTo(t, before)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -185,7 +185,7 @@ func TestFailedMigrationKeepsTheVersionAndRetriesWithoutForce(t *testing.T) {
 	}
 
 	mustExec(t, pool, "DROP TABLE price_daily")
-	if err := migrateUp(t, pool, nil); err != nil {
+	if err := migrateUp(ctx, t, pool, nil); err != nil {
 		t.Fatalf("up after the cause is fixed: %v", err)
 	}
 	need, err := store.RequiredVersion()
@@ -265,7 +265,7 @@ func TestMigrationFilesAndTheirVersion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pool := newPool(t)
-			err := migrateUp(t, pool, tt.files)
+			err := migrateUp(t.Context(), t, pool, tt.files)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("up: %v", err)
@@ -285,7 +285,7 @@ func TestMigrationFilesAndTheirVersion(t *testing.T) {
 				t.Fatalf("relations %v, want %v", got, tt.wantRels)
 			}
 			// Only a dirty version stops the next run; otherwise a repeat is a no-op or a retry.
-			err = migrateUp(t, pool, tt.files)
+			err = migrateUp(t.Context(), t, pool, tt.files)
 			if tt.wantDirty != errors.As(err, new(*store.SchemaDirtyError)) {
 				t.Fatalf("second up = %v, want a dirty-schema refusal: %t", err, tt.wantDirty)
 			}
@@ -302,7 +302,7 @@ func TestMigrationLockTimeoutEndsTheWait(t *testing.T) {
 		"migrations/000001_a.up.sql":   {Data: []byte("CREATE TABLE a (id int);")},
 		"migrations/000001_a.down.sql": {Data: []byte("DROP TABLE a;")},
 	}
-	if err := migrateUp(t, pool, files); err != nil {
+	if err := migrateUp(ctx, t, pool, files); err != nil {
 		t.Fatal(err)
 	}
 	files["migrations/000002_b.up.sql"] = &fstest.MapFile{Data: []byte("SET LOCAL lock_timeout = '200ms';\nALTER TABLE a ADD COLUMN b int;\n")}
@@ -317,7 +317,7 @@ func TestMigrationLockTimeoutEndsTheWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	err = migrateUp(t, pool, files)
+	err = migrateUp(ctx, t, pool, files)
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "55P03" {
 		t.Fatalf("up while a reader holds the table = %v, want lock_not_available", err)
@@ -331,7 +331,7 @@ func TestMigrationLockTimeoutEndsTheWait(t *testing.T) {
 	if err := holder.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := migrateUp(t, pool, files); err != nil {
+	if err := migrateUp(ctx, t, pool, files); err != nil {
 		t.Fatalf("retry once the lock is free: %v", err)
 	}
 }

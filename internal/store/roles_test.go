@@ -66,7 +66,7 @@ func TestSyncRolesGrantsLeastPrivilege(t *testing.T) {
 	}
 
 	// A new table a later migration adds (as the owner): the loader may use it at once.
-	if _, err := pool.Exec(ctx, "CREATE TABLE later_ingest_table (id bigint GENERATED ALWAYS AS IDENTITY, note text)"); err != nil {
+	if _, err := pool.Exec(ctx, "SET ROLE "+store.OwnerRole+"; CREATE TABLE later_ingest_table (id bigint GENERATED ALWAYS AS IDENTITY, note text); RESET ROLE"); err != nil {
 		t.Fatal(err)
 	}
 

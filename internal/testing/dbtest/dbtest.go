@@ -28,7 +28,7 @@ func Migrated(t testing.TB, srv *pgserver.Server) (*pgxpool.Pool, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	m, err := store.NewMigrator(pool, Discard)
+	m, err := store.NewMigrator(context.Background(), pool, Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
