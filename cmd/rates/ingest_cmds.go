@@ -22,6 +22,7 @@ import (
 
 	"rates/internal/config"
 	"rates/internal/ingest"
+	"rates/internal/ingest/batchapi"
 	"rates/internal/metrics"
 )
 
@@ -50,12 +51,12 @@ const uploadPoolConns = 2
 // and three quarters of SHUTDOWN_TIMEOUT to finish, then are rolled back and answered 503, before
 // the server gives up on them.
 func batchHandler(ctx context.Context, cfg config.Config, ing config.Ingest, m *metrics.Metrics, log *slog.Logger) (http.Handler, func(), error) {
-	hcfg := ingest.HandlerConfig{Token: ing.APIToken, MaxBytes: ing.MaxBatchBytes, MaxConcurrent: ing.MaxConcurrentUploads,
+	hcfg := batchapi.Config{Token: ing.APIToken, MaxBytes: ing.MaxBatchBytes, MaxConcurrent: ing.MaxConcurrentUploads,
 		Stop: ctx.Done(), StopGrace: cfg.Shutdown.DrainDelay + cfg.Shutdown.Timeout*3/4}
 	if ing.APIToken == "" {
-		return ingest.NewBatchHandler(nil, hcfg, log), func() {}, nil
+		return batchapi.New(nil, hcfg, log), func() {}, nil
 	}
-	if n, err := ingest.RemoveStaleSpool(hcfg.SpoolDir); err != nil {
+	if n, err := batchapi.RemoveStaleSpool(hcfg.SpoolDir); err != nil {
 		log.Warn("cannot remove every spool file left by an earlier run", "removed", n, "error", err.Error())
 	} else if n > 0 {
 		log.Info("removed spool files left by an earlier run", "removed", n)
@@ -71,7 +72,7 @@ func batchHandler(ctx context.Context, cfg config.Config, ing config.Ingest, m *
 		log.Error("POST /batches is off: INGEST_API_TOKEN is set, but the API cannot load batches", "error", err.Error())
 		hcfg.Refused = err.Error()
 	}
-	return ingest.NewBatchHandler(loader, hcfg, log), pool.Close, nil
+	return batchapi.New(loader, hcfg, log), pool.Close, nil
 }
 
 // workerCmd runs `rates worker`: it loads the batches announced on INGEST_QUEUE_URL until ctx
@@ -335,7 +336,7 @@ func printIngest(stdout io.Writer, path string, out ingestOutput, asJSON bool) e
 	case out.Status == ingest.StatusRejected || out.Status == ingest.StatusFailed:
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(ingest.BatchRejected{Error: out.Error, BatchID: out.BatchID, BadRows: out.BadRows, Errors: out.Errors}); err != nil {
+		if err := enc.Encode(batchapi.BatchRejected{Error: out.Error, BatchID: out.BatchID, BadRows: out.BadRows, Errors: out.Errors}); err != nil {
 			return err
 		}
 	case out.Status == ingest.StatusDisplaced:

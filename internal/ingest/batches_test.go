@@ -15,10 +15,6 @@ import (
 	"rates/internal/metrics"
 )
 
-func csvOf(header string, rows ...string) []byte {
-	return []byte(header + "\n" + strings.Join(rows, "\n") + "\n")
-}
-
 func load(t *testing.T, l *Loader, src Source, data []byte) Result {
 	t.Helper()
 	res, err := l.Load(context.Background(), src, bytes.NewReader(data))

@@ -1,7 +1,7 @@
 // Package ingest loads price batches into PostgreSQL, all or nothing: a CSV stream goes
 // through COPY into a staging table, is checked with set-based SQL and then inserted into
 // prices, all in one transaction. The same loader serves the operator command, POST /batches
-// and the SQS worker.
+// (package batchapi) and the SQS worker.
 package ingest
 
 import (
@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +59,26 @@ type Report struct {
 	TooLarge bool `json:"too_large,omitempty"`
 }
 
+// Message summarises the rejection for people: its one problem when no row is to blame (a
+// limit, an unreadable or empty batch), else the count of bad rows.
+func (r *Report) Message() string {
+	if r.BadRows == 0 && len(r.Errors) == 1 {
+		return "batch rejected: " + r.Errors[0].Reason
+	}
+	return RejectionMessage(r.BadRows)
+}
+
+// RejectionMessage summarises a rejection for people.
+func RejectionMessage(badRows int64) string {
+	switch badRows {
+	case 0: // the manifest of a multi-part batch, or a part's checksum: no row to blame
+		return "batch rejected: see the errors"
+	case 1:
+		return "batch rejected: 1 bad row"
+	}
+	return "batch rejected: " + strconv.FormatInt(badRows, 10) + " bad rows"
+}
+
 // Result describes a batch: the one just loaded, rejected or found to be a duplicate, or,
 // when Replayed, the outcome first recorded for the same source key.
 type Result struct {
@@ -94,7 +115,7 @@ type KeyConflictError struct {
 func (*KeyConflictError) HTTPStatus() int { return http.StatusConflict }
 
 func (e *KeyConflictError) Error() string {
-	return fmt.Sprintf("key %s was already used by batch %d %s", quote(e.Key), e.BatchID, e.Reason)
+	return fmt.Sprintf("key %s was already used by batch %d %s", Quote(e.Key), e.BatchID, e.Reason)
 }
 
 // LoaderOptions tune a Loader.
@@ -343,7 +364,7 @@ func (l *Loader) loadTx(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src 
 	if first, ok, err := lockDelivery(ctx, tx, src); err != nil {
 		return res, err
 	} else if ok {
-		if reason := first.conflict(src, res); reason != "" {
+		if reason := first.Conflict(src, res); reason != "" {
 			return res, &KeyConflictError{Key: src.Key, BatchID: first.RecordID, Reason: reason}
 		}
 		l.log.Info("batch already recorded, nothing to do", "source", src.Name, "key", src.Key,
@@ -378,9 +399,9 @@ func (l *Loader) loadTx(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src 
 	return l.apply(ctx, tx, src, res, portsLocked, timings)
 }
 
-// conflict says why a delivery of res by src cannot be a retry of first, the delivery recorded
+// Conflict says why a delivery of res by src cannot be a retry of first, the delivery recorded
 // under the same key, or "" when it can: the same content (byte for byte), kind and mode.
-func (first Result) conflict(src Source, res Result) string {
+func (first Result) Conflict(src Source, res Result) string {
 	switch {
 	case first.Source.Data != src.Data:
 		return fmt.Sprintf("for a %s batch, not %s", first.Source.Data, src.Data)
@@ -708,7 +729,7 @@ func (l *Loader) check(ctx context.Context, tx pgx.Tx, conv *converter) (report 
 		var e RowError
 		var code string
 		err := r.Scan(&e.Line, &e.Column, &code)
-		e.Reason = "unknown port code " + quote(code)
+		e.Reason = "unknown port code " + Quote(code)
 		return e, err
 	})
 	if err != nil {
@@ -825,7 +846,7 @@ func (l *Loader) Find(ctx context.Context, src Source) (Result, bool, error) {
 // outcome when r holds the same content, byte for byte, or a *KeyConflictError. It reads r
 // within the loader's limits and writes nothing: a retry costs a checksum, not a load.
 func (l *Loader) Replay(ctx context.Context, src Source, first Result, r io.Reader) (Result, error) {
-	if reason := first.conflict(src, first); reason != "" {
+	if reason := first.Conflict(src, first); reason != "" {
 		return first, &KeyConflictError{Key: src.Key, BatchID: first.RecordID, Reason: reason}
 	}
 	in, err := openBatch(r, src.Gzip, l.limits)

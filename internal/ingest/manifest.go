@@ -77,10 +77,10 @@ func ParseManifest(data []byte) (Manifest, error) {
 		case p.Key == "" || len(p.Key) > maxKeyLength:
 			return Manifest{}, fmt.Errorf("manifest part %d: key must have 1 to %d characters", i+1, maxKeyLength)
 		case !isSHA256Hex(p.SHA256):
-			return Manifest{}, fmt.Errorf("manifest part %d (%s): sha256 must be 64 lowercase hex digits, got %s", i+1, quote(p.Key), quote(p.SHA256))
+			return Manifest{}, fmt.Errorf("manifest part %d (%s): sha256 must be 64 lowercase hex digits, got %s", i+1, Quote(p.Key), Quote(p.SHA256))
 		}
 		if j, ok := seen[p.Key]; ok {
-			return Manifest{}, fmt.Errorf("manifest parts %d and %d are both %s", j+1, i+1, quote(p.Key))
+			return Manifest{}, fmt.Errorf("manifest parts %d and %d are both %s", j+1, i+1, Quote(p.Key))
 		}
 		seen[p.Key] = i
 	}
@@ -132,7 +132,7 @@ func (l *Loader) LoadManifest(ctx context.Context, src Source, data []byte, part
 	if err == nil && parts.Allow != nil {
 		for _, p := range m.Parts {
 			if err = parts.Allow(p.Key); err != nil {
-				err = fmt.Errorf("manifest part %s: %w", quote(p.Key), err)
+				err = fmt.Errorf("manifest part %s: %w", Quote(p.Key), err)
 				break
 			}
 		}

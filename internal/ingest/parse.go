@@ -62,11 +62,11 @@ func checkRow(dst []byte, line int64, rec []string, rules rowRules, bad func(Row
 	var reasons [4]string
 	for i, v := range rec[:2] {
 		if !domain.IsPortCode(v) {
-			reasons[i] = quote(v) + " is not a port code (5 upper-case letters or digits)"
+			reasons[i] = Quote(v) + " is not a port code (5 upper-case letters or digits)"
 		}
 	}
 	if reasons[0] == "" && reasons[1] == "" && !domain.DistinctRoute(rec[0], rec[1]) {
-		reasons[1] = quote(rec[1]) + " is also the origin: a price goes from one port to another"
+		reasons[1] = Quote(rec[1]) + " is also the origin: a price goes from one port to another"
 	}
 	reasons[2] = checkDay(rec[2], rules)
 	price, reason := checkPrice(rec[3])
@@ -95,22 +95,22 @@ func checkRow(dst []byte, line int64, rec []string, rules rowRules, bad func(Row
 // machine-written) inside the window of plausible days, and returns why not otherwise.
 func checkDay(s string, rules rowRules) string {
 	if len(s) != len("YYYY-MM-DD") {
-		return quote(s) + " is not a date in YYYY-MM-DD form"
+		return Quote(s) + " is not a date in YYYY-MM-DD form"
 	}
 	d, err := domain.ParseDay(s)
 	switch {
 	case errors.Is(err, domain.ErrNoSuchDay):
-		return quote(s) + " is not a real date"
+		return Quote(s) + " is not a real date"
 	case err != nil:
-		return quote(s) + " is not a date in YYYY-MM-DD form"
+		return Quote(s) + " is not a date in YYYY-MM-DD form"
 	}
 	switch err := rules.days.Check(d, rules.now); {
 	case errors.Is(err, domain.ErrDayTooEarly):
 		return fmt.Sprintf("%s is before %s, the earliest day a price may have (INGEST_EARLIEST_DAY)",
-			quote(s), rules.days.Earliest.Format(time.DateOnly))
+			Quote(s), rules.days.Earliest.Format(time.DateOnly))
 	case err != nil:
 		return fmt.Sprintf("%s is after %s, %d days from today (INGEST_MAX_DAYS_AHEAD)",
-			quote(s), rules.days.Latest(rules.now).Format(time.DateOnly), rules.days.DaysAhead)
+			Quote(s), rules.days.Latest(rules.now).Format(time.DateOnly), rules.days.DaysAhead)
 	}
 	return ""
 }
@@ -122,21 +122,21 @@ func checkPrice(s string) (int64, string) {
 		return 0, "price is empty"
 	}
 	if rest, neg := strings.CutPrefix(s, "-"); neg && strings.TrimLeft(rest, "0") != "" && allDigits(rest) {
-		return 0, fmt.Sprintf("%s is negative: a price is at least %d", quote(s), domain.MinPrice)
+		return 0, fmt.Sprintf("%s is negative: a price is at least %d", Quote(s), domain.MinPrice)
 	}
 	if !allDigits(s) {
-		return 0, quote(s) + " is not a whole number"
+		return 0, Quote(s) + " is not a whole number"
 	}
 	digits := strings.TrimLeft(s, "0")
 	if len(digits) > len(strconv.Itoa(domain.MaxPrice)) {
-		return 0, fmt.Sprintf("%s is too large (at most %d)", quote(s), domain.MaxPrice)
+		return 0, fmt.Sprintf("%s is too large (at most %d)", Quote(s), domain.MaxPrice)
 	}
 	n, _ := strconv.ParseInt("0"+digits, 10, 64) // at most 10 digits: fits
 	switch {
 	case n < domain.MinPrice:
-		return 0, fmt.Sprintf("price must be at least %d, got %s", domain.MinPrice, quote(s))
+		return 0, fmt.Sprintf("price must be at least %d, got %s", domain.MinPrice, Quote(s))
 	case !domain.ValidPrice(n):
-		return 0, fmt.Sprintf("%s is too large (at most %d)", quote(s), domain.MaxPrice)
+		return 0, fmt.Sprintf("%s is too large (at most %d)", Quote(s), domain.MaxPrice)
 	}
 	return n, ""
 }
@@ -151,9 +151,9 @@ func allDigits(s string) bool {
 	return true
 }
 
-// quote shows a value in a report: bounded, and ASCII-only so that control characters and
+// Quote shows a value in a report: bounded, and ASCII-only so that control characters and
 // invalid UTF-8 survive JSON and jsonb (which refuses \u0000).
-func quote(s string) string {
+func Quote(s string) string {
 	const maxLen = 40
 	if len(s) > maxLen {
 		cut := maxLen
@@ -206,7 +206,7 @@ func (c *converter) checkKnown(line int64, column, code string) bool {
 	if _, ok := c.known[code]; ok || !domain.IsPortCode(code) {
 		return true
 	}
-	c.bad(RowError{Line: line, Column: column, Reason: "unknown port code " + quote(code)})
+	c.bad(RowError{Line: line, Column: column, Reason: "unknown port code " + Quote(code)})
 	return false
 }
 
@@ -242,7 +242,7 @@ func (c *converter) next() ([]byte, error) {
 		c.header = true
 		rec[0] = strings.TrimPrefix(rec[0], "\uFEFF")
 		if !slices.Equal(rec, headerFields) {
-			c.bad(RowError{Line: int64(line), Reason: fmt.Sprintf("header must be %s, got %s", Header, quote(strings.Join(rec, ",")))})
+			c.bad(RowError{Line: int64(line), Reason: fmt.Sprintf("header must be %s, got %s", Header, Quote(strings.Join(rec, ",")))})
 			c.fatal = true
 			return nil, io.EOF
 		}

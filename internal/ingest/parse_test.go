@@ -108,11 +108,11 @@ func equalErrors(a, b []RowError) bool {
 
 func TestQuoteBoundsAndEscapes(t *testing.T) {
 	long := strings.Repeat("é", 40)
-	q := quote(long)
+	q := Quote(long)
 	if !strings.HasSuffix(q, "...") || len(q) > 60*6 || !utf8.ValidString(q) {
-		t.Errorf("quote(long) = %q", q)
+		t.Errorf("Quote(long) = %q", q)
 	}
-	if got := quote("a\x00\xffb"); got != `"a\x00\xffb"` {
+	if got := Quote("a\x00\xffb"); got != `"a\x00\xffb"` {
 		t.Errorf("quote = %s", got)
 	}
 }

@@ -93,7 +93,7 @@ func checkManifest(data []byte, allow func(key string) error) (Manifest, *Report
 	if err == nil && allow != nil {
 		for _, p := range m.Parts {
 			if err = allow(p.Key); err != nil {
-				err = fmt.Errorf("manifest part %s: %w", quote(p.Key), err)
+				err = fmt.Errorf("manifest part %s: %w", Quote(p.Key), err)
 				break
 			}
 		}

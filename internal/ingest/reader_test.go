@@ -2,56 +2,12 @@ package ingest
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"io"
 	"runtime"
 	"strings"
 	"testing"
 )
-
-// zeros reads n zero bytes without holding them.
-type zeros struct{ n int64 }
-
-func (z *zeros) Read(p []byte) (int, error) {
-	if z.n <= 0 {
-		return 0, io.EOF
-	}
-	n := int(min(int64(len(p)), z.n))
-	clear(p[:n])
-	z.n -= int64(n)
-	return n, nil
-}
-
-// gzipBomb is a gzip stream of n zero bytes after a valid header line: one line of n bytes.
-func gzipBomb(t testing.TB, n int64) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
-	if _, err := io.WriteString(zw, Header+"\nCNSGH,NOOSL,2024-01-01,"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(zw, &zeros{n: n}); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func gzipOf(t testing.TB, s string) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if _, err := io.WriteString(zw, s); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
 
 // A batch that goes past a limit is rejected at the limit, as a whole, with the line or the
 // setting named: whatever the input, the converter holds no more than a record's worth.

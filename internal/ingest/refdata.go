@@ -93,7 +93,7 @@ func parseReference(kind DataKind, r io.Reader, maxErrors int, sourceErr func() 
 		if first {
 			rec[0] = strings.TrimPrefix(rec[0], "\uFEFF")
 			if strings.Join(rec, ",") != header {
-				bad(RowError{Line: int64(line), Reason: fmt.Sprintf("header must be %s, got %s", header, quote(strings.Join(rec, ",")))})
+				bad(RowError{Line: int64(line), Reason: fmt.Sprintf("header must be %s, got %s", header, Quote(strings.Join(rec, ",")))})
 				set.fatal = true
 				return set, nil
 			}
@@ -162,11 +162,11 @@ func checkReferenceRow(kind DataKind, line int64, rec []string, seen map[string]
 	row := referenceRow{line: line, key: rec[0], name: rec[1], parent: rec[2]}
 	ok := true
 	if kind == DataPorts && !domain.IsPortCode(row.key) {
-		bad(RowError{Line: line, Column: keyCol, Reason: quote(row.key) + " is not a port code (5 upper-case letters or digits)"})
+		bad(RowError{Line: line, Column: keyCol, Reason: Quote(row.key) + " is not a port code (5 upper-case letters or digits)"})
 		ok = false
 	}
 	if kind == DataRegions && !domain.IsRegionSlug(row.key) {
-		bad(RowError{Line: line, Column: keyCol, Reason: quote(row.key) + " is not a region slug (lower-case letters, digits, _)"})
+		bad(RowError{Line: line, Column: keyCol, Reason: Quote(row.key) + " is not a region slug (lower-case letters, digits, _)"})
 		ok = false
 	}
 	if reason := checkName(row.name); reason != "" {
@@ -178,14 +178,14 @@ func checkReferenceRow(kind DataKind, line int64, rec []string, seen map[string]
 		bad(RowError{Line: line, Column: "parent_slug", Reason: "a port needs a parent region"})
 		ok = false
 	case row.parent != "" && !domain.IsRegionSlug(row.parent):
-		bad(RowError{Line: line, Column: "parent_slug", Reason: quote(row.parent) + " is not a region slug (lower-case letters, digits, _)"})
+		bad(RowError{Line: line, Column: "parent_slug", Reason: Quote(row.parent) + " is not a region slug (lower-case letters, digits, _)"})
 		ok = false
 	case kind == DataRegions && row.parent == row.key:
 		bad(RowError{Line: line, Column: "parent_slug", Reason: "a region cannot be its own parent"})
 		ok = false
 	}
 	if prev, dup := seen[row.key]; dup {
-		bad(RowError{Line: line, Column: keyCol, Reason: fmt.Sprintf("%s %s is already on line %d", keyCol, quote(row.key), prev)})
+		bad(RowError{Line: line, Column: keyCol, Reason: fmt.Sprintf("%s %s is already on line %d", keyCol, Quote(row.key), prev)})
 		ok = false
 	} else if ok {
 		seen[row.key] = line
@@ -269,7 +269,7 @@ func (l *Loader) checkReference(ctx context.Context, tx pgx.Tx, kind DataKind, s
 	if set.fatal || set.badRows > 0 {
 		return &Report{BadRows: set.badRows, Errors: set.errs}, nil
 	}
-	errs, err := lineErrors(ctx, tx, "check parent regions", func(name string) string { return "unknown region " + quote(name) },
+	errs, err := lineErrors(ctx, tx, "check parent regions", func(name string) string { return "unknown region " + Quote(name) },
 		unknownParentsSQL, string(kind), l.maxErrors)
 	if err != nil {
 		return nil, err
@@ -277,7 +277,7 @@ func (l *Loader) checkReference(ctx context.Context, tx pgx.Tx, kind DataKind, s
 	if kind == DataRegions && len(errs) == 0 {
 		errs, err = lineErrors(ctx, tx, "check the region tree for cycles",
 			func(slug string) string {
-				return "region " + quote(slug) + " would be its own ancestor (a cycle in the region tree)"
+				return "region " + Quote(slug) + " would be its own ancestor (a cycle in the region tree)"
 			},
 			regionCyclesSQL, l.maxErrors)
 		if err != nil {

@@ -64,7 +64,7 @@ func ParseDataKind(s string) (DataKind, error) {
 	case DataPrices, DataPorts, DataRegions:
 		return k, nil
 	}
-	return "", fmt.Errorf("unknown batch kind %s: expected prices, ports or regions", quote(s))
+	return "", fmt.Errorf("unknown batch kind %s: expected prices, ports or regions", Quote(s))
 }
 
 // Mode is how a price batch is applied: append adds its prices; replace first takes out every
@@ -85,7 +85,7 @@ func ParseMode(s string) (Mode, error) {
 	case ModeAppend, ModeReplace:
 		return m, nil
 	}
-	return "", fmt.Errorf("unknown batch mode %s: expected append or replace", quote(s))
+	return "", fmt.Errorf("unknown batch mode %s: expected append or replace", Quote(s))
 }
 
 // maxKeyLength bounds the identity stored in the batches table.

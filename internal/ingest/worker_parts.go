@@ -56,18 +56,18 @@ func parsePartMessage(body string) (msg PartMessage, ok bool, err error) {
 		return msg, false, nil //nolint:nilerr // not this service's message: the S3 event parser judges it
 	}
 	if err := json.Unmarshal([]byte(body), &msg); err != nil {
-		return msg, true, fmt.Errorf("message of type %s: %w", quote(*probe.Type), err)
+		return msg, true, fmt.Errorf("message of type %s: %w", Quote(*probe.Type), err)
 	}
 	switch {
 	case msg.Type != PartMessageType:
 		return msg, true, fmt.Errorf("message of unknown type %s: this worker reads %s messages and S3 event notifications",
-			quote(msg.Type), PartMessageType)
+			Quote(msg.Type), PartMessageType)
 	case msg.Version != PartMessageVersion:
 		return msg, true, fmt.Errorf("%s message of version %d: this worker reads version %d only; left for a worker that reads it",
 			PartMessageType, msg.Version, PartMessageVersion)
 	case msg.BatchID <= 0 || msg.Part < 1 || msg.Part > batchstore.MaxParts || msg.Bucket == "" || msg.Manifest == "":
 		return msg, true, fmt.Errorf("%s message without a batch, a part from 1 to %d, a bucket or a manifest: %s",
-			PartMessageType, batchstore.MaxParts, quote(body))
+			PartMessageType, batchstore.MaxParts, Quote(body))
 	}
 	return msg, true, nil
 }
