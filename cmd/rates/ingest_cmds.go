@@ -23,6 +23,7 @@ import (
 	"rates/internal/config"
 	"rates/internal/ingest"
 	"rates/internal/ingest/batchapi"
+	"rates/internal/ingest/worker"
 	"rates/internal/metrics"
 )
 
@@ -91,7 +92,7 @@ func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 	if ing.QueueURL == "" {
 		return errors.New("INGEST_QUEUE_URL: required by rates worker")
 	}
-	sqsClient, s3Client, err := ingest.NewAWSClients(ctx, ing.S3UsePathStyle)
+	sqsClient, s3Client, err := worker.NewAWSClients(ctx, ing.S3UsePathStyle)
 	if err != nil {
 		return err
 	}
@@ -112,14 +113,14 @@ func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 		return err
 	}
 	defer func() { _ = stopMetrics() }() // the worker's own result is the one to report
-	worker := ingest.NewWorker(newLoader(pool, ing, m, log), sqsClient, s3Client, ingest.WorkerConfig{
+	consumer := worker.New(newLoader(pool, ing, m, log), sqsClient, s3Client, worker.Config{
 		QueueURL:          ing.QueueURL,
 		WaitTime:          ing.WaitTime,
 		VisibilityTimeout: ing.VisibilityTimeout,
 		ReportsPrefix:     ing.ReportsPrefix,
 		ShutdownGrace:     cfg.Shutdown.Timeout,
 	}, log)
-	return worker.Run(ctx)
+	return consumer.Run(ctx)
 }
 
 // workerCheck is what the deploy runs as a one-off task in every environment, including those

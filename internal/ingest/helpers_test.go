@@ -37,4 +37,7 @@ var (
 	gzipOf      = ingesttest.GzipOf
 	eventually  = ingesttest.Eventually
 	day0        = ingesttest.Day0
+	gzipped     = ingesttest.Gzipped
+	gunzip      = ingesttest.Gunzip
+	sha         = ingesttest.SHA
 )

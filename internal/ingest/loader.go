@@ -913,3 +913,14 @@ type batchRecord struct {
 	DuplicateOf   int64     `db:"duplicate_of"`
 	DisplacedRows int64     `db:"displaced_rows"`
 }
+
+// Ping checks that the database answers.
+func (l *Loader) Ping(ctx context.Context) error { return l.pool.Ping(ctx) }
+
+// BatchDeadline is how long one batch may take (INGEST_MAX_BATCH_DURATION).
+func (l *Loader) BatchDeadline() time.Duration { return l.maxDuration }
+
+// PartStates lists the parts of multi-part batch id and how far each got.
+func (l *Loader) PartStates(ctx context.Context, id int64) ([]batchstore.PartState, error) {
+	return l.parts.Parts(ctx, id)
+}

@@ -2,10 +2,7 @@ package ingest
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,11 +13,6 @@ import (
 	"sync"
 	"testing"
 )
-
-func sha(data []byte) string {
-	s := sha256.Sum256(data)
-	return hex.EncodeToString(s[:])
-}
 
 // memParts serves parts from memory and counts how often each was opened.
 type memParts struct {
@@ -311,19 +303,6 @@ func FuzzParseManifest(f *testing.F) {
 			seen[p.Key] = true
 		}
 	})
-}
-
-func gunzip(t *testing.T, b []byte) []byte {
-	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // A part that cannot be read (not uploaded yet) fails the attempt without recording anything,

@@ -285,15 +285,15 @@ func (l *Loader) StageManifest(ctx context.Context, src Source, data []byte, par
 		}
 		out.RouteDays, out.Publish, out.PriceDailyHeld = pub.RouteDays, pub.Duration, pub.PriceDailyHeld
 	}
-	if out.Result, err = l.ended(ctx, src, reg.BatchID); err != nil {
+	if out.Result, err = l.Ended(ctx, src, reg.BatchID); err != nil {
 		return out, fmt.Errorf("load batch %s: %w", src.Name, err)
 	}
 	out.Duration = time.Since(start)
 	return out, nil
 }
 
-// ended reads what multi-part batch id became, as a single batch's Result.
-func (l *Loader) ended(ctx context.Context, src Source, id int64) (Result, error) {
+// Ended reads what multi-part batch id became, as a single batch's Result.
+func (l *Loader) Ended(ctx context.Context, src Source, id int64) (Result, error) {
 	b, err := l.Batch(ctx, id)
 	if err != nil {
 		return Result{}, err

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"rates/internal/ingest"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 
 	"rates/internal/config"
 	"rates/internal/httpjson"
+	"rates/internal/ingest"
 )
 
 // Config configures POST /batches and GET and DELETE /batches/{id}.

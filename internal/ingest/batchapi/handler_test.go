@@ -12,7 +12,6 @@ import (
 	neturl "net/url"
 	"os"
 	"path/filepath"
-	"rates/internal/ingest"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rates/internal/httpjson"
+	"rates/internal/ingest"
 )
 
 const testToken = "s3cret-token-0123456789"

@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -234,15 +236,36 @@ func GzipBomb(t testing.TB, n int64) []byte {
 // GzipOf is s gzip-compressed.
 func GzipOf(t testing.TB, s string) []byte {
 	t.Helper()
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if _, err := io.WriteString(zw, s); err != nil {
+	return Gzipped([]byte(s))
+}
+
+// Gzipped is data gzip-compressed.
+func Gzipped(data []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(data)
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+// Gunzip is the content of gzip stream b.
+func Gunzip(t testing.TB, b []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := zw.Close(); err != nil {
+	out, err := io.ReadAll(zr)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return b.Bytes()
+	return out
+}
+
+// SHA is the hex SHA-256 of data, as a manifest names a part's checksum.
+func SHA(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
 }
 
 // Eventually waits up to timeout for cond, and fails the test with what otherwise.
