@@ -57,7 +57,7 @@ func batchHandler(ctx context.Context, cfg config.Config, ing config.Ingest, m *
 	if ing.APIToken == "" {
 		return batchapi.New(nil, hcfg, log), func() {}, nil
 	}
-	if n, err := batchapi.RemoveStaleSpool(hcfg.SpoolDir); err != nil {
+	if n, err := batchapi.RemoveStaleSpool(""); err != nil {
 		log.Warn("cannot remove every spool file left by an earlier run", "removed", n, "error", err.Error())
 	} else if n > 0 {
 		log.Info("removed spool files left by an earlier run", "removed", n)

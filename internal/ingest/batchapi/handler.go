@@ -32,16 +32,9 @@ type Config struct {
 	// MaxBytes bounds the request body as sent; larger bodies get 413. 0 means
 	// config.DefaultMaxBatchBytes.
 	MaxBytes int64
-	// BodyTimeout replaces the server's read and write deadlines for this endpoint, whose
-	// uploads take longer than an API request. 0 means 30 minutes.
-	BodyTimeout time.Duration
 	// MaxConcurrent bounds the uploads in progress (spooling or loading); one more gets 429
 	// with Retry-After. 0 means config.DefaultMaxConcurrentUploads.
 	MaxConcurrent int
-	// SpoolDir is where bodies are spooled before the load; "" means the system's temporary
-	// directory. A spool file is unlinked as soon as it is created; RemoveStaleSpool clears
-	// what a release that kept them named left there.
-	SpoolDir string
 	// Stop closes when the process begins to stop. An upload still in progress StopGrace
 	// later is rolled back and answered 503 with Retry-After: StopGrace must end before the
 	// server gives up on its requests.
@@ -52,12 +45,18 @@ type Config struct {
 	Refused string
 }
 
-// SpoolPattern names spool files (os.CreateTemp).
+// SpoolPattern names spool files (os.CreateTemp). Bodies are spooled in the system's temporary
+// directory; a spool file is unlinked as soon as it is created, and RemoveStaleSpool clears what
+// a release that kept them named left there.
 const SpoolPattern = "rates-batch-*"
+
+// bodyTimeout replaces the server's read and write deadlines for this endpoint, whose uploads
+// take longer than an API request.
+const bodyTimeout = 30 * time.Minute
 
 // RemoveStaleSpool removes the spool files in dir ("" for the system's temporary directory) that
 // a process killed mid-upload left there, and returns how many. Files of uploads in progress
-// elsewhere have no name (see Config.SpoolDir), so none of them is touched.
+// elsewhere have no name (see SpoolPattern), so none of them is touched.
 func RemoveStaleSpool(dir string) (int, error) {
 	if dir == "" {
 		dir = os.TempDir()
@@ -121,9 +120,6 @@ type Handler struct {
 
 // New returns the handler for /batches.
 func New(loader *ingest.Loader, cfg Config, log *slog.Logger) *Handler {
-	if cfg.BodyTimeout <= 0 {
-		cfg.BodyTimeout = 30 * time.Minute
-	}
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = config.DefaultMaxBatchBytes
 	}
@@ -316,7 +312,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	rc := http.NewResponseController(w)
-	deadline := time.Now().Add(h.cfg.BodyTimeout)
+	deadline := time.Now().Add(bodyTimeout)
 	if err := errors.Join(rc.SetReadDeadline(deadline), rc.SetWriteDeadline(deadline)); err != nil {
 		// A middleware's ResponseWriter without Unwrap hides the connection: uploads are then
 		// cut off at the server's own timeouts.
@@ -370,7 +366,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 // spoolBody copies the request's body to a spool file and returns it rewound, with its size.
 // The file has no name by the time the body is read: a crash leaves nothing behind.
 func (h *Handler) spoolBody(w http.ResponseWriter, r *http.Request) (*os.File, int64, error) {
-	spool, err := os.CreateTemp(h.cfg.SpoolDir, SpoolPattern)
+	spool, err := os.CreateTemp("", SpoolPattern)
 	if err != nil {
 		return nil, 0, fmt.Errorf("create a spool file for an upload: %w", err)
 	}
