@@ -25,17 +25,14 @@ const testPorts = ingesttest.TestPorts
 var (
 	portCode    = ingesttest.PortCode
 	testLogger  = ingesttest.Logger
-	openDB      = ingesttest.OpenDB
 	newGenBatch = ingesttest.NewGenBatch
 	batchBytes  = ingesttest.BatchBytes
 	countPrices = ingesttest.CountPrices
-	checkDaily  = ingesttest.CheckDaily
 	fingerprint = ingesttest.Fingerprint
 	hold        = ingesttest.Hold
 	csvOf       = ingesttest.CSVOf
 	gzipBomb    = ingesttest.GzipBomb
 	gzipOf      = ingesttest.GzipOf
-	eventually  = ingesttest.Eventually
 	day0        = ingesttest.Day0
 	gzipped     = ingesttest.Gzipped
 	gunzip      = ingesttest.Gunzip

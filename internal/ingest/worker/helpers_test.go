@@ -21,15 +21,12 @@ func newDB(t testing.TB) *pgxpool.Pool {
 
 var (
 	testLogger  = ingesttest.Logger
-	newGenBatch = ingesttest.NewGenBatch
 	batchBytes  = ingesttest.BatchBytes
 	countPrices = ingesttest.CountPrices
 	csvOf       = ingesttest.CSVOf
 	hold        = ingesttest.Hold
 	eventually  = ingesttest.Eventually
-	portCode    = ingesttest.PortCode
 	openDB      = ingesttest.OpenDB
-	day0        = ingesttest.Day0
 	gzipped     = ingesttest.Gzipped
 	gunzip      = ingesttest.Gunzip
 	sha         = ingesttest.SHA

@@ -30,8 +30,10 @@ const header = "orig_code,dest_code,day,price"
 // TestPorts is the number of ports newDB creates: PT000 .. PT099.
 const TestPorts = 100
 
+// PortCode is the code of test port i (modulo TestPorts).
 func PortCode(i int) string { return fmt.Sprintf("PT%03d", i%TestPorts) }
 
+// Logger discards, or writes to stderr when the tests run verbose.
 func Logger(_ testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -46,7 +48,7 @@ func OpenDB(t testing.TB, url string) *pgxpool.Pool {
 	defer func() {
 		// Registered after the pool's Close, so it runs before it: after every test,
 		// price_daily must hold exactly the GROUP BY over prices, whoever wrote them.
-		t.Cleanup(func() { CheckDaily(t, url) })
+		t.Cleanup(func() { checkDaily(t, url) })
 	}()
 	ctx := context.Background()
 	cfg, err := pgxpool.ParseConfig(url)
@@ -88,6 +90,7 @@ type GenBatch struct {
 	head bool
 }
 
+// NewGenBatch streams a valid batch of n rows, with bad's lines in place of the generated ones.
 func NewGenBatch(n int, bad map[int]string) *GenBatch {
 	g := &GenBatch{n: n, bad: bad}
 	g.Reader = copystream.NewReader(g.next)
@@ -118,6 +121,7 @@ func (g *GenBatch) row(b []byte, i int) []byte {
 	return fmt.Appendf(b, "%s,%s,%s,%d\n", PortCode(i), PortCode(i*7+3), Day0.AddDate(0, 0, i%365).Format(time.DateOnly), 100+i%5000)
 }
 
+// BatchBytes is the content NewGenBatch streams.
 func BatchBytes(n int, bad map[int]string) []byte {
 	b, err := io.ReadAll(NewGenBatch(n, bad))
 	if err != nil {
@@ -126,6 +130,7 @@ func BatchBytes(n int, bad map[int]string) []byte {
 	return b
 }
 
+// CountPrices counts the rows of prices.
 func CountPrices(t testing.TB, pool *pgxpool.Pool) int64 {
 	t.Helper()
 	var n int64
@@ -135,8 +140,8 @@ func CountPrices(t testing.TB, pool *pgxpool.Pool) int64 {
 	return n
 }
 
-// CheckDaily fails the test unless price_daily equals the GROUP BY over the published prices.
-func CheckDaily(t testing.TB, url string) {
+// checkDaily fails the test unless price_daily equals the GROUP BY over the published prices.
+func checkDaily(t testing.TB, url string) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
@@ -172,6 +177,7 @@ const fingerprintSQL = `SELECT
 	(SELECT coalesce(md5(string_agg(r, ',' ORDER BY r)), '') FROM
 		(SELECT format('%s|%s|%s|%s|%s', orig_code, dest_code, day, prices, price_sum) r FROM price_daily) d)`
 
+// Fingerprint is fingerprintSQL's digest of prices and price_daily.
 func Fingerprint(t testing.TB, pool *pgxpool.Pool) string {
 	t.Helper()
 	var fp string
