@@ -23,6 +23,7 @@ import (
 	"rates/internal/config"
 	"rates/internal/ingest"
 	"rates/internal/ingest/batchapi"
+	"rates/internal/ingest/csvbatch"
 	"rates/internal/ingest/worker"
 	"rates/internal/metrics"
 )
@@ -33,7 +34,7 @@ func newLoader(pool *pgxpool.Pool, ing config.Ingest, m *metrics.Metrics, log *s
 		MaxErrors:   ing.MaxErrorsReported,
 		MaxDuration: ing.MaxBatchDuration,
 		Metrics:     m,
-		Limits:      ingest.Limits{MaxBytes: ing.MaxUnpackedBytes, MaxLineBytes: ing.MaxLineBytes},
+		Limits:      csvbatch.Limits{MaxBytes: ing.MaxUnpackedBytes, MaxLineBytes: ing.MaxLineBytes},
 		Days:        ing.DayWindow(),
 		Observe: func(res ingest.Result, err error) {
 			m.ObserveBatch(err != nil || res.Status == ingest.StatusFailed, res.Status == ingest.StatusDuplicate || res.Replayed,
@@ -152,20 +153,20 @@ func workerCheck(ctx context.Context, cfg config.Config, ing config.Ingest, queu
 
 // ingestOutput is what `rates ingest --json` prints: one object.
 type ingestOutput struct {
-	BatchID       int64             `json:"batch_id"`
-	Status        ingest.Status     `json:"status"`
-	Kind          ingest.DataKind   `json:"kind"`
-	Mode          ingest.Mode       `json:"mode"`
-	Rows          int64             `json:"rows"`
-	DisplacedRows int64             `json:"displaced_rows"`
-	SHA256        string            `json:"sha256"`
-	RowsDigest    string            `json:"rows_digest"`
-	DurationMS    int64             `json:"duration_ms"`
-	DisplacedBy   []int64           `json:"displaced_by,omitempty"`
-	Error         string            `json:"error,omitempty"`
-	BadRows       int64             `json:"bad_rows,omitempty"`
-	Errors        []ingest.RowError `json:"errors,omitempty"`
-	Source        string            `json:"file"`
+	BatchID       int64               `json:"batch_id"`
+	Status        ingest.Status       `json:"status"`
+	Kind          ingest.DataKind     `json:"kind"`
+	Mode          ingest.Mode         `json:"mode"`
+	Rows          int64               `json:"rows"`
+	DisplacedRows int64               `json:"displaced_rows"`
+	SHA256        string              `json:"sha256"`
+	RowsDigest    string              `json:"rows_digest"`
+	DurationMS    int64               `json:"duration_ms"`
+	DisplacedBy   []int64             `json:"displaced_by,omitempty"`
+	Error         string              `json:"error,omitempty"`
+	BadRows       int64               `json:"bad_rows,omitempty"`
+	Errors        []csvbatch.RowError `json:"errors,omitempty"`
+	Source        string              `json:"file"`
 	// A manifest: the loaders that staged its parts (1: one transaction, none staged), the
 	// route-days the publish wrote, the time of the parts and of the publish, how long the
 	// publish held price_daily's rows, and whether the run resumed a killed run's batch.

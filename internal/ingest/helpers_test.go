@@ -31,8 +31,6 @@ var (
 	fingerprint = ingesttest.Fingerprint
 	hold        = ingesttest.Hold
 	csvOf       = ingesttest.CSVOf
-	gzipBomb    = ingesttest.GzipBomb
-	gzipOf      = ingesttest.GzipOf
 	day0        = ingesttest.Day0
 	gzipped     = ingesttest.Gzipped
 	gunzip      = ingesttest.Gunzip

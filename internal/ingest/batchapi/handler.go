@@ -23,6 +23,7 @@ import (
 	"rates/internal/config"
 	"rates/internal/httpjson"
 	"rates/internal/ingest"
+	"rates/internal/ingest/csvbatch"
 )
 
 // Config configures POST /batches and GET and DELETE /batches/{id}.
@@ -146,10 +147,10 @@ type BatchCreated struct {
 
 // BatchRejected is the body of a 422 answer.
 type BatchRejected struct {
-	Error   string            `json:"error"`
-	BatchID int64             `json:"batch_id"`
-	BadRows int64             `json:"bad_rows"`
-	Errors  []ingest.RowError `json:"errors"`
+	Error   string              `json:"error"`
+	BatchID int64               `json:"batch_id"`
+	BadRows int64               `json:"bad_rows"`
+	Errors  []csvbatch.RowError `json:"errors"`
 }
 
 // retryAfterBusy is the Retry-After of a 429: about the time a typical batch takes.
@@ -185,7 +186,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if hasID {
 		id, err := strconv.ParseInt(rest, 10, 64)
 		if err != nil || id <= 0 {
-			httpjson.Error(w, http.StatusNotFound, "no batch "+ingest.Quote(rest))
+			httpjson.Error(w, http.StatusNotFound, "no batch "+csvbatch.Quote(rest))
 			return
 		}
 		if r.Method == http.MethodGet {
@@ -493,7 +494,7 @@ func (h *Handler) fail(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	switch status := httpjson.StatusOf(err); {
 	case errors.As(err, &conflict):
 		httpjson.Error(w, status, fmt.Sprintf("Idempotency-Key %s was already used by batch %d %s: use a new key for a new batch",
-			ingest.Quote(strings.TrimPrefix(conflict.Key, "api:")), conflict.BatchID, conflict.Reason))
+			csvbatch.Quote(strings.TrimPrefix(conflict.Key, "api:")), conflict.BatchID, conflict.Reason))
 	case status == http.StatusBadRequest:
 		httpjson.Error(w, status, "could not read the request body")
 	case status == http.StatusServiceUnavailable:

@@ -23,6 +23,7 @@ import (
 
 	"rates/internal/httpjson"
 	"rates/internal/ingest"
+	"rates/internal/ingest/csvbatch"
 )
 
 const testToken = "s3cret-token-0123456789"
@@ -30,7 +31,7 @@ const testToken = "s3cret-token-0123456789"
 // newBatchAPI serves the endpoints on a new database, which it returns with their URL.
 func newBatchAPI(t *testing.T, cfg Config) (string, *pgxpool.Pool) {
 	t.Helper()
-	return newLimitedBatchAPI(t, cfg, ingest.Limits{})
+	return newLimitedBatchAPI(t, cfg, csvbatch.Limits{})
 }
 
 type post struct {
@@ -283,7 +284,7 @@ func TestBatchEndpointsShowRevertAndRefuseBeyondTheUploadLimit(t *testing.T) {
 		status, _, _ := csvPost(nil, "slow").withBody(r).do(t, url)
 		done <- status
 	}()
-	_, _ = w.Write([]byte(ingest.Header + "\n"))
+	_, _ = w.Write([]byte(csvbatch.Header + "\n"))
 	eventually(t, 10*time.Second, "the slow upload in progress", func() bool { return len(h.slots) == 1 })
 	status, hdr, b := csvPost(batchBytes(5, nil), "next").do(t, url)
 	if msg, _ := b["error"].(string); status != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" || !strings.Contains(msg, "INGEST_MAX_CONCURRENT_UPLOADS") {
@@ -297,7 +298,7 @@ func TestBatchEndpointsShowRevertAndRefuseBeyondTheUploadLimit(t *testing.T) {
 }
 
 // newLimitedBatchAPI is newBatchAPI with the loader's limits set.
-func newLimitedBatchAPI(t *testing.T, cfg Config, lim ingest.Limits) (string, *pgxpool.Pool) {
+func newLimitedBatchAPI(t *testing.T, cfg Config, lim csvbatch.Limits) (string, *pgxpool.Pool) {
 	t.Helper()
 	pool := newDB(t)
 	l := ingest.NewLoader(pool, ingest.LoaderOptions{MaxErrors: 3, Limits: lim}, testLogger(t))
@@ -310,13 +311,13 @@ func newLimitedBatchAPI(t *testing.T, cfg Config, lim ingest.Limits) (string, *p
 // unpack to, and never a second life as a duplicate.
 func TestPostBatchHostileBodies(t *testing.T) {
 	t.Parallel()
-	url, pool := newLimitedBatchAPI(t, Config{Token: testToken, MaxBytes: 64 << 20}, ingest.Limits{MaxBytes: 8 << 20})
+	url, pool := newLimitedBatchAPI(t, Config{Token: testToken, MaxBytes: 64 << 20}, csvbatch.Limits{MaxBytes: 8 << 20})
 	gz := func(p post) post { p.encoding = "gzip"; return p }
 	good := batchBytes(50, nil)
 	if status, _, body := csvPost(good, "good").do(t, url); status != http.StatusCreated {
 		t.Fatalf("a good batch: %d %v", status, body)
 	}
-	oneLine := append([]byte(ingest.Header+"\nPT001,PT002,2024-01-01,"), bytes.Repeat([]byte("9"), 1<<20)...)
+	oneLine := append([]byte(csvbatch.Header+"\nPT001,PT002,2024-01-01,"), bytes.Repeat([]byte("9"), 1<<20)...)
 	rows := bytes.Repeat([]byte("PT001,PT002,2024-01-01,100\n"), 400_000) // 10.8 MB unpacked
 	for _, tc := range []struct {
 		name   string
@@ -327,11 +328,11 @@ func TestPostBatchHostileBodies(t *testing.T) {
 		{"gzip bomb: 1 GiB of zeros on one line", gz(csvPost(gzipBomb(t, 1<<30), "bomb")), 422,
 			"line 2 is longer than 4096 bytes (INGEST_MAX_LINE_BYTES)"},
 		{"one huge field", csvPost(oneLine, "one-line"), 422, "line 2 is longer than 4096 bytes (INGEST_MAX_LINE_BYTES)"},
-		{"larger than the unpacked limit", gz(csvPost(gzipOf(t, ingest.Header+"\n"+string(rows)), "unpacked")), 413,
+		{"larger than the unpacked limit", gz(csvPost(gzipOf(t, csvbatch.Header+"\n"+string(rows)), "unpacked")), 413,
 			"batch is larger than 8388608 bytes decompressed (INGEST_MAX_UNPACKED_BYTES)"},
 		{"gzip with trailing garbage, rows already loaded", gz(csvPost(append(gzipOf(t, string(good)), "garbage!!!"...), "garbage")), 422,
 			"cannot read the batch: the gzip data is followed by bytes that are not gzip"},
-		{"header only", csvPost([]byte(ingest.Header+"\n"), "header-only"), 422, "batch has no rows: expected rows after the header " + ingest.Header},
+		{"header only", csvPost([]byte(csvbatch.Header+"\n"), "header-only"), 422, "batch has no rows: expected rows after the header " + csvbatch.Header},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, attempt := range []string{"first", "replay"} {
@@ -365,11 +366,11 @@ func TestPostBatchHostileBodies(t *testing.T) {
 func TestPostBatchDisplacedResend(t *testing.T) {
 	t.Parallel()
 	url, _ := newBatchAPI(t, Config{Token: testToken, MaxBytes: 1 << 20})
-	a := csvOf(ingest.Header, "PT001,PT002,2024-03-01,100", "PT001,PT003,2024-03-01,100")
+	a := csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,100", "PT001,PT003,2024-03-01,100")
 	if status, _, body := csvPost(a, "a").do(t, url+"?mode=replace"); status != http.StatusCreated {
 		t.Fatalf("A: %d %v", status, body)
 	}
-	status, _, b := csvPost(csvOf(ingest.Header, "PT001,PT002,2024-03-01,150"), "b").do(t, url+"?mode=replace")
+	status, _, b := csvPost(csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,150"), "b").do(t, url+"?mode=replace")
 	if status != http.StatusCreated || b["displaced_rows"] != 1.0 {
 		t.Fatalf("B: %d %v", status, b)
 	}
@@ -463,7 +464,7 @@ func TestPostBatchStoppingAnswers503(t *testing.T) {
 	}
 	got := make(chan answer, 1)
 	go func() {
-		status, hdr, body := csvPost(nil, "slow").withBody(&blockingBody{first: []byte(ingest.Header + "\n")}).do(t, url)
+		status, hdr, body := csvPost(nil, "slow").withBody(&blockingBody{first: []byte(csvbatch.Header + "\n")}).do(t, url)
 		got <- answer{status, hdr, body}
 	}()
 	time.Sleep(200 * time.Millisecond) // the upload is in progress

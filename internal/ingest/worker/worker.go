@@ -24,6 +24,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"rates/internal/ingest"
+	"rates/internal/ingest/csvbatch"
 )
 
 // SQSAPI is the part of the SQS client the worker uses.
@@ -325,7 +326,7 @@ func (w *Consumer) object(ctx context.Context, ref ObjectRef, log *slog.Logger) 
 	if res.Status == ingest.StatusRejected || res.Status == ingest.StatusFailed {
 		// Written on every delivery, so a report lost to a crash after the commit is redone.
 		if res.Report == nil {
-			res.Report = &ingest.Report{Errors: []ingest.RowError{}}
+			res.Report = &ingest.Report{Errors: []csvbatch.RowError{}}
 		}
 		if err := w.writeReport(ctx, ref, res); err != nil {
 			return err
@@ -370,17 +371,17 @@ func (w *Consumer) reportKey(ref ObjectRef) string { return w.cfg.ReportsPrefix 
 
 // S3Report is the report object written for a rejected batch.
 type S3Report struct {
-	BatchID   int64             `json:"batch_id"`
-	Bucket    string            `json:"bucket"`
-	Key       string            `json:"key"`
-	VersionID string            `json:"version_id,omitempty"`
-	ETag      string            `json:"etag,omitempty"`
-	SHA256    string            `json:"sha256"`
-	Status    ingest.Status     `json:"status"`
-	Rows      int64             `json:"rows"`
-	BadRows   int64             `json:"bad_rows"`
-	Errors    []ingest.RowError `json:"errors"`
-	CheckedAt time.Time         `json:"checked_at"`
+	BatchID   int64               `json:"batch_id"`
+	Bucket    string              `json:"bucket"`
+	Key       string              `json:"key"`
+	VersionID string              `json:"version_id,omitempty"`
+	ETag      string              `json:"etag,omitempty"`
+	SHA256    string              `json:"sha256"`
+	Status    ingest.Status       `json:"status"`
+	Rows      int64               `json:"rows"`
+	BadRows   int64               `json:"bad_rows"`
+	Errors    []csvbatch.RowError `json:"errors"`
+	CheckedAt time.Time           `json:"checked_at"`
 }
 
 func (w *Consumer) writeReport(ctx context.Context, ref ObjectRef, res ingest.Result) error {

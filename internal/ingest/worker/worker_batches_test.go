@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"rates/internal/ingest"
+	"rates/internal/ingest/csvbatch"
 )
 
 // The worker path end to end (gofakes3, sqsfake, PostgreSQL): a ports batch under
@@ -19,10 +20,10 @@ func TestWorkerDuplicateReplaceAndReferenceUploads(t *testing.T) {
 	p := newPipeline(t, newDB(t), false)
 	p.start(p.sqs, p.config())
 	p.step("incoming/ports/2026-05-new.csv", csvOf(ingest.PortsHeader, "NEWP1,New port,test_region"))
-	prices := csvOf(ingest.Header, "NEWP1,PT002,2024-05-01,100", "NEWP1,PT002,2024-05-01,200", "NEWP1,PT002,2024-05-02,300")
+	prices := csvOf(csvbatch.Header, "NEWP1,PT002,2024-05-01,100", "NEWP1,PT002,2024-05-01,200", "NEWP1,PT002,2024-05-02,300")
 	p.step("incoming/daily.csv", prices)
 	p.step("incoming/daily-resent.csv", prices)
-	p.step("incoming/replace/daily-fix.csv", csvOf(ingest.Header, "NEWP1,PT002,2024-05-01,150"))
+	p.step("incoming/replace/daily-fix.csv", csvOf(csvbatch.Header, "NEWP1,PT002,2024-05-01,150"))
 
 	type rec struct {
 		kind, mode, status string
@@ -103,8 +104,8 @@ func TestWorkerMultiPartBatch(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t, newDB(t), false)
 	p.start(p.sqs, p.config())
-	part1 := csvOf(ingest.Header, "PT001,PT002,2024-06-01,100", "PT001,PT002,2024-06-01,200")
-	part2 := gzipped(csvOf(ingest.Header, "PT001,PT002,2024-06-01,300", "PT003,PT004,2024-06-02,40"))
+	part1 := csvOf(csvbatch.Header, "PT001,PT002,2024-06-01,100", "PT001,PT002,2024-06-01,200")
+	part2 := gzipped(csvOf(csvbatch.Header, "PT001,PT002,2024-06-01,300", "PT003,PT004,2024-06-02,40"))
 	p.step("incoming/parts/2024-06-01/a.csv", part1)
 	p.step("incoming/parts/2024-06-01/b.csv.gz", part2)
 	if n := p.count(`SELECT count(*) FROM batches`); n != 0 {
@@ -136,7 +137,7 @@ func TestWorkerMultiPartBatch(t *testing.T) {
 
 	outside := ingest.ManifestPart{Key: "incoming/daily.csv", SHA256: sha(part1)}
 	p.stepAll("incoming/manifests/outside.json", manifest(a, outside))
-	bad := csvOf(ingest.Header, "PT001,NOPE1,2024-06-03,1")
+	bad := csvOf(csvbatch.Header, "PT001,NOPE1,2024-06-03,1")
 	p.step("incoming/parts/2024-06-03/bad.csv", bad)
 	p.stepAll("incoming/manifests/bad.json", manifest(ingest.ManifestPart{Key: "incoming/parts/2024-06-03/bad.csv", SHA256: sha(bad)}))
 	for key, want := range map[string]string{

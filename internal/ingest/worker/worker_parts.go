@@ -18,6 +18,7 @@ import (
 
 	"rates/internal/batchstore"
 	"rates/internal/ingest"
+	"rates/internal/ingest/csvbatch"
 )
 
 // A multi-part batch fans out on the queue it arrived on: the worker that receives its
@@ -57,18 +58,18 @@ func parsePartMessage(body string) (msg PartMessage, ok bool, err error) {
 		return msg, false, nil //nolint:nilerr // not this service's message: the S3 event parser judges it
 	}
 	if err := json.Unmarshal([]byte(body), &msg); err != nil {
-		return msg, true, fmt.Errorf("message of type %s: %w", ingest.Quote(*probe.Type), err)
+		return msg, true, fmt.Errorf("message of type %s: %w", csvbatch.Quote(*probe.Type), err)
 	}
 	switch {
 	case msg.Type != PartMessageType:
 		return msg, true, fmt.Errorf("message of unknown type %s: this worker reads %s messages and S3 event notifications",
-			ingest.Quote(msg.Type), PartMessageType)
+			csvbatch.Quote(msg.Type), PartMessageType)
 	case msg.Version != PartMessageVersion:
 		return msg, true, fmt.Errorf("%s message of version %d: this worker reads version %d only; left for a worker that reads it",
 			PartMessageType, msg.Version, PartMessageVersion)
 	case msg.BatchID <= 0 || msg.Part < 1 || msg.Part > batchstore.MaxParts || msg.Bucket == "" || msg.Manifest == "":
 		return msg, true, fmt.Errorf("%s message without a batch, a part from 1 to %d, a bucket or a manifest: %s",
-			PartMessageType, batchstore.MaxParts, ingest.Quote(body))
+			PartMessageType, batchstore.MaxParts, csvbatch.Quote(body))
 	}
 	return msg, true, nil
 }
@@ -186,7 +187,7 @@ func (w *Consumer) reportEnded(ctx context.Context, ref ObjectRef, id int64, log
 		return err
 	}
 	if res.Report == nil {
-		res.Report = &ingest.Report{Errors: []ingest.RowError{}}
+		res.Report = &ingest.Report{Errors: []csvbatch.RowError{}}
 	}
 	if err := w.writeReport(ctx, ref, res); err != nil {
 		return err

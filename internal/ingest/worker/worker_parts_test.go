@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"rates/internal/ingest"
+	"rates/internal/ingest/csvbatch"
 )
 
 func manifestOfParts(t *testing.T, parts ...ingest.ManifestPart) []byte {
@@ -32,8 +33,8 @@ func TestWorkerRedeliveredManifestAnnouncesPendingParts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	p := newPipeline(t, newDB(t), false)
-	part1 := csvOf(ingest.Header, "PT001,PT002,2024-07-01,100", "PT001,PT002,2024-07-01,200")
-	part2 := csvOf(ingest.Header, "PT003,PT004,2024-07-02,40")
+	part1 := csvOf(csvbatch.Header, "PT001,PT002,2024-07-01,100", "PT001,PT002,2024-07-01,200")
+	part2 := csvOf(csvbatch.Header, "PT003,PT004,2024-07-02,40")
 	p.upload("incoming/parts/r/a.csv", part1)
 	p.upload("incoming/parts/r/b.csv", part2)
 	rec := p.upload("incoming/manifests/r.json", manifestOfParts(t,
@@ -66,7 +67,7 @@ func TestWorkerRefusesPartMessagesOfAnotherVersion(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	p := newPipeline(t, newDB(t), false)
-	part := csvOf(ingest.Header, "PT001,PT002,2024-07-01,100")
+	part := csvOf(csvbatch.Header, "PT001,PT002,2024-07-01,100")
 	p.upload("incoming/parts/v/a.csv", part)
 	rec := p.upload("incoming/manifests/v.json", manifestOfParts(t, ingest.ManifestPart{Key: "incoming/parts/v/a.csv", SHA256: sha(part)}))
 	refs, err := ParseS3Event(event(rec))
@@ -100,8 +101,8 @@ func TestWorkerSweepFailsABatchPastItsDeadline(t *testing.T) {
 	ctx := context.Background()
 	p := newPipeline(t, newDB(t), false)
 	p.loader = ingest.NewLoader(p.pool, ingest.LoaderOptions{MaxDuration: 2 * time.Second}, testLogger(t))
-	part1 := csvOf(ingest.Header, "PT001,PT002,2024-08-01,100")
-	part2 := csvOf(ingest.Header, "PT003,PT004,2024-08-02,40")
+	part1 := csvOf(csvbatch.Header, "PT001,PT002,2024-08-01,100")
+	part2 := csvOf(csvbatch.Header, "PT003,PT004,2024-08-02,40")
 	p.upload("incoming/parts/late/a.csv", part1)
 	p.upload("incoming/parts/late/b.csv", part2)
 	rec := p.upload("incoming/manifests/late.json", manifestOfParts(t,

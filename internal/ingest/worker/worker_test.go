@@ -26,6 +26,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"rates/internal/ingest"
+	"rates/internal/ingest/csvbatch"
 	"rates/internal/testing/pgserver"
 	"rates/internal/testing/sqsfake"
 )
@@ -381,7 +382,7 @@ func TestWorkerRejectsBadBatchAndWritesReport(t *testing.T) {
 	if err := json.Unmarshal(body, &report); err != nil {
 		t.Fatal(err)
 	}
-	want := ingest.RowError{Line: badLine, Column: "day", Reason: `"2024-13-01" is not a real date`}
+	want := csvbatch.RowError{Line: badLine, Column: "day", Reason: `"2024-13-01" is not a real date`}
 	if report.Status != ingest.StatusRejected || report.BadRows != 1 || report.Rows != 20_000 || len(report.Errors) != 1 ||
 		report.Errors[0] != want || report.Key != "incoming/bad batch.csv" || report.VersionID == "" || len(report.SHA256) != 64 {
 		t.Fatalf("report = %+v, want the bad line %+v", report, want)

@@ -24,7 +24,7 @@ import (
 	"rates/internal/store"
 )
 
-// header is the first line of a batch (ingest.Header).
+// header is the first line of a batch (csvbatch.Header).
 const header = "orig_code,dest_code,day,price"
 
 // TestPorts is the number of ports newDB creates: PT000 .. PT099.

@@ -1,4 +1,4 @@
-package ingest
+package csvbatch
 
 import (
 	"encoding/csv"
@@ -31,8 +31,8 @@ type RowError struct {
 	Part string `json:"part,omitempty"`
 }
 
-// columnOrder sorts errors of one line in field order.
-func columnOrder(c string) int {
+// ColumnOrder sorts errors of one line in field order.
+func ColumnOrder(c string) int {
 	for i, f := range headerFields {
 		if f == c {
 			return i + 1
@@ -41,10 +41,10 @@ func columnOrder(c string) int {
 	return 0
 }
 
-// rowRules are the rules of a price row that are settings or depend on the time of the load.
-type rowRules struct {
-	days domain.DayWindow
-	now  time.Time
+// Rules are the rules of a price row that are settings or depend on the time of the load.
+type Rules struct {
+	Days domain.DayWindow
+	Now  time.Time
 }
 
 // checkRow validates one data record and appends its canonical form to dst: the fields as they
@@ -54,7 +54,7 @@ type rowRules struct {
 // canonical form is also what the batch's RowDigest counts: a price is written in plain
 // decimal, whatever leading zeros it came with. It reports each problem through bad and
 // returns whether the row is good.
-func checkRow(dst []byte, line int64, rec []string, rules rowRules, bad func(RowError)) ([]byte, bool) {
+func checkRow(dst []byte, line int64, rec []string, rules Rules, bad func(RowError)) ([]byte, bool) {
 	if len(rec) != len(headerFields) {
 		bad(RowError{Line: line, Reason: fmt.Sprintf("expected %d fields, got %d", len(headerFields), len(rec))})
 		return append(dst, "\\N\t\\N\t\\N\t\\N\n"...), false
@@ -93,7 +93,7 @@ func checkRow(dst []byte, line int64, rec []string, rules rowRules, bad func(Row
 
 // checkDay accepts a real calendar date written YYYY-MM-DD (the strict form: batch files are
 // machine-written) inside the window of plausible days, and returns why not otherwise.
-func checkDay(s string, rules rowRules) string {
+func checkDay(s string, rules Rules) string {
 	if len(s) != len("YYYY-MM-DD") {
 		return Quote(s) + " is not a date in YYYY-MM-DD form"
 	}
@@ -104,13 +104,13 @@ func checkDay(s string, rules rowRules) string {
 	case err != nil:
 		return Quote(s) + " is not a date in YYYY-MM-DD form"
 	}
-	switch err := rules.days.Check(d, rules.now); {
+	switch err := rules.Days.Check(d, rules.Now); {
 	case errors.Is(err, domain.ErrDayTooEarly):
 		return fmt.Sprintf("%s is before %s, the earliest day a price may have (INGEST_EARLIEST_DAY)",
-			Quote(s), rules.days.Earliest.Format(time.DateOnly))
+			Quote(s), rules.Days.Earliest.Format(time.DateOnly))
 	case err != nil:
 		return fmt.Sprintf("%s is after %s, %d days from today (INGEST_MAX_DAYS_AHEAD)",
-			Quote(s), rules.days.Latest(rules.now).Format(time.DateOnly), rules.days.DaysAhead)
+			Quote(s), rules.Days.Latest(rules.Now).Format(time.DateOnly), rules.Days.DaysAhead)
 	}
 	return ""
 }
@@ -165,30 +165,30 @@ func Quote(s string) string {
 	return strconv.QuoteToASCII(s)
 }
 
-// converter turns the batch's CSV into COPY text for the staging table, one record at a
+// Converter turns the batch's CSV into COPY text for the staging table, one record at a
 // time, so memory stays flat whatever the batch size. It keeps the first maxErrors problems
 // and counts every bad row.
-type converter struct {
+type Converter struct {
 	*copystream.Reader // COPY FROM STDIN reads the staging rows here
 
 	csv       *csv.Reader
 	maxErrors int
-	rules     rowRules
+	rules     Rules
 	// sourceErr reports whether an error came from reading the source (network, client),
 	// which makes the load fail rather than the batch be rejected.
 	sourceErr func() error
 
 	buf     []byte
 	header  bool
-	rows    int64
-	badRows int64
-	errs    []RowError
-	fatal   bool  // the batch cannot be read as rows past errs' last entry
+	Rows    int64
+	BadRows int64
+	Errs    []RowError
+	Fatal   bool  // the batch cannot be read as rows past Errs' last entry
 	line    int64 // of the last record read
-	// tooLarge says the content went past Limits.MaxBytes (then fatal is set too).
-	tooLarge bool
-	// digest counts every data row, in canonical form.
-	digest RowDigest
+	// TooLarge says the content went past Limits.MaxBytes (then Fatal is set too).
+	TooLarge bool
+	// Digest counts every data row, in canonical form.
+	Digest RowDigest
 
 	// codes holds the distinct well-formed port codes seen, so that they can be checked and
 	// locked with one query instead of a pass over the staging table. Past maxDistinctCodes it
@@ -196,14 +196,14 @@ type converter struct {
 	codes         map[string]struct{}
 	codesOverflow bool
 
-	// known, when set, is every port code in the database: the checks of a part of a
+	// Known, when set, is every port code in the database: the checks of a part of a
 	// multi-part batch, which run before its transaction, report unknown codes by line.
-	known map[string]struct{}
+	Known map[string]struct{}
 }
 
 // checkKnown reports a well-formed code that is not a known port.
-func (c *converter) checkKnown(line int64, column, code string) bool {
-	if _, ok := c.known[code]; ok || !domain.IsPortCode(code) {
+func (c *Converter) checkKnown(line int64, column, code string) bool {
+	if _, ok := c.Known[code]; ok || !domain.IsPortCode(code) {
 		return true
 	}
 	c.bad(RowError{Line: line, Column: column, Reason: "unknown port code " + Quote(code)})
@@ -213,25 +213,25 @@ func (c *converter) checkKnown(line int64, column, code string) bool {
 // maxDistinctCodes bounds the code set: about 5 MB, far more ports than exist.
 const maxDistinctCodes = 100_000
 
-// newConverter reads r, which must bound its records (a batchReader does).
-func newConverter(r io.Reader, maxErrors int, rules rowRules, sourceErr func() error) *converter {
+// NewConverter reads r, which must bound its records (a Reader does).
+func NewConverter(r io.Reader, maxErrors int, rules Rules, sourceErr func() error) *Converter {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1 // a wrong field count is reported per row, not fatal
 	cr.ReuseRecord = true
-	c := &converter{csv: cr, maxErrors: maxErrors, rules: rules, sourceErr: sourceErr, buf: make([]byte, 0, 256),
+	c := &Converter{csv: cr, maxErrors: maxErrors, rules: rules, sourceErr: sourceErr, buf: make([]byte, 0, 256),
 		codes: map[string]struct{}{}}
 	c.Reader = copystream.NewReader(c.next)
 	return c
 }
 
-func (c *converter) bad(e RowError) {
-	if len(c.errs) < c.maxErrors {
-		c.errs = append(c.errs, e)
+func (c *Converter) bad(e RowError) {
+	if len(c.Errs) < c.maxErrors {
+		c.Errs = append(c.Errs, e)
 	}
 }
 
 // next reads one record and returns its staging row, or io.EOF when no row follows.
-func (c *converter) next() ([]byte, error) {
+func (c *Converter) next() ([]byte, error) {
 	rec, err := c.csv.Read()
 	if err != nil {
 		return c.readFailed(err)
@@ -243,23 +243,23 @@ func (c *converter) next() ([]byte, error) {
 		rec[0] = strings.TrimPrefix(rec[0], "\uFEFF")
 		if !slices.Equal(rec, headerFields) {
 			c.bad(RowError{Line: int64(line), Reason: fmt.Sprintf("header must be %s, got %s", Header, Quote(strings.Join(rec, ",")))})
-			c.fatal = true
+			c.Fatal = true
 			return nil, io.EOF
 		}
 		return nil, nil
 	}
-	c.rows++
+	c.Rows++
 	c.buf = append(strconv.AppendInt(c.buf[:0], int64(line), 10), '\t')
 	canonical := len(c.buf)
 	var ok bool
 	c.buf, ok = checkRow(c.buf, int64(line), rec, c.rules, c.bad)
-	c.digest.Add(c.buf[canonical:])
-	if c.known != nil && len(rec) == len(headerFields) {
+	c.Digest.Add(c.buf[canonical:])
+	if c.Known != nil && len(rec) == len(headerFields) {
 		ok = c.checkKnown(int64(line), "orig_code", rec[0]) && ok
 		ok = c.checkKnown(int64(line), "dest_code", rec[1]) && ok
 	}
 	if !ok {
-		c.badRows++
+		c.BadRows++
 	}
 	if len(rec) == len(headerFields) && !c.codesOverflow {
 		c.addCode(rec[0])
@@ -268,32 +268,32 @@ func (c *converter) next() ([]byte, error) {
 	return c.buf, nil
 }
 
-func (c *converter) readFailed(err error) ([]byte, error) {
+func (c *Converter) readFailed(err error) ([]byte, error) {
 	if errors.Is(err, io.EOF) {
 		switch {
 		case !c.header:
 			c.bad(RowError{Line: 1, Reason: "batch is empty: expected the header " + Header})
-			c.fatal = true
-		case c.rows == 0:
+			c.Fatal = true
+		case c.Rows == 0:
 			c.bad(RowError{Line: 2, Reason: "batch has no rows: expected rows after the header " + Header})
-			c.fatal = true
+			c.Fatal = true
 		}
 		return nil, io.EOF
 	}
 	if srcErr := c.sourceErr(); srcErr != nil {
 		return nil, srcErr
 	}
-	if e, ok := limitProblem(err); ok {
+	if e, ok := LimitProblem(err); ok {
 		c.bad(e)
-		c.fatal, c.tooLarge = true, e.Line == 0
+		c.Fatal, c.TooLarge = true, e.Line == 0
 		return nil, io.EOF
 	}
 	var perr *csv.ParseError
 	if errors.As(err, &perr) && c.header {
 		// An unreadable record is sent as a row of NULLs, so that the count of bad rows
 		// taken after COPY includes it.
-		c.rows++
-		c.badRows++
+		c.Rows++
+		c.BadRows++
 		c.bad(RowError{Line: int64(perr.StartLine), Reason: "not valid CSV: " + perr.Err.Error()})
 		c.buf = strconv.AppendInt(c.buf[:0], int64(perr.StartLine), 10)
 		c.buf = append(c.buf, "\t\\N\t\\N\t\\N\t\\N\n"...)
@@ -305,13 +305,13 @@ func (c *converter) readFailed(err error) ([]byte, error) {
 		line = int64(max(perr.StartLine, 1))
 	}
 	c.bad(RowError{Line: line, Reason: "cannot read the batch: " + err.Error()})
-	c.fatal = true
+	c.Fatal = true
 	return nil, io.EOF
 }
 
-// limitProblem turns a *LimitError into the report's entry: on the record's line, or on no
+// LimitProblem turns a *LimitError into the report's entry: on the record's line, or on no
 // line for the whole content.
-func limitProblem(err error) (RowError, bool) {
+func LimitProblem(err error) (RowError, bool) {
 	var limit *LimitError
 	if !errors.As(err, &limit) {
 		return RowError{}, false
@@ -319,7 +319,7 @@ func limitProblem(err error) (RowError, bool) {
 	return RowError{Line: limit.Line, Reason: limit.Error()}, true
 }
 
-func (c *converter) addCode(code string) {
+func (c *Converter) addCode(code string) {
 	if _, ok := c.codes[code]; ok || !domain.IsPortCode(code) {
 		return
 	}
@@ -331,8 +331,8 @@ func (c *converter) addCode(code string) {
 	c.codes[strings.Clone(code)] = struct{}{}
 }
 
-// distinctCodes returns the code set as a slice, or nil after an overflow.
-func (c *converter) distinctCodes() []string {
+// DistinctCodes returns the code set as a slice, or nil after an overflow.
+func (c *Converter) DistinctCodes() []string {
 	if c.codesOverflow {
 		return nil
 	}
