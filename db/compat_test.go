@@ -19,6 +19,7 @@ import (
 
 	"rates/internal/batchstore"
 	"rates/internal/ingest"
+	"rates/internal/ingest/worker"
 	"rates/internal/testing/batchtest"
 	"rates/internal/testing/dbtest"
 	"rates/internal/testing/pgserver"
@@ -426,8 +427,8 @@ func TestPreviousReleaseBesideAStagingBatch(t *testing.T) {
 // deadline with its staged rows removed, so that nothing of it is lost unsaid or counted twice.
 func TestPreviousReleaseWorkerBesideFannedOutBatches(t *testing.T) {
 	part := fmt.Sprintf(`{"type":%q,"version":%d,"batch_id":7,"part":1,"bucket":"rates-ingest","manifest":"incoming/manifests/m.json"}`,
-		ingest.PartMessageType, ingest.PartMessageVersion)
-	if refs, err := ingest.ParseS3Event(part); err == nil {
+		worker.PartMessageType, worker.PartMessageVersion)
+	if refs, err := worker.ParseS3Event(part); err == nil {
 		t.Fatalf("the previous release reads a part message as an S3 event of %d objects, and would delete it", len(refs))
 	}
 

@@ -22,6 +22,9 @@ import (
 
 	"rates/internal/config"
 	"rates/internal/ingest"
+	"rates/internal/ingest/batchapi"
+	"rates/internal/ingest/csvbatch"
+	"rates/internal/ingest/worker"
 	"rates/internal/metrics"
 )
 
@@ -31,7 +34,7 @@ func newLoader(pool *pgxpool.Pool, ing config.Ingest, m *metrics.Metrics, log *s
 		MaxErrors:   ing.MaxErrorsReported,
 		MaxDuration: ing.MaxBatchDuration,
 		Metrics:     m,
-		Limits:      ingest.Limits{MaxBytes: ing.MaxUnpackedBytes, MaxLineBytes: ing.MaxLineBytes},
+		Limits:      csvbatch.Limits{MaxBytes: ing.MaxUnpackedBytes, MaxLineBytes: ing.MaxLineBytes},
 		Days:        ing.DayWindow(),
 		Observe: func(res ingest.Result, err error) {
 			m.ObserveBatch(err != nil || res.Status == ingest.StatusFailed, res.Status == ingest.StatusDuplicate || res.Replayed,
@@ -50,12 +53,12 @@ const uploadPoolConns = 2
 // and three quarters of SHUTDOWN_TIMEOUT to finish, then are rolled back and answered 503, before
 // the server gives up on them.
 func batchHandler(ctx context.Context, cfg config.Config, ing config.Ingest, m *metrics.Metrics, log *slog.Logger) (http.Handler, func(), error) {
-	hcfg := ingest.HandlerConfig{Token: ing.APIToken, MaxBytes: ing.MaxBatchBytes, MaxConcurrent: ing.MaxConcurrentUploads,
+	hcfg := batchapi.Config{Token: ing.APIToken, MaxBytes: ing.MaxBatchBytes, MaxConcurrent: ing.MaxConcurrentUploads,
 		Stop: ctx.Done(), StopGrace: cfg.Shutdown.DrainDelay + cfg.Shutdown.Timeout*3/4}
 	if ing.APIToken == "" {
-		return ingest.NewBatchHandler(nil, hcfg, log), func() {}, nil
+		return batchapi.New(nil, hcfg, log), func() {}, nil
 	}
-	if n, err := ingest.RemoveStaleSpool(hcfg.SpoolDir); err != nil {
+	if n, err := batchapi.RemoveStaleSpool(""); err != nil {
 		log.Warn("cannot remove every spool file left by an earlier run", "removed", n, "error", err.Error())
 	} else if n > 0 {
 		log.Info("removed spool files left by an earlier run", "removed", n)
@@ -71,7 +74,7 @@ func batchHandler(ctx context.Context, cfg config.Config, ing config.Ingest, m *
 		log.Error("POST /batches is off: INGEST_API_TOKEN is set, but the API cannot load batches", "error", err.Error())
 		hcfg.Refused = err.Error()
 	}
-	return ingest.NewBatchHandler(loader, hcfg, log), pool.Close, nil
+	return batchapi.New(loader, hcfg, log), pool.Close, nil
 }
 
 // workerCmd runs `rates worker`: it loads the batches announced on INGEST_QUEUE_URL until ctx
@@ -90,7 +93,7 @@ func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 	if ing.QueueURL == "" {
 		return errors.New("INGEST_QUEUE_URL: required by rates worker")
 	}
-	sqsClient, s3Client, err := ingest.NewAWSClients(ctx, ing.S3UsePathStyle)
+	sqsClient, s3Client, err := worker.NewAWSClients(ctx, ing.S3UsePathStyle)
 	if err != nil {
 		return err
 	}
@@ -111,14 +114,14 @@ func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 		return err
 	}
 	defer func() { _ = stopMetrics() }() // the worker's own result is the one to report
-	worker := ingest.NewWorker(newLoader(pool, ing, m, log), sqsClient, s3Client, ingest.WorkerConfig{
+	consumer := worker.New(newLoader(pool, ing, m, log), sqsClient, s3Client, worker.Config{
 		QueueURL:          ing.QueueURL,
 		WaitTime:          ing.WaitTime,
 		VisibilityTimeout: ing.VisibilityTimeout,
 		ReportsPrefix:     ing.ReportsPrefix,
 		ShutdownGrace:     cfg.Shutdown.Timeout,
 	}, log)
-	return worker.Run(ctx)
+	return consumer.Run(ctx)
 }
 
 // workerCheck is what the deploy runs as a one-off task in every environment, including those
@@ -150,20 +153,20 @@ func workerCheck(ctx context.Context, cfg config.Config, ing config.Ingest, queu
 
 // ingestOutput is what `rates ingest --json` prints: one object.
 type ingestOutput struct {
-	BatchID       int64             `json:"batch_id"`
-	Status        ingest.Status     `json:"status"`
-	Kind          ingest.DataKind   `json:"kind"`
-	Mode          ingest.Mode       `json:"mode"`
-	Rows          int64             `json:"rows"`
-	DisplacedRows int64             `json:"displaced_rows"`
-	SHA256        string            `json:"sha256"`
-	RowsDigest    string            `json:"rows_digest"`
-	DurationMS    int64             `json:"duration_ms"`
-	DisplacedBy   []int64           `json:"displaced_by,omitempty"`
-	Error         string            `json:"error,omitempty"`
-	BadRows       int64             `json:"bad_rows,omitempty"`
-	Errors        []ingest.RowError `json:"errors,omitempty"`
-	Source        string            `json:"file"`
+	BatchID       int64               `json:"batch_id"`
+	Status        ingest.Status       `json:"status"`
+	Kind          ingest.DataKind     `json:"kind"`
+	Mode          ingest.Mode         `json:"mode"`
+	Rows          int64               `json:"rows"`
+	DisplacedRows int64               `json:"displaced_rows"`
+	SHA256        string              `json:"sha256"`
+	RowsDigest    string              `json:"rows_digest"`
+	DurationMS    int64               `json:"duration_ms"`
+	DisplacedBy   []int64             `json:"displaced_by,omitempty"`
+	Error         string              `json:"error,omitempty"`
+	BadRows       int64               `json:"bad_rows,omitempty"`
+	Errors        []csvbatch.RowError `json:"errors,omitempty"`
+	Source        string              `json:"file"`
 	// A manifest: the loaders that staged its parts (1: one transaction, none staged), the
 	// route-days the publish wrote, the time of the parts and of the publish, how long the
 	// publish held price_daily's rows, and whether the run resumed a killed run's batch.
@@ -335,7 +338,7 @@ func printIngest(stdout io.Writer, path string, out ingestOutput, asJSON bool) e
 	case out.Status == ingest.StatusRejected || out.Status == ingest.StatusFailed:
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(ingest.BatchRejected{Error: out.Error, BatchID: out.BatchID, BadRows: out.BadRows, Errors: out.Errors}); err != nil {
+		if err := enc.Encode(batchapi.BatchRejected{Error: out.Error, BatchID: out.BatchID, BadRows: out.BadRows, Errors: out.Errors}); err != nil {
 			return err
 		}
 	case out.Status == ingest.StatusDisplaced:

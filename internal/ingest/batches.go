@@ -400,3 +400,9 @@ func describeErr(err error) error {
 	}
 	return err
 }
+
+// DisplacedMessage tells people what became of a displaced batch's content, and what to do.
+func DisplacedMessage(res Result) string {
+	return fmt.Sprintf("this content is batch %d, but batch %s replaced some of its rows since: nothing written; "+
+		"revert %s to put them back", res.BatchID, idList(res.DisplacedBy), idList(res.DisplacedBy))
+}

@@ -12,12 +12,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"rates/internal/batchstore"
+	"rates/internal/ingest/csvbatch"
 	"rates/internal/metrics"
 )
-
-func csvOf(header string, rows ...string) []byte {
-	return []byte(header + "\n" + strings.Join(rows, "\n") + "\n")
-}
 
 func load(t *testing.T, l *Loader, src Source, data []byte) Result {
 	t.Helper()
@@ -117,7 +114,7 @@ func TestReexportedRowsLoadOnce(t *testing.T) {
 func TestRejectedContentIsCheckedAgain(t *testing.T) {
 	t.Parallel()
 	l := NewLoader(newDB(t), LoaderOptions{}, testLogger(t))
-	data := csvOf(Header, "PT001,NEWP1,2024-02-01,100", "PT001,NEWP1,2024-02-01,200")
+	data := csvOf(csvbatch.Header, "PT001,NEWP1,2024-02-01,100", "PT001,NEWP1,2024-02-01,200")
 	if res := load(t, l, fileSource("a.csv"), data); res.Status != StatusRejected {
 		t.Fatalf("before the port exists: %+v", res)
 	}
@@ -134,7 +131,7 @@ func TestReplaceLeavesExactlyItsRowsOnItsRouteDaysAndRevertRestores(t *testing.T
 	pool := newDB(t)
 	l := NewLoader(pool, LoaderOptions{}, testLogger(t))
 	ctx := context.Background()
-	load(t, l, apiSource("base"), csvOf(Header,
+	load(t, l, apiSource("base"), csvOf(csvbatch.Header,
 		"PT001,PT002,2024-03-01,100", "PT001,PT002,2024-03-01,110", "PT001,PT002,2024-03-01,120",
 		"PT001,PT002,2024-03-02,200", "PT003,PT004,2024-03-01,300"))
 	// Manual SQL writes too, without a batch.
@@ -143,7 +140,7 @@ func TestReplaceLeavesExactlyItsRowsOnItsRouteDaysAndRevertRestores(t *testing.T
 	}
 	before := fingerprint(t, pool)
 
-	corr := load(t, l, withMode(apiSource("corr"), ModeReplace), csvOf(Header,
+	corr := load(t, l, withMode(apiSource("corr"), ModeReplace), csvOf(csvbatch.Header,
 		"PT001,PT002,2024-03-01,105", "PT001,PT002,2024-03-01,115", "PT005,PT006,2024-03-09,50"))
 	if corr.Status != StatusLoaded || corr.DisplacedRows != 4 || corr.Rows != 3 {
 		t.Fatalf("replace: %+v, want 3 rows loaded and 4 displaced", corr)
@@ -173,7 +170,7 @@ func TestReplaceLeavesExactlyItsRowsOnItsRouteDaysAndRevertRestores(t *testing.T
 		t.Fatalf("the second revert changed the data")
 	}
 	// The reverted content may be loaded again (under a new key).
-	if res := load(t, l, withMode(apiSource("corr-again"), ModeReplace), csvOf(Header,
+	if res := load(t, l, withMode(apiSource("corr-again"), ModeReplace), csvOf(csvbatch.Header,
 		"PT001,PT002,2024-03-01,105", "PT001,PT002,2024-03-01,115", "PT005,PT006,2024-03-09,50")); res.Status != StatusLoaded {
 		t.Fatalf("reloading reverted content: %+v", res)
 	}
@@ -199,7 +196,7 @@ func TestReplacesAndRevertsOfOneRouteDayTakeTurns(t *testing.T) {
 		{
 			name: "replace and replace",
 			first: func(l *Loader, _ int64) error {
-				_, err := l.Load(context.Background(), withMode(apiSource("r-200"), ModeReplace), bytes.NewReader(csvOf(Header, "PT001,PT002,2024-03-01,200")))
+				_, err := l.Load(context.Background(), withMode(apiSource("r-200"), ModeReplace), bytes.NewReader(csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,200")))
 				return err
 			},
 			want: []string{"200", "300"},
@@ -219,15 +216,15 @@ func TestReplacesAndRevertsOfOneRouteDayTakeTurns(t *testing.T) {
 			t.Parallel()
 			pool := newDB(t)
 			l := NewLoader(pool, LoaderOptions{}, testLogger(t))
-			load(t, l, apiSource("base"), csvOf(Header, "PT001,PT002,2024-03-01,100"))
-			r1 := load(t, l, withMode(apiSource("r1"), ModeReplace), csvOf(Header, "PT001,PT002,2024-03-01,150"))
+			load(t, l, apiSource("base"), csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,100"))
+			r1 := load(t, l, withMode(apiSource("r1"), ModeReplace), csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,150"))
 
 			release := hold(t, pool, `SELECT 1 FROM prices WHERE orig_code = 'PT001' AND dest_code = 'PT002' AND day = '2024-03-01' FOR UPDATE`)
 			errs := make(chan error, 2)
 			go func() { errs <- tc.first(l, r1.BatchID) }()
 			waitForLockWaiters(t, l, 1)
 			go func() {
-				_, err := l.Load(context.Background(), withMode(apiSource("r-300"), ModeReplace), bytes.NewReader(csvOf(Header, "PT001,PT002,2024-03-01,300")))
+				_, err := l.Load(context.Background(), withMode(apiSource("r-300"), ModeReplace), bytes.NewReader(csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,300")))
 				errs <- err
 			}()
 			waitForLockWaiters(t, l, 2)
@@ -268,7 +265,7 @@ func TestRevertOfPortsRacingALoadWaits(t *testing.T) {
 	loading.beforeInsert = func() { close(inLoad); <-release }
 	loadDone := make(chan error, 1)
 	go func() {
-		_, err := loading.Load(context.Background(), apiSource("uses-newp1"), bytes.NewReader(csvOf(Header, "NEWP1,PT002,2024-03-01,100")))
+		_, err := loading.Load(context.Background(), apiSource("uses-newp1"), bytes.NewReader(csvOf(csvbatch.Header, "NEWP1,PT002,2024-03-01,100")))
 		loadDone <- err
 	}()
 	<-inLoad // the load holds NEWP1 FOR KEY SHARE
@@ -326,10 +323,10 @@ func TestRevertRefusals(t *testing.T) {
 	pool := newDB(t)
 	l := NewLoader(pool, LoaderOptions{}, testLogger(t))
 	ctx := context.Background()
-	base := load(t, l, apiSource("base"), csvOf(Header, "PT001,PT002,2024-03-01,100"))
-	repl := load(t, l, withMode(apiSource("repl"), ModeReplace), csvOf(Header, "PT001,PT002,2024-03-01,90"))
-	bad := load(t, l, apiSource("bad"), csvOf(Header, "PT001,PT002,2024-03-01,x"))
-	dup := load(t, l, apiSource("dup"), csvOf(Header, "PT001,PT002,2024-03-01,100"))
+	base := load(t, l, apiSource("base"), csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,100"))
+	repl := load(t, l, withMode(apiSource("repl"), ModeReplace), csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,90"))
+	bad := load(t, l, apiSource("bad"), csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,x"))
+	dup := load(t, l, apiSource("dup"), csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,100"))
 	var refused *RevertRefusedError
 	for name, tc := range map[string]struct {
 		id   int64
@@ -374,7 +371,7 @@ func TestReferenceDataBatches(t *testing.T) {
 	if ports.Status != StatusLoaded {
 		t.Fatalf("ports batch: %+v %+v", ports, ports.Report)
 	}
-	prices := load(t, l, apiSource("prices"), csvOf(Header, "NEWP1,PT002,2024-04-01,10"))
+	prices := load(t, l, apiSource("prices"), csvOf(csvbatch.Header, "NEWP1,PT002,2024-04-01,10"))
 	if prices.Status != StatusLoaded {
 		t.Fatalf("prices on the new port: %+v %+v", prices, prices.Report)
 	}

@@ -1,7 +1,7 @@
 // Package ingest loads price batches into PostgreSQL, all or nothing: a CSV stream goes
 // through COPY into a staging table, is checked with set-based SQL and then inserted into
 // prices, all in one transaction. The same loader serves the operator command, POST /batches
-// and the SQS worker.
+// (package batchapi) and the SQS worker.
 package ingest
 
 import (
@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"rates/internal/batchstore"
 	"rates/internal/config"
 	"rates/internal/domain"
+	"rates/internal/ingest/csvbatch"
 	"rates/internal/metrics"
 )
 
@@ -53,9 +55,29 @@ type Report struct {
 	// BadRows counts every row with at least one problem, also beyond those listed.
 	BadRows int64 `json:"bad_rows"`
 	// Errors are the first problems by line, at most the loader's MaxErrors.
-	Errors []RowError `json:"errors"`
+	Errors []csvbatch.RowError `json:"errors"`
 	// TooLarge says the batch went past Limits.MaxBytes, decompressed.
 	TooLarge bool `json:"too_large,omitempty"`
+}
+
+// Message summarises the rejection for people: its one problem when no row is to blame (a
+// limit, an unreadable or empty batch), else the count of bad rows.
+func (r *Report) Message() string {
+	if r.BadRows == 0 && len(r.Errors) == 1 {
+		return "batch rejected: " + r.Errors[0].Reason
+	}
+	return RejectionMessage(r.BadRows)
+}
+
+// RejectionMessage summarises a rejection for people.
+func RejectionMessage(badRows int64) string {
+	switch badRows {
+	case 0: // the manifest of a multi-part batch, or a part's checksum: no row to blame
+		return "batch rejected: see the errors"
+	case 1:
+		return "batch rejected: 1 bad row"
+	}
+	return "batch rejected: " + strconv.FormatInt(badRows, 10) + " bad rows"
 }
 
 // Result describes a batch: the one just loaded, rejected or found to be a duplicate, or,
@@ -70,7 +92,7 @@ type Result struct {
 	Rows          int64  // data rows in the batch
 	Bytes         int64  // as received, before decompression
 	SHA256        string // of the decompressed bytes
-	RowsDigest    string // see RowDigest; the batch's identity
+	RowsDigest    string // see csvbatch.RowDigest; the batch's identity
 	DisplacedRows int64  // prices a replace took out
 	// DisplacedBy, for StatusDisplaced, lists the batches that took rows of the first out.
 	DisplacedBy []int64
@@ -94,7 +116,7 @@ type KeyConflictError struct {
 func (*KeyConflictError) HTTPStatus() int { return http.StatusConflict }
 
 func (e *KeyConflictError) Error() string {
-	return fmt.Sprintf("key %s was already used by batch %d %s", quote(e.Key), e.BatchID, e.Reason)
+	return fmt.Sprintf("key %s was already used by batch %d %s", csvbatch.Quote(e.Key), e.BatchID, e.Reason)
 }
 
 // LoaderOptions tune a Loader.
@@ -111,7 +133,7 @@ type LoaderOptions struct {
 	// source has a ReceivedAt.
 	Metrics *metrics.Metrics
 	// Limits bound what one batch may make the process read; zero fields take the defaults.
-	Limits Limits
+	Limits csvbatch.Limits
 	// Days is the window of plausible price days; the zero value means domain.DefaultDayWindow.
 	Days domain.DayWindow
 }
@@ -124,7 +146,7 @@ type Loader struct {
 	maxDuration time.Duration
 	observe     func(Result, error)
 	metrics     *metrics.Metrics
-	limits      Limits
+	limits      csvbatch.Limits
 	days        domain.DayWindow
 	// parts stages and publishes multi-part batches.
 	parts *batchstore.Store
@@ -145,7 +167,7 @@ func NewLoader(pool *pgxpool.Pool, opts LoaderOptions, log *slog.Logger) *Loader
 		opts.Days = domain.DefaultDayWindow
 	}
 	l := &Loader{pool: pool, log: log, maxErrors: opts.MaxErrors, maxDuration: opts.MaxDuration,
-		observe: opts.Observe, metrics: opts.Metrics, limits: opts.Limits.orDefaults(), days: opts.Days}
+		observe: opts.Observe, metrics: opts.Metrics, limits: opts.Limits.OrDefaults(), days: opts.Days}
 	if pool != nil {
 		// Every option is set above: New fails on a missing one only.
 		l.parts, _ = batchstore.New(pool, batchstore.Options{MaxErrors: opts.MaxErrors, MaxBatchDuration: opts.MaxDuration, Identity: CombineDigests})
@@ -336,14 +358,14 @@ func (l *Loader) loadTx(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src 
 	if err != nil {
 		return res, err
 	}
-	res.Rows, res.Bytes, res.SHA256, res.RowsDigest = st.rows, st.in.rawBytes(), st.in.sum(), st.digest.String()
+	res.Rows, res.Bytes, res.SHA256, res.RowsDigest = st.rows, st.in.RawBytes(), st.in.Sum(), st.digest.String()
 	timings["copy_ms"] = time.Since(phase).Milliseconds()
 
 	// Identity: the delivery's key first (a retry), then the content (a re-send).
 	if first, ok, err := lockDelivery(ctx, tx, src); err != nil {
 		return res, err
 	} else if ok {
-		if reason := first.conflict(src, res); reason != "" {
+		if reason := first.Conflict(src, res); reason != "" {
 			return res, &KeyConflictError{Key: src.Key, BatchID: first.RecordID, Reason: reason}
 		}
 		l.log.Info("batch already recorded, nothing to do", "source", src.Name, "key", src.Key,
@@ -378,9 +400,9 @@ func (l *Loader) loadTx(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src 
 	return l.apply(ctx, tx, src, res, portsLocked, timings)
 }
 
-// conflict says why a delivery of res by src cannot be a retry of first, the delivery recorded
+// Conflict says why a delivery of res by src cannot be a retry of first, the delivery recorded
 // under the same key, or "" when it can: the same content (byte for byte), kind and mode.
-func (first Result) conflict(src Source, res Result) string {
+func (first Result) Conflict(src Source, res Result) string {
 	switch {
 	case first.Source.Data != src.Data:
 		return fmt.Sprintf("for a %s batch, not %s", first.Source.Data, src.Data)
@@ -562,19 +584,19 @@ func (l *Loader) commitRejected(ctx context.Context, tx pgx.Tx, src Source, res 
 
 // staged is what staging left for the checks.
 type staged struct {
-	in     *batchReader
+	in     *csvbatch.Reader
 	rows   int64
-	digest RowDigest
-	conv   *converter    // prices
-	ref    *referenceSet // ports, regions
+	digest csvbatch.RowDigest
+	conv   *csvbatch.Converter // prices
+	ref    *referenceSet       // ports, regions
 }
 
 // unreadable returns the report of a batch that could not be read as rows (no header, past a
 // limit, undecodable): it is rejected whatever else holds the same bytes. Nil otherwise.
 func (st staged) unreadable() *Report {
 	switch {
-	case st.conv != nil && st.conv.fatal:
-		return &Report{BadRows: st.conv.badRows, Errors: st.conv.errs, TooLarge: st.conv.tooLarge}
+	case st.conv != nil && st.conv.Fatal:
+		return &Report{BadRows: st.conv.BadRows, Errors: st.conv.Errs, TooLarge: st.conv.TooLarge}
 	case st.ref != nil && st.ref.fatal:
 		return &Report{BadRows: st.ref.badRows, Errors: st.ref.errs, TooLarge: st.ref.tooLarge}
 	}
@@ -583,7 +605,7 @@ func (st staged) unreadable() *Report {
 
 // stage reads the batch from r into its staging table, to its end.
 func (l *Loader) stage(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src Source, r io.Reader) (staged, error) {
-	in, err := openBatch(r, src.Gzip, l.limits)
+	in, err := csvbatch.Open(r, src.Gzip, l.limits)
 	if err != nil {
 		return staged{}, &SourceError{Err: err}
 	}
@@ -596,33 +618,33 @@ func (l *Loader) stage(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, src S
 	if err != nil {
 		return st, err
 	}
-	if err := in.drain(); err != nil {
+	if err := in.Drain(); err != nil {
 		return st, &SourceError{Err: err}
 	}
 	st.in = in
 	return st, nil
 }
 
-func (l *Loader) stagePrices(ctx context.Context, conn *pgxpool.Conn, in *batchReader) (staged, error) {
+func (l *Loader) stagePrices(ctx context.Context, conn *pgxpool.Conn, in *csvbatch.Reader) (staged, error) {
 	if _, err := conn.Exec(ctx, createStagingSQL); err != nil {
 		return staged{}, fmt.Errorf("create staging table: %w", err)
 	}
-	conv := newConverter(in, l.maxErrors, l.rules(), in.sourceErr)
+	conv := csvbatch.NewConverter(in, l.maxErrors, l.rules(), in.SourceErr)
 	tag, err := conn.Conn().PgConn().CopyFrom(ctx, conv, copyStagingSQL)
-	if srcErr := in.sourceErr(); srcErr != nil {
+	if srcErr := in.SourceErr(); srcErr != nil {
 		return staged{}, &SourceError{Err: srcErr}
 	}
 	if err != nil {
 		return staged{}, fmt.Errorf("copy into staging table: %w", err)
 	}
-	if tag.RowsAffected() != conv.rows {
-		return staged{}, fmt.Errorf("staging table holds %d rows, the batch has %d", tag.RowsAffected(), conv.rows)
+	if tag.RowsAffected() != conv.Rows {
+		return staged{}, fmt.Errorf("staging table holds %d rows, the batch has %d", tag.RowsAffected(), conv.Rows)
 	}
-	return staged{rows: conv.rows, digest: conv.digest, conv: conv}, nil
+	return staged{rows: conv.Rows, digest: conv.Digest, conv: conv}, nil
 }
 
 // rules are the row rules of a load starting now.
-func (l *Loader) rules() rowRules { return rowRules{days: l.days, now: time.Now()} }
+func (l *Loader) rules() csvbatch.Rules { return csvbatch.Rules{Days: l.days, Now: time.Now()} }
 
 // record writes the batch's row in batches and returns its id.
 func (l *Loader) record(ctx context.Context, tx pgx.Tx, src Source, res Result, contentKey string, duplicateOf int64, timings map[string]int64) (int64, error) {
@@ -672,11 +694,11 @@ func nullIfZeroTime(t time.Time) any {
 // check returns nil when every staged row can go into prices, or the report of a rejection.
 // portsLocked reports that every port the batch references is locked against deletion until
 // the transaction ends, which the foreign keys' per-row checks would otherwise ensure.
-func (l *Loader) check(ctx context.Context, tx pgx.Tx, conv *converter) (report *Report, portsLocked bool, err error) {
-	if conv.fatal {
-		return &Report{BadRows: conv.badRows, Errors: conv.errs}, false, nil
+func (l *Loader) check(ctx context.Context, tx pgx.Tx, conv *csvbatch.Converter) (report *Report, portsLocked bool, err error) {
+	if conv.Fatal {
+		return &Report{BadRows: conv.BadRows, Errors: conv.Errs}, false, nil
 	}
-	if codes := conv.distinctCodes(); codes != nil {
+	if codes := conv.DistinctCodes(); codes != nil {
 		// One statement checks which codes exist and locks those ports, as each row's foreign
 		// key check would (FOR KEY SHARE): none can be deleted before this batch commits.
 		rows, err := tx.Query(ctx, lockPortsSQL, codes)
@@ -687,7 +709,7 @@ func (l *Loader) check(ctx context.Context, tx pgx.Tx, conv *converter) (report 
 		if err != nil {
 			return nil, false, fmt.Errorf("lock referenced ports: %w", err)
 		}
-		if conv.badRows == 0 && len(found) == len(codes) {
+		if conv.BadRows == 0 && len(found) == len(codes) {
 			return nil, true, nil
 		}
 	}
@@ -704,19 +726,19 @@ func (l *Loader) check(ctx context.Context, tx pgx.Tx, conv *converter) (report 
 	if err != nil {
 		return nil, false, fmt.Errorf("list unknown port codes: %w", err)
 	}
-	unknown, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RowError, error) {
-		var e RowError
+	unknown, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (csvbatch.RowError, error) {
+		var e csvbatch.RowError
 		var code string
 		err := r.Scan(&e.Line, &e.Column, &code)
-		e.Reason = "unknown port code " + quote(code)
+		e.Reason = "unknown port code " + csvbatch.Quote(code)
 		return e, err
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("list unknown port codes: %w", err)
 	}
-	errs := append(slices.Clone(conv.errs), unknown...)
-	slices.SortStableFunc(errs, func(a, b RowError) int {
-		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(columnOrder(a.Column), columnOrder(b.Column)))
+	errs := append(slices.Clone(conv.Errs), unknown...)
+	slices.SortStableFunc(errs, func(a, b csvbatch.RowError) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(csvbatch.ColumnOrder(a.Column), csvbatch.ColumnOrder(b.Column)))
 	})
 	if len(errs) > l.maxErrors {
 		errs = errs[:l.maxErrors]
@@ -825,17 +847,17 @@ func (l *Loader) Find(ctx context.Context, src Source) (Result, bool, error) {
 // outcome when r holds the same content, byte for byte, or a *KeyConflictError. It reads r
 // within the loader's limits and writes nothing: a retry costs a checksum, not a load.
 func (l *Loader) Replay(ctx context.Context, src Source, first Result, r io.Reader) (Result, error) {
-	if reason := first.conflict(src, first); reason != "" {
+	if reason := first.Conflict(src, first); reason != "" {
 		return first, &KeyConflictError{Key: src.Key, BatchID: first.RecordID, Reason: reason}
 	}
-	in, err := openBatch(r, src.Gzip, l.limits)
+	in, err := csvbatch.Open(r, src.Gzip, l.limits)
 	if err == nil {
-		err = in.drain()
+		err = in.Drain()
 	}
 	if err != nil {
 		return first, fmt.Errorf("replay batch %s: %w", src.Name, &SourceError{Err: err})
 	}
-	if in.sum() != first.SHA256 {
+	if in.Sum() != first.SHA256 {
 		return first, &KeyConflictError{Key: src.Key, BatchID: first.RecordID, Reason: "for different content"}
 	}
 	res, err := markDisplaced(ctx, l.pool, first)
@@ -891,4 +913,15 @@ type batchRecord struct {
 	Report        *Report   `db:"report"`
 	DuplicateOf   int64     `db:"duplicate_of"`
 	DisplacedRows int64     `db:"displaced_rows"`
+}
+
+// Ping checks that the database answers.
+func (l *Loader) Ping(ctx context.Context) error { return l.pool.Ping(ctx) }
+
+// BatchDeadline is how long one batch may take (INGEST_MAX_BATCH_DURATION).
+func (l *Loader) BatchDeadline() time.Duration { return l.maxDuration }
+
+// PartStates lists the parts of multi-part batch id and how far each got.
+func (l *Loader) PartStates(ctx context.Context, id int64) ([]batchstore.PartState, error) {
+	return l.parts.Parts(ctx, id)
 }

@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rates/internal/ingest/csvbatch"
 )
 
 func apiSource(key string) Source { return APISource(key, "test") }
@@ -128,8 +131,8 @@ func TestLoadRejectsWholeBatchForOneBadRow(t *testing.T) {
 	if res.Status != StatusRejected || res.Rows != 100_000 {
 		t.Fatalf("result = %+v, want rejected with 100000 rows", res)
 	}
-	want := Report{BadRows: 1, Errors: []RowError{{Line: badLine, Column: "dest_code", Reason: `unknown port code "ZZZZZ"`}}}
-	if got := *res.Report; got.BadRows != want.BadRows || !equalErrors(got.Errors, want.Errors) {
+	want := Report{BadRows: 1, Errors: []csvbatch.RowError{{Line: badLine, Column: "dest_code", Reason: `unknown port code "ZZZZZ"`}}}
+	if got := *res.Report; got.BadRows != want.BadRows || !slices.Equal(got.Errors, want.Errors) {
 		t.Fatalf("report = %+v, want %+v", got, want)
 	}
 	if n := countPrices(t, pool); n != 0 {
@@ -141,7 +144,7 @@ func TestLoadRejectsWholeBatchForOneBadRow(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT status, report FROM batches WHERE id = $1`, res.BatchID).Scan(&status, &report); err != nil {
 		t.Fatal(err)
 	}
-	if status != "rejected" || report.BadRows != 1 || !equalErrors(report.Errors, want.Errors) {
+	if status != "rejected" || report.BadRows != 1 || !slices.Equal(report.Errors, want.Errors) {
 		t.Errorf("recorded %s %+v", status, report)
 	}
 }
@@ -163,13 +166,13 @@ func TestLoadReportsFirstErrorsByLineAndCountsAllBadRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []RowError{
+	want := []csvbatch.RowError{
 		{Line: 5, Column: "day", Reason: `"2024-02-30" is not a real date`},
 		{Line: 6, Column: "orig_code", Reason: `unknown port code "AAAAA"`},
 		{Line: 6, Column: "dest_code", Reason: `unknown port code "BBBBB"`},
 		{Line: 9, Column: "", Reason: "expected 4 fields, got 3"},
 	}
-	if res.Status != StatusRejected || res.Report.BadRows != int64(len(bad)) || !equalErrors(res.Report.Errors, want) {
+	if res.Status != StatusRejected || res.Report.BadRows != int64(len(bad)) || !slices.Equal(res.Report.Errors, want) {
 		t.Fatalf("result %+v, report %+v; want %d bad rows and errors %+v", res, res.Report, len(bad), want)
 	}
 }
@@ -450,7 +453,7 @@ func TestReadsDuringAMultiPartLoadSeeNoneOrAll(t *testing.T) {
 	files := map[string][]byte{}
 	var man Manifest
 	for i := range parts {
-		body := append([]byte(Header+"\n"), bytes.Join(lines[1+i*n/parts:1+(i+1)*n/parts], nil)...)
+		body := append([]byte(csvbatch.Header+"\n"), bytes.Join(lines[1+i*n/parts:1+(i+1)*n/parts], nil)...)
 		key := fmt.Sprintf("part-%d.csv", i+1)
 		files[key] = body
 		man.Parts = append(man.Parts, ManifestPart{Key: key, SHA256: sha(body)})
@@ -532,7 +535,7 @@ func TestLoadRejectsInvalidSource(t *testing.T) {
 }
 
 func TestReportJSON(t *testing.T) {
-	b, err := json.Marshal(Report{BadRows: 2, Errors: []RowError{{Line: 3, Column: "day", Reason: "r"}, {Line: 4, Reason: "x"}}})
+	b, err := json.Marshal(Report{BadRows: 2, Errors: []csvbatch.RowError{{Line: 3, Column: "day", Reason: "r"}, {Line: 4, Reason: "x"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rates/internal/ingest/csvbatch"
 )
 
 // A multi-part batch is a manifest naming parts, each a price CSV with the usual header, and
@@ -77,10 +79,10 @@ func ParseManifest(data []byte) (Manifest, error) {
 		case p.Key == "" || len(p.Key) > maxKeyLength:
 			return Manifest{}, fmt.Errorf("manifest part %d: key must have 1 to %d characters", i+1, maxKeyLength)
 		case !isSHA256Hex(p.SHA256):
-			return Manifest{}, fmt.Errorf("manifest part %d (%s): sha256 must be 64 lowercase hex digits, got %s", i+1, quote(p.Key), quote(p.SHA256))
+			return Manifest{}, fmt.Errorf("manifest part %d (%s): sha256 must be 64 lowercase hex digits, got %s", i+1, csvbatch.Quote(p.Key), csvbatch.Quote(p.SHA256))
 		}
 		if j, ok := seen[p.Key]; ok {
-			return Manifest{}, fmt.Errorf("manifest parts %d and %d are both %s", j+1, i+1, quote(p.Key))
+			return Manifest{}, fmt.Errorf("manifest parts %d and %d are both %s", j+1, i+1, csvbatch.Quote(p.Key))
 		}
 		seen[p.Key] = i
 	}
@@ -132,14 +134,14 @@ func (l *Loader) LoadManifest(ctx context.Context, src Source, data []byte, part
 	if err == nil && parts.Allow != nil {
 		for _, p := range m.Parts {
 			if err = parts.Allow(p.Key); err != nil {
-				err = fmt.Errorf("manifest part %s: %w", quote(p.Key), err)
+				err = fmt.Errorf("manifest part %s: %w", csvbatch.Quote(p.Key), err)
 				break
 			}
 		}
 	}
 	var report *Report
 	if err != nil {
-		report = &Report{BadRows: 0, Errors: []RowError{{Reason: err.Error()}}}
+		report = &Report{BadRows: 0, Errors: []csvbatch.RowError{{Reason: err.Error()}}}
 	} else {
 		src.Mode, res.Source.Mode = m.Mode, m.Mode
 		if report, res.Rows, err = l.checkParts(ctx, m, parts.Open); err != nil {
@@ -180,14 +182,14 @@ func (l *Loader) checkParts(ctx context.Context, m Manifest, open func(context.C
 		if err != nil {
 			return nil, 0, err
 		}
-		rows += conv.rows
-		errs := conv.errs
+		rows += conv.Rows
+		errs := conv.Errs
 		if sum != p.SHA256 {
-			errs = append([]RowError{{Reason: fmt.Sprintf("part content has sha256 %s, the manifest says %s", sum, p.SHA256)}}, errs...)
+			errs = append([]csvbatch.RowError{{Reason: fmt.Sprintf("part content has sha256 %s, the manifest says %s", sum, p.SHA256)}}, errs...)
 		}
 		// A part that cannot be read as rows (a wrong header) adds no bad row, as a single
 		// batch in the same state reports none: its error says why.
-		report.BadRows += conv.badRows
+		report.BadRows += conv.BadRows
 		for _, e := range errs {
 			if len(report.Errors) < l.maxErrors {
 				e.Part = p.Key
@@ -203,25 +205,25 @@ func (l *Loader) checkParts(ctx context.Context, m Manifest, open func(context.C
 
 // checkPart reads one part through the batch checks and returns them with the SHA-256 of its
 // decompressed bytes.
-func (l *Loader) checkPart(ctx context.Context, p ManifestPart, open func(context.Context, string) (io.ReadCloser, error), known map[string]struct{}) (*converter, string, error) {
+func (l *Loader) checkPart(ctx context.Context, p ManifestPart, open func(context.Context, string) (io.ReadCloser, error), known map[string]struct{}) (*csvbatch.Converter, string, error) {
 	rc, err := open(ctx, p.Key)
 	if err != nil {
 		return nil, "", &SourceError{Err: fmt.Errorf("open part %s: %w", p.Key, err)}
 	}
 	defer rc.Close()
-	in, err := openBatch(rc, false, l.limits)
+	in, err := csvbatch.Open(rc, false, l.limits)
 	if err != nil {
 		return nil, "", &SourceError{Err: fmt.Errorf("read part %s: %w", p.Key, err)}
 	}
-	conv := newConverter(in, l.maxErrors, l.rules(), in.sourceErr)
-	conv.known = known
+	conv := csvbatch.NewConverter(in, l.maxErrors, l.rules(), in.SourceErr)
+	conv.Known = known
 	if _, err := io.Copy(io.Discard, conv); err != nil {
 		return nil, "", &SourceError{Err: fmt.Errorf("read part %s: %w", p.Key, err)}
 	}
-	if err := in.drain(); err != nil {
+	if err := in.Drain(); err != nil {
 		return nil, "", &SourceError{Err: fmt.Errorf("read part %s: %w", p.Key, err)}
 	}
-	return conv, in.sum(), nil
+	return conv, in.Sum(), nil
 }
 
 // portCodes returns every port code: few enough to hold (thousands), and what lets the parts
@@ -268,11 +270,11 @@ type partsReader struct {
 	parts []ManifestPart
 	open  func(context.Context, string) (io.ReadCloser, error)
 
-	lim  Limits
+	lim  csvbatch.Limits
 	i    int // part being read
 	cur  io.ReadCloser
 	br   *bufio.Reader
-	in   *batchReader
+	in   *csvbatch.Reader
 	last byte // last byte of the current part, to add a missing line break
 }
 
@@ -295,7 +297,7 @@ func (r *partsReader) Read(p []byte) (int, error) {
 			continue
 		}
 		if !errors.Is(err, io.EOF) {
-			if srcErr := r.in.sourceErr(); srcErr != nil {
+			if srcErr := r.in.SourceErr(); srcErr != nil {
 				err = srcErr
 			}
 			return 0, fmt.Errorf("read part %s: %w", r.parts[r.i].Key, err)
@@ -318,7 +320,7 @@ func (r *partsReader) openPart() error {
 		return fmt.Errorf("open part %s: %w", key, err)
 	}
 	r.cur, r.last = rc, 0
-	if r.in, err = openBatch(rc, false, r.lim); err != nil {
+	if r.in, err = csvbatch.Open(rc, false, r.lim); err != nil {
 		return fmt.Errorf("read part %s: %w", key, err)
 	}
 	r.br = bufio.NewReaderSize(r.in, 64<<10)
@@ -333,7 +335,7 @@ func (r *partsReader) openPart() error {
 
 func (r *partsReader) endPart() error {
 	p := r.parts[r.i]
-	sum := r.in.sum()
+	sum := r.in.Sum()
 	_ = r.cur.Close()
 	r.cur = nil
 	r.i++

@@ -2,25 +2,20 @@ package ingest
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
-)
 
-func sha(data []byte) string {
-	s := sha256.Sum256(data)
-	return hex.EncodeToString(s[:])
-}
+	"rates/internal/ingest/csvbatch"
+)
 
 // memParts serves parts from memory and counts how often each was opened.
 type memParts struct {
@@ -99,8 +94,8 @@ func TestManifestLoadsItsPartsAsOneBatch(t *testing.T) {
 		{"PT001,PT002,2024-03-01,300", "PT003,PT004,2024-03-02,50"},
 		{"PT005,PT006,2024-03-03,70"},
 	}
-	last := csvOf(Header, rows[2]...)
-	man := manifestOf(t, m, "", csvOf(Header, rows[0]...), gzipped(csvOf(Header, rows[1]...)), last[:len(last)-1])
+	last := csvOf(csvbatch.Header, rows[2]...)
+	man := manifestOf(t, m, "", csvOf(csvbatch.Header, rows[0]...), gzipped(csvOf(csvbatch.Header, rows[1]...)), last[:len(last)-1])
 	res := loadManifest(t, l, fileSource("daily.manifest.json"), man, m.parts())
 	if res.Status != StatusLoaded || res.Rows != 5 || res.Source.Mode != ModeAppend {
 		t.Fatalf("manifest load: %+v", res)
@@ -116,7 +111,7 @@ func TestManifestLoadsItsPartsAsOneBatch(t *testing.T) {
 			t.Errorf("part %s opened %d times, want 2 (checks, then load)", key, n)
 		}
 	}
-	single := csvOf(Header, append(append(rows[0], rows[1]...), rows[2]...)...)
+	single := csvOf(csvbatch.Header, append(append(rows[0], rows[1]...), rows[2]...)...)
 	if dup := load(t, l, fileSource("daily.csv"), single); dup.Status != StatusDuplicate || dup.BatchID != res.BatchID {
 		t.Fatalf("the same rows as one file: %+v, want a duplicate of batch %d", dup, res.BatchID)
 	}
@@ -132,9 +127,9 @@ func TestManifestLoadsItsPartsAsOneBatch(t *testing.T) {
 func TestManifestReplace(t *testing.T) {
 	t.Parallel()
 	l := NewLoader(newDB(t), LoaderOptions{}, testLogger(t))
-	load(t, l, fileSource("base.csv"), csvOf(Header, "PT001,PT002,2024-03-01,100", "PT001,PT002,2024-03-01,200", "PT003,PT004,2024-03-02,50", "PT007,PT008,2024-03-09,10"))
+	load(t, l, fileSource("base.csv"), csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,100", "PT001,PT002,2024-03-01,200", "PT003,PT004,2024-03-02,50", "PT007,PT008,2024-03-09,10"))
 	m := newMemParts()
-	man := manifestOf(t, m, ModeReplace, csvOf(Header, "PT001,PT002,2024-03-01,150"), csvOf(Header, "PT003,PT004,2024-03-02,60"))
+	man := manifestOf(t, m, ModeReplace, csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,150"), csvOf(csvbatch.Header, "PT003,PT004,2024-03-02,60"))
 	res := loadManifest(t, l, fileSource("fix.json"), man, m.parts())
 	if res.Status != StatusLoaded || res.Source.Mode != ModeReplace || res.DisplacedRows != 3 {
 		t.Fatalf("replace manifest: %+v, want 3 rows displaced", res)
@@ -149,23 +144,23 @@ func TestManifestReplace(t *testing.T) {
 func TestManifestRejectsBadParts(t *testing.T) {
 	t.Parallel()
 	l := NewLoader(newDB(t), LoaderOptions{}, testLogger(t))
-	good := csvOf(Header, "PT001,PT002,2024-03-01,100")
+	good := csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,100")
 	cases := []struct {
 		name  string
 		parts [][]byte
 		tweak func(man *Manifest)
-		want  []RowError
+		want  []csvbatch.RowError
 		bad   int64
 	}{
-		{name: "bad row in the second part", parts: [][]byte{good, csvOf(Header, "PT001,PT002,2024-03-01,100", "PT001,PT002,2024-02-30,1")},
-			want: []RowError{{Part: "parts/p02.csv", Line: 3, Column: "day", Reason: `"2024-02-30" is not a real date`}}, bad: 1},
-		{name: "unknown port", parts: [][]byte{csvOf(Header, "PT001,NOPE1,2024-03-01,100"), good},
-			want: []RowError{{Part: "parts/p01.csv", Line: 2, Column: "dest_code", Reason: `unknown port code "NOPE1"`}}, bad: 1},
+		{name: "bad row in the second part", parts: [][]byte{good, csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,100", "PT001,PT002,2024-02-30,1")},
+			want: []csvbatch.RowError{{Part: "parts/p02.csv", Line: 3, Column: "day", Reason: `"2024-02-30" is not a real date`}}, bad: 1},
+		{name: "unknown port", parts: [][]byte{csvOf(csvbatch.Header, "PT001,NOPE1,2024-03-01,100"), good},
+			want: []csvbatch.RowError{{Part: "parts/p01.csv", Line: 2, Column: "dest_code", Reason: `unknown port code "NOPE1"`}}, bad: 1},
 		{name: "wrong header", parts: [][]byte{good, []byte("a,b,c,d\nPT001,PT002,2024-03-01,1\n")},
-			want: []RowError{{Part: "parts/p02.csv", Line: 1, Reason: `header must be orig_code,dest_code,day,price, got "a,b,c,d"`}}},
+			want: []csvbatch.RowError{{Part: "parts/p02.csv", Line: 1, Reason: `header must be orig_code,dest_code,day,price, got "a,b,c,d"`}}},
 		{name: "checksum differs", parts: [][]byte{good, good},
 			tweak: func(man *Manifest) { man.Parts[1].SHA256 = strings.Repeat("0", 64) },
-			want:  []RowError{{Part: "parts/p02.csv", Reason: "part content has sha256 " + sha(good) + ", the manifest says " + strings.Repeat("0", 64)}}},
+			want:  []csvbatch.RowError{{Part: "parts/p02.csv", Reason: "part content has sha256 " + sha(good) + ", the manifest says " + strings.Repeat("0", 64)}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,7 +176,7 @@ func TestManifestRejectsBadParts(t *testing.T) {
 			}
 			before := fingerprint(t, l.pool)
 			res := loadManifest(t, l, fileSource(tc.name), data, m.parts())
-			if res.Status != StatusRejected || res.Report == nil || res.Report.BadRows != tc.bad || !equalErrors(res.Report.Errors, tc.want) {
+			if res.Status != StatusRejected || res.Report == nil || res.Report.BadRows != tc.bad || !slices.Equal(res.Report.Errors, tc.want) {
 				t.Fatalf("result %+v, report %+v; want rejected with %d bad rows and %+v", res, res.Report, tc.bad, tc.want)
 			}
 			if after := fingerprint(t, l.pool); after != before {
@@ -206,7 +201,7 @@ func TestManifestItselfInvalid(t *testing.T) {
 	t.Parallel()
 	l := NewLoader(newDB(t), LoaderOptions{}, testLogger(t))
 	m := newMemParts()
-	valid := manifestOf(t, m, "", csvOf(Header, "PT001,PT002,2024-03-01,100"))
+	valid := manifestOf(t, m, "", csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,100"))
 	notAllowed := m.parts()
 	notAllowed.Allow = func(string) error { return errors.New("parts must be below incoming/parts/") }
 	for name, tc := range map[string]struct {
@@ -242,11 +237,11 @@ func TestManifestPartChangedAfterItsCheck(t *testing.T) {
 	t.Parallel()
 	l := NewLoader(newDB(t), LoaderOptions{}, testLogger(t))
 	m := newMemParts()
-	data := manifestOf(t, m, "", csvOf(Header, "PT001,PT002,2024-03-01,100"), csvOf(Header, "PT003,PT004,2024-03-01,100"))
+	data := manifestOf(t, m, "", csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,100"), csvOf(csvbatch.Header, "PT003,PT004,2024-03-01,100"))
 	m.onOpen = func(key string, n int) {
 		if key == "parts/p02.csv" && n == 2 {
 			m.mu.Lock()
-			m.data[key] = csvOf(Header, "PT003,PT004,2024-03-01,999")
+			m.data[key] = csvOf(csvbatch.Header, "PT003,PT004,2024-03-01,999")
 			m.mu.Unlock()
 		}
 	}
@@ -272,7 +267,7 @@ func TestManifestPartChangedAfterItsCheck(t *testing.T) {
 func TestFilePartsAreRelativeToTheManifest(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	part := csvOf(Header, "PT001,PT002,2024-03-01,100")
+	part := csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,100")
 	if err := os.MkdirAll(filepath.Join(dir, "p"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -313,26 +308,13 @@ func FuzzParseManifest(f *testing.F) {
 	})
 }
 
-func gunzip(t *testing.T, b []byte) []byte {
-	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // A part that cannot be read (not uploaded yet) fails the attempt without recording anything,
 // so the delivery is retried rather than rejected.
 func TestManifestMissingPartIsRetried(t *testing.T) {
 	t.Parallel()
 	l := NewLoader(newDB(t), LoaderOptions{}, testLogger(t))
 	m := newMemParts()
-	data := manifestOf(t, m, "", csvOf(Header, "PT001,PT002,2024-03-01,100"), csvOf(Header, "PT003,PT004,2024-03-01,100"))
+	data := manifestOf(t, m, "", csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,100"), csvOf(csvbatch.Header, "PT003,PT004,2024-03-01,100"))
 	delete(m.data, "parts/p02.csv")
 	src := s3Source("incoming/manifests/m.json", "e1")
 	_, err := l.LoadManifest(context.Background(), src, data, m.parts())

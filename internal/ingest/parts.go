@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"rates/internal/batchstore"
+	"rates/internal/ingest/csvbatch"
 )
 
 // Multi-part batches staged side by side (internal/batchstore does their SQL): a manifest is
@@ -21,13 +22,12 @@ import (
 // RowDigest of all its rows, from its parts' digests. A part's sum that is not 32 bytes gives
 // "", which the store refuses.
 func CombineDigests(parts []batchstore.Digest) string {
-	var d RowDigest
+	var d csvbatch.RowDigest
 	for _, p := range parts {
 		if len(p.Sum) != 32 {
 			return ""
 		}
-		d.addWords(p.Sum)
-		d.rows += p.Rows
+		d.AddSum(p.Sum, p.Rows)
 	}
 	return d.String()
 }
@@ -35,8 +35,8 @@ func CombineDigests(parts []batchstore.Digest) string {
 // partRows reads one part for batchstore.StagePart: the COPY text of its rows, then what the
 // checks found.
 type partRows struct {
-	*converter
-	in  *batchReader
+	*csvbatch.Converter
+	in  *csvbatch.Reader
 	src io.Closer
 }
 
@@ -47,26 +47,26 @@ func (l *Loader) openPart(open func(ctx context.Context, key string) (io.ReadClo
 		if err != nil {
 			return nil, err
 		}
-		in, err := openBatch(rc, false, l.limits)
+		in, err := csvbatch.Open(rc, false, l.limits)
 		if err != nil {
 			rc.Close()
 			return nil, err
 		}
-		return &partRows{converter: newConverter(in, l.maxErrors, l.rules(), in.sourceErr), in: in, src: rc}, nil
+		return &partRows{Converter: csvbatch.NewConverter(in, l.maxErrors, l.rules(), in.SourceErr), in: in, src: rc}, nil
 	}
 }
 
 // Checked reports what the checks found once the rows are read; an error is the source's.
 func (p *partRows) Checked() (batchstore.Checked, error) {
-	if err := p.in.sourceErr(); err != nil {
+	if err := p.in.SourceErr(); err != nil {
 		return batchstore.Checked{}, err
 	}
-	if err := p.in.drain(); err != nil {
+	if err := p.in.Drain(); err != nil {
 		return batchstore.Checked{}, err
 	}
-	c := batchstore.Checked{Rows: p.rows, BadRows: p.badRows, Unreadable: p.fatal, Codes: p.distinctCodes(),
-		Digest: batchstore.Digest{Sum: p.digest.sumBytes(), Rows: p.digest.rows}, SHA256: p.in.sum(), Bytes: p.in.rawBytes()}
-	for _, e := range p.errs {
+	c := batchstore.Checked{Rows: p.Rows, BadRows: p.BadRows, Unreadable: p.Fatal, Codes: p.DistinctCodes(),
+		Digest: batchstore.Digest{Sum: p.Digest.SumBytes(), Rows: p.Digest.Rows()}, SHA256: p.in.Sum(), Bytes: p.in.RawBytes()}
+	for _, e := range p.Errs {
 		c.Problems = append(c.Problems, batchstore.Problem{Line: e.Line, Column: e.Column, Reason: e.Reason})
 	}
 	return c, nil
@@ -93,13 +93,13 @@ func checkManifest(data []byte, allow func(key string) error) (Manifest, *Report
 	if err == nil && allow != nil {
 		for _, p := range m.Parts {
 			if err = allow(p.Key); err != nil {
-				err = fmt.Errorf("manifest part %s: %w", quote(p.Key), err)
+				err = fmt.Errorf("manifest part %s: %w", csvbatch.Quote(p.Key), err)
 				break
 			}
 		}
 	}
 	if err != nil {
-		return m, &Report{Errors: []RowError{{Reason: err.Error()}}}
+		return m, &Report{Errors: []csvbatch.RowError{{Reason: err.Error()}}}
 	}
 	return m, nil
 }
@@ -232,9 +232,9 @@ func PartReport(r *batchstore.Report) *Report {
 	if r == nil {
 		return nil
 	}
-	out := &Report{BadRows: r.BadRows, Errors: make([]RowError, 0, len(r.Problems))}
+	out := &Report{BadRows: r.BadRows, Errors: make([]csvbatch.RowError, 0, len(r.Problems))}
 	for _, p := range r.Problems {
-		out.Errors = append(out.Errors, RowError(p))
+		out.Errors = append(out.Errors, csvbatch.RowError(p))
 	}
 	return out
 }
@@ -285,15 +285,15 @@ func (l *Loader) StageManifest(ctx context.Context, src Source, data []byte, par
 		}
 		out.RouteDays, out.Publish, out.PriceDailyHeld = pub.RouteDays, pub.Duration, pub.PriceDailyHeld
 	}
-	if out.Result, err = l.ended(ctx, src, reg.BatchID); err != nil {
+	if out.Result, err = l.Ended(ctx, src, reg.BatchID); err != nil {
 		return out, fmt.Errorf("load batch %s: %w", src.Name, err)
 	}
 	out.Duration = time.Since(start)
 	return out, nil
 }
 
-// ended reads what multi-part batch id became, as a single batch's Result.
-func (l *Loader) ended(ctx context.Context, src Source, id int64) (Result, error) {
+// Ended reads what multi-part batch id became, as a single batch's Result.
+func (l *Loader) Ended(ctx context.Context, src Source, id int64) (Result, error) {
 	b, err := l.Batch(ctx, id)
 	if err != nil {
 		return Result{}, err

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"rates/internal/domain"
+	"rates/internal/ingest/csvbatch"
 )
 
 // Reference data (ports and regions) arrives as small CSV batches that are upserted, all or
@@ -38,12 +39,12 @@ type referenceRow struct {
 type referenceSet struct {
 	rows     []referenceRow
 	badRows  int64
-	errs     []RowError
+	errs     []csvbatch.RowError
 	fatal    bool
-	tooLarge bool // past Limits.MaxBytes
+	tooLarge bool // past csvbatch.Limits.MaxBytes
 	// digest counts every good row as key, name and parent, tab-separated (names hold no
 	// control characters).
-	digest RowDigest
+	digest csvbatch.RowDigest
 }
 
 func checkName(s string) string {
@@ -60,7 +61,7 @@ func checkName(s string) string {
 	return ""
 }
 
-// parseReference reads a ports or regions batch, which must bound its records (a batchReader
+// parseReference reads a ports or regions batch, which must bound its records (a csvbatch.Reader
 // does), and checks every row's shape.
 func parseReference(kind DataKind, r io.Reader, maxErrors int, sourceErr func() error) (*referenceSet, error) {
 	header := PortsHeader
@@ -68,7 +69,7 @@ func parseReference(kind DataKind, r io.Reader, maxErrors int, sourceErr func() 
 		header = RegionsHeader
 	}
 	set := &referenceSet{}
-	bad := func(e RowError) {
+	bad := func(e csvbatch.RowError) {
 		if len(set.errs) < maxErrors {
 			set.errs = append(set.errs, e)
 		}
@@ -93,14 +94,14 @@ func parseReference(kind DataKind, r io.Reader, maxErrors int, sourceErr func() 
 		if first {
 			rec[0] = strings.TrimPrefix(rec[0], "\uFEFF")
 			if strings.Join(rec, ",") != header {
-				bad(RowError{Line: int64(line), Reason: fmt.Sprintf("header must be %s, got %s", header, quote(strings.Join(rec, ",")))})
+				bad(csvbatch.RowError{Line: int64(line), Reason: fmt.Sprintf("header must be %s, got %s", header, csvbatch.Quote(strings.Join(rec, ",")))})
 				set.fatal = true
 				return set, nil
 			}
 			continue
 		}
 		if len(set.rows)+int(set.badRows) >= maxReferenceRows {
-			bad(RowError{Line: int64(line), Reason: fmt.Sprintf("a %s batch holds at most %d rows", kind, maxReferenceRows)})
+			bad(csvbatch.RowError{Line: int64(line), Reason: fmt.Sprintf("a %s batch holds at most %d rows", kind, maxReferenceRows)})
 			set.fatal = true
 			set.badRows++
 			return set, nil
@@ -119,14 +120,14 @@ func parseReference(kind DataKind, r io.Reader, maxErrors int, sourceErr func() 
 // readFailed handles err from the CSV reader: EOF or a problem of the batch, recorded in set,
 // ends the reading (done); a source error is returned. A record that is not valid CSV is a bad
 // row, and reading goes on.
-func (set *referenceSet) readFailed(err error, first bool, header string, sourceErr func() error, bad func(RowError)) (done bool, _ error) {
+func (set *referenceSet) readFailed(err error, first bool, header string, sourceErr func() error, bad func(csvbatch.RowError)) (done bool, _ error) {
 	if errors.Is(err, io.EOF) {
 		switch {
 		case first:
-			bad(RowError{Line: 1, Reason: "batch is empty: expected the header " + header})
+			bad(csvbatch.RowError{Line: 1, Reason: "batch is empty: expected the header " + header})
 			set.fatal = true
 		case len(set.rows) == 0 && set.badRows == 0:
-			bad(RowError{Line: 2, Reason: "batch has no rows: expected rows after the header " + header})
+			bad(csvbatch.RowError{Line: 2, Reason: "batch has no rows: expected rows after the header " + header})
 			set.fatal = true
 		}
 		return true, nil
@@ -134,7 +135,7 @@ func (set *referenceSet) readFailed(err error, first bool, header string, source
 	if srcErr := sourceErr(); srcErr != nil {
 		return true, srcErr
 	}
-	if e, ok := limitProblem(err); ok {
+	if e, ok := csvbatch.LimitProblem(err); ok {
 		bad(e)
 		set.fatal, set.tooLarge = true, e.Line == 0
 		return true, nil
@@ -142,50 +143,50 @@ func (set *referenceSet) readFailed(err error, first bool, header string, source
 	var perr *csv.ParseError
 	if errors.As(err, &perr) && !first {
 		set.badRows++
-		bad(RowError{Line: int64(perr.StartLine), Reason: "not valid CSV: " + perr.Err.Error()})
+		bad(csvbatch.RowError{Line: int64(perr.StartLine), Reason: "not valid CSV: " + perr.Err.Error()})
 		return false, nil
 	}
-	bad(RowError{Line: 1, Reason: "cannot read the batch: " + err.Error()})
+	bad(csvbatch.RowError{Line: 1, Reason: "cannot read the batch: " + err.Error()})
 	set.fatal = true
 	return true, nil
 }
 
-func checkReferenceRow(kind DataKind, line int64, rec []string, seen map[string]int64, bad func(RowError)) (referenceRow, bool) {
+func checkReferenceRow(kind DataKind, line int64, rec []string, seen map[string]int64, bad func(csvbatch.RowError)) (referenceRow, bool) {
 	keyCol := "code"
 	if kind == DataRegions {
 		keyCol = "slug"
 	}
 	if len(rec) != 3 {
-		bad(RowError{Line: line, Reason: fmt.Sprintf("expected 3 fields, got %d", len(rec))})
+		bad(csvbatch.RowError{Line: line, Reason: fmt.Sprintf("expected 3 fields, got %d", len(rec))})
 		return referenceRow{}, false
 	}
 	row := referenceRow{line: line, key: rec[0], name: rec[1], parent: rec[2]}
 	ok := true
 	if kind == DataPorts && !domain.IsPortCode(row.key) {
-		bad(RowError{Line: line, Column: keyCol, Reason: quote(row.key) + " is not a port code (5 upper-case letters or digits)"})
+		bad(csvbatch.RowError{Line: line, Column: keyCol, Reason: csvbatch.Quote(row.key) + " is not a port code (5 upper-case letters or digits)"})
 		ok = false
 	}
 	if kind == DataRegions && !domain.IsRegionSlug(row.key) {
-		bad(RowError{Line: line, Column: keyCol, Reason: quote(row.key) + " is not a region slug (lower-case letters, digits, _)"})
+		bad(csvbatch.RowError{Line: line, Column: keyCol, Reason: csvbatch.Quote(row.key) + " is not a region slug (lower-case letters, digits, _)"})
 		ok = false
 	}
 	if reason := checkName(row.name); reason != "" {
-		bad(RowError{Line: line, Column: "name", Reason: reason})
+		bad(csvbatch.RowError{Line: line, Column: "name", Reason: reason})
 		ok = false
 	}
 	switch {
 	case row.parent == "" && kind == DataPorts:
-		bad(RowError{Line: line, Column: "parent_slug", Reason: "a port needs a parent region"})
+		bad(csvbatch.RowError{Line: line, Column: "parent_slug", Reason: "a port needs a parent region"})
 		ok = false
 	case row.parent != "" && !domain.IsRegionSlug(row.parent):
-		bad(RowError{Line: line, Column: "parent_slug", Reason: quote(row.parent) + " is not a region slug (lower-case letters, digits, _)"})
+		bad(csvbatch.RowError{Line: line, Column: "parent_slug", Reason: csvbatch.Quote(row.parent) + " is not a region slug (lower-case letters, digits, _)"})
 		ok = false
 	case kind == DataRegions && row.parent == row.key:
-		bad(RowError{Line: line, Column: "parent_slug", Reason: "a region cannot be its own parent"})
+		bad(csvbatch.RowError{Line: line, Column: "parent_slug", Reason: "a region cannot be its own parent"})
 		ok = false
 	}
 	if prev, dup := seen[row.key]; dup {
-		bad(RowError{Line: line, Column: keyCol, Reason: fmt.Sprintf("%s %s is already on line %d", keyCol, quote(row.key), prev)})
+		bad(csvbatch.RowError{Line: line, Column: keyCol, Reason: fmt.Sprintf("%s %s is already on line %d", keyCol, csvbatch.Quote(row.key), prev)})
 		ok = false
 	} else if ok {
 		seen[row.key] = line
@@ -242,12 +243,12 @@ const (
 
 // stageReference parses a ports or regions batch and copies its well-formed rows into a
 // staging table for the checks against the database.
-func (l *Loader) stageReference(ctx context.Context, tx pgx.Tx, kind DataKind, in *batchReader) (staged, error) {
-	set, err := parseReference(kind, in, l.maxErrors, in.sourceErr)
+func (l *Loader) stageReference(ctx context.Context, tx pgx.Tx, kind DataKind, in *csvbatch.Reader) (staged, error) {
+	set, err := parseReference(kind, in, l.maxErrors, in.SourceErr)
 	if err != nil {
 		return staged{}, &SourceError{Err: err}
 	}
-	if srcErr := in.sourceErr(); srcErr != nil {
+	if srcErr := in.SourceErr(); srcErr != nil {
 		return staged{}, &SourceError{Err: srcErr}
 	}
 	if _, err := tx.Exec(ctx, createReferenceStagingSQL); err != nil {
@@ -269,7 +270,7 @@ func (l *Loader) checkReference(ctx context.Context, tx pgx.Tx, kind DataKind, s
 	if set.fatal || set.badRows > 0 {
 		return &Report{BadRows: set.badRows, Errors: set.errs}, nil
 	}
-	errs, err := lineErrors(ctx, tx, "check parent regions", func(name string) string { return "unknown region " + quote(name) },
+	errs, err := lineErrors(ctx, tx, "check parent regions", func(name string) string { return "unknown region " + csvbatch.Quote(name) },
 		unknownParentsSQL, string(kind), l.maxErrors)
 	if err != nil {
 		return nil, err
@@ -277,7 +278,7 @@ func (l *Loader) checkReference(ctx context.Context, tx pgx.Tx, kind DataKind, s
 	if kind == DataRegions && len(errs) == 0 {
 		errs, err = lineErrors(ctx, tx, "check the region tree for cycles",
 			func(slug string) string {
-				return "region " + quote(slug) + " would be its own ancestor (a cycle in the region tree)"
+				return "region " + csvbatch.Quote(slug) + " would be its own ancestor (a cycle in the region tree)"
 			},
 			regionCyclesSQL, l.maxErrors)
 		if err != nil {
@@ -291,19 +292,19 @@ func (l *Loader) checkReference(ctx context.Context, tx pgx.Tx, kind DataKind, s
 	for _, e := range errs {
 		bad[e.Line] = true
 	}
-	slices.SortStableFunc(errs, func(a, b RowError) int { return int(a.Line - b.Line) })
+	slices.SortStableFunc(errs, func(a, b csvbatch.RowError) int { return int(a.Line - b.Line) })
 	return &Report{BadRows: int64(len(bad)), Errors: errs}, nil
 }
 
 // lineErrors runs query, whose rows are a CSV line and a name, and returns them as problems of
 // the parent_slug column, reason saying what is wrong with the name; what names the check.
-func lineErrors(ctx context.Context, tx pgx.Tx, what string, reason func(name string) string, query string, args ...any) ([]RowError, error) {
+func lineErrors(ctx context.Context, tx pgx.Tx, what string, reason func(name string) string, query string, args ...any) ([]csvbatch.RowError, error) {
 	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	errs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RowError, error) {
-		e := RowError{Column: "parent_slug"}
+	errs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (csvbatch.RowError, error) {
+		e := csvbatch.RowError{Column: "parent_slug"}
 		var name string
 		err := r.Scan(&e.Line, &name)
 		e.Reason = reason(name)

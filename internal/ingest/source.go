@@ -1,15 +1,14 @@
 package ingest
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
+
+	"rates/internal/ingest/csvbatch"
 )
 
 // Channel says which entry point a batch came through: S3 (the worker), the API or a file.
@@ -64,7 +63,7 @@ func ParseDataKind(s string) (DataKind, error) {
 	case DataPrices, DataPorts, DataRegions:
 		return k, nil
 	}
-	return "", fmt.Errorf("unknown batch kind %s: expected prices, ports or regions", quote(s))
+	return "", fmt.Errorf("unknown batch kind %s: expected prices, ports or regions", csvbatch.Quote(s))
 }
 
 // Mode is how a price batch is applied: append adds its prices; replace first takes out every
@@ -85,7 +84,7 @@ func ParseMode(s string) (Mode, error) {
 	case ModeAppend, ModeReplace:
 		return m, nil
 	}
-	return "", fmt.Errorf("unknown batch mode %s: expected append or replace", quote(s))
+	return "", fmt.Errorf("unknown batch mode %s: expected append or replace", csvbatch.Quote(s))
 }
 
 // maxKeyLength bounds the identity stored in the batches table.
@@ -142,64 +141,3 @@ func (e *SourceError) Error() string { return "read batch: " + e.Err.Error() }
 // HTTPStatus is 400: the request's body could not be read.
 func (*SourceError) HTTPStatus() int { return http.StatusBadRequest }
 func (e *SourceError) Unwrap() error { return e.Err }
-
-// sourceReader counts the raw bytes and remembers the first read error. COPY reads
-// it from another goroutine, which may still be blocked in Read when a failed COPY returns,
-// hence the lock around err.
-type sourceReader struct {
-	r     io.Reader
-	bytes int64
-
-	mu  sync.Mutex
-	err error
-}
-
-func (s *sourceReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	s.bytes += int64(n)
-	if err != nil && !errors.Is(err, io.EOF) {
-		s.mu.Lock()
-		if s.err == nil {
-			s.err = err
-		}
-		s.mu.Unlock()
-	}
-	return n, err
-}
-
-// Err returns the first error the source returned, other than EOF.
-func (s *sourceReader) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
-// errReader hands a decoding problem to the converter, which reports it as a rejection.
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
-
-// decode returns the batch's CSV text: the bytes as they are, or gunzipped when they start
-// with the gzip magic bytes. A source error is returned; a data problem comes back as a reader
-// that fails, so it ends up in the batch's report.
-func decode(src *sourceReader, declaredGzip bool) (io.Reader, error) {
-	br := bufio.NewReaderSize(src, 64<<10)
-	magic, err := br.Peek(2)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := newGzipStream(br)
-		if err != nil {
-			if srcErr := src.Err(); srcErr != nil {
-				return nil, srcErr
-			}
-			return errReader{err}, nil
-		}
-		return zr, nil
-	}
-	if declaredGzip {
-		return errReader{errors.New("declared gzip-encoded, but the data is not gzip")}, nil
-	}
-	return br, nil
-}

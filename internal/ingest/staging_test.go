@@ -12,6 +12,7 @@ import (
 
 	"rates/internal/batchstore"
 	"rates/internal/config"
+	"rates/internal/ingest/csvbatch"
 	"rates/internal/testing/batchtest"
 )
 
@@ -58,9 +59,9 @@ func TestSingleFileReplaceBesideAStagingBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	rd := fmt.Sprintf("%s,%s,%s", orig, dest, day.Format(time.DateOnly))
-	load(t, l, fileSource("before.csv"), csvOf(Header, rd+",100", rd+",200"))
+	load(t, l, fileSource("before.csv"), csvOf(csvbatch.Header, rd+",100", rd+",200"))
 
-	res := load(t, l, withMode(fileSource("fix.csv"), ModeReplace), csvOf(Header, rd+",777"))
+	res := load(t, l, withMode(fileSource("fix.csv"), ModeReplace), csvOf(csvbatch.Header, rd+",777"))
 	if res.Status != StatusLoaded || res.DisplacedRows != 2 {
 		t.Fatalf("replace beside the staging batch: %+v; want loaded, 2 rows displaced", res)
 	}

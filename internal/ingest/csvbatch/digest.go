@@ -1,4 +1,4 @@
-package ingest
+package csvbatch
 
 import (
 	"crypto/sha256"
@@ -46,9 +46,9 @@ func (d *RowDigest) addWords(h []byte) {
 	}
 }
 
-// sumBytes is the sum of the rows' hashes, 32 bytes big-endian: what a part contributes to its
+// SumBytes is the sum of the rows' hashes, 32 bytes big-endian: what a part contributes to its
 // batch's digest (CombineDigests).
-func (d RowDigest) sumBytes() []byte {
+func (d RowDigest) SumBytes() []byte {
 	b := make([]byte, 0, 32)
 	for _, w := range d.sum {
 		b = binary.BigEndian.AppendUint64(b, w)
@@ -70,4 +70,11 @@ func (d RowDigest) String() string {
 	binary.BigEndian.PutUint64(b[n+32:], uint64(d.rows)) //nolint:gosec // G115: a count of rows is never negative
 	s := sha256.Sum256(b[:])
 	return hex.EncodeToString(s[:])
+}
+
+// AddSum adds the sum and row count of another digest (RowDigest.SumBytes and Rows), as
+// Combine does.
+func (d *RowDigest) AddSum(sum []byte, rows int64) {
+	d.addWords(sum)
+	d.rows += rows
 }

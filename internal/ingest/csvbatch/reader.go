@@ -1,4 +1,8 @@
-package ingest
+// Package csvbatch reads a price batch: the bounded reader (gzip or plain, within the byte and
+// line limits, with the SHA-256 of the raw bytes), the converter that checks each row and turns
+// it into COPY text for the staging table, and the row digest that identifies a batch by its
+// content. It holds no database code: internal/ingest loads what it reads.
+package csvbatch
 
 import (
 	"bufio"
@@ -9,6 +13,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 
 	"rates/internal/config"
 )
@@ -23,7 +28,8 @@ type Limits struct {
 	MaxLineBytes int
 }
 
-func (l Limits) orDefaults() Limits {
+// OrDefaults is l with the defaults in place of zeros.
+func (l Limits) OrDefaults() Limits {
 	if l.MaxBytes <= 0 {
 		l.MaxBytes = config.DefaultMaxUnpackedBytes
 	}
@@ -64,13 +70,13 @@ const (
 	skipLine                   // after a quote error: the CSV reader drops the rest of the line
 )
 
-// batchReader is the one reader of every batch's content, whatever its entry point (a file, an
+// Reader is the one reader of every batch's content, whatever its entry point (a file, an
 // upload, an S3 object, a part of a multi-part batch). It decompresses, hashes the decompressed
 // bytes as they came (the batch's byte checksum), and hands the CSV reader text it can hold:
 // the content ends with a *LimitError past Limits.MaxBytes, and at the first record longer than
 // Limits.MaxLineBytes. A line break of a lone CR (old Mac and Excel "CSV (Macintosh)" exports)
 // is handed on as LF, so such a file reads as the lines it holds.
-type batchReader struct {
+type Reader struct {
 	raw     *sourceReader // the bytes as delivered, counted, with the source's first error
 	dec     *bufio.Reader // over the decompressed bytes, counted and hashed (decodedReader)
 	sha     hash.Hash
@@ -84,23 +90,23 @@ type batchReader struct {
 	err      error // sticky: a *LimitError, or the decoded stream's own
 }
 
-// openBatch opens a batch's content (see batchReader). A source error is returned; a data
+// Open opens a batch's content (see Reader). A source error is returned; a data
 // problem (not gzip though declared so, a broken gzip stream) comes back from Read, so that it
 // ends up in the batch's report.
-func openBatch(r io.Reader, declaredGzip bool, lim Limits) (*batchReader, error) {
-	lim = lim.orDefaults()
+func Open(r io.Reader, declaredGzip bool, lim Limits) (*Reader, error) {
+	lim = lim.OrDefaults()
 	raw := &sourceReader{r: r}
 	decoded, err := decode(raw, declaredGzip)
 	if err != nil {
 		return nil, err
 	}
-	b := &batchReader{raw: raw, sha: sha256.New(), lim: lim, line: 1, recStart: 1}
+	b := &Reader{raw: raw, sha: sha256.New(), lim: lim, line: 1, recStart: 1}
 	b.decoded = &decodedReader{r: decoded, h: b.sha, max: lim.MaxBytes}
 	b.dec = bufio.NewReaderSize(b.decoded, 64<<10)
 	return b, nil
 }
 
-func (b *batchReader) Read(p []byte) (int, error) {
+func (b *Reader) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
@@ -128,7 +134,7 @@ func (b *batchReader) Read(p []byte) (int, error) {
 
 // loneCR tells whether a CR, followed in this read by rest, is a line break of its own rather
 // than the first half of CRLF (which the CSV reader handles).
-func (b *batchReader) loneCR(rest []byte) bool {
+func (b *Reader) loneCR(rest []byte) bool {
 	if len(rest) > 0 {
 		return rest[0] != '\n'
 	}
@@ -137,7 +143,7 @@ func (b *batchReader) loneCR(rest []byte) bool {
 }
 
 // step moves the quote state over c and ends the record at a line break outside quotes.
-func (b *batchReader) step(c byte) {
+func (b *Reader) step(c byte) {
 	if c == '\n' {
 		b.line++
 	}
@@ -177,28 +183,28 @@ func (b *batchReader) step(c byte) {
 	}
 }
 
-func (b *batchReader) endRecord() {
+func (b *Reader) endRecord() {
 	b.state, b.recStart, b.recLen = fieldStart, b.line, 0
 }
 
-// sum is the hex SHA-256 of the decompressed bytes read so far.
-func (b *batchReader) sum() string { return hex.EncodeToString(b.sha.Sum(nil)) }
+// Sum is the hex SHA-256 of the decompressed bytes read so far.
+func (b *Reader) Sum() string { return hex.EncodeToString(b.sha.Sum(nil)) }
 
 // decodedBytes counts the decompressed bytes read.
-func (b *batchReader) decodedBytes() int64 { return b.decoded.n }
+func (b *Reader) decodedBytes() int64 { return b.decoded.n }
 
-// rawBytes counts the bytes read as delivered.
-func (b *batchReader) rawBytes() int64 { return b.raw.bytes }
+// RawBytes counts the bytes read as delivered.
+func (b *Reader) RawBytes() int64 { return b.raw.bytes }
 
-// sourceErr is the source's first error, other than EOF.
-func (b *batchReader) sourceErr() error { return b.raw.Err() }
+// SourceErr is the source's first error, other than EOF.
+func (b *Reader) SourceErr() error { return b.raw.Err() }
 
-// drain reads what the checks left (nothing, unless they stopped early), so that the checksum
+// Drain reads what the checks left (nothing, unless they stopped early), so that the checksum
 // covers the whole content, then the rest of the delivered bytes, which counts them. Content
 // past a limit is not read: a gzip bomb is not unpacked to count it. Content undecodable past
 // the point where the checks stopped is no error: the checksum covers what was read. The error
 // returned is the source's.
-func (b *batchReader) drain() error {
+func (b *Reader) Drain() error {
 	if _, err := io.Copy(io.Discard, b); err != nil {
 		if srcErr := b.raw.Err(); srcErr != nil {
 			return srcErr
@@ -272,4 +278,65 @@ func (g *gzipStream) Read(p []byte) (int, error) {
 			return n, nil
 		}
 	}
+}
+
+// sourceReader counts the raw bytes and remembers the first read error. COPY reads
+// it from another goroutine, which may still be blocked in Read when a failed COPY returns,
+// hence the lock around err.
+type sourceReader struct {
+	r     io.Reader
+	bytes int64
+
+	mu  sync.Mutex
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.bytes += int64(n)
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = err
+		}
+		s.mu.Unlock()
+	}
+	return n, err
+}
+
+// Err returns the first error the source returned, other than EOF.
+func (s *sourceReader) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// errReader hands a decoding problem to the converter, which reports it as a rejection.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// decode returns the batch's CSV text: the bytes as they are, or gunzipped when they start
+// with the gzip magic bytes. A source error is returned; a data problem comes back as a reader
+// that fails, so it ends up in the batch's report.
+func decode(src *sourceReader, declaredGzip bool) (io.Reader, error) {
+	br := bufio.NewReaderSize(src, 64<<10)
+	magic, err := br.Peek(2)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := newGzipStream(br)
+		if err != nil {
+			if srcErr := src.Err(); srcErr != nil {
+				return nil, srcErr
+			}
+			return errReader{err}, nil
+		}
+		return zr, nil
+	}
+	if declaredGzip {
+		return errReader{errors.New("declared gzip-encoded, but the data is not gzip")}, nil
+	}
+	return br, nil
 }

@@ -1,4 +1,4 @@
-package ingest
+package worker
 
 import (
 	"bytes"
@@ -12,11 +12,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"rates/internal/ingest"
+	"rates/internal/ingest/csvbatch"
 )
 
-func manifestOfParts(t *testing.T, parts ...ManifestPart) []byte {
+func manifestOfParts(t *testing.T, parts ...ingest.ManifestPart) []byte {
 	t.Helper()
-	b, err := json.Marshal(Manifest{Parts: parts})
+	b, err := json.Marshal(ingest.Manifest{Parts: parts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,19 +33,19 @@ func TestWorkerRedeliveredManifestAnnouncesPendingParts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	p := newPipeline(t, newDB(t), false)
-	part1 := csvOf(Header, "PT001,PT002,2024-07-01,100", "PT001,PT002,2024-07-01,200")
-	part2 := csvOf(Header, "PT003,PT004,2024-07-02,40")
+	part1 := csvOf(csvbatch.Header, "PT001,PT002,2024-07-01,100", "PT001,PT002,2024-07-01,200")
+	part2 := csvOf(csvbatch.Header, "PT003,PT004,2024-07-02,40")
 	p.upload("incoming/parts/r/a.csv", part1)
 	p.upload("incoming/parts/r/b.csv", part2)
 	rec := p.upload("incoming/manifests/r.json", manifestOfParts(t,
-		ManifestPart{Key: "incoming/parts/r/a.csv", SHA256: sha(part1)}, ManifestPart{Key: "incoming/parts/r/b.csv", SHA256: sha(part2)}))
+		ingest.ManifestPart{Key: "incoming/parts/r/a.csv", SHA256: sha(part1)}, ingest.ManifestPart{Key: "incoming/parts/r/b.csv", SHA256: sha(part2)}))
 	refs, err := ParseS3Event(event(rec))
 	if err != nil {
 		t.Fatal(err)
 	}
 	data, _ := p.read("incoming/manifests/r.json")
 	reg, err := p.loader.RegisterManifest(ctx, refs[0].Source(), data, nil)
-	if err != nil || reg.Status != StatusStaging {
+	if err != nil || reg.Status != ingest.StatusStaging {
 		t.Fatalf("register: %+v, %v", reg, err)
 	}
 
@@ -64,16 +67,16 @@ func TestWorkerRefusesPartMessagesOfAnotherVersion(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	p := newPipeline(t, newDB(t), false)
-	part := csvOf(Header, "PT001,PT002,2024-07-01,100")
+	part := csvOf(csvbatch.Header, "PT001,PT002,2024-07-01,100")
 	p.upload("incoming/parts/v/a.csv", part)
-	rec := p.upload("incoming/manifests/v.json", manifestOfParts(t, ManifestPart{Key: "incoming/parts/v/a.csv", SHA256: sha(part)}))
+	rec := p.upload("incoming/manifests/v.json", manifestOfParts(t, ingest.ManifestPart{Key: "incoming/parts/v/a.csv", SHA256: sha(part)}))
 	refs, err := ParseS3Event(event(rec))
 	if err != nil {
 		t.Fatal(err)
 	}
 	data, _ := p.read("incoming/manifests/v.json")
 	reg, err := p.loader.RegisterManifest(ctx, refs[0].Source(), data, nil)
-	if err != nil || reg.Status != StatusStaging {
+	if err != nil || reg.Status != ingest.StatusStaging {
 		t.Fatalf("register: %+v, %v", reg, err)
 	}
 	p.start(p.sqs, p.config())
@@ -97,20 +100,20 @@ func TestWorkerSweepFailsABatchPastItsDeadline(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	p := newPipeline(t, newDB(t), false)
-	p.loader = NewLoader(p.pool, LoaderOptions{MaxDuration: 2 * time.Second}, testLogger(t))
-	part1 := csvOf(Header, "PT001,PT002,2024-08-01,100")
-	part2 := csvOf(Header, "PT003,PT004,2024-08-02,40")
+	p.loader = ingest.NewLoader(p.pool, ingest.LoaderOptions{MaxDuration: 2 * time.Second}, testLogger(t))
+	part1 := csvOf(csvbatch.Header, "PT001,PT002,2024-08-01,100")
+	part2 := csvOf(csvbatch.Header, "PT003,PT004,2024-08-02,40")
 	p.upload("incoming/parts/late/a.csv", part1)
 	p.upload("incoming/parts/late/b.csv", part2)
 	rec := p.upload("incoming/manifests/late.json", manifestOfParts(t,
-		ManifestPart{Key: "incoming/parts/late/a.csv", SHA256: sha(part1)}, ManifestPart{Key: "incoming/parts/late/b.csv", SHA256: sha(part2)}))
+		ingest.ManifestPart{Key: "incoming/parts/late/a.csv", SHA256: sha(part1)}, ingest.ManifestPart{Key: "incoming/parts/late/b.csv", SHA256: sha(part2)}))
 	refs, err := ParseS3Event(event(rec))
 	if err != nil {
 		t.Fatal(err)
 	}
 	data, _ := p.read("incoming/manifests/late.json")
 	reg, err := p.loader.RegisterManifest(ctx, refs[0].Source(), data, nil)
-	if err != nil || reg.Status != StatusStaging {
+	if err != nil || reg.Status != ingest.StatusStaging {
 		t.Fatalf("register: %+v, %v", reg, err)
 	}
 	res, err := p.loader.StagePart(ctx, reg.BatchID, 1, func(context.Context, string) (io.ReadCloser, error) {

@@ -1,4 +1,6 @@
-package ingest
+// Package batchapi serves the /batches endpoints: POST uploads a batch (spooled to a
+// temporary file, then loaded by ingest.Loader), GET shows one, DELETE reverts one.
+package batchapi
 
 import (
 	"context"
@@ -20,25 +22,20 @@ import (
 
 	"rates/internal/config"
 	"rates/internal/httpjson"
+	"rates/internal/ingest"
+	"rates/internal/ingest/csvbatch"
 )
 
-// HandlerConfig configures POST /batches and GET and DELETE /batches/{id}.
-type HandlerConfig struct {
+// Config configures POST /batches and GET and DELETE /batches/{id}.
+type Config struct {
 	// Token is the bearer token clients must send. Empty disables the endpoints (404).
 	Token string
 	// MaxBytes bounds the request body as sent; larger bodies get 413. 0 means
 	// config.DefaultMaxBatchBytes.
 	MaxBytes int64
-	// BodyTimeout replaces the server's read and write deadlines for this endpoint, whose
-	// uploads take longer than an API request. 0 means 30 minutes.
-	BodyTimeout time.Duration
 	// MaxConcurrent bounds the uploads in progress (spooling or loading); one more gets 429
 	// with Retry-After. 0 means config.DefaultMaxConcurrentUploads.
 	MaxConcurrent int
-	// SpoolDir is where bodies are spooled before the load; "" means the system's temporary
-	// directory. A spool file is unlinked as soon as it is created; RemoveStaleSpool clears
-	// what a release that kept them named left there.
-	SpoolDir string
 	// Stop closes when the process begins to stop. An upload still in progress StopGrace
 	// later is rolled back and answered 503 with Retry-After: StopGrace must end before the
 	// server gives up on its requests.
@@ -49,12 +46,18 @@ type HandlerConfig struct {
 	Refused string
 }
 
-// SpoolPattern names spool files (os.CreateTemp).
+// SpoolPattern names spool files (os.CreateTemp). Bodies are spooled in the system's temporary
+// directory; a spool file is unlinked as soon as it is created, and RemoveStaleSpool clears what
+// a release that kept them named left there.
 const SpoolPattern = "rates-batch-*"
+
+// bodyTimeout replaces the server's read and write deadlines for this endpoint, whose uploads
+// take longer than an API request.
+const bodyTimeout = 30 * time.Minute
 
 // RemoveStaleSpool removes the spool files in dir ("" for the system's temporary directory) that
 // a process killed mid-upload left there, and returns how many. Files of uploads in progress
-// elsewhere have no name (see HandlerConfig.SpoolDir), so none of them is touched.
+// elsewhere have no name (see SpoolPattern), so none of them is touched.
 func RemoveStaleSpool(dir string) (int, error) {
 	if dir == "" {
 		dir = os.TempDir()
@@ -78,7 +81,7 @@ func RemoveStaleSpool(dir string) (int, error) {
 // maxIdempotencyKeyLength bounds the Idempotency-Key header.
 const maxIdempotencyKeyLength = 255
 
-// BatchHandler serves POST /batches, GET /batches/{id} and DELETE /batches/{id}.
+// Handler serves POST /batches, GET /batches/{id} and DELETE /batches/{id}.
 //
 // POST carries the batch as its body (Content-Type: text/csv, optionally Content-Encoding:
 // gzip), a bearer token, a required Idempotency-Key header, and optionally ?kind=prices|ports|
@@ -100,15 +103,15 @@ const maxIdempotencyKeyLength = 255
 //	413 body larger than the limit as sent; or, with a rejected batch, once decompressed
 //	415 not text/csv, or an encoding other than gzip
 //	429 MaxConcurrent uploads in progress (with Retry-After)
-//	501 the database role may not load batches (HandlerConfig.Refused)
+//	501 the database role may not load batches (Config.Refused)
 //	503 database unavailable, the load past its deadline, or the server stopping (with
 //	    Retry-After)
 //
-// GET /batches/{id} answers the batch (BatchInfo); DELETE /batches/{id} reverts it (200 with a
-// RevertResult, also when it was reverted already; 409 when it cannot be reverted).
-type BatchHandler struct {
-	loader *Loader
-	cfg    HandlerConfig
+// GET /batches/{id} answers the batch (ingest.BatchInfo); DELETE /batches/{id} reverts it (200 with a
+// ingest.RevertResult, also when it was reverted already; 409 when it cannot be reverted).
+type Handler struct {
+	loader *ingest.Loader
+	cfg    Config
 	log    *slog.Logger
 	token  [32]byte
 	slots  chan struct{}
@@ -116,11 +119,8 @@ type BatchHandler struct {
 	deadlineWarning sync.Once
 }
 
-// NewBatchHandler returns the handler for /batches.
-func NewBatchHandler(loader *Loader, cfg HandlerConfig, log *slog.Logger) *BatchHandler {
-	if cfg.BodyTimeout <= 0 {
-		cfg.BodyTimeout = 30 * time.Minute
-	}
+// New returns the handler for /batches.
+func New(loader *ingest.Loader, cfg Config, log *slog.Logger) *Handler {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = config.DefaultMaxBatchBytes
 	}
@@ -130,33 +130,33 @@ func NewBatchHandler(loader *Loader, cfg HandlerConfig, log *slog.Logger) *Batch
 	if cfg.Stop == nil {
 		cfg.Stop = make(chan struct{}) // never closes
 	}
-	return &BatchHandler{loader: loader, cfg: cfg, log: log, token: sha256.Sum256([]byte(cfg.Token)),
+	return &Handler{loader: loader, cfg: cfg, log: log, token: sha256.Sum256([]byte(cfg.Token)),
 		slots: make(chan struct{}, cfg.MaxConcurrent)}
 }
 
 // BatchCreated is the body of 201 and 200 answers.
 type BatchCreated struct {
-	BatchID       int64    `json:"batch_id"`
-	Status        Status   `json:"status"`
-	Kind          DataKind `json:"kind"`
-	Mode          Mode     `json:"mode"`
-	Rows          int64    `json:"rows"`
-	DisplacedRows int64    `json:"displaced_rows"`
-	DurationMS    int64    `json:"duration_ms"`
+	BatchID       int64           `json:"batch_id"`
+	Status        ingest.Status   `json:"status"`
+	Kind          ingest.DataKind `json:"kind"`
+	Mode          ingest.Mode     `json:"mode"`
+	Rows          int64           `json:"rows"`
+	DisplacedRows int64           `json:"displaced_rows"`
+	DurationMS    int64           `json:"duration_ms"`
 }
 
 // BatchRejected is the body of a 422 answer.
 type BatchRejected struct {
-	Error   string     `json:"error"`
-	BatchID int64      `json:"batch_id"`
-	BadRows int64      `json:"bad_rows"`
-	Errors  []RowError `json:"errors"`
+	Error   string              `json:"error"`
+	BatchID int64               `json:"batch_id"`
+	BadRows int64               `json:"bad_rows"`
+	Errors  []csvbatch.RowError `json:"errors"`
 }
 
 // retryAfterBusy is the Retry-After of a 429: about the time a typical batch takes.
 const retryAfterBusy = "10"
 
-func (h *BatchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Every answer describes one upload or one batch's state now; no cache may replay it.
 	w.Header().Set("Cache-Control", "no-store")
 	if h.cfg.Token == "" {
@@ -186,7 +186,7 @@ func (h *BatchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if hasID {
 		id, err := strconv.ParseInt(rest, 10, 64)
 		if err != nil || id <= 0 {
-			httpjson.Error(w, http.StatusNotFound, "no batch "+quote(rest))
+			httpjson.Error(w, http.StatusNotFound, "no batch "+csvbatch.Quote(rest))
 			return
 		}
 		if r.Method == http.MethodGet {
@@ -199,7 +199,7 @@ func (h *BatchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.upload(w, r)
 }
 
-func (h *BatchHandler) show(w http.ResponseWriter, r *http.Request, id int64) {
+func (h *Handler) show(w http.ResponseWriter, r *http.Request, id int64) {
 	b, err := h.loader.Batch(r.Context(), id)
 	if err != nil {
 		h.fail(r.Context(), w, r, err)
@@ -208,7 +208,7 @@ func (h *BatchHandler) show(w http.ResponseWriter, r *http.Request, id int64) {
 	httpjson.Write(w, http.StatusOK, b)
 }
 
-func (h *BatchHandler) revert(w http.ResponseWriter, r *http.Request, id int64) {
+func (h *Handler) revert(w http.ResponseWriter, r *http.Request, id int64) {
 	res, err := h.loader.Revert(r.Context(), id)
 	if err != nil {
 		h.fail(r.Context(), w, r, err)
@@ -219,11 +219,11 @@ func (h *BatchHandler) revert(w http.ResponseWriter, r *http.Request, id int64) 
 
 // parseUpload reads what a POST /batches says before its body: the source of the batch, or
 // why the request is refused (answered).
-func (h *BatchHandler) parseUpload(w http.ResponseWriter, r *http.Request) (Source, bool) {
+func (h *Handler) parseUpload(w http.ResponseWriter, r *http.Request) (ingest.Source, bool) {
 	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "text/csv" ||
 		(params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
 		httpjson.Error(w, http.StatusUnsupportedMediaType, "Content-Type must be text/csv (UTF-8)")
-		return Source{}, false
+		return ingest.Source{}, false
 	}
 	gz := false
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
@@ -232,39 +232,39 @@ func (h *BatchHandler) parseUpload(w http.ResponseWriter, r *http.Request) (Sour
 		gz = true
 	default:
 		httpjson.Error(w, http.StatusUnsupportedMediaType, "Content-Encoding must be gzip or absent")
-		return Source{}, false
+		return ingest.Source{}, false
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if reason := checkIdempotencyKey(key); reason != "" {
 		httpjson.Error(w, http.StatusBadRequest, reason)
-		return Source{}, false
+		return ingest.Source{}, false
 	}
 	q := r.URL.Query()
-	kind, err := ParseDataKind(q.Get("kind"))
+	kind, err := ingest.ParseDataKind(q.Get("kind"))
 	if err != nil {
 		httpjson.Error(w, http.StatusBadRequest, "kind: "+err.Error())
-		return Source{}, false
+		return ingest.Source{}, false
 	}
-	mode, err := ParseMode(q.Get("mode"))
+	mode, err := ingest.ParseMode(q.Get("mode"))
 	if err != nil {
 		httpjson.Error(w, http.StatusBadRequest, "mode: "+err.Error())
-		return Source{}, false
+		return ingest.Source{}, false
 	}
-	if mode == ModeReplace && kind != DataPrices {
+	if mode == ingest.ModeReplace && kind != ingest.DataPrices {
 		httpjson.Error(w, http.StatusBadRequest, "mode=replace applies to price batches only")
-		return Source{}, false
+		return ingest.Source{}, false
 	}
 	if r.ContentLength > h.cfg.MaxBytes {
 		httpjson.Error(w, http.StatusRequestEntityTooLarge, "batch larger than "+strconv.FormatInt(h.cfg.MaxBytes, 10)+" bytes")
-		return Source{}, false
+		return ingest.Source{}, false
 	}
-	src := APISource(key, "POST /batches from "+r.RemoteAddr)
+	src := ingest.APISource(key, "POST /batches from "+r.RemoteAddr)
 	src.Gzip, src.Data, src.Mode = gz, kind, mode
 	return src, true
 }
 
 // takeSlot reserves one of the MaxConcurrent uploads, or answers 429.
-func (h *BatchHandler) takeSlot(w http.ResponseWriter) (release func(), ok bool) {
+func (h *Handler) takeSlot(w http.ResponseWriter) (release func(), ok bool) {
 	select {
 	case h.slots <- struct{}{}:
 		return func() { <-h.slots }, true
@@ -282,7 +282,7 @@ var errStopping = errors.New("the server is stopping")
 // cancelOnStop cancels an upload's context with errStopping StopGrace after Stop closes, and
 // ends the reading of its body, so that the upload is answered before the server closes its
 // connection. It returns when ctx ends.
-func (h *BatchHandler) cancelOnStop(ctx context.Context, cancel context.CancelCauseFunc, rc *http.ResponseController) {
+func (h *Handler) cancelOnStop(ctx context.Context, cancel context.CancelCauseFunc, rc *http.ResponseController) {
 	select {
 	case <-h.cfg.Stop:
 	case <-ctx.Done():
@@ -298,7 +298,7 @@ func (h *BatchHandler) cancelOnStop(ctx context.Context, cancel context.CancelCa
 	}
 }
 
-func (h *BatchHandler) upload(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	received := time.Now()
 	// Until the body is read, an answer ends the connection: the server would otherwise read
 	// what is left of the body first, for as long as the client takes to send it.
@@ -313,7 +313,7 @@ func (h *BatchHandler) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	rc := http.NewResponseController(w)
-	deadline := time.Now().Add(h.cfg.BodyTimeout)
+	deadline := time.Now().Add(bodyTimeout)
 	if err := errors.Join(rc.SetReadDeadline(deadline), rc.SetWriteDeadline(deadline)); err != nil {
 		// A middleware's ResponseWriter without Unwrap hides the connection: uploads are then
 		// cut off at the server's own timeouts.
@@ -334,8 +334,8 @@ func (h *BatchHandler) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if found {
-		if reason := first.conflict(src, first); reason != "" {
-			h.fail(ctx, w, r, &KeyConflictError{Key: src.Key, BatchID: first.RecordID, Reason: reason})
+		if reason := first.Conflict(src, first); reason != "" {
+			h.fail(ctx, w, r, &ingest.KeyConflictError{Key: src.Key, BatchID: first.RecordID, Reason: reason})
 			return
 		}
 	}
@@ -346,7 +346,7 @@ func (h *BatchHandler) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	defer spool.Close()
 	w.Header().Del("Connection")
-	var res Result
+	var res ingest.Result
 	switch {
 	case found:
 		res, err = h.loader.Replay(ctx, src, first, spool)
@@ -366,8 +366,8 @@ func (h *BatchHandler) upload(w http.ResponseWriter, r *http.Request) {
 
 // spoolBody copies the request's body to a spool file and returns it rewound, with its size.
 // The file has no name by the time the body is read: a crash leaves nothing behind.
-func (h *BatchHandler) spoolBody(w http.ResponseWriter, r *http.Request) (*os.File, int64, error) {
-	spool, err := os.CreateTemp(h.cfg.SpoolDir, SpoolPattern)
+func (h *Handler) spoolBody(w http.ResponseWriter, r *http.Request) (*os.File, int64, error) {
+	spool, err := os.CreateTemp("", SpoolPattern)
 	if err != nil {
 		return nil, 0, fmt.Errorf("create a spool file for an upload: %w", err)
 	}
@@ -380,7 +380,7 @@ func (h *BatchHandler) spoolBody(w http.ResponseWriter, r *http.Request) (*os.Fi
 		spool.Close()
 		var tooLarge *http.MaxBytesError
 		if !errors.As(err, &tooLarge) && r.Context().Err() == nil && !isSpoolWriteError(err, spool) {
-			err = &SourceError{Err: err}
+			err = &ingest.SourceError{Err: err}
 		}
 		return nil, 0, err
 	}
@@ -392,12 +392,12 @@ func (h *BatchHandler) spoolBody(w http.ResponseWriter, r *http.Request) (*os.Fi
 }
 
 // answer writes the outcome of an upload.
-func (h *BatchHandler) answer(w http.ResponseWriter, res Result) {
+func (h *Handler) answer(w http.ResponseWriter, res ingest.Result) {
 	if res.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	switch res.Status {
-	case StatusRejected:
+	case ingest.StatusRejected:
 		status := http.StatusUnprocessableEntity
 		if res.Report.TooLarge {
 			status = http.StatusRequestEntityTooLarge
@@ -407,14 +407,14 @@ func (h *BatchHandler) answer(w http.ResponseWriter, res Result) {
 			BatchID: res.BatchID, BadRows: res.Report.BadRows, Errors: res.Report.Errors,
 		})
 		return
-	case StatusDisplaced:
+	case ingest.StatusDisplaced:
 		httpjson.Write(w, http.StatusConflict, BatchDisplaced{
-			Error: DisplacedMessage(res), BatchID: res.BatchID, Status: res.Status, DisplacedBy: res.DisplacedBy,
+			Error: ingest.DisplacedMessage(res), BatchID: res.BatchID, Status: res.Status, DisplacedBy: res.DisplacedBy,
 		})
 		return
 	}
 	status := http.StatusCreated
-	if res.Replayed || res.Status == StatusDuplicate {
+	if res.Replayed || res.Status == ingest.StatusDuplicate {
 		status = http.StatusOK
 	}
 	httpjson.Write(w, status, BatchCreated{BatchID: res.BatchID, Status: res.Status, Kind: res.Source.Data,
@@ -424,16 +424,10 @@ func (h *BatchHandler) answer(w http.ResponseWriter, res Result) {
 // BatchDisplaced is the body of a 409 for content that is loaded, but no longer all in prices:
 // later replaces took some of its rows out.
 type BatchDisplaced struct {
-	Error       string  `json:"error"`
-	BatchID     int64   `json:"batch_id"`
-	Status      Status  `json:"status"`
-	DisplacedBy []int64 `json:"displaced_by"`
-}
-
-// DisplacedMessage tells people what became of a displaced batch's content, and what to do.
-func DisplacedMessage(res Result) string {
-	return fmt.Sprintf("this content is batch %d, but batch %s replaced some of its rows since: nothing written; "+
-		"revert %s to put them back", res.BatchID, idList(res.DisplacedBy), idList(res.DisplacedBy))
+	Error       string        `json:"error"`
+	BatchID     int64         `json:"batch_id"`
+	Status      ingest.Status `json:"status"`
+	DisplacedBy []int64       `json:"displaced_by"`
 }
 
 // isSpoolWriteError tells a failure to write the spool file (disk full) from a failure to
@@ -445,7 +439,7 @@ func isSpoolWriteError(err error, f *os.File) bool {
 
 // authorized checks the bearer token in constant time (over fixed-length digests, so the
 // comparison does not reveal the token's length either).
-func (h *BatchHandler) authorized(w http.ResponseWriter, r *http.Request) bool {
+func (h *Handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 	auth := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(auth, " ")
 	if auth == "" {
@@ -478,9 +472,9 @@ func checkIdempotencyKey(key string) string {
 }
 
 // fail answers err, the failure of the request whose work ran under ctx.
-func (h *BatchHandler) fail(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) {
+func (h *Handler) fail(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
-	var conflict *KeyConflictError
+	var conflict *ingest.KeyConflictError
 	switch {
 	case errors.As(err, &tooLarge):
 		httpjson.Error(w, http.StatusRequestEntityTooLarge, "batch larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
@@ -500,7 +494,7 @@ func (h *BatchHandler) fail(ctx context.Context, w http.ResponseWriter, r *http.
 	switch status := httpjson.StatusOf(err); {
 	case errors.As(err, &conflict):
 		httpjson.Error(w, status, fmt.Sprintf("Idempotency-Key %s was already used by batch %d %s: use a new key for a new batch",
-			quote(strings.TrimPrefix(conflict.Key, "api:")), conflict.BatchID, conflict.Reason))
+			csvbatch.Quote(strings.TrimPrefix(conflict.Key, "api:")), conflict.BatchID, conflict.Reason))
 	case status == http.StatusBadRequest:
 		httpjson.Error(w, status, "could not read the request body")
 	case status == http.StatusServiceUnavailable:
@@ -514,24 +508,4 @@ func (h *BatchHandler) fail(ctx context.Context, w http.ResponseWriter, r *http.
 	default:
 		httpjson.Error(w, status, err.Error())
 	}
-}
-
-// Message summarises the rejection for people: its one problem when no row is to blame (a
-// limit, an unreadable or empty batch), else the count of bad rows.
-func (r *Report) Message() string {
-	if r.BadRows == 0 && len(r.Errors) == 1 {
-		return "batch rejected: " + r.Errors[0].Reason
-	}
-	return RejectionMessage(r.BadRows)
-}
-
-// RejectionMessage summarises a rejection for people.
-func RejectionMessage(badRows int64) string {
-	switch badRows {
-	case 0: // the manifest of a multi-part batch, or a part's checksum: no row to blame
-		return "batch rejected: see the errors"
-	case 1:
-		return "batch rejected: 1 bad row"
-	}
-	return "batch rejected: " + strconv.FormatInt(badRows, 10) + " bad rows"
 }

@@ -1,11 +1,15 @@
-package ingest
+package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+
+	"rates/internal/ingest"
+	"rates/internal/ingest/csvbatch"
 )
 
 // The worker path end to end (gofakes3, sqsfake, PostgreSQL): a ports batch under
@@ -15,11 +19,11 @@ func TestWorkerDuplicateReplaceAndReferenceUploads(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t, newDB(t), false)
 	p.start(p.sqs, p.config())
-	p.step("incoming/ports/2026-05-new.csv", csvOf(PortsHeader, "NEWP1,New port,test_region"))
-	prices := csvOf(Header, "NEWP1,PT002,2024-05-01,100", "NEWP1,PT002,2024-05-01,200", "NEWP1,PT002,2024-05-02,300")
+	p.step("incoming/ports/2026-05-new.csv", csvOf(ingest.PortsHeader, "NEWP1,New port,test_region"))
+	prices := csvOf(csvbatch.Header, "NEWP1,PT002,2024-05-01,100", "NEWP1,PT002,2024-05-01,200", "NEWP1,PT002,2024-05-02,300")
 	p.step("incoming/daily.csv", prices)
 	p.step("incoming/daily-resent.csv", prices)
-	p.step("incoming/replace/daily-fix.csv", csvOf(Header, "NEWP1,PT002,2024-05-01,150"))
+	p.step("incoming/replace/daily-fix.csv", csvOf(csvbatch.Header, "NEWP1,PT002,2024-05-01,150"))
 
 	type rec struct {
 		kind, mode, status string
@@ -58,8 +62,11 @@ func TestWorkerDuplicateReplaceAndReferenceUploads(t *testing.T) {
 	if n := p.count(`SELECT count(*) FROM batches WHERE status = 'duplicate' AND duplicate_of = 2`); n != 2 {
 		t.Fatalf("%d duplicate records of batch 2, want 2", n)
 	}
-	res := load(t, p.loader, fileSource("daily-again.csv"), prices)
-	if res.Status != StatusDisplaced || res.BatchID != 2 || len(res.DisplacedBy) != 1 || res.DisplacedBy[0] != 4 {
+	res, err := p.loader.Load(context.Background(), ingest.FileSource("daily-again.csv"), bytes.NewReader(prices))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != ingest.StatusDisplaced || res.BatchID != 2 || len(res.DisplacedBy) != 1 || res.DisplacedBy[0] != 4 {
 		t.Fatalf("the first prices re-sent after the correction: %+v, want displaced by batch 4", res)
 	}
 	if n := p.count(`SELECT count(*) FROM prices WHERE orig_code = 'NEWP1'`); n != 2 {
@@ -75,7 +82,7 @@ func TestWorkerDuplicateReplaceAndReferenceUploads(t *testing.T) {
 func TestWorkerLoadPastDeadlineIsRetriedThenDeadLettered(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t, newDB(t), true)
-	p.loader = NewLoader(p.pool, LoaderOptions{MaxDuration: time.Second}, testLogger(t))
+	p.loader = ingest.NewLoader(p.pool, ingest.LoaderOptions{MaxDuration: time.Second}, testLogger(t))
 	release := hold(t, p.pool, "LOCK TABLE prices IN EXCLUSIVE MODE")
 	p.send(event(p.upload("incoming/blocked.csv", batchBytes(100, nil))))
 	p.start(p.sqs, p.config())
@@ -97,22 +104,22 @@ func TestWorkerMultiPartBatch(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t, newDB(t), false)
 	p.start(p.sqs, p.config())
-	part1 := csvOf(Header, "PT001,PT002,2024-06-01,100", "PT001,PT002,2024-06-01,200")
-	part2 := gzipped(csvOf(Header, "PT001,PT002,2024-06-01,300", "PT003,PT004,2024-06-02,40"))
+	part1 := csvOf(csvbatch.Header, "PT001,PT002,2024-06-01,100", "PT001,PT002,2024-06-01,200")
+	part2 := gzipped(csvOf(csvbatch.Header, "PT001,PT002,2024-06-01,300", "PT003,PT004,2024-06-02,40"))
 	p.step("incoming/parts/2024-06-01/a.csv", part1)
 	p.step("incoming/parts/2024-06-01/b.csv.gz", part2)
 	if n := p.count(`SELECT count(*) FROM batches`); n != 0 {
 		t.Fatalf("%d batches recorded for parts alone, want none", n)
 	}
-	manifest := func(parts ...ManifestPart) []byte {
-		b, err := json.Marshal(Manifest{Parts: parts})
+	manifest := func(parts ...ingest.ManifestPart) []byte {
+		b, err := json.Marshal(ingest.Manifest{Parts: parts})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	a := ManifestPart{Key: "incoming/parts/2024-06-01/a.csv", SHA256: sha(part1)}
-	b := ManifestPart{Key: "incoming/parts/2024-06-01/b.csv.gz", SHA256: sha(gunzip(t, part2))}
+	a := ingest.ManifestPart{Key: "incoming/parts/2024-06-01/a.csv", SHA256: sha(part1)}
+	b := ingest.ManifestPart{Key: "incoming/parts/2024-06-01/b.csv.gz", SHA256: sha(gunzip(t, part2))}
 	deleted := len(p.fake.Deleted(p.queue))
 	p.stepAll("incoming/manifests/2024-06-01.json", manifest(a, b))
 	if n := p.count(`SELECT count(*) FROM batches WHERE status = 'loaded' AND rows = 4 AND source_name LIKE '%/incoming/manifests/2024-06-01.json'`); n != 1 {
@@ -128,11 +135,11 @@ func TestWorkerMultiPartBatch(t *testing.T) {
 		t.Fatalf("prices sum to %d, want 640", n)
 	}
 
-	outside := ManifestPart{Key: "incoming/daily.csv", SHA256: sha(part1)}
+	outside := ingest.ManifestPart{Key: "incoming/daily.csv", SHA256: sha(part1)}
 	p.stepAll("incoming/manifests/outside.json", manifest(a, outside))
-	bad := csvOf(Header, "PT001,NOPE1,2024-06-03,1")
+	bad := csvOf(csvbatch.Header, "PT001,NOPE1,2024-06-03,1")
 	p.step("incoming/parts/2024-06-03/bad.csv", bad)
-	p.stepAll("incoming/manifests/bad.json", manifest(ManifestPart{Key: "incoming/parts/2024-06-03/bad.csv", SHA256: sha(bad)}))
+	p.stepAll("incoming/manifests/bad.json", manifest(ingest.ManifestPart{Key: "incoming/parts/2024-06-03/bad.csv", SHA256: sha(bad)}))
 	for key, want := range map[string]string{
 		"reports/incoming/manifests/outside.json.json": "parts must be objects below incoming/parts/",
 		"reports/incoming/manifests/bad.json.json":     `unknown port code \"NOPE1\"`,

@@ -1,4 +1,4 @@
-package ingest
+package worker
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"rates/internal/batchstore"
+	"rates/internal/ingest"
+	"rates/internal/ingest/csvbatch"
 )
 
 // A multi-part batch fans out on the queue it arrived on: the worker that receives its
@@ -56,18 +58,18 @@ func parsePartMessage(body string) (msg PartMessage, ok bool, err error) {
 		return msg, false, nil //nolint:nilerr // not this service's message: the S3 event parser judges it
 	}
 	if err := json.Unmarshal([]byte(body), &msg); err != nil {
-		return msg, true, fmt.Errorf("message of type %s: %w", quote(*probe.Type), err)
+		return msg, true, fmt.Errorf("message of type %s: %w", csvbatch.Quote(*probe.Type), err)
 	}
 	switch {
 	case msg.Type != PartMessageType:
 		return msg, true, fmt.Errorf("message of unknown type %s: this worker reads %s messages and S3 event notifications",
-			quote(msg.Type), PartMessageType)
+			csvbatch.Quote(msg.Type), PartMessageType)
 	case msg.Version != PartMessageVersion:
 		return msg, true, fmt.Errorf("%s message of version %d: this worker reads version %d only; left for a worker that reads it",
 			PartMessageType, msg.Version, PartMessageVersion)
 	case msg.BatchID <= 0 || msg.Part < 1 || msg.Part > batchstore.MaxParts || msg.Bucket == "" || msg.Manifest == "":
 		return msg, true, fmt.Errorf("%s message without a batch, a part from 1 to %d, a bucket or a manifest: %s",
-			PartMessageType, batchstore.MaxParts, quote(body))
+			PartMessageType, batchstore.MaxParts, csvbatch.Quote(body))
 	}
 	return msg, true, nil
 }
@@ -81,23 +83,23 @@ var errPartBusy = errors.New("another loader is settling the part")
 // registered the batch may have died before it sent them all. The result is the batch's
 // registration (staging), or the rejection of a manifest that cannot be read; ok is false when
 // the object is gone or was replaced since its event (a report or a log line says so).
-func (w *Worker) manifest(ctx context.Context, ref ObjectRef, src Source, log *slog.Logger) (res Result, ok bool, err error) {
+func (w *Consumer) manifest(ctx context.Context, ref ObjectRef, src ingest.Source, log *slog.Logger) (res ingest.Result, ok bool, err error) {
 	obj, missing, err := w.getObject(ctx, ref.Bucket, ref.Key, ref.VersionID)
 	if err != nil {
-		return Result{}, false, err
+		return ingest.Result{}, false, err
 	}
 	if missing {
 		log.Warn("manifest no longer exists: nothing to load, report written")
-		return Result{}, false, w.writeMissingReport(ctx, ref)
+		return ingest.Result{}, false, w.writeMissingReport(ctx, ref)
 	}
 	defer obj.Body.Close()
 	if ref.VersionID == "" && ref.ETag != "" && strings.Trim(aws.ToString(obj.ETag), `"`) != strings.Trim(ref.ETag, `"`) {
 		log.Warn("manifest was replaced since the event: skipped", "event_etag", ref.ETag, "etag", aws.ToString(obj.ETag))
-		return Result{}, false, nil
+		return ingest.Result{}, false, nil
 	}
-	data, err := io.ReadAll(io.LimitReader(obj.Body, MaxManifestBytes+1))
+	data, err := io.ReadAll(io.LimitReader(obj.Body, ingest.MaxManifestBytes+1))
 	if err != nil {
-		return Result{}, false, fmt.Errorf("read manifest: %w", err)
+		return ingest.Result{}, false, fmt.Errorf("read manifest: %w", err)
 	}
 	partsPrefix := partsPrefixOf(ref.Key)
 	res, err = w.loader.RegisterManifest(ctx, src, data, func(key string) error {
@@ -106,15 +108,15 @@ func (w *Worker) manifest(ctx context.Context, ref ObjectRef, src Source, log *s
 		}
 		return nil
 	})
-	if err != nil || res.Status != StatusStaging {
+	if err != nil || res.Status != ingest.StatusStaging {
 		return res, err == nil, err
 	}
 	return res, true, w.announce(ctx, ref, res.BatchID, log)
 }
 
 // announce sends a message for every part of batch id still pending, ten to a request.
-func (w *Worker) announce(ctx context.Context, ref ObjectRef, id int64, log *slog.Logger) error {
-	parts, err := w.loader.parts.Parts(ctx, id)
+func (w *Consumer) announce(ctx context.Context, ref ObjectRef, id int64, log *slog.Logger) error {
+	parts, err := w.loader.PartStates(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -151,7 +153,7 @@ func (w *Worker) announce(ctx context.Context, ref ObjectRef, id int64, log *slo
 // part stages the part msg announces and publishes its batch when it was the last one. A
 // rejected or failed batch gets its report, on every delivery that finds it so (a report lost
 // to a crash is written again).
-func (w *Worker) part(ctx context.Context, msg PartMessage, log *slog.Logger) error {
+func (w *Consumer) part(ctx context.Context, msg PartMessage, log *slog.Logger) error {
 	open := func(ctx context.Context, key string) (io.ReadCloser, error) {
 		obj, missing, err := w.getObject(ctx, msg.Bucket, key, "")
 		if missing {
@@ -168,7 +170,7 @@ func (w *Worker) part(ctx context.Context, msg PartMessage, log *slog.Logger) er
 		return err
 	case res.Outcome == batchstore.PartBusy:
 		return errPartBusy
-	case Ready(res):
+	case ingest.Ready(res):
 		_, err := w.loader.Publish(ctx, msg.BatchID)
 		return err
 	case res.BatchStatus == batchstore.StatusRejected || res.BatchStatus == batchstore.StatusFailed:
@@ -179,13 +181,13 @@ func (w *Worker) part(ctx context.Context, msg PartMessage, log *slog.Logger) er
 
 // reportEnded writes the report of multi-part batch id, which ended rejected or failed, for
 // its manifest at ref.
-func (w *Worker) reportEnded(ctx context.Context, ref ObjectRef, id int64, log *slog.Logger) error {
-	res, err := w.loader.ended(ctx, Source{}, id)
+func (w *Consumer) reportEnded(ctx context.Context, ref ObjectRef, id int64, log *slog.Logger) error {
+	res, err := w.loader.Ended(ctx, ingest.Source{}, id)
 	if err != nil {
 		return err
 	}
 	if res.Report == nil {
-		res.Report = &Report{Errors: []RowError{}}
+		res.Report = &ingest.Report{Errors: []csvbatch.RowError{}}
 	}
 	if err := w.writeReport(ctx, ref, res); err != nil {
 		return err
@@ -204,8 +206,8 @@ func sweepEvery(deadline time.Duration) time.Duration {
 // sweep fails the multi-part batches past their deadline (every worker does, any of them may
 // end a batch first), writes the report of those it ended that came from S3, and records the
 // age of the oldest batch still staging, until ctx ends.
-func (w *Worker) sweep(ctx context.Context) {
-	t := time.NewTicker(sweepEvery(w.loader.maxDuration))
+func (w *Consumer) sweep(ctx context.Context) {
+	t := time.NewTicker(sweepEvery(w.loader.BatchDeadline()))
 	defer t.Stop()
 	for {
 		ended, err := w.loader.Sweep(ctx)
@@ -233,9 +235,9 @@ func (w *Worker) sweep(ctx context.Context) {
 }
 
 // manifestOf returns the S3 object of the manifest of batch id, when it came from S3.
-func (w *Worker) manifestOf(ctx context.Context, id int64) (ObjectRef, bool) {
+func (w *Consumer) manifestOf(ctx context.Context, id int64) (ObjectRef, bool) {
 	b, err := w.loader.Batch(ctx, id)
-	if err != nil || b.SourceKind != ChannelS3 {
+	if err != nil || b.SourceKind != ingest.ChannelS3 {
 		return ObjectRef{}, false
 	}
 	bucket, key, ok := strings.Cut(strings.TrimPrefix(b.Source, "s3://"), "/")

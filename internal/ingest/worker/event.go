@@ -1,4 +1,4 @@
-package ingest
+package worker
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"rates/internal/ingest"
 )
 
 // ObjectRef is one object that an S3 event notification reports as created.
@@ -87,8 +89,8 @@ func ParseS3Event(body string) ([]ObjectRef, error) {
 
 // Source is the batch identity of the object, with the kind and mode its key selects (see
 // DataKindAndModeOf) and its event time.
-func (o ObjectRef) Source() Source {
-	src := S3Source(o.Bucket, o.Key, o.VersionID, o.ETag)
+func (o ObjectRef) Source() ingest.Source {
+	src := ingest.S3Source(o.Bucket, o.Key, o.VersionID, o.ETag)
 	src.Data, src.Mode = DataKindAndModeOf(o.Key)
 	src.ReceivedAt = o.EventTime
 	return src
@@ -122,14 +124,14 @@ func partsPrefixOf(key string) string {
 // incoming/ports/... a ports batch, incoming/regions/... a regions batch; any other key
 // (incoming/daily.csv, incoming/2026/...) a price batch in append mode. The one S3
 // notification on the incoming prefix covers them all.
-func DataKindAndModeOf(key string) (DataKind, Mode) {
+func DataKindAndModeOf(key string) (ingest.DataKind, ingest.Mode) {
 	switch folderOf(key) {
 	case "replace":
-		return DataPrices, ModeReplace
+		return ingest.DataPrices, ingest.ModeReplace
 	case "ports":
-		return DataPorts, ModeAppend
+		return ingest.DataPorts, ingest.ModeAppend
 	case "regions":
-		return DataRegions, ModeAppend
+		return ingest.DataRegions, ingest.ModeAppend
 	}
-	return DataPrices, ModeAppend
+	return ingest.DataPrices, ingest.ModeAppend
 }

@@ -1,8 +1,7 @@
-package ingest
+package worker
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +25,8 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"rates/internal/ingest"
+	"rates/internal/ingest/csvbatch"
 	"rates/internal/testing/pgserver"
 	"rates/internal/testing/sqsfake"
 )
@@ -164,7 +165,7 @@ func (r *recordingSQS) count(visibility int32) int {
 type pipeline struct {
 	t      *testing.T
 	pool   *pgxpool.Pool
-	loader *Loader
+	loader *ingest.Loader
 	s3     *s3.Client
 	sqs    *sqs.Client
 	fake   *sqsfake.Server
@@ -193,7 +194,7 @@ func newPipeline(t *testing.T, pool *pgxpool.Pool, versioned bool) *pipeline {
 	}
 	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
 	p := &pipeline{
-		t: t, pool: pool, loader: NewLoader(pool, LoaderOptions{}, testLogger(t)),
+		t: t, pool: pool, loader: ingest.NewLoader(pool, ingest.LoaderOptions{}, testLogger(t)),
 		s3: s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 			o.BaseEndpoint, o.UsePathStyle = aws.String(s3srv.URL), true
 		}),
@@ -265,15 +266,15 @@ func (p *pipeline) send(body string) {
 	}
 }
 
-func (p *pipeline) config() WorkerConfig {
-	return WorkerConfig{QueueURL: p.queue, WaitTime: time.Second, VisibilityTimeout: testVisibility,
+func (p *pipeline) config() Config {
+	return Config{QueueURL: p.queue, WaitTime: time.Second, VisibilityTimeout: testVisibility,
 		ReportsPrefix: "reports/", RetryDelay: time.Second}
 }
 
 // start runs a worker until the returned stop is called; stop waits for Run to return.
-func (p *pipeline) start(sqsClient SQSAPI, cfg WorkerConfig) (stop func()) {
+func (p *pipeline) start(sqsClient SQSAPI, cfg Config) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := NewWorker(p.loader, sqsClient, p.s3, cfg, testLogger(p.t))
+	w := New(p.loader, sqsClient, p.s3, cfg, testLogger(p.t))
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	stopped := false
@@ -314,26 +315,6 @@ func (p *pipeline) count(sql string, args ...any) int64 {
 		p.t.Fatal(err)
 	}
 	return n
-}
-
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func gzipped(data []byte) []byte {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	_, _ = zw.Write(data)
-	_ = zw.Close()
-	return buf.Bytes()
 }
 
 func TestWorkerLoadsUploadedBatchesOnce(t *testing.T) {
@@ -401,8 +382,8 @@ func TestWorkerRejectsBadBatchAndWritesReport(t *testing.T) {
 	if err := json.Unmarshal(body, &report); err != nil {
 		t.Fatal(err)
 	}
-	want := RowError{Line: badLine, Column: "day", Reason: `"2024-13-01" is not a real date`}
-	if report.Status != StatusRejected || report.BadRows != 1 || report.Rows != 20_000 || len(report.Errors) != 1 ||
+	want := csvbatch.RowError{Line: badLine, Column: "day", Reason: `"2024-13-01" is not a real date`}
+	if report.Status != ingest.StatusRejected || report.BadRows != 1 || report.Rows != 20_000 || len(report.Errors) != 1 ||
 		report.Errors[0] != want || report.Key != "incoming/bad batch.csv" || report.VersionID == "" || len(report.SHA256) != 64 {
 		t.Fatalf("report = %+v, want the bad line %+v", report, want)
 	}
@@ -549,7 +530,7 @@ func TestWorkerRetriesStalledDownload(t *testing.T) {
 func TestWorkerRetriesGetObjectThatNeverAnswers(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t, newDB(t), true)
-	p.loader = NewLoader(p.pool, LoaderOptions{MaxDuration: 2 * time.Second}, testLogger(t))
+	p.loader = ingest.NewLoader(p.pool, ingest.LoaderOptions{MaxDuration: 2 * time.Second}, testLogger(t))
 	const key = "incoming/stall-headers.csv"
 	p.send(event(p.upload(key, batchBytes(100, nil))))
 

@@ -1,4 +1,7 @@
-package ingest
+// Package worker consumes the ingest queue: S3 event notifications of uploaded batches and
+// manifests, and the part messages of multi-part batches, each loaded, staged or published
+// through ingest.Loader, with a report written back to S3.
+package worker
 
 import (
 	"bytes"
@@ -19,6 +22,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+
+	"rates/internal/ingest"
+	"rates/internal/ingest/csvbatch"
 )
 
 // SQSAPI is the part of the SQS client the worker uses.
@@ -36,8 +42,8 @@ type S3API interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 }
 
-// WorkerConfig tunes a Worker. Durations sent to SQS are whole seconds.
-type WorkerConfig struct {
+// Config tunes a Consumer. Durations sent to SQS are whole seconds.
+type Config struct {
 	QueueURL string
 	// WaitTime is the long-poll wait of each receive (at most 20s).
 	WaitTime time.Duration
@@ -58,18 +64,18 @@ type WorkerConfig struct {
 	ReadIdleTimeout time.Duration
 }
 
-// Worker turns S3 event notifications from SQS into loaded batches, and the parts of
+// Consumer turns S3 event notifications from SQS into loaded batches, and the parts of
 // multi-part batches, announced on the same queue, into staged parts and published batches.
-type Worker struct {
-	loader *Loader
+type Consumer struct {
+	loader *ingest.Loader
 	sqs    SQSAPI
 	s3     S3API
-	cfg    WorkerConfig
+	cfg    Config
 	log    *slog.Logger
 }
 
-// NewWorker returns a Worker; call Run.
-func NewWorker(loader *Loader, sqsClient SQSAPI, s3Client S3API, cfg WorkerConfig, log *slog.Logger) *Worker {
+// New returns a Consumer; call Run.
+func New(loader *ingest.Loader, sqsClient SQSAPI, s3Client S3API, cfg Config, log *slog.Logger) *Consumer {
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = 10 * time.Second
 	}
@@ -80,13 +86,13 @@ func NewWorker(loader *Loader, sqsClient SQSAPI, s3Client S3API, cfg WorkerConfi
 		cfg.VisibilityTimeout = time.Second
 	}
 	cfg.WaitTime = min(max(cfg.WaitTime, 0), 20*time.Second)
-	return &Worker{loader: loader, sqs: sqsClient, s3: s3Client, cfg: cfg, log: log.With("queue", cfg.QueueURL)}
+	return &Consumer{loader: loader, sqs: sqsClient, s3: s3Client, cfg: cfg, log: log.With("queue", cfg.QueueURL)}
 }
 
 // Run receives and processes messages until ctx ends, then returns nil once the message in
 // hand is settled: loaded and deleted, or rolled back and released. Meanwhile it sweeps the
 // multi-part batches past their deadline.
-func (w *Worker) Run(ctx context.Context) error {
+func (w *Consumer) Run(ctx context.Context) error {
 	w.log.Info("worker started", "wait_time", w.cfg.WaitTime.String(), "visibility_timeout", w.cfg.VisibilityTimeout.String())
 	var sweeping sync.WaitGroup
 	sweeping.Go(func() { w.sweep(ctx) })
@@ -130,7 +136,7 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // handle processes one message and settles it; false means it failed and was left for retry.
-func (w *Worker) handle(ctx context.Context, m sqstypes.Message) bool {
+func (w *Consumer) handle(ctx context.Context, m sqstypes.Message) bool {
 	receives, _ := strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
 	log := w.log.With("message_id", aws.ToString(m.MessageId), "receive_count", receives)
 
@@ -168,7 +174,7 @@ func (w *Worker) handle(ctx context.Context, m sqstypes.Message) bool {
 
 // retryDelay backs off with the receive count, so a lasting fault does not spin through
 // maxReceiveCount in seconds.
-func (w *Worker) retryDelay(receives int) time.Duration {
+func (w *Consumer) retryDelay(receives int) time.Duration {
 	d := w.cfg.RetryDelay
 	for i := 1; i < receives && d < w.cfg.VisibilityTimeout; i++ {
 		d *= 2
@@ -176,7 +182,7 @@ func (w *Worker) retryDelay(receives int) time.Duration {
 	return min(d, w.cfg.VisibilityTimeout)
 }
 
-func (w *Worker) setVisibility(ctx context.Context, m sqstypes.Message, d time.Duration) {
+func (w *Consumer) setVisibility(ctx context.Context, m sqstypes.Message, d time.Duration) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if _, err := w.sqs.ChangeMessageVisibility(cctx, &sqs.ChangeMessageVisibilityInput{
@@ -188,7 +194,7 @@ func (w *Worker) setVisibility(ctx context.Context, m sqstypes.Message, d time.D
 }
 
 // heartbeat keeps the message hidden while it is processed.
-func (w *Worker) heartbeat(ctx context.Context, m sqstypes.Message, log *slog.Logger) (stop func()) {
+func (w *Consumer) heartbeat(ctx context.Context, m sqstypes.Message, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -215,11 +221,11 @@ func (w *Worker) heartbeat(ctx context.Context, m sqstypes.Message, log *slog.Lo
 
 // waitForDatabase holds off receiving after a failure until the database answers, so that an
 // outage does not burn through every message's receive count into the dead-letter queue.
-func (w *Worker) waitForDatabase(ctx context.Context) {
+func (w *Consumer) waitForDatabase(ctx context.Context) {
 	backoff := time.Second
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := w.loader.pool.Ping(pctx)
+		err := w.loader.Ping(pctx)
 		cancel()
 		if err == nil {
 			return
@@ -233,7 +239,7 @@ func (w *Worker) waitForDatabase(ctx context.Context) {
 // process stages the part a part message announces, or loads every object an S3 event
 // notification reports. An error leaves the whole message for retry; objects already
 // recorded, and parts already settled, are skipped on the next attempt.
-func (w *Worker) process(ctx context.Context, m sqstypes.Message, log *slog.Logger) error {
+func (w *Consumer) process(ctx context.Context, m sqstypes.Message, log *slog.Logger) error {
 	msg, isPart, err := parsePartMessage(aws.ToString(m.Body))
 	if isPart {
 		if err != nil {
@@ -258,7 +264,7 @@ func (w *Worker) process(ctx context.Context, m sqstypes.Message, log *slog.Logg
 	return nil
 }
 
-func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) error {
+func (w *Consumer) object(ctx context.Context, ref ObjectRef, log *slog.Logger) error {
 	log = log.With("bucket", ref.Bucket, "key", ref.Key, "version_id", ref.VersionID)
 	if strings.HasPrefix(ref.Key, w.cfg.ReportsPrefix) || strings.HasSuffix(ref.Key, "/") {
 		log.Info("not a batch (report or folder marker): skipped")
@@ -275,7 +281,7 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 		return err
 	}
 	switch {
-	case found && res.Status == StatusStaging:
+	case found && res.Status == ingest.StatusStaging:
 		// Registered by a delivery that may have died before it announced every part.
 		if err := w.announce(ctx, ref, res.RecordID, log); err != nil {
 			return err
@@ -310,17 +316,17 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 		}
 	}
 	switch res.Status {
-	case StatusDuplicate:
+	case ingest.StatusDuplicate:
 		log.Info("batch content already loaded: nothing written", "batch_id", res.BatchID, "rows_digest", res.RowsDigest)
-	case StatusDisplaced:
+	case ingest.StatusDisplaced:
 		// Retrying cannot help: the message is done, and the log says what to do.
 		log.Warn("batch content already loaded, but later replaces took some of its rows out: nothing written",
-			"batch_id", res.BatchID, "displaced_by", res.DisplacedBy, "advice", DisplacedMessage(res))
+			"batch_id", res.BatchID, "displaced_by", res.DisplacedBy, "advice", ingest.DisplacedMessage(res))
 	}
-	if res.Status == StatusRejected || res.Status == StatusFailed {
+	if res.Status == ingest.StatusRejected || res.Status == ingest.StatusFailed {
 		// Written on every delivery, so a report lost to a crash after the commit is redone.
 		if res.Report == nil {
-			res.Report = &Report{Errors: []RowError{}}
+			res.Report = &ingest.Report{Errors: []csvbatch.RowError{}}
 		}
 		if err := w.writeReport(ctx, ref, res); err != nil {
 			return err
@@ -334,7 +340,7 @@ func (w *Worker) object(ctx context.Context, ref ObjectRef, log *slog.Logger) er
 // getObject reads a version of an object (the newest without a version id). A missing object
 // is reported with missing set and no error. The request is held to ReadIdleTimeout from the
 // start (idleTimeoutReader): its body, which the caller must close, fails when S3 stops sending.
-func (w *Worker) getObject(ctx context.Context, bucket, key, versionID string) (obj *s3.GetObjectOutput, missing bool, err error) {
+func (w *Consumer) getObject(ctx context.Context, bucket, key, versionID string) (obj *s3.GetObjectOutput, missing bool, err error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	if versionID != "" && versionID != "null" {
 		in.VersionId = aws.String(versionID)
@@ -361,24 +367,24 @@ func (w *Worker) getObject(ctx context.Context, bucket, key, versionID string) (
 	return obj, false, nil
 }
 
-func (w *Worker) reportKey(ref ObjectRef) string { return w.cfg.ReportsPrefix + ref.Key + ".json" }
+func (w *Consumer) reportKey(ref ObjectRef) string { return w.cfg.ReportsPrefix + ref.Key + ".json" }
 
 // S3Report is the report object written for a rejected batch.
 type S3Report struct {
-	BatchID   int64      `json:"batch_id"`
-	Bucket    string     `json:"bucket"`
-	Key       string     `json:"key"`
-	VersionID string     `json:"version_id,omitempty"`
-	ETag      string     `json:"etag,omitempty"`
-	SHA256    string     `json:"sha256"`
-	Status    Status     `json:"status"`
-	Rows      int64      `json:"rows"`
-	BadRows   int64      `json:"bad_rows"`
-	Errors    []RowError `json:"errors"`
-	CheckedAt time.Time  `json:"checked_at"`
+	BatchID   int64               `json:"batch_id"`
+	Bucket    string              `json:"bucket"`
+	Key       string              `json:"key"`
+	VersionID string              `json:"version_id,omitempty"`
+	ETag      string              `json:"etag,omitempty"`
+	SHA256    string              `json:"sha256"`
+	Status    ingest.Status       `json:"status"`
+	Rows      int64               `json:"rows"`
+	BadRows   int64               `json:"bad_rows"`
+	Errors    []csvbatch.RowError `json:"errors"`
+	CheckedAt time.Time           `json:"checked_at"`
 }
 
-func (w *Worker) writeReport(ctx context.Context, ref ObjectRef, res Result) error {
+func (w *Consumer) writeReport(ctx context.Context, ref ObjectRef, res ingest.Result) error {
 	body, err := json.MarshalIndent(S3Report{
 		BatchID: res.BatchID, Bucket: ref.Bucket, Key: ref.Key, VersionID: ref.VersionID,
 		ETag: strings.Trim(ref.ETag, `"`), SHA256: res.SHA256, Status: res.Status, Rows: res.Rows,
@@ -401,7 +407,7 @@ type MissingReport struct {
 	CheckedAt time.Time `json:"checked_at"`
 }
 
-func (w *Worker) writeMissingReport(ctx context.Context, ref ObjectRef) error {
+func (w *Consumer) writeMissingReport(ctx context.Context, ref ObjectRef) error {
 	body, err := json.MarshalIndent(MissingReport{Bucket: ref.Bucket, Key: ref.Key, VersionID: ref.VersionID,
 		Status: "missing", Reason: "the object no longer exists: nothing was loaded", CheckedAt: time.Now().UTC()}, "", "  ")
 	if err != nil {
@@ -410,7 +416,7 @@ func (w *Worker) writeMissingReport(ctx context.Context, ref ObjectRef) error {
 	return w.putReport(ctx, ref, append(body, '\n'))
 }
 
-func (w *Worker) putReport(ctx context.Context, ref ObjectRef, body []byte) error {
+func (w *Consumer) putReport(ctx context.Context, ref ObjectRef, body []byte) error {
 	if _, err := w.s3.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(ref.Bucket),
 		Key:           aws.String(w.reportKey(ref)),

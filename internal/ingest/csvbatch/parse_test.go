@@ -1,9 +1,10 @@
-package ingest
+package csvbatch
 
 import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -87,52 +88,40 @@ func TestCheckRow(t *testing.T) {
 			if ok != (len(tc.errors) == 0) {
 				t.Errorf("ok = %t with errors %v", ok, got)
 			}
-			if !equalErrors(got, tc.errors) {
+			if !slices.Equal(got, tc.errors) {
 				t.Errorf("errors = %+v, want %+v", got, tc.errors)
 			}
 		})
 	}
 }
 
-func equalErrors(a, b []RowError) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestQuoteBoundsAndEscapes(t *testing.T) {
 	long := strings.Repeat("é", 40)
-	q := quote(long)
+	q := Quote(long)
 	if !strings.HasSuffix(q, "...") || len(q) > 60*6 || !utf8.ValidString(q) {
-		t.Errorf("quote(long) = %q", q)
+		t.Errorf("Quote(long) = %q", q)
 	}
-	if got := quote("a\x00\xffb"); got != `"a\x00\xffb"` {
+	if got := Quote("a\x00\xffb"); got != `"a\x00\xffb"` {
 		t.Errorf("quote = %s", got)
 	}
 }
 
 // testRules are the row rules of the parsing tests: the default window, on 2026-07-14.
-var testRules = rowRules{days: domain.DefaultDayWindow, now: time.Date(2026, 7, 14, 15, 4, 5, 0, time.UTC)}
+var testRules = Rules{Days: domain.DefaultDayWindow, Now: time.Date(2026, 7, 14, 15, 4, 5, 0, time.UTC)}
 
-// convert runs the converter over a whole input, read as every batch is.
-func convert(t *testing.T, in string, maxErrors int) (*converter, string) {
+// convert runs the Converter over a whole input, read as every batch is.
+func convert(t *testing.T, in string, maxErrors int) (*Converter, string) {
 	t.Helper()
 	return convertWithin(t, in, maxErrors, Limits{})
 }
 
-func convertWithin(t *testing.T, in string, maxErrors int, lim Limits) (*converter, string) {
+func convertWithin(t *testing.T, in string, maxErrors int, lim Limits) (*Converter, string) {
 	t.Helper()
-	b, err := openBatch(strings.NewReader(in), false, lim)
+	b, err := Open(strings.NewReader(in), false, lim)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newConverter(b, maxErrors, testRules, b.sourceErr)
+	c := NewConverter(b, maxErrors, testRules, b.SourceErr)
 	out, err := io.ReadAll(c)
 	if err != nil {
 		t.Fatalf("convert: %v", err)
@@ -230,11 +219,11 @@ func TestConverter(t *testing.T) {
 			if out != tc.out {
 				t.Errorf("COPY text = %q, want %q", out, tc.out)
 			}
-			if c.rows != tc.rows || c.badRows != tc.badRows || c.fatal != tc.fatal {
-				t.Errorf("rows %d, bad %d, fatal %t; want %d, %d, %t", c.rows, c.badRows, c.fatal, tc.rows, tc.badRows, tc.fatal)
+			if c.Rows != tc.rows || c.BadRows != tc.badRows || c.Fatal != tc.fatal {
+				t.Errorf("rows %d, bad %d, fatal %t; want %d, %d, %t", c.Rows, c.BadRows, c.Fatal, tc.rows, tc.badRows, tc.fatal)
 			}
-			if !equalErrors(c.errs, tc.errors) {
-				t.Errorf("errors = %+v, want %+v", c.errs, tc.errors)
+			if !slices.Equal(c.Errs, tc.errors) {
+				t.Errorf("errors = %+v, want %+v", c.Errs, tc.errors)
 			}
 		})
 	}
@@ -247,22 +236,22 @@ func TestConverterKeepsFirstErrorsAndCountsAll(t *testing.T) {
 		b.WriteString("CNSGH,NOOSL,2024-01-01,0\n")
 	}
 	c, _ := convert(t, b.String(), 5)
-	if c.badRows != 1000 || len(c.errs) != 5 || c.errs[0].Line != 2 || c.errs[4].Line != 6 {
-		t.Fatalf("bad rows %d, errors %+v", c.badRows, c.errs)
+	if c.BadRows != 1000 || len(c.Errs) != 5 || c.Errs[0].Line != 2 || c.Errs[4].Line != 6 {
+		t.Fatalf("bad rows %d, errors %+v", c.BadRows, c.Errs)
 	}
 }
 
 func TestConverterSourceErrorIsNotARejection(t *testing.T) {
 	broken := errors.New("connection reset")
 	r := io.MultiReader(strings.NewReader(Header+"\nCNSGH,NOOSL,2024-01-01,1\n"), errReader{broken})
-	c := newConverter(r, 10, testRules, func() error { return broken })
+	c := NewConverter(r, 10, testRules, func() error { return broken })
 	_, err := io.ReadAll(c)
 	if !errors.Is(err, broken) {
 		t.Fatalf("err = %v, want the source's error", err)
 	}
 }
 
-// FuzzParseCSV feeds arbitrary bytes through the converter: it must never panic, every COPY
+// FuzzParseCSV feeds arbitrary bytes through the Converter: it must never panic, every COPY
 // line it emits must be one the staging table accepts (line number, then four fields that
 // are \N or plain values), and every report entry must be storable as jsonb.
 func FuzzParseCSV(f *testing.F) {
@@ -272,11 +261,11 @@ func FuzzParseCSV(f *testing.F) {
 	f.Add([]byte("\uFEFF" + Header + "\nCNSGH,NOOSL,2024-01-01,99999999999\n"))
 	f.Add([]byte{0x1f, 0x8b, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := openBatch(bytes.NewReader(data), false, Limits{MaxBytes: 1 << 20, MaxLineBytes: 64})
+		b, err := Open(bytes.NewReader(data), false, Limits{MaxBytes: 1 << 20, MaxLineBytes: 64})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := newConverter(b, 5, testRules, b.sourceErr)
+		c := NewConverter(b, 5, testRules, b.SourceErr)
 		out, err := io.ReadAll(c)
 		if err != nil {
 			t.Fatalf("read: %v", err)
@@ -318,13 +307,13 @@ func FuzzParseCSV(f *testing.F) {
 				}
 			}
 		}
-		if lines != c.rows {
-			t.Fatalf("%d COPY lines for %d rows", lines, c.rows)
+		if lines != c.Rows {
+			t.Fatalf("%d COPY lines for %d rows", lines, c.Rows)
 		}
-		if c.badRows > c.rows || len(c.errs) > 5 || (c.badRows > 0 || c.fatal) != (len(c.errs) > 0) {
-			t.Fatalf("rows %d, bad rows %d, fatal %t, errors %v", c.rows, c.badRows, c.fatal, c.errs)
+		if c.BadRows > c.Rows || len(c.Errs) > 5 || (c.BadRows > 0 || c.Fatal) != (len(c.Errs) > 0) {
+			t.Fatalf("rows %d, bad rows %d, fatal %t, errors %v", c.Rows, c.BadRows, c.Fatal, c.Errs)
 		}
-		for _, e := range c.errs {
+		for _, e := range c.Errs {
 			if !utf8.ValidString(e.Reason) || strings.ContainsRune(e.Reason, 0) || e.Line < 1 {
 				t.Fatalf("report entry %+v cannot be stored as jsonb", e)
 			}

@@ -1,8 +1,7 @@
-package ingest
+package csvbatch
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"io"
 	"runtime"
@@ -10,51 +9,8 @@ import (
 	"testing"
 )
 
-// zeros reads n zero bytes without holding them.
-type zeros struct{ n int64 }
-
-func (z *zeros) Read(p []byte) (int, error) {
-	if z.n <= 0 {
-		return 0, io.EOF
-	}
-	n := int(min(int64(len(p)), z.n))
-	clear(p[:n])
-	z.n -= int64(n)
-	return n, nil
-}
-
-// gzipBomb is a gzip stream of n zero bytes after a valid header line: one line of n bytes.
-func gzipBomb(t testing.TB, n int64) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
-	if _, err := io.WriteString(zw, Header+"\nCNSGH,NOOSL,2024-01-01,"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(zw, &zeros{n: n}); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func gzipOf(t testing.TB, s string) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if _, err := io.WriteString(zw, s); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 // A batch that goes past a limit is rejected at the limit, as a whole, with the line or the
-// setting named: whatever the input, the converter holds no more than a record's worth.
+// setting named: whatever the input, the Converter holds no more than a record's worth.
 func TestConverterLimits(t *testing.T) {
 	row := "CNSGH,NOOSL,2024-01-01,100\n"
 	for _, tc := range []struct {
@@ -80,18 +36,18 @@ func TestConverterLimits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _ := convertWithin(t, tc.in, 5, tc.lim)
-			if !c.fatal || c.tooLarge != tc.tooLarge || c.rows != tc.rows {
-				t.Fatalf("fatal %t, too large %t, rows %d; want fatal, %t, %d", c.fatal, c.tooLarge, c.rows, tc.tooLarge, tc.rows)
+			if !c.Fatal || c.TooLarge != tc.tooLarge || c.Rows != tc.rows {
+				t.Fatalf("fatal %t, too large %t, rows %d; want fatal, %t, %d", c.Fatal, c.TooLarge, c.Rows, tc.tooLarge, tc.rows)
 			}
-			if got := c.errs[len(c.errs)-1]; got != tc.want {
+			if got := c.Errs[len(c.Errs)-1]; got != tc.want {
 				t.Fatalf("last error %+v, want %+v", got, tc.want)
 			}
 		})
 	}
 	// Exactly at the limits: accepted.
 	in := Header + "\n" + row
-	if c, _ := convertWithin(t, in, 5, Limits{MaxBytes: int64(len(in)), MaxLineBytes: len(Header) + 1}); c.fatal || c.rows != 1 {
-		t.Fatalf("a batch at its limits: fatal %t, errors %v", c.fatal, c.errs)
+	if c, _ := convertWithin(t, in, 5, Limits{MaxBytes: int64(len(in)), MaxLineBytes: len(Header) + 1}); c.Fatal || c.Rows != 1 {
+		t.Fatalf("a batch at its limits: fatal %t, errors %v", c.Fatal, c.Errs)
 	}
 }
 
@@ -101,21 +57,21 @@ func TestGzipBombStopsAtTheLimit(t *testing.T) {
 	bomb := gzipBomb(t, 1<<30)
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	b, err := openBatch(bytes.NewReader(bomb), true, Limits{})
+	b, err := Open(bytes.NewReader(bomb), true, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newConverter(b, 5, testRules, b.sourceErr)
+	c := NewConverter(b, 5, testRules, b.SourceErr)
 	if _, err := io.Copy(io.Discard, c); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.drain(); err != nil {
+	if err := b.Drain(); err != nil {
 		t.Fatal(err)
 	}
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
-	if !c.fatal || c.errs[0] != (RowError{Line: 2, Reason: "line 2 is longer than 4096 bytes (INGEST_MAX_LINE_BYTES)"}) {
-		t.Fatalf("fatal %t, errors %v", c.fatal, c.errs)
+	if !c.Fatal || c.Errs[0] != (RowError{Line: 2, Reason: "line 2 is longer than 4096 bytes (INGEST_MAX_LINE_BYTES)"}) {
+		t.Fatalf("fatal %t, errors %v", c.Fatal, c.Errs)
 	}
 	if n := b.decodedBytes(); n > 1<<20 {
 		t.Fatalf("unpacked %d bytes of the bomb, want at most a few buffers", n)
@@ -124,13 +80,13 @@ func TestGzipBombStopsAtTheLimit(t *testing.T) {
 		t.Fatalf("reading the bomb allocated %d bytes", grown)
 	}
 	// The same with the unpacked limit below the line: rejected as too large.
-	b, _ = openBatch(bytes.NewReader(bomb), true, Limits{MaxBytes: 1 << 20, MaxLineBytes: 2 << 20})
-	c = newConverter(b, 5, testRules, b.sourceErr)
+	b, _ = Open(bytes.NewReader(bomb), true, Limits{MaxBytes: 1 << 20, MaxLineBytes: 2 << 20})
+	c = NewConverter(b, 5, testRules, b.SourceErr)
 	if _, err := io.Copy(io.Discard, c); err != nil {
 		t.Fatal(err)
 	}
-	if !c.tooLarge || b.decodedBytes() > 1<<20+1 {
-		t.Fatalf("too large %t after %d bytes, errors %v", c.tooLarge, b.decodedBytes(), c.errs)
+	if !c.TooLarge || b.decodedBytes() > 1<<20+1 {
+		t.Fatalf("too large %t after %d bytes, errors %v", c.TooLarge, b.decodedBytes(), c.Errs)
 	}
 }
 
@@ -148,15 +104,15 @@ func TestGzipTrailingGarbageIsUnreadable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _ := convert(t, tc.data, 5)
-			if !c.fatal || c.errs[len(c.errs)-1].Reason != tc.reason {
-				t.Fatalf("fatal %t, errors %+v; want %q", c.fatal, c.errs, tc.reason)
+			if !c.Fatal || c.Errs[len(c.Errs)-1].Reason != tc.reason {
+				t.Fatalf("fatal %t, errors %+v; want %q", c.Fatal, c.Errs, tc.reason)
 			}
 		})
 	}
 	// Two gzip members one after the other (pigz, cat a.gz b.gz) are one stream.
 	two := string(gzipOf(t, good)) + string(gzipOf(t, "DEHAM,NOOSL,2024-01-02,200\n"))
-	if c, _ := convert(t, two, 5); c.fatal || c.rows != 2 {
-		t.Fatalf("two gzip members: rows %d, errors %v", c.rows, c.errs)
+	if c, _ := convert(t, two, 5); c.Fatal || c.Rows != 2 {
+		t.Fatalf("two gzip members: rows %d, errors %v", c.Rows, c.Errs)
 	}
 }
 
@@ -168,10 +124,10 @@ func TestRowDigestIdentifiesRows(t *testing.T) {
 	digest := func(in string) string {
 		t.Helper()
 		c, _ := convert(t, in, 5)
-		if c.fatal || c.badRows > 0 {
-			t.Fatalf("%q: errors %v", in, c.errs)
+		if c.Fatal || c.BadRows > 0 {
+			t.Fatalf("%q: errors %v", in, c.Errs)
 		}
-		return c.digest.String()
+		return c.Digest.String()
 	}
 	want := digest(base)
 	for name, in := range map[string]string{
@@ -239,7 +195,7 @@ func TestRowDigestCombinesParts(t *testing.T) {
 }
 
 func TestLimitErrorIsTyped(t *testing.T) {
-	b, _ := openBatch(strings.NewReader(strings.Repeat("x", 100)), false, Limits{MaxLineBytes: 10})
+	b, _ := Open(strings.NewReader(strings.Repeat("x", 100)), false, Limits{MaxLineBytes: 10})
 	_, err := io.ReadAll(b)
 	var limit *LimitError
 	if !errors.As(err, &limit) || limit.Line != 1 || limit.TooLarge() {
@@ -247,19 +203,19 @@ func TestLimitErrorIsTyped(t *testing.T) {
 	}
 }
 
-// BenchmarkConvert reads a 100,000-row batch through the bounded reader and the converter
+// BenchmarkConvert reads a 100,000-row batch through the bounded reader and the Converter
 // (parse, checks, canonical row, digest): the Go side of a load's copy phase.
 func BenchmarkConvert(b *testing.B) {
 	data := batchBytes(100_000, nil)
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		in, err := openBatch(bytes.NewReader(data), false, Limits{})
+		in, err := Open(bytes.NewReader(data), false, Limits{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		c := newConverter(in, 5, testRules, in.sourceErr)
-		if _, err := io.Copy(io.Discard, c); err != nil || c.rows != 100_000 || c.badRows != 0 {
-			b.Fatalf("rows %d, bad %d, %v", c.rows, c.badRows, err)
+		c := NewConverter(in, 5, testRules, in.SourceErr)
+		if _, err := io.Copy(io.Discard, c); err != nil || c.Rows != 100_000 || c.BadRows != 0 {
+			b.Fatalf("rows %d, bad %d, %v", c.Rows, c.BadRows, err)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100_000), "ns/row")

@@ -1,4 +1,4 @@
-package ingest
+package csvbatch
 
 import (
 	"encoding/csv"
@@ -31,8 +31,8 @@ type RowError struct {
 	Part string `json:"part,omitempty"`
 }
 
-// columnOrder sorts errors of one line in field order.
-func columnOrder(c string) int {
+// ColumnOrder sorts errors of one line in field order.
+func ColumnOrder(c string) int {
 	for i, f := range headerFields {
 		if f == c {
 			return i + 1
@@ -41,10 +41,10 @@ func columnOrder(c string) int {
 	return 0
 }
 
-// rowRules are the rules of a price row that are settings or depend on the time of the load.
-type rowRules struct {
-	days domain.DayWindow
-	now  time.Time
+// Rules are the rules of a price row that are settings or depend on the time of the load.
+type Rules struct {
+	Days domain.DayWindow
+	Now  time.Time
 }
 
 // checkRow validates one data record and appends its canonical form to dst: the fields as they
@@ -54,7 +54,7 @@ type rowRules struct {
 // canonical form is also what the batch's RowDigest counts: a price is written in plain
 // decimal, whatever leading zeros it came with. It reports each problem through bad and
 // returns whether the row is good.
-func checkRow(dst []byte, line int64, rec []string, rules rowRules, bad func(RowError)) ([]byte, bool) {
+func checkRow(dst []byte, line int64, rec []string, rules Rules, bad func(RowError)) ([]byte, bool) {
 	if len(rec) != len(headerFields) {
 		bad(RowError{Line: line, Reason: fmt.Sprintf("expected %d fields, got %d", len(headerFields), len(rec))})
 		return append(dst, "\\N\t\\N\t\\N\t\\N\n"...), false
@@ -62,11 +62,11 @@ func checkRow(dst []byte, line int64, rec []string, rules rowRules, bad func(Row
 	var reasons [4]string
 	for i, v := range rec[:2] {
 		if !domain.IsPortCode(v) {
-			reasons[i] = quote(v) + " is not a port code (5 upper-case letters or digits)"
+			reasons[i] = Quote(v) + " is not a port code (5 upper-case letters or digits)"
 		}
 	}
 	if reasons[0] == "" && reasons[1] == "" && !domain.DistinctRoute(rec[0], rec[1]) {
-		reasons[1] = quote(rec[1]) + " is also the origin: a price goes from one port to another"
+		reasons[1] = Quote(rec[1]) + " is also the origin: a price goes from one port to another"
 	}
 	reasons[2] = checkDay(rec[2], rules)
 	price, reason := checkPrice(rec[3])
@@ -93,24 +93,24 @@ func checkRow(dst []byte, line int64, rec []string, rules rowRules, bad func(Row
 
 // checkDay accepts a real calendar date written YYYY-MM-DD (the strict form: batch files are
 // machine-written) inside the window of plausible days, and returns why not otherwise.
-func checkDay(s string, rules rowRules) string {
+func checkDay(s string, rules Rules) string {
 	if len(s) != len("YYYY-MM-DD") {
-		return quote(s) + " is not a date in YYYY-MM-DD form"
+		return Quote(s) + " is not a date in YYYY-MM-DD form"
 	}
 	d, err := domain.ParseDay(s)
 	switch {
 	case errors.Is(err, domain.ErrNoSuchDay):
-		return quote(s) + " is not a real date"
+		return Quote(s) + " is not a real date"
 	case err != nil:
-		return quote(s) + " is not a date in YYYY-MM-DD form"
+		return Quote(s) + " is not a date in YYYY-MM-DD form"
 	}
-	switch err := rules.days.Check(d, rules.now); {
+	switch err := rules.Days.Check(d, rules.Now); {
 	case errors.Is(err, domain.ErrDayTooEarly):
 		return fmt.Sprintf("%s is before %s, the earliest day a price may have (INGEST_EARLIEST_DAY)",
-			quote(s), rules.days.Earliest.Format(time.DateOnly))
+			Quote(s), rules.Days.Earliest.Format(time.DateOnly))
 	case err != nil:
 		return fmt.Sprintf("%s is after %s, %d days from today (INGEST_MAX_DAYS_AHEAD)",
-			quote(s), rules.days.Latest(rules.now).Format(time.DateOnly), rules.days.DaysAhead)
+			Quote(s), rules.Days.Latest(rules.Now).Format(time.DateOnly), rules.Days.DaysAhead)
 	}
 	return ""
 }
@@ -122,21 +122,21 @@ func checkPrice(s string) (int64, string) {
 		return 0, "price is empty"
 	}
 	if rest, neg := strings.CutPrefix(s, "-"); neg && strings.TrimLeft(rest, "0") != "" && allDigits(rest) {
-		return 0, fmt.Sprintf("%s is negative: a price is at least %d", quote(s), domain.MinPrice)
+		return 0, fmt.Sprintf("%s is negative: a price is at least %d", Quote(s), domain.MinPrice)
 	}
 	if !allDigits(s) {
-		return 0, quote(s) + " is not a whole number"
+		return 0, Quote(s) + " is not a whole number"
 	}
 	digits := strings.TrimLeft(s, "0")
 	if len(digits) > len(strconv.Itoa(domain.MaxPrice)) {
-		return 0, fmt.Sprintf("%s is too large (at most %d)", quote(s), domain.MaxPrice)
+		return 0, fmt.Sprintf("%s is too large (at most %d)", Quote(s), domain.MaxPrice)
 	}
 	n, _ := strconv.ParseInt("0"+digits, 10, 64) // at most 10 digits: fits
 	switch {
 	case n < domain.MinPrice:
-		return 0, fmt.Sprintf("price must be at least %d, got %s", domain.MinPrice, quote(s))
+		return 0, fmt.Sprintf("price must be at least %d, got %s", domain.MinPrice, Quote(s))
 	case !domain.ValidPrice(n):
-		return 0, fmt.Sprintf("%s is too large (at most %d)", quote(s), domain.MaxPrice)
+		return 0, fmt.Sprintf("%s is too large (at most %d)", Quote(s), domain.MaxPrice)
 	}
 	return n, ""
 }
@@ -151,9 +151,9 @@ func allDigits(s string) bool {
 	return true
 }
 
-// quote shows a value in a report: bounded, and ASCII-only so that control characters and
+// Quote shows a value in a report: bounded, and ASCII-only so that control characters and
 // invalid UTF-8 survive JSON and jsonb (which refuses \u0000).
-func quote(s string) string {
+func Quote(s string) string {
 	const maxLen = 40
 	if len(s) > maxLen {
 		cut := maxLen
@@ -165,30 +165,30 @@ func quote(s string) string {
 	return strconv.QuoteToASCII(s)
 }
 
-// converter turns the batch's CSV into COPY text for the staging table, one record at a
+// Converter turns the batch's CSV into COPY text for the staging table, one record at a
 // time, so memory stays flat whatever the batch size. It keeps the first maxErrors problems
 // and counts every bad row.
-type converter struct {
+type Converter struct {
 	*copystream.Reader // COPY FROM STDIN reads the staging rows here
 
 	csv       *csv.Reader
 	maxErrors int
-	rules     rowRules
+	rules     Rules
 	// sourceErr reports whether an error came from reading the source (network, client),
 	// which makes the load fail rather than the batch be rejected.
 	sourceErr func() error
 
 	buf     []byte
 	header  bool
-	rows    int64
-	badRows int64
-	errs    []RowError
-	fatal   bool  // the batch cannot be read as rows past errs' last entry
+	Rows    int64
+	BadRows int64
+	Errs    []RowError
+	Fatal   bool  // the batch cannot be read as rows past Errs' last entry
 	line    int64 // of the last record read
-	// tooLarge says the content went past Limits.MaxBytes (then fatal is set too).
-	tooLarge bool
-	// digest counts every data row, in canonical form.
-	digest RowDigest
+	// TooLarge says the content went past Limits.MaxBytes (then Fatal is set too).
+	TooLarge bool
+	// Digest counts every data row, in canonical form.
+	Digest RowDigest
 
 	// codes holds the distinct well-formed port codes seen, so that they can be checked and
 	// locked with one query instead of a pass over the staging table. Past maxDistinctCodes it
@@ -196,42 +196,42 @@ type converter struct {
 	codes         map[string]struct{}
 	codesOverflow bool
 
-	// known, when set, is every port code in the database: the checks of a part of a
+	// Known, when set, is every port code in the database: the checks of a part of a
 	// multi-part batch, which run before its transaction, report unknown codes by line.
-	known map[string]struct{}
+	Known map[string]struct{}
 }
 
 // checkKnown reports a well-formed code that is not a known port.
-func (c *converter) checkKnown(line int64, column, code string) bool {
-	if _, ok := c.known[code]; ok || !domain.IsPortCode(code) {
+func (c *Converter) checkKnown(line int64, column, code string) bool {
+	if _, ok := c.Known[code]; ok || !domain.IsPortCode(code) {
 		return true
 	}
-	c.bad(RowError{Line: line, Column: column, Reason: "unknown port code " + quote(code)})
+	c.bad(RowError{Line: line, Column: column, Reason: "unknown port code " + Quote(code)})
 	return false
 }
 
 // maxDistinctCodes bounds the code set: about 5 MB, far more ports than exist.
 const maxDistinctCodes = 100_000
 
-// newConverter reads r, which must bound its records (a batchReader does).
-func newConverter(r io.Reader, maxErrors int, rules rowRules, sourceErr func() error) *converter {
+// NewConverter reads r, which must bound its records (a Reader does).
+func NewConverter(r io.Reader, maxErrors int, rules Rules, sourceErr func() error) *Converter {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1 // a wrong field count is reported per row, not fatal
 	cr.ReuseRecord = true
-	c := &converter{csv: cr, maxErrors: maxErrors, rules: rules, sourceErr: sourceErr, buf: make([]byte, 0, 256),
+	c := &Converter{csv: cr, maxErrors: maxErrors, rules: rules, sourceErr: sourceErr, buf: make([]byte, 0, 256),
 		codes: map[string]struct{}{}}
 	c.Reader = copystream.NewReader(c.next)
 	return c
 }
 
-func (c *converter) bad(e RowError) {
-	if len(c.errs) < c.maxErrors {
-		c.errs = append(c.errs, e)
+func (c *Converter) bad(e RowError) {
+	if len(c.Errs) < c.maxErrors {
+		c.Errs = append(c.Errs, e)
 	}
 }
 
 // next reads one record and returns its staging row, or io.EOF when no row follows.
-func (c *converter) next() ([]byte, error) {
+func (c *Converter) next() ([]byte, error) {
 	rec, err := c.csv.Read()
 	if err != nil {
 		return c.readFailed(err)
@@ -242,24 +242,24 @@ func (c *converter) next() ([]byte, error) {
 		c.header = true
 		rec[0] = strings.TrimPrefix(rec[0], "\uFEFF")
 		if !slices.Equal(rec, headerFields) {
-			c.bad(RowError{Line: int64(line), Reason: fmt.Sprintf("header must be %s, got %s", Header, quote(strings.Join(rec, ",")))})
-			c.fatal = true
+			c.bad(RowError{Line: int64(line), Reason: fmt.Sprintf("header must be %s, got %s", Header, Quote(strings.Join(rec, ",")))})
+			c.Fatal = true
 			return nil, io.EOF
 		}
 		return nil, nil
 	}
-	c.rows++
+	c.Rows++
 	c.buf = append(strconv.AppendInt(c.buf[:0], int64(line), 10), '\t')
 	canonical := len(c.buf)
 	var ok bool
 	c.buf, ok = checkRow(c.buf, int64(line), rec, c.rules, c.bad)
-	c.digest.Add(c.buf[canonical:])
-	if c.known != nil && len(rec) == len(headerFields) {
+	c.Digest.Add(c.buf[canonical:])
+	if c.Known != nil && len(rec) == len(headerFields) {
 		ok = c.checkKnown(int64(line), "orig_code", rec[0]) && ok
 		ok = c.checkKnown(int64(line), "dest_code", rec[1]) && ok
 	}
 	if !ok {
-		c.badRows++
+		c.BadRows++
 	}
 	if len(rec) == len(headerFields) && !c.codesOverflow {
 		c.addCode(rec[0])
@@ -268,32 +268,32 @@ func (c *converter) next() ([]byte, error) {
 	return c.buf, nil
 }
 
-func (c *converter) readFailed(err error) ([]byte, error) {
+func (c *Converter) readFailed(err error) ([]byte, error) {
 	if errors.Is(err, io.EOF) {
 		switch {
 		case !c.header:
 			c.bad(RowError{Line: 1, Reason: "batch is empty: expected the header " + Header})
-			c.fatal = true
-		case c.rows == 0:
+			c.Fatal = true
+		case c.Rows == 0:
 			c.bad(RowError{Line: 2, Reason: "batch has no rows: expected rows after the header " + Header})
-			c.fatal = true
+			c.Fatal = true
 		}
 		return nil, io.EOF
 	}
 	if srcErr := c.sourceErr(); srcErr != nil {
 		return nil, srcErr
 	}
-	if e, ok := limitProblem(err); ok {
+	if e, ok := LimitProblem(err); ok {
 		c.bad(e)
-		c.fatal, c.tooLarge = true, e.Line == 0
+		c.Fatal, c.TooLarge = true, e.Line == 0
 		return nil, io.EOF
 	}
 	var perr *csv.ParseError
 	if errors.As(err, &perr) && c.header {
 		// An unreadable record is sent as a row of NULLs, so that the count of bad rows
 		// taken after COPY includes it.
-		c.rows++
-		c.badRows++
+		c.Rows++
+		c.BadRows++
 		c.bad(RowError{Line: int64(perr.StartLine), Reason: "not valid CSV: " + perr.Err.Error()})
 		c.buf = strconv.AppendInt(c.buf[:0], int64(perr.StartLine), 10)
 		c.buf = append(c.buf, "\t\\N\t\\N\t\\N\t\\N\n"...)
@@ -305,13 +305,13 @@ func (c *converter) readFailed(err error) ([]byte, error) {
 		line = int64(max(perr.StartLine, 1))
 	}
 	c.bad(RowError{Line: line, Reason: "cannot read the batch: " + err.Error()})
-	c.fatal = true
+	c.Fatal = true
 	return nil, io.EOF
 }
 
-// limitProblem turns a *LimitError into the report's entry: on the record's line, or on no
+// LimitProblem turns a *LimitError into the report's entry: on the record's line, or on no
 // line for the whole content.
-func limitProblem(err error) (RowError, bool) {
+func LimitProblem(err error) (RowError, bool) {
 	var limit *LimitError
 	if !errors.As(err, &limit) {
 		return RowError{}, false
@@ -319,7 +319,7 @@ func limitProblem(err error) (RowError, bool) {
 	return RowError{Line: limit.Line, Reason: limit.Error()}, true
 }
 
-func (c *converter) addCode(code string) {
+func (c *Converter) addCode(code string) {
 	if _, ok := c.codes[code]; ok || !domain.IsPortCode(code) {
 		return
 	}
@@ -331,8 +331,8 @@ func (c *converter) addCode(code string) {
 	c.codes[strings.Clone(code)] = struct{}{}
 }
 
-// distinctCodes returns the code set as a slice, or nil after an overflow.
-func (c *converter) distinctCodes() []string {
+// DistinctCodes returns the code set as a slice, or nil after an overflow.
+func (c *Converter) DistinctCodes() []string {
 	if c.codesOverflow {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package ingest
+package batchapi
 
 import (
 	"bytes"
@@ -22,17 +22,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rates/internal/httpjson"
+	"rates/internal/ingest"
+	"rates/internal/ingest/csvbatch"
 )
 
 const testToken = "s3cret-token-0123456789"
 
-func newBatchAPI(t *testing.T, cfg HandlerConfig) (string, *Loader) {
+// newBatchAPI serves the endpoints on a new database, which it returns with their URL.
+func newBatchAPI(t *testing.T, cfg Config) (string, *pgxpool.Pool) {
 	t.Helper()
-	pool := newDB(t)
-	l := NewLoader(pool, LoaderOptions{MaxErrors: 3}, testLogger(t))
-	srv := httptest.NewServer(routed(NewBatchHandler(l, cfg, testLogger(t))))
-	t.Cleanup(srv.Close)
-	return srv.URL + "/batches", l
+	return newLimitedBatchAPI(t, cfg, csvbatch.Limits{})
 }
 
 type post struct {
@@ -89,7 +88,7 @@ func csvPost(body []byte, key string) post {
 
 func TestPostBatchCreatedThenReplayed(t *testing.T) {
 	t.Parallel()
-	url, l := newBatchAPI(t, HandlerConfig{Token: testToken, MaxBytes: 1 << 20})
+	url, pool := newBatchAPI(t, Config{Token: testToken, MaxBytes: 1 << 20})
 	status, _, body := csvPost(batchBytes(250, nil), "batch-2024-05-01").do(t, url)
 	if status != http.StatusCreated || body["rows"] != 250.0 || body["batch_id"] == nil || body["duration_ms"] == nil ||
 		body["status"] != "loaded" || body["kind"] != "prices" || body["mode"] != "append" || len(body) != 7 {
@@ -110,14 +109,14 @@ func TestPostBatchCreatedThenReplayed(t *testing.T) {
 	if status != http.StatusOK || dup["status"] != "duplicate" || dup["batch_id"] != body["batch_id"] {
 		t.Fatalf("same body, other key: %d %v, want 200 duplicate of the first batch", status, dup)
 	}
-	if n := countPrices(t, l.pool); n != 250 {
+	if n := countPrices(t, pool); n != 250 {
 		t.Fatalf("prices holds %d rows, want 250", n)
 	}
 }
 
 func TestPostBatchGzip(t *testing.T) {
 	t.Parallel()
-	url, _ := newBatchAPI(t, HandlerConfig{Token: testToken, MaxBytes: 1 << 20})
+	url, _ := newBatchAPI(t, Config{Token: testToken, MaxBytes: 1 << 20})
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	_, _ = zw.Write(batchBytes(100, nil))
@@ -132,7 +131,7 @@ func TestPostBatchGzip(t *testing.T) {
 
 func TestPostBatchRejected(t *testing.T) {
 	t.Parallel()
-	url, l := newBatchAPI(t, HandlerConfig{Token: testToken, MaxBytes: 1 << 20})
+	url, pool := newBatchAPI(t, Config{Token: testToken, MaxBytes: 1 << 20})
 	bad := batchBytes(100, map[int]string{10: "PT001,PT002,2024-01-01,0", 20: "PT001,NOPE1,2024-01-01,5"})
 	status, _, body := csvPost(bad, "bad-1").do(t, url)
 	if status != http.StatusUnprocessableEntity || body["bad_rows"] != 2.0 || body["error"] != "batch rejected: 2 bad rows" {
@@ -149,7 +148,7 @@ func TestPostBatchRejected(t *testing.T) {
 	if second := errs[1].(map[string]any); second["line"] != 20.0 || second["reason"] != `unknown port code "NOPE1"` {
 		t.Errorf("second error = %v", second)
 	}
-	if n := countPrices(t, l.pool); n != 0 {
+	if n := countPrices(t, pool); n != 0 {
 		t.Fatalf("prices holds %d rows of a rejected batch", n)
 	}
 	// Replaying the key returns the same rejection.
@@ -160,7 +159,7 @@ func TestPostBatchRejected(t *testing.T) {
 
 func TestPostBatchRefusals(t *testing.T) {
 	t.Parallel()
-	url, l := newBatchAPI(t, HandlerConfig{Token: testToken, MaxBytes: 4096})
+	url, pool := newBatchAPI(t, Config{Token: testToken, MaxBytes: 4096})
 	valid := batchBytes(10, nil)
 	for _, tc := range []struct {
 		name   string
@@ -195,7 +194,7 @@ func TestPostBatchRefusals(t *testing.T) {
 			}
 		})
 	}
-	if n := countPrices(t, l.pool); n != 0 {
+	if n := countPrices(t, pool); n != 0 {
 		t.Fatalf("prices holds %d rows after refused requests", n)
 	}
 	// Nothing refused was recorded: the oversized key can be used again with a smaller batch.
@@ -206,7 +205,7 @@ func TestPostBatchRefusals(t *testing.T) {
 
 func TestPostBatchDisabledWithoutToken(t *testing.T) {
 	t.Parallel()
-	url, _ := newBatchAPI(t, HandlerConfig{MaxBytes: 1 << 20})
+	url, _ := newBatchAPI(t, Config{MaxBytes: 1 << 20})
 	for _, auth := range []string{"", "Bearer ", "Bearer anything"} {
 		p := csvPost(batchBytes(1, nil), "k")
 		p.auth = auth
@@ -219,8 +218,8 @@ func TestPostBatchDisabledWithoutToken(t *testing.T) {
 func TestPostBatchDatabaseUnavailable(t *testing.T) {
 	t.Parallel()
 	pool := newDB(t)
-	l := NewLoader(pool, LoaderOptions{}, testLogger(t))
-	srv := httptest.NewServer(routed(NewBatchHandler(l, HandlerConfig{Token: testToken, MaxBytes: 1 << 20}, testLogger(t))))
+	l := ingest.NewLoader(pool, ingest.LoaderOptions{}, testLogger(t))
+	srv := httptest.NewServer(routed(New(l, Config{Token: testToken, MaxBytes: 1 << 20}, testLogger(t))))
 	t.Cleanup(srv.Close)
 	pool.Close() // every connection attempt now fails, as during an outage
 	status, hdr, body := csvPost(batchBytes(10, nil), "outage-1").do(t, srv.URL+"/batches")
@@ -244,8 +243,9 @@ func routed(h http.Handler) http.Handler {
 
 func TestBatchEndpointsShowRevertAndRefuseBeyondTheUploadLimit(t *testing.T) {
 	t.Parallel()
-	l := NewLoader(newDB(t), LoaderOptions{}, testLogger(t))
-	h := NewBatchHandler(l, HandlerConfig{Token: testToken, MaxBytes: 1 << 20, MaxConcurrent: 1}, testLogger(t))
+	pool := newDB(t)
+	l := ingest.NewLoader(pool, ingest.LoaderOptions{}, testLogger(t))
+	h := New(l, Config{Token: testToken, MaxBytes: 1 << 20, MaxConcurrent: 1}, testLogger(t))
 	srv := httptest.NewServer(routed(h))
 	t.Cleanup(srv.Close)
 	url := srv.URL + "/batches"
@@ -273,7 +273,7 @@ func TestBatchEndpointsShowRevertAndRefuseBeyondTheUploadLimit(t *testing.T) {
 	if status, _, _ := (post{method: http.MethodGet}).do(t, id); status != http.StatusUnauthorized {
 		t.Fatalf("GET without a token: %d", status)
 	}
-	if n := countPrices(t, l.pool); n != 0 {
+	if n := countPrices(t, pool); n != 0 {
 		t.Fatalf("%d prices after the revert", n)
 	}
 
@@ -284,7 +284,7 @@ func TestBatchEndpointsShowRevertAndRefuseBeyondTheUploadLimit(t *testing.T) {
 		status, _, _ := csvPost(nil, "slow").withBody(r).do(t, url)
 		done <- status
 	}()
-	_, _ = w.Write([]byte(Header + "\n"))
+	_, _ = w.Write([]byte(csvbatch.Header + "\n"))
 	eventually(t, 10*time.Second, "the slow upload in progress", func() bool { return len(h.slots) == 1 })
 	status, hdr, b := csvPost(batchBytes(5, nil), "next").do(t, url)
 	if msg, _ := b["error"].(string); status != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" || !strings.Contains(msg, "INGEST_MAX_CONCURRENT_UPLOADS") {
@@ -298,25 +298,26 @@ func TestBatchEndpointsShowRevertAndRefuseBeyondTheUploadLimit(t *testing.T) {
 }
 
 // newLimitedBatchAPI is newBatchAPI with the loader's limits set.
-func newLimitedBatchAPI(t *testing.T, cfg HandlerConfig, lim Limits) (string, *Loader) {
+func newLimitedBatchAPI(t *testing.T, cfg Config, lim csvbatch.Limits) (string, *pgxpool.Pool) {
 	t.Helper()
-	l := NewLoader(newDB(t), LoaderOptions{MaxErrors: 3, Limits: lim}, testLogger(t))
-	srv := httptest.NewServer(routed(NewBatchHandler(l, cfg, testLogger(t))))
+	pool := newDB(t)
+	l := ingest.NewLoader(pool, ingest.LoaderOptions{MaxErrors: 3, Limits: lim}, testLogger(t))
+	srv := httptest.NewServer(routed(New(l, cfg, testLogger(t))))
 	t.Cleanup(srv.Close)
-	return srv.URL + "/batches", l
+	return srv.URL + "/batches", pool
 }
 
 // Bodies a hostile client sends get a clear 413 or 422 and a rejected batch, whatever they
 // unpack to, and never a second life as a duplicate.
 func TestPostBatchHostileBodies(t *testing.T) {
 	t.Parallel()
-	url, l := newLimitedBatchAPI(t, HandlerConfig{Token: testToken, MaxBytes: 64 << 20}, Limits{MaxBytes: 8 << 20})
+	url, pool := newLimitedBatchAPI(t, Config{Token: testToken, MaxBytes: 64 << 20}, csvbatch.Limits{MaxBytes: 8 << 20})
 	gz := func(p post) post { p.encoding = "gzip"; return p }
 	good := batchBytes(50, nil)
 	if status, _, body := csvPost(good, "good").do(t, url); status != http.StatusCreated {
 		t.Fatalf("a good batch: %d %v", status, body)
 	}
-	oneLine := append([]byte(Header+"\nPT001,PT002,2024-01-01,"), bytes.Repeat([]byte("9"), 1<<20)...)
+	oneLine := append([]byte(csvbatch.Header+"\nPT001,PT002,2024-01-01,"), bytes.Repeat([]byte("9"), 1<<20)...)
 	rows := bytes.Repeat([]byte("PT001,PT002,2024-01-01,100\n"), 400_000) // 10.8 MB unpacked
 	for _, tc := range []struct {
 		name   string
@@ -327,11 +328,11 @@ func TestPostBatchHostileBodies(t *testing.T) {
 		{"gzip bomb: 1 GiB of zeros on one line", gz(csvPost(gzipBomb(t, 1<<30), "bomb")), 422,
 			"line 2 is longer than 4096 bytes (INGEST_MAX_LINE_BYTES)"},
 		{"one huge field", csvPost(oneLine, "one-line"), 422, "line 2 is longer than 4096 bytes (INGEST_MAX_LINE_BYTES)"},
-		{"larger than the unpacked limit", gz(csvPost(gzipOf(t, Header+"\n"+string(rows)), "unpacked")), 413,
+		{"larger than the unpacked limit", gz(csvPost(gzipOf(t, csvbatch.Header+"\n"+string(rows)), "unpacked")), 413,
 			"batch is larger than 8388608 bytes decompressed (INGEST_MAX_UNPACKED_BYTES)"},
 		{"gzip with trailing garbage, rows already loaded", gz(csvPost(append(gzipOf(t, string(good)), "garbage!!!"...), "garbage")), 422,
 			"cannot read the batch: the gzip data is followed by bytes that are not gzip"},
-		{"header only", csvPost([]byte(Header+"\n"), "header-only"), 422, "batch has no rows: expected rows after the header " + Header},
+		{"header only", csvPost([]byte(csvbatch.Header+"\n"), "header-only"), 422, "batch has no rows: expected rows after the header " + csvbatch.Header},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, attempt := range []string{"first", "replay"} {
@@ -349,7 +350,7 @@ func TestPostBatchHostileBodies(t *testing.T) {
 			}
 		})
 	}
-	if n := countPrices(t, l.pool); n != 50 {
+	if n := countPrices(t, pool); n != 50 {
 		t.Fatalf("prices holds %d rows, want the good batch's 50", n)
 	}
 	// CR-only line breaks load.
@@ -364,12 +365,12 @@ func TestPostBatchHostileBodies(t *testing.T) {
 // a plain duplicate again.
 func TestPostBatchDisplacedResend(t *testing.T) {
 	t.Parallel()
-	url, _ := newBatchAPI(t, HandlerConfig{Token: testToken, MaxBytes: 1 << 20})
-	a := csvOf(Header, "PT001,PT002,2024-03-01,100", "PT001,PT003,2024-03-01,100")
+	url, _ := newBatchAPI(t, Config{Token: testToken, MaxBytes: 1 << 20})
+	a := csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,100", "PT001,PT003,2024-03-01,100")
 	if status, _, body := csvPost(a, "a").do(t, url+"?mode=replace"); status != http.StatusCreated {
 		t.Fatalf("A: %d %v", status, body)
 	}
-	status, _, b := csvPost(csvOf(Header, "PT001,PT002,2024-03-01,150"), "b").do(t, url+"?mode=replace")
+	status, _, b := csvPost(csvOf(csvbatch.Header, "PT001,PT002,2024-03-01,150"), "b").do(t, url+"?mode=replace")
 	if status != http.StatusCreated || b["displaced_rows"] != 1.0 {
 		t.Fatalf("B: %d %v", status, b)
 	}
@@ -407,7 +408,7 @@ func (b *blockingBody) Read(p []byte) (int, error) {
 // without a load; an empty body burns no key.
 func TestPostBatchKeyFirst(t *testing.T) {
 	t.Parallel()
-	url, l := newBatchAPI(t, HandlerConfig{Token: testToken, MaxBytes: 1 << 20})
+	url, pool := newBatchAPI(t, Config{Token: testToken, MaxBytes: 1 << 20})
 	data := batchBytes(40, nil)
 	if status, _, body := csvPost(data, "k1").do(t, url); status != http.StatusCreated {
 		t.Fatalf("first: %d %v", status, body)
@@ -438,7 +439,7 @@ func TestPostBatchKeyFirst(t *testing.T) {
 	if status, _, body := csvPost(batchBytes(41, nil), "k1").do(t, url); status != http.StatusConflict {
 		t.Fatalf("other content: %d %v", status, body)
 	}
-	if n := sqlCount(t, l, `SELECT count(*) FROM batches`); n != 1 {
+	if n := sqlCount(t, pool, `SELECT count(*) FROM batches`); n != 1 {
 		t.Fatalf("%d batches recorded, want 1: a replay or a conflict records nothing", n)
 	}
 	// An empty body is refused, and its key stays free.
@@ -455,7 +456,7 @@ func TestPostBatchKeyFirst(t *testing.T) {
 func TestPostBatchStoppingAnswers503(t *testing.T) {
 	t.Parallel()
 	stop := make(chan struct{})
-	url, l := newBatchAPI(t, HandlerConfig{Token: testToken, MaxBytes: 1 << 20, Stop: stop, StopGrace: 200 * time.Millisecond})
+	url, pool := newBatchAPI(t, Config{Token: testToken, MaxBytes: 1 << 20, Stop: stop, StopGrace: 200 * time.Millisecond})
 	type answer struct {
 		status int
 		hdr    http.Header
@@ -463,7 +464,7 @@ func TestPostBatchStoppingAnswers503(t *testing.T) {
 	}
 	got := make(chan answer, 1)
 	go func() {
-		status, hdr, body := csvPost(nil, "slow").withBody(&blockingBody{first: []byte(Header + "\n")}).do(t, url)
+		status, hdr, body := csvPost(nil, "slow").withBody(&blockingBody{first: []byte(csvbatch.Header + "\n")}).do(t, url)
 		got <- answer{status, hdr, body}
 	}()
 	time.Sleep(200 * time.Millisecond) // the upload is in progress
@@ -476,7 +477,7 @@ func TestPostBatchStoppingAnswers503(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no answer after the stop")
 	}
-	if n := sqlCount(t, l, `SELECT count(*) FROM batches`); n != 0 {
+	if n := sqlCount(t, pool, `SELECT count(*) FROM batches`); n != 0 {
 		t.Fatalf("%d batches recorded", n)
 	}
 }
@@ -498,15 +499,15 @@ func TestPostBatchRefusedForARoleThatMayNotLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(reader.Close)
-	l := NewLoader(reader, LoaderOptions{}, testLogger(t))
+	l := ingest.NewLoader(reader, ingest.LoaderOptions{}, testLogger(t))
 	err = l.CheckPrivileges(ctx)
 	if err == nil || !strings.Contains(err.Error(), "database role "+role+" may not load batches") {
 		t.Fatalf("CheckPrivileges as a reader: %v", err)
 	}
-	if err := NewLoader(pool, LoaderOptions{}, testLogger(t)).CheckPrivileges(ctx); err != nil {
+	if err := ingest.NewLoader(pool, ingest.LoaderOptions{}, testLogger(t)).CheckPrivileges(ctx); err != nil {
 		t.Fatalf("CheckPrivileges as the owner: %v", err)
 	}
-	srv := httptest.NewServer(routed(NewBatchHandler(l, HandlerConfig{Token: testToken, Refused: err.Error()}, testLogger(t))))
+	srv := httptest.NewServer(routed(New(l, Config{Token: testToken, Refused: err.Error()}, testLogger(t))))
 	t.Cleanup(srv.Close)
 	status, _, body := csvPost(nil, "k").withBody(&blockingBody{}).do(t, srv.URL+"/batches")
 	if msg, _ := body["error"].(string); status != http.StatusNotImplemented || !strings.Contains(msg, role) {
@@ -533,7 +534,7 @@ func TestRemoveStaleSpool(t *testing.T) {
 
 // A deadlock is a bug in the order of locks, not an outage: 500, not 503 with Retry-After.
 func TestBatchFailureDeadlockIsNotAnOutage(t *testing.T) {
-	h := NewBatchHandler(nil, HandlerConfig{Token: testToken}, testLogger(t))
+	h := New(nil, Config{Token: testToken}, testLogger(t))
 	for _, tc := range []struct {
 		code   string
 		status int

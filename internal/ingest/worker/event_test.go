@@ -1,4 +1,4 @@
-package ingest
+package worker
 
 import (
 	"reflect"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"rates/internal/ingest"
 )
 
 // record builds one S3 event record as S3 writes it.
@@ -108,8 +110,8 @@ func TestS3SourceIdentity(t *testing.T) {
 		{ObjectRef{Bucket: "b", Key: "incoming/a.csv", VersionID: "null", ETag: `"e1"`}, "s3://b/incoming/a.csv?etag=e1"},
 		{ObjectRef{Bucket: "b", Key: "incoming/a.csv", ETag: "e1"}, "s3://b/incoming/a.csv?etag=e1"},
 	} {
-		if got := tc.ref.Source(); got.Key != tc.want || got.Channel != ChannelS3 || got.Name != "s3://"+tc.ref.Bucket+"/"+tc.ref.Key {
-			t.Errorf("Source(%+v) = %+v, want key %s", tc.ref, got, tc.want)
+		if got := tc.ref.Source(); got.Key != tc.want || got.Channel != ingest.ChannelS3 || got.Name != "s3://"+tc.ref.Bucket+"/"+tc.ref.Key {
+			t.Errorf("ingest.Source(%+v) = %+v, want key %s", tc.ref, got, tc.want)
 		}
 	}
 }
@@ -117,17 +119,17 @@ func TestS3SourceIdentity(t *testing.T) {
 func TestRouteOf(t *testing.T) {
 	for _, tc := range []struct {
 		key  string
-		kind DataKind
-		mode Mode
+		kind ingest.DataKind
+		mode ingest.Mode
 	}{
-		{"incoming/daily.csv", DataPrices, ModeAppend},
-		{"incoming/2026/05/daily.csv", DataPrices, ModeAppend},
-		{"incoming/replace/daily.csv", DataPrices, ModeReplace},
-		{"incoming/replace/2026/daily.csv.gz", DataPrices, ModeReplace},
-		{"incoming/ports/new.csv", DataPorts, ModeAppend},
-		{"incoming/regions/new.csv", DataRegions, ModeAppend},
-		{"incoming/replace", DataPrices, ModeAppend}, // a file named replace, not the folder
-		{"incoming/Ports/x.csv", DataPrices, ModeAppend},
+		{"incoming/daily.csv", ingest.DataPrices, ingest.ModeAppend},
+		{"incoming/2026/05/daily.csv", ingest.DataPrices, ingest.ModeAppend},
+		{"incoming/replace/daily.csv", ingest.DataPrices, ingest.ModeReplace},
+		{"incoming/replace/2026/daily.csv.gz", ingest.DataPrices, ingest.ModeReplace},
+		{"incoming/ports/new.csv", ingest.DataPorts, ingest.ModeAppend},
+		{"incoming/regions/new.csv", ingest.DataRegions, ingest.ModeAppend},
+		{"incoming/replace", ingest.DataPrices, ingest.ModeAppend}, // a file named replace, not the folder
+		{"incoming/Ports/x.csv", ingest.DataPrices, ingest.ModeAppend},
 	} {
 		if kind, mode := DataKindAndModeOf(tc.key); kind != tc.kind || mode != tc.mode {
 			t.Errorf("DataKindAndModeOf(%q) = %s, %s; want %s, %s", tc.key, kind, mode, tc.kind, tc.mode)
