@@ -51,7 +51,7 @@ type Options struct {
 	// batch fails. statement_timeout and lock_timeout of each transaction derive from it.
 	MaxBatchDuration time.Duration
 	// Identity combines the digests of a batch's parts, in part order, into the digest of the
-	// batch's rows (ingest.RowDigest's): 64 lowercase hex digits, its identity being "prices:"
+	// batch's rows (csvbatch.RowDigest's): 64 lowercase hex digits, its identity being "prices:"
 	// and the digest (batches.rows_key).
 	Identity func(parts []Digest) string
 }

@@ -3,7 +3,7 @@
 // identity from its parts' digests, and writes batches of parts with their manifest.
 //
 // Its CSV reading is a stand-in for the service's parser (internal/ingest), with the same row
-// checks (internal/domain, the default day window) and the same digest (ingest.RowDigest: the
+// checks (internal/domain, the default day window) and the same digest (csvbatch.RowDigest: the
 // sum modulo 2^256 of the SHA-256 of each row's canonical form, the staging row without its line
 // number, with the number of rows), so that the store is tested and measured on rows and costs
 // like the real ones.
