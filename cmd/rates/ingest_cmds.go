@@ -120,6 +120,8 @@ func workerCmd(ctx context.Context, cfg config.Config, ing config.Ingest, args [
 		VisibilityTimeout: ing.VisibilityTimeout,
 		ReportsPrefix:     ing.ReportsPrefix,
 		ShutdownGrace:     cfg.Shutdown.Timeout,
+		RetryDelay:        ing.RetryDelay,
+		ReadIdleTimeout:   ing.S3IdleTimeout,
 	}, log)
 	return consumer.Run(ctx)
 }

@@ -48,6 +48,14 @@ type Ingest struct {
 	// WaitTime (INGEST_WAIT_TIME, default 20s, 0 to 20 seconds; a bare number means seconds) is
 	// the long-poll wait of each receive: an idle worker makes one request per WaitTime.
 	WaitTime time.Duration
+	// RetryDelay (INGEST_RETRY_DELAY, default 10s, whole seconds from 1s to 1h) is how long a
+	// message that failed, or whose part another worker holds, stays hidden after its first
+	// receive; it doubles with each further receive, up to VisibilityTimeout.
+	RetryDelay time.Duration
+	// S3IdleTimeout (INGEST_S3_IDLE_TIMEOUT, default 2m, whole seconds from 1s to 1h) fails an
+	// attempt whose S3 object does not start or stops arriving for this long, so a stalled
+	// download is retried instead of holding its message while the heartbeat renews it.
+	S3IdleTimeout time.Duration
 	// MaxErrorsReported (INGEST_MAX_ERRORS_REPORTED, default 20, 1 to 10000) bounds the
 	// problems listed in a rejected batch's report; the count of bad rows is always complete.
 	MaxErrorsReported int
@@ -75,6 +83,8 @@ const (
 	DefaultMaxErrorsReported    = 20
 	DefaultMaxConcurrentUploads = 4
 	DefaultMaxBatchDuration     = 30 * time.Minute
+	DefaultRetryDelay           = 10 * time.Second
+	DefaultS3IdleTimeout        = 2 * time.Minute
 )
 
 // LoadIngest reads the ingestion settings, returning every invalid setting in one error.
@@ -87,6 +97,8 @@ func LoadIngest(lookup Lookup) (Ingest, error) {
 		APIToken:          r.str("INGEST_API_TOKEN", ""),
 		VisibilityTimeout: r.seconds("INGEST_VISIBILITY_TIMEOUT", 5*time.Minute, time.Second, 12*time.Hour),
 		WaitTime:          r.seconds("INGEST_WAIT_TIME", 20*time.Second, 0, 20*time.Second),
+		RetryDelay:        r.seconds("INGEST_RETRY_DELAY", DefaultRetryDelay, time.Second, time.Hour),
+		S3IdleTimeout:     r.seconds("INGEST_S3_IDLE_TIMEOUT", DefaultS3IdleTimeout, time.Second, time.Hour),
 		MaxErrorsReported: r.intRange("INGEST_MAX_ERRORS_REPORTED", DefaultMaxErrorsReported, 1, 10_000),
 		S3UsePathStyle:    r.boolean("INGEST_S3_PATH_STYLE", false),
 

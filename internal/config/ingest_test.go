@@ -16,6 +16,8 @@ func TestLoadIngestDefaults(t *testing.T) {
 		MaxBatchBytes:     512 << 20,
 		VisibilityTimeout: 5 * time.Minute,
 		WaitTime:          20 * time.Second,
+		RetryDelay:        10 * time.Second,
+		S3IdleTimeout:     2 * time.Minute,
 		MaxErrorsReported: 20,
 
 		MaxConcurrentUploads: 4,
@@ -39,6 +41,8 @@ func TestLoadIngestValues(t *testing.T) {
 		"INGEST_API_TOKEN":           "0123456789abcdef0123",
 		"INGEST_VISIBILITY_TIMEOUT":  "15m",
 		"INGEST_WAIT_TIME":           "5",
+		"INGEST_RETRY_DELAY":         "3s",
+		"INGEST_S3_IDLE_TIMEOUT":     "45",
 		"INGEST_MAX_ERRORS_REPORTED": "100",
 		"INGEST_S3_PATH_STYLE":       "true",
 
@@ -60,6 +64,8 @@ func TestLoadIngestValues(t *testing.T) {
 		APIToken:          "0123456789abcdef0123",
 		VisibilityTimeout: 15 * time.Minute,
 		WaitTime:          5 * time.Second,
+		RetryDelay:        3 * time.Second,
+		S3IdleTimeout:     45 * time.Second,
 		MaxErrorsReported: 100,
 		S3UsePathStyle:    true,
 
@@ -109,6 +115,10 @@ func TestLoadIngestErrors(t *testing.T) {
 		{"INGEST_VISIBILITY_TIMEOUT", "1500ms"},
 		{"INGEST_VISIBILITY_TIMEOUT", "13h"},
 		{"INGEST_WAIT_TIME", "21"},
+		{"INGEST_RETRY_DELAY", "0s"},
+		{"INGEST_RETRY_DELAY", "2h"},
+		{"INGEST_S3_IDLE_TIMEOUT", "500ms"},
+		{"INGEST_S3_IDLE_TIMEOUT", "61m"},
 		{"INGEST_WAIT_TIME", "-1"},
 		{"INGEST_WAIT_TIME", "soon"},
 		{"INGEST_MAX_ERRORS_REPORTED", "0"},

@@ -23,6 +23,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 
+	"rates/internal/config"
 	"rates/internal/ingest"
 	"rates/internal/ingest/csvbatch"
 )
@@ -57,10 +58,11 @@ type Config struct {
 	// stop; past it the load is rolled back and the message released for another worker.
 	ShutdownGrace time.Duration
 	// RetryDelay is how long a message that failed stays hidden after its first receive; it
-	// doubles with each further receive, up to VisibilityTimeout. 0 means 10s.
+	// doubles with each further receive, up to VisibilityTimeout (INGEST_RETRY_DELAY; 0 means
+	// its default).
 	RetryDelay time.Duration
-	// ReadIdleTimeout fails an attempt whose S3 stream delivers nothing for this long.
-	// 0 means 2 minutes.
+	// ReadIdleTimeout fails an attempt whose S3 stream delivers nothing for this long
+	// (INGEST_S3_IDLE_TIMEOUT; 0 means its default).
 	ReadIdleTimeout time.Duration
 }
 
@@ -77,10 +79,10 @@ type Consumer struct {
 // New returns a Consumer; call Run.
 func New(loader *ingest.Loader, sqsClient SQSAPI, s3Client S3API, cfg Config, log *slog.Logger) *Consumer {
 	if cfg.RetryDelay <= 0 {
-		cfg.RetryDelay = 10 * time.Second
+		cfg.RetryDelay = config.DefaultRetryDelay
 	}
 	if cfg.ReadIdleTimeout <= 0 {
-		cfg.ReadIdleTimeout = 2 * time.Minute
+		cfg.ReadIdleTimeout = config.DefaultS3IdleTimeout
 	}
 	if cfg.VisibilityTimeout < time.Second {
 		cfg.VisibilityTimeout = time.Second
