@@ -242,22 +242,6 @@ done <"${renderings}/all"
 printf '  %d renderings checked\n' "${count}"
 
 ################################################################################
-section "the workflows' Terraform scripts (saved plan, approved apply) with this terraform"
-################################################################################
-
-# checks/workflows runs .github/scripts/terraform-plan.sh and terraform-apply.sh on a local
-# backend: a missing workspace, the saved plan, a file other than the approved one, a stale plan.
-# `make test` skips this test, which needs terraform.
-command -v go >/dev/null 2>&1 || fail "go not found"
-if ! (cd "${repo_root}/checks" && TERRAFORM="$(command -v "${TERRAFORM}")" go test -count=1 -v \
-  -run '^TestTerraformPlanAndApplyScripts$' ./workflows/ >"${work_dir}/scripts-test.log" 2>&1) ||
-  ! grep -q -- '--- PASS: TestTerraformPlanAndApplyScripts' "${work_dir}/scripts-test.log"; then
-  cat "${work_dir}/scripts-test.log"
-  fail "the workflows' Terraform scripts"
-fi
-echo "ok"
-
-################################################################################
 section "tflint (bundled terraform ruleset, .tflint.hcl)"
 ################################################################################
 
