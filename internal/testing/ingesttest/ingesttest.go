@@ -48,7 +48,7 @@ func OpenDB(t testing.TB, url string) *pgxpool.Pool {
 	defer func() {
 		// Registered after the pool's Close, so it runs before it: after every test,
 		// price_daily must hold exactly the GROUP BY over prices, whoever wrote them.
-		t.Cleanup(func() { checkDaily(t, url) })
+		t.Cleanup(func() { CheckDaily(t, url) })
 	}()
 	ctx := context.Background()
 	cfg, err := pgxpool.ParseConfig(url)
@@ -140,8 +140,8 @@ func CountPrices(t testing.TB, pool *pgxpool.Pool) int64 {
 	return n
 }
 
-// checkDaily fails the test unless price_daily equals the GROUP BY over the published prices.
-func checkDaily(t testing.TB, url string) {
+// CheckDaily fails the test unless price_daily equals the GROUP BY over the published prices.
+func CheckDaily(t testing.TB, url string) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
