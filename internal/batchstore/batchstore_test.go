@@ -16,6 +16,7 @@ import (
 	"rates/internal/batchstore"
 	"rates/internal/store"
 	"rates/internal/testing/batchtest"
+	"rates/internal/testing/ingesttest"
 )
 
 // Staged parts change nothing a reader sees: price_daily, the data generation, the API's stats
@@ -368,14 +369,23 @@ func TestPartOfALoaderThatDiesComesBack(t *testing.T) {
 		done <- err
 	}()
 	<-reached
-	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = current_database() AND query LIKE 'COPY part_rows%'`); err != nil {
+	var pid int32
+	if err := pool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'COPY part_rows%'`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
 		t.Fatal(err)
 	}
 	close(release)
 	if err := <-done; err == nil {
 		t.Fatal("staging through a terminated connection succeeded")
 	}
+	// The terminated backend releases its locks as it exits, a moment after its client saw
+	// the connection close; a new attempt before that finds the part busy.
+	ingesttest.Eventually(t, 10*time.Second, "the terminated backend's exit", func() bool {
+		return count(t, pool, `SELECT count(*) FROM pg_locks WHERE pid = $1`, pid) == 0
+	})
 	var status string
 	var attempts int
 	if err := pool.QueryRow(ctx, `SELECT status, attempts FROM batch_parts WHERE batch_id = $1 AND part = 1`, id).Scan(&status, &attempts); err != nil {
